@@ -1,0 +1,76 @@
+"""Error types. Every error a user can cause is a ReconcilerError; `cli.main` is the only place
+that turns them into one line on stderr and exit code 1.
+
+Errors carry data (not only a message) so that `--json` output and tests can inspect them. No
+error's text may contain a PAT: the client redacts before raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ReconcilerError(Exception):
+    """Base class: something the user can fix. `str(err)` is the one line shown to them."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in a manifest, located at `file:line:col` (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    path: str = ""  # JSON-pointer-like path into the document, e.g. "/models/2/thresholds/cat"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "column": self.column,
+                "path": self.path, "message": self.message}
+
+
+class ManifestError(ReconcilerError):
+    """A manifest (or several) failed to load. Holds every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PlanError(ReconcilerError):
+    """A plan cannot be made or a saved plan cannot be used (e.g. the live app changed since)."""
+
+
+@dataclass
+class ApiError(ReconcilerError):
+    """The Clarifai API answered with a non-success status, or could not be reached.
+
+    `code` is the Clarifai status code (0 when there was no parsable answer), `http_status` the HTTP
+    status (0 when the connection failed)."""
+
+    message: str
+    code: int = 0
+    http_status: int = 0
+    description: str = ""
+    req_id: str = ""
+    method: str = ""
+    path: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ApplyError(ReconcilerError):
+    """Apply stopped part-way. Says what was done and what was not; re-running apply converges."""
+
+    def __init__(self, message: str, done: list[str] | None = None, not_done: list[str] | None = None):
+        self.done = list(done or [])
+        self.not_done = list(not_done or [])
+        super().__init__(message)

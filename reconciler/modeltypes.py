@@ -1,0 +1,216 @@
+"""Model-type codecs: the one place that knows how a model's typed manifest fields map to the JSON a
+Clarifai model VERSION carries (`output_info`, `input_info`), and back.
+
+- `canonical_config(type, fields)`: manifest typed fields -> the canonical config dict stored in
+  `state.Model.config` (defaults omitted, floats rounded to float32, enums by short name).
+- `to_api(type, config)`: canonical config -> ``{"output_info": ..., "input_info": ...}`` for
+  PostModels / PostModelVersions.
+- `from_api(type, version)`: a model version's JSON (as the API returns it) -> canonical config.
+
+Round trip law (tested): ``from_api(t, to_api(t, c)) == c`` for every canonical `c`, also after the
+server stored floats as float32. That law is what keeps plans free of perpetual diffs.
+
+Typed types (see README, "Model types"):
+- concept-thresholder: ``{"comparator": NAME, "thresholds": {concept_id: float}}``
+- annotation-writer: ``{"annotation_status": NAME, "annotation_user_id": str?, "task_id": str?}``
+- concept-synonym-mapper: ``{"knowledge_graph_id": str?}``
+- embedding-classifier: ``{"concepts": [ids, sorted], "base_embed_model": {user_id, app_id, id,
+  version}?, "concepts_mutually_exclusive": bool?}``
+- anything else: ``{"output_info": {...}}`` passed through (with `params` folded into it).
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+from typing import Any
+
+THRESHOLDER = "concept-thresholder"
+WRITER = "annotation-writer"
+MAPPER = "concept-synonym-mapper"
+CLASSIFIER = "embedding-classifier"
+
+#: Older docs call the thresholder "concept-threshold"; both read as the current name.
+TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER}
+
+#: Types whose versions are usable at once (no training).
+OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
+#: Types whose new versions train (queued -> training -> trained) before use.
+TRAINABLE_TYPES = frozenset({CLASSIFIER})
+
+COMPARATORS = {
+    "CONCEPT_THRESHOLD_NOT_SET": 0,
+    "GREATER_THAN": 1,
+    "GREATER_THAN_OR_EQUAL": 2,
+    "LESS_THAN": 3,
+    "LESS_THAN_OR_EQUAL": 4,
+    "EQUAL": 5,
+}
+COMPARATOR_NAMES = {v: k for k, v in COMPARATORS.items()}
+
+ANNOTATION_STATUSES = {
+    "SUCCESS": 24150,
+    "PENDING": 24151,
+    "FAILED": 24152,
+    "UNKNOWN_STATUS": 24154,
+    "INVALID_ARGUMENT": 24155,
+    "PERMISSION_DENIED": 24156,
+    "AWAITING_REVIEW": 24157,
+    "REVIEW_DENIED": 24158,
+    "AWAITING_CONSENSUS_REVIEW": 24159,
+}
+ANNOTATION_STATUS_NAMES = {v: k for k, v in ANNOTATION_STATUSES.items()}
+
+#: The typed manifest fields each type takes (anything else is raw passthrough).
+TYPED_FIELDS: dict[str, tuple[str, ...]] = {
+    THRESHOLDER: ("comparator", "thresholds"),
+    WRITER: ("annotation_status", "annotation_user_id", "task_id"),
+    MAPPER: ("knowledge_graph_id",),
+    CLASSIFIER: ("concepts", "base_embed_model", "concepts_mutually_exclusive"),
+}
+RAW_FIELDS = ("output_info", "params")
+
+
+def canonical_type(model_type_id: str) -> str:
+    return TYPE_ALIASES.get(model_type_id, model_type_id)
+
+
+def f32(x: float) -> float:
+    """The float a float32 store gives back, written as the shortest decimal that round-trips
+    through float32: 0.95 -> 0.95 (not 0.949999988...), so configs compare as the user wrote them."""
+    v = struct.unpack("<f", struct.pack("<f", float(x)))[0]
+    for digits in range(1, 10):
+        s = float(f"{v:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", s))[0] == v:
+            return s
+    return v
+
+
+def comparator_name(value: Any) -> str:
+    """GREATER_THAN, 1, "1" -> "GREATER_THAN". Raises ValueError for anything else."""
+    if isinstance(value, str) and value.upper() in COMPARATORS:
+        return value.upper()
+    try:
+        return COMPARATOR_NAMES[int(value)]
+    except (TypeError, ValueError, KeyError):
+        raise ValueError(f"unknown comparator {value!r}") from None
+
+
+def annotation_status_name(value: Any) -> str:
+    """SUCCESS, ANNOTATION_SUCCESS, 24150, "24150" -> "SUCCESS". Raises ValueError otherwise."""
+    if isinstance(value, str):
+        name = value.upper().removeprefix("ANNOTATION_")
+        if name in ANNOTATION_STATUSES:
+            return name
+    if isinstance(value, dict) and "code" in value:  # a Status message
+        return annotation_status_name(value["code"])
+    try:
+        return ANNOTATION_STATUS_NAMES[int(value)]
+    except (TypeError, ValueError, KeyError):
+        raise ValueError(f"unknown annotation status {value!r}") from None
+
+
+def _ext_model(ref: dict[str, Any]) -> dict[str, str]:
+    return {k: str(ref[k]) for k in ("user_id", "app_id", "id", "version") if ref.get(k)}
+
+
+def _round_floats(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return f32(obj)
+    if isinstance(obj, dict):
+        return {k: _round_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round_floats(v) for v in obj]
+    return obj
+
+
+def canonical_config(model_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Typed manifest fields (already schema-valid) -> canonical config. Empty/default values are
+    dropped so that "not set" and "set to the API default" compare equal."""
+    t = canonical_type(model_type)
+    cfg: dict[str, Any] = {}
+    if t == THRESHOLDER:
+        cfg["comparator"] = comparator_name(fields.get("comparator", "GREATER_THAN"))
+        cfg["thresholds"] = {str(k): f32(v) for k, v in sorted((fields.get("thresholds") or {}).items())}
+    elif t == WRITER:
+        cfg["annotation_status"] = annotation_status_name(fields.get("annotation_status", "SUCCESS"))
+        for k in ("annotation_user_id", "task_id"):
+            if fields.get(k):
+                cfg[k] = str(fields[k])
+    elif t == MAPPER:
+        if fields.get("knowledge_graph_id"):
+            cfg["knowledge_graph_id"] = str(fields["knowledge_graph_id"])
+    elif t == CLASSIFIER:
+        cfg["concepts"] = sorted(str(c) for c in fields.get("concepts") or [])
+        if fields.get("base_embed_model"):
+            cfg["base_embed_model"] = _ext_model(fields["base_embed_model"])
+        if fields.get("concepts_mutually_exclusive"):
+            cfg["concepts_mutually_exclusive"] = True
+    out = copy.deepcopy(fields.get("output_info") or {})
+    if fields.get("params"):
+        out.setdefault("params", {}).update(copy.deepcopy(fields["params"]))
+    if out and t not in TYPED_FIELDS:
+        cfg["output_info"] = _round_floats(out)
+    return cfg
+
+
+def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Canonical config -> the version fields to send: ``{"output_info": ..., ["input_info": ...]}``."""
+    t = canonical_type(model_type)
+    if t == THRESHOLDER:
+        return {"output_info": {
+            "data": {"concepts": [{"id": cid, "value": v} for cid, v in config.get("thresholds", {}).items()]},
+            "params": {"concept_threshold_type": config.get("comparator", "GREATER_THAN")},
+        }}
+    if t == WRITER:
+        params: dict[str, Any] = {"annotation_status": ANNOTATION_STATUSES[config.get("annotation_status", "SUCCESS")]}
+        for k in ("annotation_user_id", "task_id"):
+            if config.get(k):
+                params[k] = config[k]
+        return {"output_info": {"params": params}}
+    if t == MAPPER:
+        return {"output_info": {"params": {"knowledge_graph_id": config.get("knowledge_graph_id", "")}}}
+    if t == CLASSIFIER:
+        body: dict[str, Any] = {"output_info": {
+            "data": {"concepts": [{"id": cid, "value": 1.0} for cid in config.get("concepts", [])]},
+            "output_config": {"concepts_mutually_exclusive": bool(config.get("concepts_mutually_exclusive"))},
+        }}
+        ref = config.get("base_embed_model")
+        if ref:
+            m: dict[str, Any] = {"id": ref["id"], "user_id": ref.get("user_id", ""), "app_id": ref.get("app_id", "")}
+            if ref.get("version"):
+                m["model_version"] = {"id": ref["version"]}
+            body["input_info"] = {"base_embed_model": m}
+        return body
+    return {"output_info": copy.deepcopy(config.get("output_info", {}))} if config.get("output_info") else {}
+
+
+def from_api(model_type: str, version: dict[str, Any]) -> dict[str, Any]:
+    """A model version's JSON (or a model whose `output_info` is the version's) -> canonical config.
+    Tolerates names or integers for enums, missing optional keys, and float32 noise."""
+    t = canonical_type(model_type)
+    oi = version.get("output_info") or {}
+    params = oi.get("params") or {}
+    concepts = ((oi.get("data") or {}).get("concepts")) or []
+    if t == THRESHOLDER:
+        legacy = ((oi.get("output_config") or {}).get("model_metadata") or {})
+        comp = params.get("concept_threshold_type", legacy.get("concept_threshold_type", "GREATER_THAN"))
+        return canonical_config(t, {
+            "comparator": comp,
+            "thresholds": {c["id"]: float(c.get("value", 1.0)) for c in concepts if "id" in c},
+        })
+    if t == WRITER:
+        return canonical_config(t, {k: params.get(k) for k in TYPED_FIELDS[WRITER] if params.get(k) is not None})
+    if t == MAPPER:
+        return canonical_config(t, {"knowledge_graph_id": params.get("knowledge_graph_id", "")})
+    if t == CLASSIFIER:
+        base = ((version.get("input_info") or {}).get("base_embed_model")) or {}
+        ref = {"id": base.get("id"), "user_id": base.get("user_id"), "app_id": base.get("app_id"),
+               "version": (base.get("model_version") or {}).get("id")} if base.get("id") else None
+        return canonical_config(t, {
+            "concepts": [c["id"] for c in concepts if "id" in c],
+            "base_embed_model": ref,
+            "concepts_mutually_exclusive": (oi.get("output_config") or {}).get("concepts_mutually_exclusive", False),
+        })
+    raw = {k: v for k, v in oi.items() if k not in ("message", "fields_map", "params_specs") and v not in ({}, [], "", None)}
+    return canonical_config(t, {"output_info": raw})

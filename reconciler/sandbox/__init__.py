@@ -1,0 +1,1 @@
+"""A local Clarifai-compatible v2 REST API (stdlib WSGI + SQLite), with fault injection."""
