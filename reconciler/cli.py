@@ -52,6 +52,149 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument("--api-base", default=None, help="API base URL (default: CLARIFAI_API_BASE, "
+                   "else https://api.clarifai.com; with no PAT and no base: the embedded sandbox)")
+    g.add_argument("--pat-file", default=None, help="read the PAT from this file (default: CLARIFAI_PAT)")
+    g.add_argument("--user", dest="user_id", default=None, help="Clarifai user id (default: "
+                   "CLARIFAI_USER_ID, else the manifest's app.user_id)")
+    g.add_argument("--rate-limit", type=float, default=15.0, help="client-side requests/second (0 = off)")
+    g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", action="append", default=[], metavar="KIND/ID",
+                   help="limit to this resource and what it depends on (repeatable)")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colour (also: NO_COLOR)")
+
+
+def _use_color(args: argparse.Namespace) -> bool:
+    return (not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
+            and sys.stdout.isatty())
+
+
+def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, Plan]
+    from reconciler.client import connect
+    from reconciler.live import fingerprint, read_live
+    from reconciler.manifest import load_many
+    from reconciler.plan import make_plan
+
+    states = load_many(files)
+    if len(states) != 1:
+        raise ReconcilerError("give exactly one manifest")
+    desired = states[0]
+    client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
+                     manifest_user_id=desired.user_id, rate_limit=args.rate_limit, debug=args.debug)
+    desired = _with_user(desired, client.user_id)
+    live = read_live(client, desired.app.id, user_id=desired.user_id,
+                     want_models={m.id for m in desired.models})
+    plan = make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "",
+                     targets=args.target)
+    return client, plan
+
+
+def _with_user(state, user_id):  # -> State
+    import dataclasses
+
+    if state.user_id or not user_id:
+        return state
+    return dataclasses.replace(state, user_id=user_id)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.serialize import plan_to_file_dict
+
+    _client, plan = _make_plan(args, args.files)
+    data = render.plan_to_dict(plan)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+    elif args.markdown:
+        print(render.render_markdown(data, plan))
+    else:
+        print(render.render_text(data, color=_use_color(args)))
+    if args.out:
+        _write_plan_file(args.out, {**plan_to_file_dict(plan), "kind": "reconciler-plan"})
+        print(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}", file=sys.stderr)
+    if args.detailed_exitcode and not plan.empty:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _write_plan_file(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ReconcilerError(f"cannot write plan file {path}: {err.strerror}") from None
+
+
+def _read_plan_file(path: str) -> dict | None:
+    """A saved plan is JSON with our format marker; anything else is taken to be a manifest."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1)
+            if head != b"{":
+                return None
+            data = json.loads(head + fh.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("kind") == "reconciler-plan" else None
+
+
+def _confirm(plan) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal; "
+                              "review the plan and pass --auto-approve, or apply a saved plan file")
+    print(f"\nApply these {len(plan.actions)} action(s) to app {plan.app_id}? "
+          "Only 'yes' will be accepted: ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    return answer.strip() == "yes"
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.apply import apply_plan
+    from reconciler.errors import PlanError
+
+    saved = _read_plan_file(args.files[0]) if len(args.files) == 1 else None
+    if saved is not None:
+        from reconciler.client import connect
+        from reconciler.live import fingerprint, read_live
+        from reconciler.plan import make_plan
+        from reconciler.serialize import plan_from_file_dict
+
+        stored = plan_from_file_dict(saved)
+        client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id or stored.user_id,
+                         manifest_user_id=stored.user_id, rate_limit=args.rate_limit, debug=args.debug)
+        live = read_live(client, stored.app_id, user_id=stored.user_id,
+                         want_models={m.id for m in stored.desired.models})
+        now = fingerprint(live) if live else ""
+        if now != stored.live_fingerprint:
+            raise PlanError(f"the live app {stored.app_id} changed since the plan in {args.files[0]} was made; "
+                            "make a new plan")
+        plan = make_plan(stored.desired, live, live_fingerprint=now, targets=args.target)
+        approved = True  # a saved plan was reviewed when it was made
+    else:
+        client, plan = _make_plan(args, args.files)
+        approved = args.auto_approve
+    print(render.render_text(render.plan_to_dict(plan), color=_use_color(args)))
+    if plan.empty:
+        return EXIT_OK
+    if not approved and not _confirm(plan):
+        print("Apply cancelled; nothing was changed.", file=sys.stderr)
+        return EXIT_ERROR
+    result = apply_plan(client, plan, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"Apply complete: {len(result.done)} action(s), {result.writes} write call(s).")
+    return EXIT_OK
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from reconciler.sandbox.server import serve
 
@@ -70,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
     v.set_defaults(func=cmd_validate)
+
+    pl = sub.add_parser("plan", help="show what apply would change in the live app")
+    pl.add_argument("files", nargs="+", metavar="FILE")
+    fmt = pl.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable plan (format_version 1)")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
+    pl.add_argument("--out", metavar="PLAN", help="save the plan; `reconciler apply PLAN` applies exactly it")
+    pl.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 0 when there are no changes, 2 when there are, 1 on error")
+    _plan_args(pl)
+    _connection_args(pl)
+    pl.set_defaults(func=cmd_plan)
+
+    ap = sub.add_parser("apply", help="make the live app match the manifest (or a saved plan)")
+    ap.add_argument("files", nargs="+", metavar="FILE|PLAN")
+    ap.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    _plan_args(ap)
+    _connection_args(ap)
+    ap.set_defaults(func=cmd_apply)
 
     sb = sub.add_parser("sandbox", help="the local Clarifai-compatible API")
     sbsub = sb.add_subparsers(dest="sandbox_verb", metavar="VERB", parser_class=_Parser)

@@ -17,13 +17,37 @@ Conventions every producer of a State follows:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Iterator
 
 #: Key under which a managed resource's `metadata` carries the ownership marker:
-#: ``{"clarifai-reconciler": {"managed": true, "protect": false}}``. The user's other keys are kept.
+#: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]"}}``.
+#: `keys` lists the metadata keys the manifest manages, as a JSON string (not a list: a PATCH
+#: "merge" appends to lists instead of replacing them). Other metadata keys are the user's own:
+#: the live reader hides them from the diff and apply never changes them.
 MARKER_KEY = "clarifai-reconciler"
+
+
+def make_marker(protect: bool, keys: Any) -> dict[str, Any]:
+    return {"managed": True, "protect": bool(protect), "keys": json.dumps(sorted(keys))}
+
+
+def read_marker(metadata: dict[str, Any] | None) -> tuple[bool, bool, dict[str, Any]]:
+    """Split raw API metadata into (managed, protect, the metadata keys the manifest manages).
+    Unmarked resources are (False, False, {}): none of their metadata is ours to compare."""
+    metadata = dict(metadata or {})
+    mark = metadata.pop(MARKER_KEY, None)
+    if not isinstance(mark, dict) or not mark.get("managed"):
+        return False, False, {}
+    try:
+        keys = json.loads(mark.get("keys") or "[]")
+    except (TypeError, ValueError):
+        keys = []
+    if not isinstance(keys, list):
+        keys = []
+    return True, bool(mark.get("protect")), {k: metadata[k] for k in keys if k in metadata}
 
 
 class Kind(StrEnum):

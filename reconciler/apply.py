@@ -1,0 +1,438 @@
+"""Apply: execute a `plan.Plan` against the API, action by action, in plan order.
+
+Contract:
+- One dispatcher over (op, kind); each executor is small and idempotent: "already exists" on a
+  create means an earlier, interrupted run got there first, so we read back and carry on; "not
+  found" on a delete means done. A re-run of apply after any failure converges (plan again: what
+  was done no longer shows).
+- Writes are batched where the API takes lists (concepts: at most 128 a call; relations: one call
+  per subject concept).
+- Model versions: a `create` or `new_version` records the version it made; workflow pins written
+  as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
+  any workflow is pointed at it (bounded wait, clear failure).
+- Non-idempotent writes (PostModelVersions) are sent without transport-level retries: a retry of a
+  request whose response was lost could create a second version. Instead, after a failure we read
+  the model's versions back and reuse one that already has the desired config.
+- Ownership: every model and workflow we write carries `metadata[MARKER_KEY] = {"managed": true,
+  "protect": bool, "keys": [the metadata keys the manifest manages]}`; the user's other metadata
+  keys are never sent back changed (models: PATCH action "merge"; workflows: read, merge, overwrite).
+- Progress goes to the `progress` callback (the CLI prints it on stderr); nothing here prints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from reconciler import modeltypes
+from reconciler.errors import ApiError, ApplyError, ReconcilerError
+from reconciler.plan import Action, Plan
+from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
+                              Workflow)
+
+CONCEPT_BATCH = 128
+MODEL_TRAINED = 21100
+MODEL_UNTRAINED = 21102
+TRAINING_FAILED = frozenset({21106, *range(21110, 21120)})
+#: Status codes that mean "an object with this id already exists".
+DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
+#: Status codes / HTTP statuses that mean "not found".
+NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102, 40003})
+
+Progress = Callable[[str], None]
+
+
+def _is_duplicate(err: ApiError) -> bool:
+    return err.code in DUPLICATE_CODES or err.http_status == 409 or "already exist" in err.description.lower()
+
+
+def _is_not_found(err: ApiError) -> bool:
+    return err.code in NOT_FOUND_CODES or err.http_status == 404
+
+
+def metadata_with_marker(res: Model | Workflow) -> dict[str, Any]:
+    return {**res.metadata, MARKER_KEY: make_marker(res.protect, res.metadata)}
+
+
+@dataclass
+class ApplyResult:
+    done: list[str] = field(default_factory=list)
+    writes: int = 0
+    new_versions: dict[str, str] = field(default_factory=dict)
+
+
+class Applier:
+    def __init__(self, client: Any, plan: Plan, *, progress: Progress | None = None,
+                 train_timeout_s: float = 600.0, poll_s: float = 0.5):
+        self.client = client
+        self.plan = plan
+        self.progress = progress or (lambda _msg: None)
+        self.train_timeout_s = train_timeout_s
+        self.poll_s = poll_s
+        self.result = ApplyResult()
+        user = plan.user_id or "me"
+        self.base = f"/v2/users/{user}/apps/{plan.app_id}"
+        self.apps_path = f"/v2/users/{user}/apps"
+
+    # --- driver ----------------------------------------------------------------------------
+    def run(self) -> ApplyResult:
+        actions = list(self.plan.actions)
+        groups = _group(actions)
+        total = len(actions)
+        n = 0
+        for group in groups:
+            label = _label(group)
+            try:
+                self._dispatch(group)
+            except ReconcilerError as err:
+                not_done = [_describe(a) for g in groups[groups.index(group):] for a in g]
+                raise ApplyError(
+                    f"apply stopped at {label}: {err}. {len(self.result.done)} of {total} actions "
+                    f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
+                    f"from the live app and does only what is left.",
+                    done=self.result.done, not_done=not_done) from None
+            n += len(group)
+            self.result.done.extend(_describe(a) for a in group)
+            self.progress(f"[{n}/{total}] {label}: done")
+        return self.result
+
+    def _dispatch(self, group: list[Action]) -> None:
+        a = group[0]
+        handler = getattr(self, f"_{a.op}_{a.kind.value}", None)
+        if handler is None:
+            raise ApplyError(f"no executor for {a.op} {a.kind.value}")
+        if a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"):
+            handler(group)
+        else:
+            handler(a)
+
+    # --- HTTP helpers ----------------------------------------------------------------------
+    def _write(self, method: str, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        self.result.writes += 1
+        fn = getattr(self.client, method)
+        if retry:
+            return fn(path, body)
+        return fn(path, body, retry=False)
+
+    # --- app -------------------------------------------------------------------------------
+    def _create_app(self, a: Action) -> None:
+        app: App = a.desired  # type: ignore[assignment]
+        body = {"apps": [{"id": app.id, "description": app.description,
+                          "metadata": _app_metadata(app)}]}
+        try:
+            self._write("post", self.apps_path, body)
+        except ApiError as err:
+            if not _is_duplicate(err):
+                raise
+            self._update_app(a)
+
+    def _update_app(self, a: Action) -> None:
+        app: App = a.desired  # type: ignore[assignment]
+        raw = self.client.get(self.base).get("app", {})
+        meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, _app_metadata(app))
+        body = {"apps": [{"id": app.id, "description": app.description, "metadata": meta}],
+                "action": "overwrite", "metadata_action": {"op": "overwrite"}}
+        self._write("patch", self.apps_path, body)
+
+    _adopt_app = _update_app
+
+    def _set_default_app(self, a: Action) -> None:
+        app: App = a.desired  # type: ignore[assignment]
+        body = {"apps": [{"id": app.id, "default_workflow_id": app.default_workflow or ""}],
+                "action": "overwrite"}
+        self._write("patch", self.apps_path, body)
+
+    # --- concepts (batched) ----------------------------------------------------------------
+    def _create_concept(self, group: list[Action]) -> None:
+        concepts = [a.desired for a in group]
+        for i in range(0, len(concepts), CONCEPT_BATCH):
+            batch: list[Concept] = concepts[i:i + CONCEPT_BATCH]  # type: ignore[assignment]
+            try:
+                self._write("post", f"{self.base}/concepts", {"concepts": [_concept_json(c) for c in batch]})
+            except ApiError as err:
+                if not _is_duplicate(err):
+                    raise
+                self._converge_concepts(batch)
+            if len(concepts) > CONCEPT_BATCH:
+                self.progress(f"  concepts: {min(i + CONCEPT_BATCH, len(concepts))}/{len(concepts)} created")
+
+    def _converge_concepts(self, batch: list[Concept]) -> None:
+        """Some of the batch exist already (an earlier run was cut off): create the rest one call,
+        overwrite the existing ones whose fields differ."""
+        existing = {c["id"]: c for c in self.client.list_all(f"{self.base}/concepts", "concepts")}
+        missing = [c for c in batch if c.id not in existing]
+        if missing:
+            self._write("post", f"{self.base}/concepts", {"concepts": [_concept_json(c) for c in missing]})
+        differ = [c for c in batch if c.id in existing and (
+            existing[c.id].get("name", "") != c.name or existing[c.id].get("definition", "") != c.description)]
+        if differ:
+            self._write("patch", f"{self.base}/concepts",
+                        {"concepts": [_concept_json(c) for c in differ], "action": "overwrite"})
+
+    def _update_concept(self, group: list[Action]) -> None:
+        concepts = [a.desired for a in group]
+        for i in range(0, len(concepts), CONCEPT_BATCH):
+            batch = concepts[i:i + CONCEPT_BATCH]
+            self._write("patch", f"{self.base}/concepts",
+                        {"concepts": [_concept_json(c) for c in batch], "action": "overwrite"})  # type: ignore[arg-type]
+
+    # --- relations (one call per subject) --------------------------------------------------
+    def _create_concept_relation(self, group: list[Action]) -> None:
+        by_subject: dict[str, list[ConceptRelation]] = {}
+        for a in group:
+            r: ConceptRelation = a.desired  # type: ignore[assignment]
+            by_subject.setdefault(r.subject, []).append(r)
+        for subject, rels in by_subject.items():
+            path = f"{self.base}/concepts/{subject}/relations"
+            try:
+                self._write("post", path, {"concept_relations": [_relation_json(r) for r in rels]})
+            except ApiError as err:
+                if not _is_duplicate(err):
+                    raise
+                # Some exist: create only the ones still missing.
+                live = self.client.list_all(path, "concept_relations")
+                have = {_relation_sig(x) for x in live}
+                rest = [r for r in rels if _relation_sig(_relation_json(r) | {"subject_concept": {"id": subject}}) not in have]
+                if rest:
+                    self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
+
+    def _delete_concept_relation(self, group: list[Action]) -> None:
+        by_subject: dict[str, list[str]] = {}
+        for a in group:
+            r: ConceptRelation = a.live  # type: ignore[assignment]
+            if r.server_id:
+                by_subject.setdefault(r.subject, []).append(r.server_id)
+        for subject, ids in by_subject.items():
+            try:
+                self._write("delete", f"{self.base}/concepts/{subject}/relations", {"ids": ids})
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
+
+    # --- models ----------------------------------------------------------------------------
+    def _create_model(self, a: Action) -> None:
+        m: Model = a.desired  # type: ignore[assignment]
+        api = modeltypes.to_api(m.type, self._resolve_config(m))
+        model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
+                                      "metadata": metadata_with_marker(m)}
+        if "output_info" in api:
+            model_json["output_info"] = api["output_info"]
+        if "input_info" in api:
+            model_json["model_version"] = {"input_info": api["input_info"], "output_info": api.get("output_info", {})}
+        try:
+            resp = self._write("post", f"{self.base}/models", {"models": [model_json]}, retry=False)
+            version = ((resp.get("model") or {}).get("model_version") or {})
+        except ApiError as err:
+            if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
+                raise
+            # Created by a run whose answer was lost, or by someone else: adopt what is there.
+            version = self._ensure_version(m, create_if_missing=True)
+            self._patch_model_fields(m)
+        vid = version.get("id", "")
+        self.result.new_versions[m.id] = vid
+        self._await_trained(m, version)
+
+    def _update_model(self, a: Action) -> None:
+        m: Model = a.desired  # type: ignore[assignment]
+        self._patch_model_fields(m, a.live)  # type: ignore[arg-type]
+
+    def _adopt_model(self, a: Action) -> None:
+        self._update_model(a)
+
+    def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
+        body = {"models": [{"id": m.id, "description": m.description, "metadata": metadata_with_marker(m)}],
+                "action": "merge"}
+        self._write("patch", f"{self.base}/models", body)
+        gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
+        if gone:
+            self._write("patch", f"{self.base}/models",
+                        {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"})
+
+    def _new_version_model(self, a: Action) -> None:
+        m: Model = a.desired  # type: ignore[assignment]
+        version = self._ensure_version(m, create_if_missing=True)
+        self.result.new_versions[m.id] = version.get("id", "")
+        self._await_trained(m, version)
+
+    def _ensure_version(self, m: Model, *, create_if_missing: bool) -> dict[str, Any]:
+        """Reuse the newest version whose config equals the desired one, else post a new one.
+        The post is sent without retries; on a lost answer we look again before giving up."""
+        want = self._resolve_config(m)
+        found = self._find_version(m, want)
+        if found is not None or not create_if_missing:
+            return found or {}
+        body = {"model_versions": [modeltypes.to_api(m.type, want)]}
+        try:
+            resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
+            return (resp.get("model") or {}).get("model_version") or {}
+        except ApiError as err:
+            if err.http_status and err.http_status < 500 and err.http_status != 429:
+                raise
+            found = self._find_version(m, want)  # did the lost request commit?
+            if found is not None:
+                return found
+            resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
+            return (resp.get("model") or {}).get("model_version") or {}
+
+    def _find_version(self, m: Model, want: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            versions = self.client.list_all(f"{self.base}/models/{m.id}/versions", "model_versions")
+        except ApiError as err:
+            if _is_not_found(err):
+                return None
+            raise
+        for v in versions:  # newest first
+            if modeltypes.from_api(m.type, v) == want:
+                return v
+        return None
+
+    def _await_trained(self, m: Model, version: dict[str, Any]) -> None:
+        if modeltypes.canonical_type(m.type) not in modeltypes.TRAINABLE_TYPES:
+            return
+        vid = version.get("id", "")
+        deadline = time.monotonic() + self.train_timeout_s
+        code = int(((version.get("status") or {}).get("code")) or 0)
+        while code != MODEL_TRAINED:
+            if code in TRAINING_FAILED:
+                raise ApplyError(f"model {m.id}: version {vid} failed to train (status {code})")
+            if time.monotonic() > deadline:
+                raise ApplyError(f"model {m.id}: version {vid} not trained after {self.train_timeout_s:.0f}s "
+                                 f"(status {code}); workflows were not pointed at it")
+            self.progress(f"  model/{m.id}: waiting for version {vid} to train (status {code})")
+            time.sleep(self.poll_s)
+            v = self.client.get(f"{self.base}/models/{m.id}/versions/{vid}").get("model_version") or {}
+            code = int(((v.get("status") or {}).get("code")) or 0)
+
+    def _delete_model(self, a: Action) -> None:
+        try:
+            self._write("delete", f"{self.base}/models/{a.id}", {})
+        except ApiError as err:
+            if not _is_not_found(err):
+                raise
+
+    def _resolve_config(self, m: Model) -> dict[str, Any]:
+        """Fill the annotation writer's default user (the app owner) if the manifest left it out."""
+        cfg = dict(m.config)
+        if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not cfg.get("annotation_user_id") \
+                and self.plan.user_id:
+            cfg["annotation_user_id"] = self.plan.user_id
+        return cfg
+
+    # --- workflows -------------------------------------------------------------------------
+    def _workflow_json(self, a: Action, metadata: dict[str, Any]) -> dict[str, Any]:
+        w: Workflow = a.desired  # type: ignore[assignment]
+        pins = dict(a.pins)
+        nodes = []
+        for n in w.nodes:
+            nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
+                          "node_inputs": [{"node_id": i} for i in n.inputs],
+                          "suppress_output": n.suppress_output})
+        return {"id": w.id, "description": w.description, "metadata": metadata, "nodes": nodes}
+
+    def _node_model(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> dict[str, Any]:
+        if ref.external:
+            out: dict[str, Any] = {"id": ref.id, "user_id": ref.user_id, "app_id": ref.app_id}
+            if ref.version:
+                out["model_version"] = {"id": ref.version}
+            return out
+        pin = pins.get(node_id) or ref.version or f"new:{ref.id}"
+        if pin.startswith("new:"):
+            model_id = pin[4:]
+            if model_id not in self.result.new_versions:
+                raise ApplyError(f"node {node_id}: no version of model {model_id} was made by this apply")
+            pin = self.result.new_versions[model_id]
+        return {"id": ref.id, "model_version": {"id": pin}}
+
+    def _create_workflow(self, a: Action) -> None:
+        w: Workflow = a.desired  # type: ignore[assignment]
+        body = {"workflows": [self._workflow_json(a, metadata_with_marker(w))]}
+        try:
+            self._write("post", f"{self.base}/workflows", body)
+        except ApiError as err:
+            if not _is_duplicate(err):
+                raise
+            self._update_workflow(a)
+
+    def _update_workflow(self, a: Action) -> None:
+        w: Workflow = a.desired  # type: ignore[assignment]
+        raw = self.client.get(f"{self.base}/workflows/{w.id}").get("workflow") or {}
+        live_meta = raw.get("metadata") or {}
+        meta = _merged_metadata(live_meta, w.metadata, metadata_with_marker(w))
+        body = {"workflows": [self._workflow_json(a, meta)], "action": "overwrite"}
+        self._write("patch", f"{self.base}/workflows", body)
+
+    _adopt_workflow = _update_workflow
+    _repoint_workflow = _update_workflow
+
+    def _delete_workflow(self, a: Action) -> None:
+        try:
+            self._write("delete", f"{self.base}/workflows/{a.id}", {})
+        except ApiError as err:
+            if not _is_not_found(err):
+                raise
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _group(actions: list[Action]) -> list[list[Action]]:
+    """Consecutive concept/relation actions of the same op run as one batch."""
+    groups: list[list[Action]] = []
+    for a in actions:
+        if (groups and a.kind in (Kind.CONCEPT, Kind.RELATION) and groups[-1][0].kind == a.kind
+                and groups[-1][0].op == a.op and a.op in ("create", "update", "delete")):
+            groups[-1].append(a)
+        else:
+            groups.append([a])
+    return groups
+
+
+def _describe(a: Action) -> str:
+    return f"{a.op} {a.kind.value}/{a.id}"
+
+
+def _label(group: list[Action]) -> str:
+    if len(group) == 1:
+        return _describe(group[0])
+    return f"{group[0].op} {len(group)} {group[0].kind.value}s"
+
+
+def _concept_json(c: Concept) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": c.id, "name": c.name or c.id}
+    if c.description:
+        out["definition"] = c.description
+    return out
+
+
+def _relation_json(r: ConceptRelation) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": r.object.id}
+    if r.object.external:
+        obj.update(app_id=r.object.app_id, user_id=r.object.user_id)
+    return {"object_concept": obj, "predicate": r.predicate, "knowledge_graph_id": r.knowledge_graph_id}
+
+
+def _relation_sig(x: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    obj = x.get("object_concept") or {}
+    return ((x.get("subject_concept") or {}).get("id", ""), x.get("predicate", ""), obj.get("id", ""),
+            obj.get("app_id", "") or "", x.get("knowledge_graph_id", "") or "")
+
+
+def _app_metadata(app: App) -> dict[str, Any]:
+    return {**app.metadata, MARKER_KEY: make_marker(False, app.metadata)}
+
+
+def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
+    """The user's own keys stay; keys the manifest managed before but dropped now go; the
+    manifest's keys and the marker are written."""
+    previously_managed = set(read_marker(live_raw)[2])
+    keep = {k: v for k, v in live_raw.items() if k != MARKER_KEY and k not in previously_managed}
+    return {**keep, **with_marker}
+
+
+def apply_plan(client: Any, plan: Plan, *, progress: Progress | None = None,
+               train_timeout_s: float = 600.0, poll_s: float = 0.5) -> ApplyResult:
+    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s).run()
+
+
+def iter_descriptions(actions: Iterable[Action]) -> list[str]:
+    return [_describe(a) for a in actions]
