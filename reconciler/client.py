@@ -1,0 +1,500 @@
+"""The Clarifai v2 REST client: the only module that imports httpx.
+
+Contract:
+- `Client(base_url, pat, ...)` sends JSON with ``Authorization: Key <pat>`` and returns the parsed
+  JSON body as a dict when the body's ``status.code`` is SUCCESS (10000, or the name "SUCCESS").
+  Anything else -- a non-success status, a non-JSON or truncated body, a body of the wrong shape,
+  a connection that cannot be made -- raises `errors.ApiError` whose text is one line and whose
+  fields carry the code, HTTP status, description, req_id, method and path. The body's status is
+  authoritative: Clarifai can answer HTTP 200 with an error status and vice versa.
+- Paging (`list_all`) follows ``page``/``per_page`` to the end. The API documents "iterate until an
+  empty page"; a page shorter than ``per_page`` proves the end just as well (the server would
+  otherwise have filled it), so the loop stops there and saves one request per listing. That relies
+  on the server honouring ``per_page`` up to the documented maximum of 1000, so `per_page` is
+  clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page.
+- Retries: on HTTP 429 / CONN_THROTTLED (11005), other "try again" statuses, HTTP 5xx (not 501)
+  and transport failures (connect/read/write errors, timeouts, remote protocol errors), with
+  exponential backoff and full jitter, never sooner than a ``Retry-After`` header asks, at most
+  `max_retries` times and within `max_retry_seconds` overall. Writes (POST/PATCH/DELETE) are
+  retried too although they are not idempotent on the wire: a write whose answer was lost may
+  have committed, and its retry then reports "already exists" / "not found" -- which the apply
+  layer treats as "read back and compare" / "done". `max_retries=0` turns retries off.
+- Rate limit: a thread-safe fixed-spacing limiter (default 15 requests/s, Clarifai's documented
+  per-user limit; 0 = off) spaces every attempt, retries included, so a big apply is not
+  throttled in the first place. Spacing rather than a bursty token bucket keeps every one-second
+  window within the limit.
+- The PAT is never shown: not in `repr`, not in exceptions, not in the ``--debug`` trace (which
+  prints ``Authorization: Key ***``); any text echoed from a response is scrubbed of it too.
+- `Client.map(fn, items)` runs calls on a thread pool (httpx.Client is thread-safe and the limiter
+  holds across threads). With the embedded sandbox, httpx's WSGITransport runs the app in the
+  calling thread, so the pool is also where its concurrency comes from.
+- `connect(...)` resolves credentials and endpoint from flags and environment, falling back to the
+  embedded in-process sandbox (see its docstring).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, TextIO, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from reconciler.errors import ApiError, ReconcilerError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_API_BASE = "https://api.clarifai.com"
+SUCCESS = 10000
+MAX_PER_PAGE = 1000
+
+#: Status names the client needs to understand when a server sends `code` as a string (one docs
+#: example does). Unknown names keep code 0 and their name in the message.
+STATUS_CODES: dict[str, int] = {
+    "SUCCESS": 10000, "MIXED_STATUS": 10010, "FAILURE": 10020, "TRY_AGAIN": 10030,
+    "NOT_IMPLEMENTED": 10040, "MOVED": 10050, "ACCEPTED": 10070,
+    "CONN_ACCOUNT_ISSUES": 11000, "CONN_TOKEN_INVALID": 11001, "CONN_CREDENTIALS_INVALID": 11002,
+    "CONN_EXCEED_HOURLY_LIMIT": 11003, "CONN_EXCEED_MONTHLY_LIMIT": 11004, "CONN_THROTTLED": 11005,
+    "CONN_EXCEEDS_LIMITS": 11006, "CONN_INSUFFICIENT_SCOPES": 11007, "CONN_KEY_INVALID": 11008,
+    "CONN_KEY_NOT_FOUND": 11009, "CONN_BAD_REQUEST_FORMAT": 11100, "CONN_DOES_NOT_EXIST": 11101,
+    "CONN_INVALID_REQUEST": 11102, "CONN_METHOD_NOT_ALLOWED": 11103, "CONN_NO_GDPR_CONSENT": 11104,
+    "CONN_AUTH_METHOD_DISABLED": 11200,
+    "MODEL_TRAINED": 21100, "MODEL_TRAINING": 21101, "MODEL_UNTRAINED": 21102,
+    "MODEL_QUEUED_FOR_TRAINING": 21103, "MODEL_TRAINING_FAILED": 21106,
+    "MODEL_DOES_NOT_EXIST": 21200, "MODEL_PERMISSION_DENIED": 21201, "MODEL_INVALID_ARGUMENT": 21202,
+    "MODEL_INVALID_REQUEST": 21203, "MODEL_REFERENCE_INVALID_ARGUMENT": 21400,
+    "WORKFLOW_NO_MATCHING_INPUT": 22001, "WORKFLOW_REQUIRE_TRAINED_MODEL": 22002,
+    "WORKFLOW_DUPLICATE": 22100, "WORKFLOW_UNSUPPORTED_FORMAT": 22101,
+    "WORKFLOW_DOES_NOT_EXIST": 22102, "WORKFLOW_PERMISSION_DENIED": 22103,
+    "WORKFLOW_INVALID_ARGUMENT": 22104, "WORKFLOW_INVALID_RECIPE": 22105,
+    "WORKFLOW_INVALID_TEMPLATE": 22106, "WORKFLOW_INVALID_GRAPH": 22107,
+    "WORKFLOW_INTERNAL_FAILURE": 22108, "WORKFLOW_INVALID_REQUEST": 22999,
+    "CONCEPTS_INVALID_REQUEST": 40003, "DATABASE_DUPLICATE_KEY": 40010,
+    "RPC_REQUEST_QUEUE_FULL": 40030, "RPC_SERVER_UNAVAILABLE": 40031, "RPC_REQUEST_TIMEOUT": 40032,
+    "BAD_REQUEST": 90400, "SERVER_ERROR": 90500, "INTERNAL_UNCATEGORIZED": 99009,
+}
+STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
+
+#: Statuses that mean "the same request may succeed later".
+RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
+#: Transport failures worth retrying (local protocol errors / bad URLs are bugs, not weather).
+_RETRY_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def status_code_of(raw: Any) -> int:
+    """A status code sent as 10000, "10000" or "SUCCESS" -> 10000; anything unknown -> 0."""
+    if isinstance(raw, bool):
+        return 0
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s.isdigit():
+            return int(s)
+        return STATUS_CODES.get(s.upper(), 0)
+    return 0
+
+
+class _Secret:
+    """Holds the PAT; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+@dataclass
+class Stats:
+    """Counters for benchmarks and tests. `requests` counts every attempt sent, retries included."""
+
+    requests: int = 0
+    retries: int = 0
+    by_method: Counter[str] = field(default_factory=Counter)
+    slept_s: float = 0.0  # time spent in backoff sleeps
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def _count(self, method: str, retry: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_method[method] += 1
+            if retry:
+                self.retries += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = self.retries = 0
+            self.by_method.clear()
+            self.slept_s = 0.0
+
+
+class RateLimiter:
+    """Fixed spacing of `1/rate` seconds between request starts, shared by all threads. Each caller
+    reserves the next free slot under the lock and sleeps outside it, so waiters queue in order."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait for this caller's slot; returns the seconds waited."""
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+def _retry_after(resp: httpx.Response | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/garbled."""
+    if resp is None:
+        return None
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Client:
+    """A small synchronous Clarifai REST client. See the module docstring for the contract."""
+
+    def __init__(self, base_url: str, pat: str, *, user_id: str | None = None,
+                 transport: httpx.BaseTransport | None = None, rate_limit: float = 15.0,
+                 max_retries: int = 5, timeout: float = 30.0, debug: TextIO | bool | None = None,
+                 max_retry_seconds: float = 120.0, backoff_base: float = 0.5, backoff_cap: float = 20.0,
+                 max_workers: int = 8, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, label: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._pat = _Secret(pat)
+        self.user_id = user_id
+        self.max_retries = max(0, int(max_retries))
+        self.max_retry_seconds = max_retry_seconds
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.max_workers = max(1, int(max_workers))
+        self.debug: TextIO | None = sys.stderr if debug is True else (debug or None)
+        self.label = label or self.base_url  # what messages call this endpoint
+        self.stats = Stats()
+        self._sleep, self._clock = sleep, clock
+        self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        self._http = httpx.Client(base_url=self.base_url, transport=transport,
+                                  timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    # --- lifecycle / identity ------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, user_id={self.user_id!r}, pat='***')"
+
+    def redact(self, text: str) -> str:
+        """`text` with the PAT replaced by ***: for anything echoed from a server or an exception."""
+        pat = self._pat.reveal()
+        return text.replace(pat, "***") if pat else text
+
+    def _scrub(self, obj: Any) -> Any:
+        """A JSON value with the PAT redacted from every string (error bodies kept for callers)."""
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            return {k: self._scrub(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._scrub(v) for v in obj]
+        return obj
+
+    def app_path(self, app_id: str, user_id: str | None = None) -> str:
+        """``/v2/users/{user}/apps/{app}``; user "me" (the PAT's owner) when none is known."""
+        user = user_id or self.user_id or "me"
+        return f"/v2/users/{quote(user, safe='')}/apps/{quote(app_id, safe='')}"
+
+    # --- verbs -----------------------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", path, body=body)
+
+    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", path, body=body)
+
+    def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("DELETE", path, body=body)
+
+    def list_all(self, path: str, key: str, params: dict[str, Any] | None = None, *,
+                 per_page: int = MAX_PER_PAGE, short_page_ends: bool = True) -> list[dict[str, Any]]:
+        """Every item of a paged listing, in server order: pages 1, 2, ... until an empty page (or
+        a short one, see the module docstring)."""
+        per_page = max(1, min(int(per_page), MAX_PER_PAGE))
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = self.get(path, {**(params or {}), "page": page, "per_page": per_page})
+            chunk = body.get(key, [])
+            if chunk is None:
+                chunk = []
+            if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
+                raise self._error(f"unexpected response shape: '{key}' is not a list of objects",
+                                  "GET", path, http_status=200, body=body)
+            items.extend(chunk)
+            if not chunk or (short_page_ends and len(chunk) < per_page):
+                return items
+            page += 1
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], max_workers: int | None = None) -> list[R]:
+        """`[fn(x) for x in items]`, run on a thread pool; results in input order. The first
+        exception (in input order) is raised once all started calls have finished; calls not yet
+        started are cancelled."""
+        items = list(items)
+        workers = min(max_workers or self.max_workers, len(items))
+        if workers <= 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clarifai") as pool:
+            futures = [pool.submit(fn, x) for x in items]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    # --- the one request loop -------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one logical request (with retries); the parsed success body, or ApiError."""
+        headers = {"Authorization": f"Key {self._pat.reveal()}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        started = self._clock()
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            self.stats._count(method, retry=attempt > 0)
+            t0 = time.perf_counter()
+            resp: httpx.Response | None = None
+            try:
+                resp = self._http.request(method, path, params=params, content=content, headers=headers)
+            except _RETRY_EXC as exc:
+                failure: ApiError = self._error(
+                    f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
+            except httpx.HTTPError as exc:  # unsupported protocol, proxy or local protocol errors
+                raise self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}",
+                                  method, path) from None
+            else:
+                result = self._interpret(method, path, resp)
+                if isinstance(result, dict):
+                    self._trace(method, path, params, resp, t0, SUCCESS, result)
+                    return result
+                failure = result
+            self._trace(method, path, params, resp, t0, failure.code, None, failure)
+            if not self._retryable(failure) or attempt >= self.max_retries:
+                raise self._final(failure, attempt)
+            delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))
+            hint = _retry_after(resp)
+            if hint is not None:
+                delay = max(delay, min(hint, self.backoff_cap * 3))
+            if self._clock() - started + delay > self.max_retry_seconds:
+                raise self._final(failure, attempt)
+            attempt += 1
+            with self.stats._lock:
+                self.stats.slept_s += delay
+            self._sleep(delay)
+
+    def _retryable(self, err: ApiError) -> bool:
+        if err.http_status == 0:  # transport failure
+            return True
+        if err.http_status == 429 or err.code in RETRY_CODES:
+            return True
+        return err.http_status >= 500 and err.http_status != 501
+
+    def _final(self, err: ApiError, attempt: int) -> ApiError:
+        if attempt:
+            err.message = f"{err.message} (gave up after {attempt + 1} attempts)"
+            err.args = (err.message,)
+        return err
+
+    def _interpret(self, method: str, path: str, resp: httpx.Response) -> dict[str, Any] | ApiError:
+        """The success body, or the ApiError this response means (to raise or to retry)."""
+        http_status = resp.status_code
+        try:
+            data = json.loads(resp.content)
+        except (ValueError, UnicodeDecodeError):
+            ctype = resp.headers.get("content-type", "no content type").split(";")[0]
+            kind = "an empty" if not resp.content else ("a truncated or invalid JSON" if "json" in ctype
+                                                        else f"a non-JSON ({ctype})")
+            return self._error(f"{kind} response (HTTP {http_status}) from {self.label}",
+                               method, path, http_status=http_status)
+        if not isinstance(data, dict):
+            return self._error(f"unexpected response shape (HTTP {http_status}): a JSON "
+                               f"{type(data).__name__}, not an object", method, path, http_status=http_status)
+        status = data.get("status")
+        if not isinstance(status, dict) or "code" not in status:
+            return self._error(f"unexpected response shape (HTTP {http_status}): no status.code",
+                               method, path, http_status=http_status, body=data)
+        raw = status.get("code")
+        code = status_code_of(raw)
+        if code == SUCCESS and http_status < 400:
+            return data
+        name = STATUS_NAMES.get(code) or (raw if isinstance(raw, str) and raw else "")
+        desc = str(status.get("description") or "")
+        details = str(status.get("details") or "")
+        if code == SUCCESS:  # success body on an HTTP error: believe neither, report the HTTP side
+            name, desc = "HTTP error", desc or resp.reason_phrase
+        what = f"{name} ({code})" if name and code else (name or f"status {code}")
+        text = f"{what}, HTTP {http_status}"
+        if desc:
+            text += f": {desc}"
+        if details and details != desc:
+            text += f" ({details[:200]})"
+        return self._error(text, method, path, code=code, http_status=http_status,
+                           description=desc, req_id=str(status.get("req_id") or ""), body=data)
+
+    def _error(self, text: str, method: str, path: str, *, code: int = 0, http_status: int = 0,
+               description: str = "", req_id: str = "", body: dict[str, Any] | None = None) -> ApiError:
+        line = " ".join(f"{method} {path}: {text}".split())  # one line, whatever the server sent
+        if req_id:
+            line += f" [req_id {req_id}]"
+        details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
+        return ApiError(self.redact(line), code=code, http_status=http_status,
+                        description=self.redact(description), req_id=req_id, method=method,
+                        path=path, details=details)
+
+    def _trace(self, method: str, path: str, params: dict[str, Any] | None, resp: httpx.Response | None,
+               t0: float, code: int, data: dict[str, Any] | None, err: ApiError | None = None) -> None:
+        if self.debug is None:
+            return
+        ms = (time.perf_counter() - t0) * 1000
+        query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        target = f"{path}?{query}" if query else path
+        http = resp.status_code if resp is not None else "---"
+        req_id = ""
+        if data is not None:
+            req_id = str((data.get("status") or {}).get("req_id") or "")
+        elif err is not None:
+            req_id = err.req_id
+        line = (f"[http] {method} {target} -> {http} code={code} {ms:.1f}ms req_id={req_id or '-'}"
+                f" headers={{Authorization: Key ***}}")
+        if err is not None and resp is None:
+            line += f" error={err.message}"
+        print(self.redact(line), file=self.debug, flush=True)
+
+
+# --- connect: flags + environment -> Client ------------------------------------------------------
+
+def _is_loopback(base: str) -> bool:
+    host = urlsplit(base).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _read_pat_file(pat_file: str) -> str:
+    try:
+        text = Path(pat_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"cannot read PAT file {pat_file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"cannot read PAT file {pat_file}: not UTF-8 text") from None
+    pat = text.strip()
+    if not pat or len(pat.split()) != 1:
+        raise ReconcilerError(f"PAT file {pat_file} must contain exactly one token")
+    return pat
+
+
+def sandbox_db_path() -> Path:
+    """Where the embedded sandbox keeps its data: $RECONCILER_SANDBOX_DB, else
+    ./.reconciler/sandbox.sqlite under the current directory."""
+    env = os.environ.get("RECONCILER_SANDBOX_DB")
+    return Path(env) if env else Path.cwd() / ".reconciler" / "sandbox.sqlite"
+
+
+def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id: str | None = None,
+            manifest_user_id: str | None = None, rate_limit: float | None = None, debug: bool = False,
+            stderr: TextIO | None = None, max_retries: int = 5, timeout: float = 30.0) -> Client:
+    """A Client for the CLI.
+
+    - PAT: `pat_file` (``--pat-file``) if given, else ``CLARIFAI_PAT``.
+    - Base URL: `api_base` (``--api-base``), else ``CLARIFAI_API_BASE``, else api.clarifai.com when
+      a PAT is set. No PAT and no base URL: the embedded sandbox, in process, with its data in
+      `sandbox_db_path()`; one line on stderr says so and names the file.
+    - A base URL on loopback with no PAT (``reconciler sandbox serve``) uses the sandbox's default key.
+    - User: `user_id` (a flag), else the manifest's ``app.user_id``, else ``CLARIFAI_USER_ID``; the
+      manifest wins over the environment because it names the owner of this particular app, the
+      environment only a default. Unknown: "me" in paths, which Clarifai resolves to the PAT's
+      owner -- but some calls with a PAT want an explicit user id, so set one for real use.
+    - Rate limit: `rate_limit` requests/s; None means 15 (Clarifai's default per-user limit), or
+      off for the embedded sandbox, which does not throttle.
+    """
+    err = stderr if stderr is not None else sys.stderr
+    pat = _read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip()
+    base = (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
+    user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
+    trace: TextIO | None = err if debug else None
+    if not pat and not base:
+        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
+
+        db = sandbox_db_path()
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
+        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox "
+              f"(data in {db})", file=err)
+        transport = httpx.WSGITransport(app=Sandbox(str(db)))
+        return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
+                      transport=transport, rate_limit=rate_limit or 0, max_retries=max_retries,
+                      timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})")
+    base = base or DEFAULT_API_BASE
+    if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
+        raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")
+    base = base.rstrip("/").removesuffix("/v2")
+    if not pat:
+        if not _is_loopback(base):
+            raise ReconcilerError(f"no PAT for {base}: set CLARIFAI_PAT or pass --pat-file")
+        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
+
+        pat, user = DEFAULT_KEY, user or DEFAULT_USER
+    return Client(base, pat, user_id=user, rate_limit=15.0 if rate_limit is None else rate_limit,
+                  max_retries=max_retries, timeout=timeout, debug=trace)

@@ -1,0 +1,254 @@
+"""Read a live Clarifai app into a `state.State` -- the same type the manifest loader produces --
+normalised so that an app just applied from a manifest compares equal to that manifest.
+
+Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | None`.
+
+- None means the app does not exist. On the real API a missing app reads as CONN_DOES_NOT_EXIST
+  (11101) or HTTP 404, or -- ambiguously -- as CONN_KEY_INVALID (11008, "Invalid API
+  key/application pair"), which is also what a bad key gets. The first two are "absent". 11008 is
+  only taken as "absent" after a second look: when listing the user's apps succeeds (so the key
+  is good) and the app is not among them. Any other failure -- bad credentials above all -- is
+  raised: reading a broken connection as "no app" would plan to create everything.
+- Reads run concurrently on the client's thread pool: GetApp, ListConcepts, the app-wide
+  ListConceptRelations, ListModels and ListWorkflows together (all pages each), then
+  ListModelVersions for each model in `want_models` (None: all) and each local model a workflow
+  node pins. `Model.config` / `version_id` are the newest version's (by `created_at`, server order
+  breaking ties), whatever its training status; `Model.versions` lists the versions read, newest
+  first. Models whose versions were not read have ``config == {}`` and no versions. The
+  `output_info` of ListModels/GetModel is never used: the real API returns only a summary there.
+- Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
+  enums may be names or integers and floats are float32 (`modeltypes.from_api` handles both);
+  missing strings read as "" and a concept's missing name as its id; a concept's description is
+  its `definition`. Metadata goes through `state.read_marker`: marked resources have
+  ``managed=True``, their `protect`, and the metadata keys the marker says the manifest manages;
+  unmarked ones ``managed=False`` and no metadata of ours to compare.
+- Workflow nodes: a model of this app (node `model.app_id` empty or this app, and `user_id` empty or
+  this app's owner) is `ModelRef(id, version=pinned)`; anything else the full external ref.
+- Relations: see `_relations` for the dedupe rule (each relation created once reads back once, in
+  the orientation it was created).
+- Default workflow: `default_workflow_id`, else `default_workflow.id`; kept only when it names a
+  workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
+  their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
+  default would be a perpetual diff. It reads as None.
+
+`fingerprint(state)` is a sha256 over everything, bookkeeping included (version ids, managed flags,
+relation server ids, versions), order-independent where order carries no meaning: for "the live app
+changed since the plan was made".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+from reconciler import modeltypes
+from reconciler.client import Client, status_code_of
+from reconciler.errors import ApiError
+from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
+                              Node, State, Workflow, read_marker)
+
+CONN_KEY_INVALID = 11008
+CONN_DOES_NOT_EXIST = 11101
+#: The inverse a relation shows from its object's side.
+INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
+#: The public app whose concepts and workflows everyone references.
+MAIN_USER, MAIN_APP = "clarifai", "main"
+
+
+def read_live(client: Client, app_id: str, *, user_id: str | None = None,
+              want_models: set[str] | None = None) -> State | None:
+    """The live app as a State, or None when it does not exist (see the module docstring)."""
+    base = client.app_path(app_id, user_id)
+    workers = max(4, client.max_workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live") as pool:
+        # Listings start together with GetApp: an existing app (the usual case) then costs one
+        # round trip of latency, not two; for a missing app their errors are discarded.
+        f_app = pool.submit(client.get, base)
+        lists: dict[str, Future[list[dict[str, Any]]]] = {
+            key: pool.submit(client.list_all, f"{base}/{sub}", key)
+            for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations"),
+                             ("models", "models"), ("workflows", "workflows"))}
+        try:
+            raw_app = _shape(f_app.result().get("app"), dict, "GET", base, "app")
+        except ApiError as err:
+            if _absent(client, err, app_id, user_id):
+                _discard(lists.values())
+                return None
+            _discard(lists.values())
+            raise
+        owner = str(raw_app.get("user_id") or user_id or client.user_id or "")
+        if owner == "me":
+            owner = ""
+        raw_models = lists["models"].result()
+        raw_wfs = lists["workflows"].result()
+        workflows = [_workflow(w, app_id, owner) for w in raw_wfs]
+        pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
+        model_ids = [str(m.get("id", "")) for m in raw_models]
+        wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
+        f_versions = {mid: pool.submit(client.list_all, f"{base}/models/{mid}/versions", "model_versions")
+                      for mid in wanted}
+        concepts = [_concept(c) for c in lists["concepts"].result()
+                    if str(c.get("app_id") or app_id) == app_id]
+        relations = _relations(lists["concept_relations"].result(), app_id)
+        models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
+                         else None) for m in raw_models]
+    return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
+                 relations=tuple(relations), models=tuple(models), workflows=tuple(workflows),
+                 user_id=owner or user_id or client.user_id, source="live")
+
+
+def _discard(futures: Any) -> None:
+    for f in futures:
+        f.cancel()
+        if not f.cancelled():
+            f.exception()  # wait, and swallow: the caller already has its answer
+
+
+def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> bool:
+    if err.code == CONN_DOES_NOT_EXIST:
+        return True
+    # A Clarifai answer (a parsed status) with HTTP 404 that is not about credentials. A 404
+    # without a Clarifai body (an HTML page: a wrong --api-base) is an error, not "no app".
+    if err.http_status == 404 and err.code and not (11000 <= err.code < 11100 or err.code == 11200):
+        return True
+    if err.code != CONN_KEY_INVALID:
+        return False
+    # "Invalid API key/application pair": a bad key, or a good key and no such app. Ask.
+    user = user_id or client.user_id or "me"
+    try:
+        apps = client.list_all(f"/v2/users/{user}/apps", "apps")
+    except ApiError:
+        return False
+    return all(str(a.get("id")) != app_id for a in apps)
+
+
+def _shape(value: Any, typ: type, method: str, path: str, what: str) -> Any:
+    if not isinstance(value, typ):
+        raise ApiError(f"{method} {path}: unexpected response shape: '{what}' is not a JSON "
+                       f"{'object' if typ is dict else typ.__name__}", method=method, path=path)
+    return value
+
+
+def _str(d: dict[str, Any], key: str) -> str:
+    v = d.get(key)
+    return "" if v is None else str(v)
+
+
+def _app(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
+    _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+    dw_obj = raw.get("default_workflow") if isinstance(raw.get("default_workflow"), dict) else {}
+    default = _str(raw, "default_workflow_id") or _str(dw_obj, "id")
+    # The object says where the default lives; a bare id is judged by this app's workflows alone.
+    elsewhere = _str(dw_obj, "id") == default and _str(dw_obj, "app_id") not in ("", app_id)
+    if not default or elsewhere or default not in workflow_ids:
+        default = ""
+    return App(id=_str(raw, "id") or app_id, description=_str(raw, "description"),
+               default_workflow=default or None, metadata=metadata)
+
+
+def _concept(raw: dict[str, Any]) -> Concept:
+    cid = _str(raw, "id")
+    return Concept(id=cid, name=_str(raw, "name") or cid,
+                   description=_str(raw, "definition") or _str(raw, "description"))
+
+
+def _concept_ref(raw: Any, app_id: str) -> ConceptRef:
+    raw = raw if isinstance(raw, dict) else {}
+    cid, other = _str(raw, "id"), _str(raw, "app_id")
+    if other in ("", app_id):
+        return ConceptRef(cid)
+    # clarifai/main is referenced as {id, app_id: "main"} in the docs; its owner is implicit.
+    user = _str(raw, "user_id") or (MAIN_USER if other == MAIN_APP else "") or None
+    return ConceptRef(cid, user_id=user, app_id=other)
+
+
+def _relations(raw: list[dict[str, Any]], app_id: str) -> list[ConceptRelation]:
+    """Dedupe rule. Relations are created on a subject concept of this app, and the API shows each
+    from its object's side too (inverse predicate, subject and object swapped), possibly in the
+    same app-wide listing. So:
+    1. an entry whose subject is not a concept of this app is such a mirror view: dropped;
+    2. entries that are the same relation -- the same server id, or the same content up to
+       inversion (a R b  ==  b inverse(R) a, same knowledge graph) -- count once, as the first
+       one listed (servers list the stored row before its mirror; the sandbox does).
+    Result: a relation created once reads back once, with subject and object as created."""
+    out: list[ConceptRelation] = []
+    seen_ids: set[str] = set()
+    seen: set[tuple[str, str, str, str, str]] = set()
+    for r in raw:
+        subj = _concept_ref(r.get("subject_concept"), app_id)
+        if subj.external or not subj.id:
+            continue
+        obj = _concept_ref(r.get("object_concept"), app_id)
+        pred = _str(r, "predicate").lower()
+        kg = _str(r, "knowledge_graph_id")
+        sid = _str(r, "id")
+        fwd = (subj.id, pred, str(obj), kg, "")
+        if (sid and sid in seen_ids) or fwd in seen:
+            continue
+        seen.add(fwd)
+        if not obj.external and pred in INVERSE:
+            seen.add((obj.id, INVERSE[pred], subj.id, kg, ""))
+        if sid:
+            seen_ids.add(sid)
+        out.append(ConceptRelation(subject=subj.id, predicate=pred, object=obj,
+                                   knowledge_graph_id=kg, server_id=sid or None))
+    return out
+
+
+def _version(model_type: str, raw: dict[str, Any]) -> ModelVersion:
+    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+    return ModelVersion(id=_str(raw, "id"), config=modeltypes.from_api(model_type, raw),
+                        status_code=status_code_of(status.get("code")) if status else 0,
+                        created_at=_str(raw, "created_at"))
+
+
+def _model(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
+    mtype = modeltypes.canonical_type(_str(raw, "model_type_id"))
+    managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+    # Newest first; `sorted(reverse=True)` is stable, so equal timestamps keep server order.
+    ordered = sorted(versions_raw or [], key=lambda v: _str(v, "created_at"), reverse=True)
+    versions = tuple(_version(mtype, v) for v in ordered)
+    latest = versions[0] if versions else None
+    return Model(id=_str(raw, "id"), type=mtype, description=_str(raw, "description"), metadata=metadata,
+                 protect=protect, config=dict(latest.config) if latest else {}, managed=managed,
+                 version_id=latest.id if latest else None, versions=versions)
+
+
+def _workflow(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
+    managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+    nodes_raw = raw.get("nodes")
+    if not nodes_raw and isinstance(raw.get("version"), dict):
+        nodes_raw = raw["version"].get("nodes")
+    nodes = tuple(_node(n, app_id, owner) for n in (nodes_raw or []) if isinstance(n, dict))
+    return Workflow(id=_str(raw, "id"), description=_str(raw, "description"), metadata=metadata,
+                    protect=protect, nodes=nodes, managed=managed)
+
+
+def _node(raw: dict[str, Any], app_id: str, owner: str) -> Node:
+    m = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    mv = m.get("model_version") if isinstance(m.get("model_version"), dict) else {}
+    version = _str(mv, "id") or None
+    m_app, m_user = _str(m, "app_id"), _str(m, "user_id")
+    local = m_app in ("", app_id) and (not m_user or not owner or m_user in (owner, "me"))
+    ref = (ModelRef(_str(m, "id"), version=version) if local
+           else ModelRef(_str(m, "id"), user_id=m_user or None, app_id=m_app or None, version=version))
+    inputs = tuple(_str(i, "node_id") for i in (raw.get("node_inputs") or []) if isinstance(i, dict))
+    return Node(id=_str(raw, "id"), model=ref, inputs=inputs, suppress_output=bool(raw.get("suppress_output")))
+
+
+def fingerprint(state: State) -> str:
+    """A stable sha256 of the state including bookkeeping fields (not `source`)."""
+    d = dataclasses.asdict(state)
+    d.pop("source", None)
+    by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: (lambda x: str(x.get(k)))
+    d["concepts"] = sorted(d["concepts"], key=by("id"))
+    d["relations"] = sorted(d["relations"], key=lambda r: json.dumps(r, sort_keys=True))
+    d["models"] = sorted(d["models"], key=by("id"))
+    for w in d["workflows"]:
+        w["nodes"] = sorted(w["nodes"], key=by("id"))
+    d["workflows"] = sorted(d["workflows"], key=by("id"))
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
