@@ -1,0 +1,312 @@
+"""Manifest loading: YAML file -> the typed, normalised desired `State`, or every problem at once.
+
+Pipeline (each stage adds `errors.Problem`s located at `file:line:col`; nothing stops at the first):
+1. `yamlload.load_yaml`: bytes -> plain data with positions (safe, duplicate keys refused, limits);
+2. JSON Schema 2020-12 (`manifest.schema.json`, packaged; `schemas/` holds the published copy):
+   jsonschema's errors are rewritten into one-line messages (unknown field with a did-you-mean, typed
+   field on the wrong model type, wrong type, missing field, bad id, threshold outside [0, 1]);
+3. `manifestchecks.check`: semantic rules (duplicate ids, undeclared concepts, unknown models and
+   node inputs, workflow cycles, default workflow) - written to tolerate schema-invalid data so one
+   run reports both kinds;
+4. only when no problem was found: the `State` (defaults filled in, model config canonicalised by
+   `modeltypes.canonical_config`).
+
+Public: `load(path)`, `load_many(paths)`, `load_text(text, filename)`; all raise `ManifestError`
+holding every problem. yaml and jsonschema are used only here and in the helper modules named above.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from importlib import resources
+from typing import Any, Iterable, Iterator
+
+import jsonschema
+
+from reconciler import manifestchecks, modeltypes
+from reconciler.errors import ManifestError, Problem
+from reconciler.manifestchecks import did_you_mean
+from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
+from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
+
+__all__ = ["load", "load_many", "load_text", "schema", "ID_PATTERN", "CONCEPT_ID_PATTERN"]
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The manifest JSON Schema, as shipped inside the package."""
+    return json.loads(resources.files("reconciler").joinpath("manifest.schema.json").read_text("utf-8"))
+
+
+ID_PATTERN = "^[0-9A-Za-z]+([-_][0-9A-Za-z]+)*$"
+CONCEPT_ID_PATTERN = schema()["$defs"]["conceptId"]["pattern"]
+TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    # Built once per process: checking the schema and compiling $refs dominates small validations.
+    return jsonschema.Draft202012Validator(schema())
+
+
+#: validators for the schema's `if` subschemas, keyed by id(): the schema dict lives for the process
+_IF_VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
+
+
+def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
+    v = _IF_VALIDATORS.get(id(cond))
+    if v is None:
+        v = _IF_VALIDATORS[id(cond)] = jsonschema.Draft202012Validator(cond)
+    return v.is_valid(instance)
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str]) -> State:
+    """Load and validate one manifest file. Raises ManifestError with every problem found."""
+    state, problems = _load_path(os.fspath(path))
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+def load_many(paths: Iterable[str | os.PathLike[str]]) -> list[State]:
+    """Load several manifests; raises one ManifestError holding the problems of every file."""
+    states: list[State] = []
+    problems: list[Problem] = []
+    for p in paths:
+        state, found = _load_path(os.fspath(p))
+        problems += found
+        if state is not None:
+            states.append(state)
+    if problems:
+        raise ManifestError(problems)
+    return states
+
+
+def load_text(text: str, filename: str = "<manifest>") -> State:
+    """Load a manifest given as text (tests, stdin). Raises ManifestError like `load`."""
+    state, problems = _load_bytes(text.encode("utf-8", "surrogatepass"), filename)
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def _load_path(path: str) -> tuple[State | None, list[Problem]]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # never read a huge file whole: one byte over is enough
+    except OSError as err:
+        return None, [Problem(path, 1, 1, f"cannot read manifest: {err.strerror or err}")]
+    return _load_bytes(data, path)
+
+
+def _load_bytes(data: bytes, filename: str) -> tuple[State | None, list[Problem]]:
+    doc = load_yaml(data, filename)
+    if doc.problems or not isinstance(doc.data, dict):
+        return None, _dedupe(doc.problems)
+    doc.problems += _schema_problems(doc)
+    manifestchecks.check(doc)
+    if doc.problems:
+        return None, _dedupe(doc.problems)
+    return _build_state(doc.data, filename), []
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    return sorted(set(problems))
+
+
+# --- schema errors -> problems -----------------------------------------------------------------
+
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
+               "integer": "an integer", "boolean": "true or false", "null": "null"}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string"
+
+
+def _label(path: Path) -> str:
+    if not path:
+        return "the manifest"
+    last = path[-1]
+    if isinstance(last, int):
+        return f"item {last} of '{path[-2]}'" if len(path) > 1 else f"item {last}"
+    return f"'{last}'"
+
+
+def _schema_problems(doc: Document) -> list[Problem]:
+    out: list[Problem] = []
+    for err in _validator().iter_errors(doc.data):
+        out += _translate(doc, err)
+    return out
+
+
+def _allowed_fields(schema_node: dict[str, Any], instance: dict[str, Any]) -> set[str]:
+    """Property names a mapping may carry under `schema_node`, following if/then/else on its own
+    fields (that is how the schema restricts typed fields to a model type)."""
+    names = set(schema_node.get("properties", {}))
+    for sub in schema_node.get("allOf", []):
+        cond = sub.get("if")
+        if cond is None:
+            names |= set(sub.get("properties", {}))
+            continue
+        branch = sub.get("then") if _if_valid(cond, instance) else sub.get("else")
+        names |= set((branch or {}).get("properties", {}))
+    return names
+
+
+def _unknown_field(path: Path, key: str, allowed: set[str], instance: dict[str, Any]) -> str:
+    if len(path) == 2 and path[0] == "models" and isinstance(instance.get("type"), str):
+        mtype = modeltypes.canonical_type(instance["type"])
+        owner = next((t for t, fs in modeltypes.TYPED_FIELDS.items() if key in fs), None)
+        if owner and owner != mtype:
+            return f"field '{key}' belongs to {owner} models, not to a '{instance['type']}' model"
+        if key in modeltypes.RAW_FIELDS and mtype in modeltypes.TYPED_FIELDS:
+            fields = ", ".join(modeltypes.TYPED_FIELDS[mtype])
+            return f"field '{key}' is not used by {mtype} models: set their typed fields ({fields}) instead"
+    return f"unknown field '{key}'" + did_you_mean(key, allowed)
+
+
+def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Problem]:
+    path: Path = tuple(err.absolute_path)
+    v, inst, want = err.validator, err.instance, err.validator_value
+    if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
+        # jsonschema reports a bad key at its mapping; point at the key itself
+        path = path + (inst,)
+        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", "")), at_key=True)
+        return
+    if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
+        allowed = _allowed_fields(err.schema, inst)
+        for key in inst:
+            if key not in allowed:
+                yield doc.problem(path + (key,), _unknown_field(path, key, allowed, inst), at_key=True)
+        return
+    if v == "required" and isinstance(inst, dict):
+        missing = [k for k in want if k not in inst]
+        if set(want) in ({"id", "user_id", "app_id", "version"}, {"id", "user_id", "app_id"}):
+            needs = ", ".join(want)
+            for k in missing:
+                yield doc.problem(path, f"incomplete external reference: missing '{k}' (it needs {needs})")
+            return
+        for k in missing:
+            yield doc.problem(path, f"missing required field '{k}'")
+        return
+    if v == "type":
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in ([want] if isinstance(want, str) else want))
+        yield doc.problem(path, f"{_label(path)} must be {expected}, not {_type_of(inst)}")
+        return
+    if v == "enum":
+        opts = [o for o in want if not (isinstance(o, str) and o.startswith("ANNOTATION_") and o[11:] in want)]
+        hint = did_you_mean(inst, [str(o) for o in opts]) if isinstance(inst, str) else ""
+        yield doc.problem(path, f"{_label(path)} must be one of {', '.join(map(str, opts))}, not {inst!r}{hint}")
+        return
+    if v == "const":
+        yield doc.problem(path, f"{_label(path)} must be {want!r}, not {inst!r}")
+        return
+    if v == "pattern":
+        yield doc.problem(path, _pattern_message(inst, want))
+        return
+    if v == "maxLength":
+        yield doc.problem(path, f"{_label(path)} {inst!r} is {len(inst)} characters long; the limit is {want}")
+        return
+    if v in ("minimum", "maximum"):
+        if len(path) >= 2 and path[-2] == "thresholds":
+            yield doc.problem(path, f"threshold {inst} for concept '{path[-1]}' is outside [0, 1]")
+        else:
+            yield doc.problem(path, f"{_label(path)} must be {'>=' if v == 'minimum' else '<='} {want}, not {inst}")
+        return
+    if v == "minItems":
+        yield doc.problem(path, f"{_label(path)} must not be empty")
+        return
+    if v in ("anyOf", "oneOf"):
+        yield from _translate_alternatives(doc, err, path)
+        return
+    yield doc.problem(path, err.message)  # pragma: no cover - every keyword the schema uses is above
+
+
+def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path: Path) -> Iterator[Problem]:
+    """For `x: id-string | {external reference}`, explain the alternative whose type matches."""
+    by_branch: dict[int, list[jsonschema.ValidationError]] = {}
+    for sub in err.context or ():
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errs for errs in by_branch.values()
+               if not any(e.validator == "type" and not e.relative_path for e in errs)]
+    if len(fitting) == 1:
+        for sub in fitting[0]:
+            yield from _translate(doc, sub)
+        return
+    what = str(err.schema.get("description", "one of the allowed forms")).rstrip(".")
+    yield doc.problem(path, f"{_label(path)} must be {what[:1].lower() + what[1:]}; not {_type_of(err.instance)}")
+
+
+def _pattern_message(value: Any, pattern: str) -> str:
+    if pattern == ID_PATTERN:
+        return (f"invalid id {value!r}: Clarifai ids are letters and digits, optionally separated by "
+                "single '-' or '_'")
+    if pattern == CONCEPT_ID_PATTERN:
+        return f"invalid concept id {value!r}: no whitespace, control characters, '/', '\\', '?', '#' or '%'"
+    if pattern == TYPE_PATTERN:
+        return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
+    return f"{value!r} does not match {pattern}"  # pragma: no cover
+
+
+# --- State -------------------------------------------------------------------------------------
+
+
+def _build_state(data: dict[str, Any], filename: str) -> State:
+    """Schema- and check-valid data -> State. Everything here may assume the shapes are right."""
+    a = data["app"]
+    app = App(id=a["id"], description=a.get("description", ""), default_workflow=a.get("default_workflow"),
+              metadata=dict(a.get("metadata") or {}))
+    concepts = tuple(Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))
+                     for c in data.get("concepts") or ())
+    relations = tuple(
+        ConceptRelation(subject=r["subject"], predicate=r["predicate"], object=_concept_ref(r["object"]),
+                        knowledge_graph_id=r.get("knowledge_graph_id", ""))
+        for r in data.get("concept_relations") or ())
+    models = tuple(_model(m) for m in data.get("models") or ())
+    workflows = tuple(
+        Workflow(id=w["id"], description=w.get("description", ""), metadata=dict(w.get("metadata") or {}),
+                 protect=bool(w.get("protect", False)),
+                 nodes=tuple(Node(id=n["id"], model=_model_ref(n["model"]), inputs=tuple(n.get("inputs") or ()),
+                                  suppress_output=bool(n.get("suppress_output", False))) for n in w["nodes"]))
+        for w in data.get("workflows") or ())
+    return State(app=app, concepts=concepts, relations=relations, models=models, workflows=workflows,
+                 user_id=a.get("user_id"), source=filename)
+
+
+def _concept_ref(obj: str | dict[str, str]) -> ConceptRef:
+    if isinstance(obj, str):
+        return ConceptRef(obj)
+    return ConceptRef(obj["id"], user_id=obj["user_id"], app_id=obj["app_id"])
+
+
+def _model_ref(obj: str | dict[str, str]) -> ModelRef:
+    if isinstance(obj, str):
+        return ModelRef(obj)
+    return ModelRef(obj["id"], user_id=obj["user_id"], app_id=obj["app_id"], version=obj["version"])
+
+
+def _model(m: dict[str, Any]) -> Model:
+    mtype = modeltypes.canonical_type(m["type"])
+    names = modeltypes.TYPED_FIELDS.get(mtype, modeltypes.RAW_FIELDS)
+    fields = {k: m[k] for k in names if k in m}
+    return Model(id=m["id"], type=mtype, description=m.get("description", ""),
+                 metadata=dict(m.get("metadata") or {}), protect=bool(m.get("protect", False)),
+                 config=modeltypes.canonical_config(mtype, fields))
