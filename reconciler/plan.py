@@ -1,0 +1,448 @@
+"""Plan: desired State + live State -> an ordered tuple of Actions (pure; no I/O).
+
+`make_plan(desired, live, live_fingerprint=..., targets=...)` decides, resource by resource, what
+`apply` must do, and in which order. The rules (README, "Plans"):
+
+- app: `create` when the app does not exist (live is None); `update` for description/metadata;
+  `set_default` when the manifest names a default workflow the app does not have (a manifest
+  without `default_workflow` leaves the app's default alone);
+- concepts: `create` / `update` (name, description). Concepts cannot be deleted through the API:
+  live concepts the manifest lacks are reported in one aggregated note;
+- relations (identified by content): `create`; `delete` of a live relation whose subject the
+  manifest declares but which the manifest lacks; relations of other subjects are unmanaged;
+- models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
+  manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
+  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
+- model configuration lives in immutable versions: a desired config equal to an existing live
+  version's reuses the newest such version; otherwise `new_version` (changes: latest live config
+  -> desired, paths ``config.*``). A model's type cannot change (PlanError);
+- workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
+  new version (create / new_version), else to the newest live version whose config matches. A
+  live node whose pinned version already matches stays as it is. Structural differences ->
+  `update` (whole node list, with pins); pins only -> `repoint`.
+
+Order: creates/updates/new versions/repoints/set_default follow the dependency graph (graphlib,
+ready nodes sorted by kind then id, so the order is deterministic); all deletes come after, in
+reverse dependency order (workflows, then models, then relations). `set_default` therefore runs
+after the workflow it names exists and before any old default workflow is deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from typing import Any, Sequence
+
+from reconciler import modeltypes
+from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
+from reconciler.errors import PlanError
+from reconciler.state import (App, Kind, Model, ModelVersion, Resource, ResourceKey, State,
+                              Workflow, resource_dependencies)
+
+__all__ = ["ABSENT", "Action", "Change", "OPS", "Plan", "make_plan", "parse_target"]
+
+OPS = ("create", "update", "adopt", "new_version", "repoint", "set_default", "delete")
+KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
+_OP_ORDER = {op: i for i, op in enumerate(("create", "adopt", "update", "new_version", "repoint",
+                                           "set_default", "delete"))}
+NEW_PREFIX = "new:"
+MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED = 21100, 21101, 21103
+#: How many ids an aggregated note names before "and N more".
+NOTE_IDS = 5
+
+
+@dataclass(frozen=True)
+class Action:
+    op: str  # one of OPS
+    kind: Kind
+    id: str  # resource id (relation: ConceptRelation.key)
+    changes: tuple[Change, ...] = ()
+    desired: Resource | None = None  # None for delete
+    live: Resource | None = None  # None for create
+    #: workflow actions: (node_id, version id | "new:<model_id>") for every node on a local model
+    pins: tuple[tuple[str, str], ...] = ()
+    #: an existing version already matches the desired config: no new version (informational)
+    reuse_version: str | None = None
+    reason: str = ""
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.kind, self.id)
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind.value}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    app_id: str
+    user_id: str | None
+    actions: tuple[Action, ...]  # in execution order
+    notes: tuple[str, ...]
+    live_fingerprint: str
+    desired: State
+    targets: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(OPS, 0)
+        for a in self.actions:
+            counts[a.op] += 1
+        return counts
+
+
+def is_new_pin(pin: str) -> bool:
+    return pin.startswith(NEW_PREFIX)
+
+
+def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
+              targets: Sequence[str] = ()) -> Plan:
+    """The ordered plan that turns `live` (None: the app does not exist) into `desired`."""
+    desired = fill_implicit(desired, live)
+    planner = _Planner(desired, live)
+    actions, notes = planner.run()
+    if targets:
+        actions, notes = _limit_to_targets(actions, notes, targets, desired, live)
+    return Plan(app_id=desired.app.id, user_id=desired.user_id or (live.user_id if live else None),
+                actions=tuple(_order(actions)), notes=tuple(notes), live_fingerprint=live_fingerprint,
+                desired=desired, targets=tuple(targets))
+
+
+def fill_implicit(desired: State, live: State | None) -> State:
+    """Make implicit manifest defaults explicit before diffing: an annotation-writer without
+    `annotation_user_id` writes as the app owner, so it gets the owner's user id (from the
+    manifest/environment, else the live read) — the API stores the user it writes as, and leaving
+    it out would show a change on every plan."""
+    user = desired.user_id or (live.user_id if live else None)
+    if not user:
+        return desired
+    models = tuple(
+        dataclasses.replace(m, config={**m.config, "annotation_user_id": user})
+        if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not m.config.get("annotation_user_id")
+        else m for m in desired.models)
+    return dataclasses.replace(desired, models=models) if models != desired.models else desired
+
+
+def model_versions(m: Model) -> tuple[ModelVersion, ...]:
+    """A live model's known versions, newest first (the latest alone when the reader gave no list)."""
+    if m.versions:
+        return m.versions
+    return (ModelVersion(m.version_id, m.config),) if m.version_id else ()
+
+
+def _reusable(model_type: str, v: ModelVersion) -> bool:
+    # a trainable model's version is usable once trained; one training or queued will be (apply
+    # waits); untrained or failed ones are not. Operator versions are usable at once.
+    if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
+        return v.status_code in (MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED)
+    return True
+
+
+def _few(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:NOTE_IDS])
+    return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
+
+
+class _Planner:
+    def __init__(self, desired: State, live: State | None):
+        self.desired = desired
+        self.live = live
+        self.lv = live or State(app=App(id=desired.app.id))
+        self.actions: list[Action] = []
+        self.notes: list[str] = []
+        self.unmanaged: list[str] = []
+        #: model id -> the pin a node should get: "new:<id>" or the newest matching version id
+        self.pin_target: dict[str, str] = {}
+        #: model id -> ids of live versions whose config equals the desired config
+        self.matching: dict[str, set[str]] = {}
+
+    def run(self) -> tuple[list[Action], list[str]]:
+        self._app()
+        self._concepts()
+        self._relations()
+        self._models()
+        self._workflows()
+        if self.unmanaged:
+            self.notes.append(f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
+                              f"manifest, not marked as managed): {_few(self.unmanaged)}")
+        return self.actions, self.notes
+
+    def _add(self, op: str, kind: Kind, id: str, **kw: Any) -> None:
+        kw["changes"] = tuple(kw.get("changes", ()))
+        self.actions.append(Action(op, kind, id, **kw))
+
+    # --- app ----------------------------------------------------------------------------------
+    def _app(self) -> None:
+        d = self.desired.app
+        if self.live is None:
+            self._add("create", Kind.APP, d.id, desired=d,
+                      changes=created_fields(d, exclude=("default_workflow",)))
+            before: str | None = None
+        else:
+            la = self.live.app
+            changes = diff_resources(la, d, exclude=("default_workflow",))
+            if changes:
+                self._add("update", Kind.APP, d.id, changes=changes, desired=d, live=la)
+            before = la.default_workflow
+        if d.default_workflow and d.default_workflow != before:
+            self._add("set_default", Kind.APP, d.id, desired=d, live=self.live.app if self.live else None,
+                      changes=[Change("default_workflow", before, d.default_workflow)])
+
+    # --- concepts and relations ---------------------------------------------------------------
+    def _concepts(self) -> None:
+        live = {c.id: c for c in self.lv.concepts}
+        for c in self.desired.concepts:
+            lc = live.pop(c.id, None)
+            if lc is None:
+                self._add("create", Kind.CONCEPT, c.id, desired=c, changes=created_fields(c))
+            elif lc != c:
+                self._add("update", Kind.CONCEPT, c.id, desired=c, live=lc, changes=diff_resources(lc, c))
+        if live:
+            ids = sorted(live)
+            self.notes.append(f"{len(ids)} concept(s) in the app are not in the manifest ({_few(ids)}); "
+                              "the Clarifai API cannot delete concepts; left as is")
+
+    def _relations(self) -> None:
+        declared = {c.id for c in self.desired.concepts}
+        live = {r.key: r for r in self.lv.relations}
+        for r in self.desired.relations:
+            if live.pop(r.key, None) is None:
+                self._add("create", Kind.RELATION, r.key, desired=r)
+        for key in sorted(live):
+            r = live[key]
+            if r.subject in declared:  # the manifest is authoritative for its concepts' relations
+                self._add("delete", Kind.RELATION, key, live=r,
+                          reason=f"concept {r.subject} is declared in the manifest without this relation")
+            else:
+                self.unmanaged.append(f"{Kind.RELATION.value}/{key}")
+
+    # --- models -------------------------------------------------------------------------------
+    def _models(self) -> None:
+        live = {m.id: m for m in self.lv.models}
+        for m in self.desired.models:
+            lm = live.pop(m.id, None)
+            trainable = modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+            train_note = "trainable: apply waits until the new version is trained" if trainable else ""
+            if lm is None:
+                self._add("create", Kind.MODEL, m.id, desired=m, changes=created_fields(m), reason=train_note)
+                self.pin_target[m.id] = NEW_PREFIX + m.id
+                self.matching[m.id] = set()
+                continue
+            if modeltypes.canonical_type(lm.type) != modeltypes.canonical_type(m.type):
+                raise PlanError(f"model {m.id}: type cannot change from {lm.type} to {m.type}; "
+                                "rename the model or delete it first")
+            versions = model_versions(lm)
+            match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
+            self.matching[m.id] = set(match)
+            latest = versions[0].id if versions else None
+            reuse = match[0] if match and match[0] != latest else None
+            changes = diff_resources(lm, m, exclude=("config", "type"))
+            if not lm.managed:
+                self._add("adopt", Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse,
+                          reason="in the app but not marked as managed: take ownership")
+            elif changes:
+                self._add("update", Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
+            if match:
+                self.pin_target[m.id] = match[0]
+            else:
+                self.pin_target[m.id] = NEW_PREFIX + m.id
+                cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
+                self._add("new_version", Kind.MODEL, m.id, desired=m, live=lm, changes=cfg,
+                          reason=train_note or "model versions are immutable: configuration changed")
+        self._leftovers(Kind.MODEL, live)
+
+    def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
+        for rid in sorted(live):
+            res = live[rid]
+            if not res.managed:
+                self.unmanaged.append(f"{kind.value}/{rid}")
+            elif res.protect:
+                self.notes.append(f"{kind.value}/{rid} is protected (protect: true) and no longer in the "
+                                  "manifest: not deleted")
+            else:
+                self._add("delete", kind, rid, live=res, reason="managed, and no longer in the manifest")
+
+    # --- workflows ----------------------------------------------------------------------------
+    def _workflows(self) -> None:
+        live = {w.id: w for w in self.lv.workflows}
+        for w in self.desired.workflows:
+            lw = live.pop(w.id, None)
+            pins, pin_changes, why, waits = self._pins(w, lw)
+            order = _change_order(w, lw)
+            if lw is None:
+                changes = sorted(created_fields(w) + pin_changes, key=order)
+                self._add("create", Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
+                continue
+            structural = diff_resources(lw, w)
+            changes = sorted(structural + pin_changes, key=order)
+            if not lw.managed:
+                self._add("adopt", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins,
+                          reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])))
+            elif structural:
+                self._add("update", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why)
+            elif pin_changes:
+                self._add("repoint", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why)
+        self._leftovers(Kind.WORKFLOW, live)
+
+    def _pins(self, w: Workflow, lw: Workflow | None) -> tuple[tuple[tuple[str, str], ...], list[Change], str, str]:
+        """Pins for every local-model node of `w`, the pin changes against `lw`, why they change,
+        and which of them wait for training."""
+        live_nodes = {n.id: n for n in lw.nodes} if lw else {}
+        pins: list[tuple[str, str]] = []
+        changes: list[Change] = []
+        why: list[str] = []
+        waits: list[str] = []
+        for n in w.nodes:
+            if n.model.external:
+                continue
+            mid = n.model.id
+            if mid not in self.pin_target:
+                raise PlanError(f"workflow {w.id}: node {n.id} uses model {mid}, which is not in the manifest")
+            ln = live_nodes.get(n.id)
+            old = ln.model.version if ln and not ln.model.external and ln.model.id == mid else None
+            pin = old if old and old in self.matching[mid] else self.pin_target[mid]
+            pins.append((n.id, pin))
+            if pin != old:
+                changes.append(Change(f"nodes.{n.id}.model.version", old, pin))
+                m = self.desired.model(mid)
+                if is_new_pin(pin):
+                    trains = m is not None and modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+                    reason = f"{mid} gets a new version" + (" (apply waits for training)" if trains else "")
+                    if trains and f"waits for {mid} to train" not in waits:
+                        waits.append(f"waits for {mid} to train")
+                else:
+                    reason = f"existing version {pin} of {mid} matches the manifest (reused)"
+                if reason not in why:
+                    why.append(reason)
+        return tuple(pins), changes, "; ".join(why), "; ".join(waits)
+
+
+def _change_order(w: Workflow, lw: Workflow | None) -> Any:
+    """Sort key for a workflow's changes: workflow fields first, then node by node in graph order
+    (desired nodes, then removed ones), each node's own changes in a fixed field order."""
+    nodes = [n.id for n in w.nodes] + [n.id for n in (lw.nodes if lw else ()) if w and n.id not in {x.id for x in w.nodes}]
+    node_pos = {nid: i for i, nid in enumerate(nodes)}
+    top = {"description": 0, "metadata": 1, "protect": 2}
+    sub = ["model.id", "model.user_id", "model.app_id", "model.version", "inputs", "suppress_output"]
+
+    def key(c: Change) -> tuple[int, int, int, str]:
+        head, _, rest = c.path.partition(".")
+        if head != "nodes":
+            return 0, top.get(head, 9), 0, c.path
+        nid = next((n for n in sorted(node_pos, key=len, reverse=True) if rest == n or rest.startswith(n + ".")), rest)
+        field = rest[len(nid) + 1:]
+        return 1, node_pos.get(nid, len(nodes)), sub.index(field) if field in sub else len(sub), c.path
+    return key
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+_KIND_ALIASES = {"relation": Kind.RELATION, "concept-relation": Kind.RELATION}
+
+
+def parse_target(text: str) -> ResourceKey:
+    """`KIND/ID` -> ResourceKey. Relation ids contain spaces and slashes: split at the first '/'."""
+    kind_s, sep, rid = text.partition("/")
+    kind = _KIND_ALIASES.get(kind_s) or next((k for k in Kind if k.value == kind_s), None)
+    if not sep or not rid or kind is None:
+        kinds = ", ".join(k.value for k in Kind)
+        raise PlanError(f"bad target {text!r}: expected KIND/ID with KIND one of {kinds}")
+    return ResourceKey(kind, rid)
+
+
+def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence[str], desired: State,
+                      live: State | None) -> tuple[list[Action], list[str]]:
+    """Keep the actions of the targets and of what they depend on, transitively, in the desired
+    state (plus the app's creation, without which nothing else can exist)."""
+    d_keys = desired.by_key()
+    l_keys = live.by_key() if live else {}
+    wanted: set[ResourceKey] = set()
+    todo = [parse_target(t) for t in targets]
+    for key in todo:
+        if key not in d_keys and key not in l_keys:
+            raise PlanError(f"unknown target {key}: not in the manifest nor in the app")
+    while todo:
+        key = todo.pop()
+        if key in wanted:
+            continue
+        wanted.add(key)
+        if key in d_keys:
+            todo.extend(resource_dependencies(d_keys[key]) - wanted)
+    kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op == "create")]
+    kept_notes = [n for n in notes if any(n.startswith(f"{k} ") for k in wanted)]
+    kept_notes.append(f"plan limited to {', '.join(targets)} and what they depend on; other "
+                      "differences are not shown")
+    return kept, kept_notes
+
+
+# --- ordering ---------------------------------------------------------------------------------
+
+def _sort_key(a: Action) -> tuple[int, str, int]:
+    return KIND_ORDER[a.kind], a.id, _OP_ORDER[a.op]
+
+
+def _order(actions: list[Action]) -> list[Action]:
+    """Deterministic topological order; see the module docstring."""
+    by_key: dict[ResourceKey, list[Action]] = {}
+    for a in actions:
+        by_key.setdefault(a.key, []).append(a)
+    idx = {id(a): a for a in actions}
+    barrier = 0  # a pseudo-node: every delete waits for every other action (id() is never 0)
+    ts: TopologicalSorter[int] = TopologicalSorter()
+    ts.add(barrier)
+    app_create = next((a for a in actions if a.kind is Kind.APP and a.op == "create"), None)
+    for a in actions:
+        preds: set[int] = set()
+        if app_create is not None and a is not app_create:
+            preds.add(id(app_create))
+        if a.op == "delete":
+            preds.add(barrier)
+            # dependents are deleted first: a workflow before the models its nodes use
+            for k in resource_dependencies(a.live):  # type: ignore[arg-type]
+                for b in by_key.get(k, ()):
+                    if b.op == "delete":
+                        ts.add(id(b), id(a))
+        else:
+            ts.add(barrier, id(a))
+            if a.op == "set_default":
+                dep_keys = {ResourceKey(Kind.WORKFLOW, a.desired.default_workflow)}  # type: ignore[union-attr]
+            elif a.kind is Kind.APP:
+                dep_keys = set()
+            else:
+                dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
+            for k in dep_keys:
+                preds |= {id(b) for b in by_key.get(k, ()) if b.op != "delete"}
+            # within one resource: adopt/update before its new version
+            preds |= {id(b) for b in by_key[a.key] if b.op != "delete" and _OP_ORDER[b.op] < _OP_ORDER[a.op]}
+        ts.add(id(a), *preds)
+    # the smallest ready action first (a heap, not layer by layer): creates read as "app, all
+    # concepts, all models by id, workflows" rather than interleaving kinds by graph depth
+    out: list[Action] = []
+    ts.prepare()
+    heap: list[tuple[tuple[int, int, str, int], int]] = []
+
+    def push(ids: Sequence[int]) -> None:
+        for i in ids:
+            heapq.heappush(heap, ((-1, 0, "", 0) if i == barrier else _delete_aware_key(idx[i]), i))
+
+    push(ts.get_ready())
+    while heap:
+        _, i = heapq.heappop(heap)
+        if i != barrier:
+            out.append(idx[i])
+        ts.done(i)
+        push(ts.get_ready())
+    return out
+
+
+def _delete_aware_key(a: Action) -> tuple[int, int, str, int]:
+    # deletes run dependents first: workflows, then models, then relations
+    if a.op == "delete":
+        return 1, -KIND_ORDER[a.kind], a.id, 0
+    return (0, *_sort_key(a))
