@@ -1,0 +1,81 @@
+"""`connect()`: where the PAT, user and base URL come from, and its one-line errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from reconciler.client import connect, sandbox_db_path
+from reconciler.errors import ReconcilerError
+
+PAT = "PAT-SECRET-xyz123"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("CLARIFAI_PAT", "CLARIFAI_USER_ID", "CLARIFAI_API_BASE", "RECONCILER_SANDBOX_DB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_env_pat_and_default_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    monkeypatch.setenv("CLARIFAI_USER_ID", "env-user")
+    c = connect()
+    assert c.base_url == "https://api.clarifai.com" and c.user_id == "env-user"
+    assert c._pat.reveal() == PAT and PAT not in repr(c)
+    assert c.limiter.interval == pytest.approx(1 / 15)
+
+
+def test_user_precedence_flag_then_manifest_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    monkeypatch.setenv("CLARIFAI_USER_ID", "env-user")
+    assert connect(manifest_user_id="owner").user_id == "owner"
+    assert connect(user_id="flag", manifest_user_id="owner").user_id == "flag"
+    monkeypatch.delenv("CLARIFAI_USER_ID")
+    c = connect()
+    assert c.user_id is None and c.app_path("a") == "/v2/users/me/apps/a"
+
+
+def test_pat_file_and_api_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLARIFAI_PAT", "from-env")
+    f = tmp_path / "pat"
+    f.write_text(PAT + "\n")
+    c = connect(pat_file=str(f), api_base="https://example.test/v2/", rate_limit=3)
+    assert c._pat.reveal() == PAT and c.base_url == "https://example.test"
+    assert c.limiter.interval == pytest.approx(1 / 3)
+    monkeypatch.setenv("CLARIFAI_API_BASE", "http://10.0.0.1:9000")
+    assert connect().base_url == "http://10.0.0.1:9000"
+
+
+@pytest.mark.parametrize("content,needle", [(None, "cannot read PAT file"), ("", "exactly one token"),
+                                            ("a b", "exactly one token")])
+def test_pat_file_errors_are_one_line(tmp_path: Path, content: str | None, needle: str) -> None:
+    f = tmp_path / "pat"
+    if content is not None:
+        f.write_text(content)
+    with pytest.raises(ReconcilerError) as ei:
+        connect(pat_file=str(f))
+    assert needle in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_bad_base_and_missing_pat_for_remote_base() -> None:
+    with pytest.raises(ReconcilerError, match="http:// or https://"):
+        connect(api_base="api.clarifai.com")
+    with pytest.raises(ReconcilerError, match="no PAT for https://api.clarifai.com"):
+        connect(api_base="https://api.clarifai.com")
+
+
+def test_debug_trace_goes_to_given_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    err = io.StringIO()
+    assert connect(debug=True, stderr=err).debug is err
+    assert connect(stderr=err).debug is None
+
+
+def test_sandbox_db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert sandbox_db_path() == tmp_path / ".reconciler" / "sandbox.sqlite"
+    monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / "x.sqlite"))
+    assert sandbox_db_path() == tmp_path / "x.sqlite"
