@@ -464,8 +464,8 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
       manifest wins over the environment because it names the owner of this particular app, the
       environment only a default. Unknown: "me" in paths, which Clarifai resolves to the PAT's
       owner -- but some calls with a PAT want an explicit user id, so set one for real use.
-    - Rate limit: `rate_limit` requests/s; None means 15 (Clarifai's default per-user limit), or
-      off for the embedded sandbox, which does not throttle.
+    - Rate limit: `rate_limit` requests/s; None means 15 (Clarifai's default per-user limit). The
+      embedded sandbox does not throttle (and runs in process), so it never gets a limit.
     """
     err = stderr if stderr is not None else sys.stderr
     pat = _read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip()
@@ -484,7 +484,7 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
               f"(data in {db})", file=err)
         transport = httpx.WSGITransport(app=Sandbox(str(db)))
         return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
-                      transport=transport, rate_limit=rate_limit or 0, max_retries=max_retries,
+                      transport=transport, rate_limit=0, max_retries=max_retries,
                       timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})")
     base = base or DEFAULT_API_BASE
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
