@@ -42,8 +42,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         load_many(args.files)
     except ManifestError as err:
         problems = err.problems
-    if args.json:
-        print(json.dumps({"valid": not problems, "problems": [p.as_dict() for p in problems]}, indent=2))
+    if args.json:  # a plain list: [] means every file is valid
+        print(json.dumps([p.as_dict() for p in problems], indent=2))
     else:
         for p in problems:
             print(p, file=sys.stderr)

@@ -65,16 +65,26 @@ def check(doc: Document) -> None:
                          "model id")
     workflows = _unique_ids(doc, ((("workflows", i, "id"), w.get("id")) for i, w in _items(data, "workflows")),
                             "workflow id")
+    # A section the schema rejected (not a list, an item without a string id) leaves its id set
+    # incomplete; references into it are then not checked, so one typo is not reported N times.
+    concepts_ok, models_ok = _complete(data, "concepts"), _complete(data, "models")
     _check_metadata(doc, data)
-    _check_relations(doc, data, concepts)
-    _check_models(doc, data, concepts)
+    if concepts_ok:
+        _check_relations(doc, data, concepts)
+    _check_models(doc, data, concepts if concepts_ok else None)
     for wi, wf in _items(data, "workflows"):
-        _check_workflow(doc, wi, wf, models)
+        _check_workflow(doc, wi, wf, models if models_ok else None)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
-    if isinstance(default, str) and default not in workflows:
+    if isinstance(default, str) and _complete(data, "workflows") and default not in workflows:
         doc.add(("app", "default_workflow"),
                 f"default_workflow '{default}' is not a workflow of this manifest" + did_you_mean(default, workflows))
+
+
+def _complete(data: dict[str, Any], key: str) -> bool:
+    section = data.get(key, [])
+    return isinstance(section, list) and all(isinstance(x, dict) and isinstance(x.get("id"), str)
+                                             for x in section)
 
 
 def _check_metadata(doc: Document, data: dict[str, Any]) -> None:
@@ -110,19 +120,21 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
             continue
         key = (subject, rel.get("predicate"), obj_key, rel.get("knowledge_graph_id", ""))
         if key in seen:
-            doc.add(base, f"duplicate relation (first on line {doc.pos(seen[key])[0]})")
+            shown = obj if isinstance(obj, str) else "/".join(str(x) for x in obj_key)
+            doc.add(base, f"duplicate relation '{subject} {rel.get('predicate')} {shown}' "
+                    f"(first on line {doc.pos(seen[key])[0]})")
         else:
             seen[key] = base
 
 
-def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path]) -> None:
+def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path] | None) -> None:
     for i, m in _items(data, "models"):
         mtype = modeltypes.canonical_type(m["type"]) if isinstance(m.get("type"), str) else None
         base: Path = ("models", i)
         thresholds = m.get("thresholds")
         if mtype == modeltypes.THRESHOLDER and isinstance(thresholds, dict):
             for cid in thresholds:
-                if cid not in concepts:
+                if concepts is not None and cid not in concepts:
                     doc.add(base + ("thresholds", cid), f"threshold concept '{cid}' is not a declared concept"
                             + did_you_mean(cid, concepts), at_key=True)
         listed = m.get("concepts")
@@ -133,13 +145,13 @@ def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path]
                     continue
                 if cid in seen:
                     doc.add(base + ("concepts", j), f"duplicate classifier concept '{cid}'")
-                elif cid not in concepts:
+                elif concepts is not None and cid not in concepts:
                     doc.add(base + ("concepts", j), f"classifier concept '{cid}' is not a declared concept"
                             + did_you_mean(cid, concepts))
                 seen.add(cid)
 
 
-def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str, Path]) -> None:
+def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str, Path] | None) -> None:
     base: Path = ("workflows", wi)
     wid = wf.get("id") if isinstance(wf.get("id"), str) else f"#{wi}"
     nodes = list(_items(wf, "nodes"))
@@ -149,7 +161,7 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
         npath = base + ("nodes", j)
         nid = node.get("id")
         model = node.get("model")
-        if isinstance(model, str) and model not in models:
+        if isinstance(model, str) and models is not None and model not in models:
             doc.add(npath + ("model",), f"model '{model}' is not a model of this manifest"
                     + did_you_mean(model, models)
                     + "; declare it under models, or give an external {id, user_id, app_id, version}")

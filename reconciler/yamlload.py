@@ -91,8 +91,8 @@ class _Stop(Exception):
 
 def _decode(data: bytes, doc: Document) -> str | None:
     if len(data) > MAX_BYTES:
-        doc.problems.append(Problem(doc.filename, 1, 1, f"file is too large ({len(data) / 2**20:.1f} MiB); "
-                                    f"the limit is {MAX_BYTES // 2**20} MiB"))
+        doc.problems.append(Problem(doc.filename, 1, 1, f"file is larger than the {MAX_BYTES // 2**20} MiB limit "
+                                    "for a manifest"))
         return None
     try:
         text = data.decode("utf-8")
@@ -113,7 +113,7 @@ def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
             return ev.value
         tag = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)
     if tag not in _SCALAR_TAGS:
-        _fail(doc, path, ev, f"unsupported YAML tag {ev.tag!r}")
+        _fail(doc, path, ev, f"unsupported YAML tag {_short(ev.tag)}")
     if tag == _STR or tag == "tag:yaml.org,2002:timestamp":
         return ev.value
     node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark)
@@ -130,6 +130,10 @@ def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
         return None
     except (ValueError, KeyError, yaml.YAMLError):
         _fail(doc, path, ev, f"invalid {tag.rsplit(':', 1)[-1]} value {ev.value!r}")
+
+
+def _short(tag: str | None) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag and tag.startswith("tag:yaml.org,2002:") else str(tag)
 
 
 def _fail(doc: Document, path: Path, ev: Any, message: str) -> None:
@@ -184,7 +188,7 @@ class _Builder:
 
     def sequence(self, start: SequenceStartEvent, path: Path, depth: int) -> list[Any]:
         if start.tag not in _SEQ_TAGS:
-            _fail(self.doc, path, start, f"unsupported YAML tag {start.tag!r}")
+            _fail(self.doc, path, start, f"unsupported YAML tag {_short(start.tag)}")
         out: list[Any] = []
         for ev in self.events:
             if isinstance(ev, SequenceEndEvent):
@@ -194,7 +198,7 @@ class _Builder:
 
     def mapping(self, start: MappingStartEvent, path: Path, depth: int) -> dict[str, Any]:
         if start.tag not in _MAP_TAGS:
-            _fail(self.doc, path, start, f"unsupported YAML tag {start.tag!r}")
+            _fail(self.doc, path, start, f"unsupported YAML tag {_short(start.tag)}")
         out: dict[str, Any] = {}
         merged: dict[str, Any] = {}
         first: dict[str, int] = {}
@@ -269,7 +273,7 @@ def load_yaml(data: bytes, filename: str) -> Document:
     if not root_seen or doc.data is None:
         doc.problems.append(Problem(filename, 1, 1, "empty manifest: expected a mapping with at least 'app'"))
     elif not isinstance(doc.data, dict):
-        kind = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__} scalar"
+        kind = "a list" if isinstance(doc.data, list) else "a single value"
         line, col = doc.pos(())
         doc.problems.append(Problem(filename, line, col,
                                     f"the top level must be a mapping (app, concepts, models, ...), not {kind}"))
