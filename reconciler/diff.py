@@ -123,8 +123,12 @@ def _walk(before: Any, after: Any, path: str, out: list[Change]) -> None:
     b_dict, a_dict = isinstance(before, dict), isinstance(after, dict)
     if (b_dict or before is ABSENT or before is None) and (a_dict or after is ABSENT or after is None) \
             and (b_dict or a_dict):
-        b = before if b_dict else {}
-        a = after if a_dict else {}
+        # a subtree added or removed whole (a new node) is shown without its default values,
+        # like a create
+        b = before if not b_dict else (before if a_dict else _prune(before))
+        a = after if not a_dict else (after if b_dict else _prune(after))
+        b = b if b_dict else {}
+        a = a if a_dict else {}
         # the desired side's order (the manifest's: fields as declared, nodes in graph order),
         # then keys only the live side has; inputs are deterministic, so is this
         for key in list(a) + [k for k in b if k not in a]:

@@ -376,7 +376,7 @@ def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence
             todo.extend(resource_dependencies(d_keys[key]) - wanted)
     kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op == "create")]
     kept_notes = [n for n in notes if any(n.startswith(f"{k} ") for k in wanted)]
-    kept_notes.append(f"plan limited to {', '.join(targets)} and what they depend on; other "
+    kept_notes.append(f"plan limited to {', '.join(targets)} and their dependencies; other "
                       "differences are not shown")
     return kept, kept_notes
 
@@ -384,7 +384,10 @@ def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence
 # --- ordering ---------------------------------------------------------------------------------
 
 def _sort_key(a: Action) -> tuple[int, str, int]:
-    return KIND_ORDER[a.kind], a.id, _OP_ORDER[a.op]
+    # set_default reads best last (after the workflows), where it must come anyway when it waits
+    # for one; it is never needed earlier
+    kind = len(KIND_ORDER) if a.op == "set_default" else KIND_ORDER[a.kind]
+    return kind, a.id, _OP_ORDER[a.op]
 
 
 def _order(actions: list[Action]) -> list[Action]:

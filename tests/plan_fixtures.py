@@ -62,16 +62,20 @@ def applied(desired: State, *, managed: bool = True) -> State:
     """What reading the app back after applying `desired` gives: one version per model (`<id>-v1`),
     writers carrying the owner's user id, nodes pinned, bookkeeping filled in."""
     models = []
+    # the live reader gives unmarked resources no metadata: none of it is the manifest's
+    keep_meta = (lambda meta: meta) if managed else (lambda meta: {})
     for m in desired.models:
         cfg = dict(m.config)
         if m.type == "annotation-writer" and "annotation_user_id" not in cfg:
             cfg["annotation_user_id"] = desired.user_id
         v = ModelVersion(vid(m.id), cfg, created_at="2024-01-01T00:00:00Z")
-        models.append(dataclasses.replace(m, config=cfg, managed=managed, version_id=v.id, versions=(v,)))
-    workflows = tuple(dataclasses.replace(w, managed=managed, nodes=tuple(
+        models.append(dataclasses.replace(m, config=cfg, managed=managed, version_id=v.id, versions=(v,),
+                                          metadata=keep_meta(m.metadata)))
+    workflows = tuple(dataclasses.replace(w, managed=managed, metadata=keep_meta(w.metadata), nodes=tuple(
         n if n.model.external else dataclasses.replace(n, model=dataclasses.replace(n.model, version=vid(n.model.id)))
         for n in w.nodes)) for w in desired.workflows)
-    return State(app=desired.app, concepts=desired.concepts, relations=desired.relations,
+    app = desired.app if managed else dataclasses.replace(desired.app, metadata={})
+    return State(app=app, concepts=desired.concepts, relations=desired.relations,
                  models=tuple(models), workflows=workflows, user_id=desired.user_id, source="live")
 
 
