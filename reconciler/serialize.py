@@ -23,7 +23,7 @@ from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, M
 
 STATE_FORMAT = 1
 PLAN_FILE_FORMAT = 1
-PLAN_FILE_KIND = "clarifai-reconciler-plan"
+PLAN_FILE_KIND = "reconciler-plan"  # what `cli._read_plan_file` looks for
 
 
 # --- State ------------------------------------------------------------------------------------

@@ -52,9 +52,9 @@ def test_plan_file_with_app_create_round_trips():
 
 @pytest.mark.parametrize("bad, message", [
     ({}, "not a saved reconciler plan"),
-    ({"kind": "clarifai-reconciler-plan", "format_version": 99}, "format_version 99"),
-    ({"kind": "clarifai-reconciler-plan", "format_version": 1}, "missing 'app_id'"),
-    ({"kind": "clarifai-reconciler-plan", "format_version": 1, "app_id": "a", "desired": {"app": {}}},
+    ({"kind": "reconciler-plan", "format_version": 99}, "format_version 99"),
+    ({"kind": "reconciler-plan", "format_version": 1}, "missing 'app_id'"),
+    ({"kind": "reconciler-plan", "format_version": 1, "app_id": "a", "desired": {"app": {}}},
      "malformed app"),
 ])
 def test_malformed_plan_files_are_one_line_errors(bad, message):
