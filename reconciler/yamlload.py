@@ -14,7 +14,8 @@ Why this builds its own tree from parser events instead of calling `yaml.safe_lo
 - the C parser (libyaml) is used when available, which keeps a 10,000-concept manifest fast.
 
 Scalars resolve as in YAML 1.1 safe loading (ints, floats, bools, null), except that timestamps stay
-strings (the manifest is JSON-shaped) and mapping keys are always their source text (so `on:` is the
+strings (the manifest is JSON-shaped), exponent floats without a dot (`1e-3`) are numbers as in
+YAML 1.2 and JSON, and mapping keys are always their source text (so `on:` is the
 key "on", not True). Merge keys (`<<: *base`) are supported; explicit keys win over merged ones.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,9 @@ _constructor = yaml.constructor.SafeConstructor()
 _STR, _INT, _FLOAT = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _BOOL, _NULL = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
 _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, "tag:yaml.org,2002:timestamp"}
+_EXP_FLOAT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
+#: characters YAML forbids in a stream (tab, LF, CR and NEL are fine)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _MAP_TAGS = {None, "!", "tag:yaml.org,2002:map"}
 _SEQ_TAGS = {None, "!", "tag:yaml.org,2002:seq"}
 
@@ -103,7 +108,15 @@ def _decode(data: bytes, doc: Document) -> str | None:
         doc.problems.append(Problem(doc.filename, line, col,
                                     f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8"))
         return None
-    return text.removeprefix("\ufeff")  # a BOM is harmless; drop it so columns stay right
+    text = text.removeprefix("\ufeff")  # a BOM is harmless; drop it so columns stay right
+    bad = _CONTROL.search(text)
+    if bad:  # checked here so the message does not depend on which YAML parser is installed
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        doc.problems.append(Problem(doc.filename, line, col,
+                                    f"control character U+{ord(bad.group()):04X} is not allowed in YAML"))
+        return None
+    return text
 
 
 def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
@@ -112,6 +125,8 @@ def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
         if not ev.implicit[0]:  # quoted, or non-plain: always a string
             return ev.value
         tag = _resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag == _STR and _EXP_FLOAT.match(ev.value):
+            tag = _FLOAT  # YAML 1.1 reads 1e-3 and 5e2 as strings; everyone means numbers
     if tag not in _SCALAR_TAGS:
         _fail(doc, path, ev, f"unsupported YAML tag {_short(ev.tag)}")
     if tag == _STR or tag == "tag:yaml.org,2002:timestamp":
