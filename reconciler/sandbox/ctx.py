@@ -1,0 +1,72 @@
+"""The per-request context handlers receive, and the access rules every handler goes through.
+
+Contract: a handler is ``fn(ctx: Ctx) -> dict`` returning the response payload without `status`
+(the app adds it), or raising `wire.Fail`. `ctx.tx` is the request's one open transaction.
+Access: a key's user reads and writes its own apps; anyone with a valid key reads the public
+`clarifai/main` app; every other access is refused with CONN_INSUFFICIENT_SCOPES (HTTP 403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.sandbox.store import Tx
+from reconciler.sandbox.wire import CONN_DOES_NOT_EXIST, CONN_INSUFFICIENT_SCOPES, Fail
+
+MAIN_USER = "clarifai"
+MAIN_APP = "main"
+
+
+@dataclass
+class Ctx:
+    tx: Tx
+    key_user: str
+    params: dict[str, str]
+    body: dict[str, Any]
+    query: dict[str, list[str]]
+    now: float
+    req_id: str
+    training_delay_s: float = 0.5
+    code: int = 10000  # a handler may set MIXED_STATUS
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        u = self.params.get("user_app_id.user_id", "me")
+        return self.key_user if u == "me" else u
+
+    @property
+    def app_id(self) -> str:
+        return self.params.get("user_app_id.app_id", "")
+
+    def check_user(self, user_id: str, app_id: str | None, *, write: bool) -> None:
+        if user_id == self.key_user:
+            return
+        if user_id == MAIN_USER and (app_id in (None, MAIN_APP)) and not write:
+            return
+        what = f"app {user_id}/{app_id}" if app_id else f"user {user_id}"
+        raise Fail(CONN_INSUFFICIENT_SCOPES,
+                   f"the key may not {'modify' if write else 'read'} {what}")
+
+    def app(self, *, write: bool = False) -> dict[str, Any]:
+        """The app addressed by the path, after the access check; CONN_DOES_NOT_EXIST if absent."""
+        self.check_user(self.user_id, self.app_id, write=write)
+        doc = self.tx.get(self.user_id, self.app_id, "app", self.app_id)
+        if doc is None:
+            raise Fail(CONN_DOES_NOT_EXIST, f"app {self.user_id}/{self.app_id} does not exist")
+        return doc
+
+    def readable_app(self, user_id: str, app_id: str) -> bool:
+        """Whether a reference to another app (e.g. a workflow node's clarifai/main model) may be
+        followed with this key; no exception, the caller picks the error."""
+        try:
+            self.check_user(user_id, app_id, write=False)
+        except Fail:
+            return False
+        return self.tx.get(user_id, app_id, "app", app_id) is not None
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document without its private ("_"-prefixed) bookkeeping keys."""
+    return {k: v for k, v in doc.items() if not k.startswith("_")}

@@ -1,0 +1,293 @@
+"""Handlers for model types, models and model versions.
+
+Semantics (README, "The local sandbox"):
+- PostModels takes `models: [one]` or the legacy singular `model`, creates the model with its first
+  version (the request's `output_info`, or `model_version.output_info` / `input_info`) and answers
+  SingleModelResponse with that version in `model.model_version`. A missing `model_type_id` means
+  embedding-classifier; `concept-threshold` / `embed-classifier` are stored under their current
+  names. Unknown or non-creatable types: MODEL_INVALID_ARGUMENT.
+- Operator types have a trained version (21100) at once. Trainable types go 21103 queued ->
+  21101 training -> 21100 trained over the sandbox's `training_delay_s` (computed from elapsed time).
+- Versions are immutable: PostModelVersions adds one (answering SingleModelResponse, new version in
+  `model.model_version`); concept values inside output_info are stored as float32. PatchModels
+  changes name, description, notes, metadata and visibility (merge / overwrite / remove); an
+  `output_info` or `model_type_id` that differs from the latest version's is refused
+  (MODEL_INVALID_ARGUMENT): a config change needs a new version.
+- A model or version that a workflow of the app pins cannot be deleted (MODEL_INVALID_ARGUMENT).
+- Missing model or version: MODEL_DOES_NOT_EXIST (404). Missing model type: CONN_DOES_NOT_EXIST.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
+from reconciler.sandbox.wire import (
+    CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY, MODEL_DOES_NOT_EXIST,
+    MODEL_INVALID_ARGUMENT, MODEL_QUEUED_FOR_TRAINING, MODEL_TRAINED, MODEL_TRAINING, Fail, action_of,
+    check_id, f32_concepts, get, merge, new_id, norm_visibility, objects, page_slice, paging, qbool,
+    remove, rfc3339, status, want,
+)
+
+
+def check_fields(obj: Any, message: str, path: str) -> None:
+    bad = unknown_field(obj, message, path)
+    if bad:
+        raise Fail(CONN_INVALID_REQUEST, f"unknown field {bad} (not in clarifai.api.{message})")
+
+
+def norm_output_info(oi: Any) -> dict[str, Any]:
+    oi = copy.deepcopy(want(oi, dict, "output_info"))
+    for k in ("data", "params", "output_config", "fields_map"):
+        if oi.get(k) is not None:
+            want(oi[k], dict, f"output_info.{k}")
+    if oi.get("data") is not None:
+        f32_concepts(oi["data"])
+    return oi
+
+
+# --- versions ----------------------------------------------------------------------------------------
+
+
+def version_out(v: dict[str, Any], now: float) -> dict[str, Any]:
+    out = public(v)
+    delay = float(v.get("_delay", 0.0))
+    elapsed = now - float(v.get("_t", 0.0))
+    if elapsed >= delay:
+        code = MODEL_TRAINED
+        out["completed_at"] = rfc3339(float(v.get("_t", 0.0)) + delay)
+    else:
+        code = MODEL_QUEUED_FOR_TRAINING if elapsed < delay / 2 else MODEL_TRAINING
+    out["status"] = status(code, "")
+    del out["status"]["req_id"]
+    return out
+
+
+def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
+                 output_info: Any = None) -> dict[str, Any]:
+    check_fields(spec, "ModelVersion", "model_version")
+    oi = output_info if output_info is not None else spec.get("output_info")
+    trainable = TYPES_BY_ID.get(model["model_type_id"], {}).get("trainable", False)
+    ts = rfc3339(ctx.now)
+    v: dict[str, Any] = {"id": new_id(), "created_at": ts, "modified_at": ts, "app_id": model["app_id"],
+                         "user_id": model["user_id"], "visibility": {"gettable": 10},
+                         "metadata": get(spec, "metadata", dict, {}), "output_info": norm_output_info(oi or {}),
+                         "_t": ctx.now, "_delay": ctx.training_delay_s if trainable else 0.0}
+    if spec.get("input_info") is not None:
+        v["input_info"] = copy.deepcopy(want(spec["input_info"], dict, "input_info"))
+    if spec.get("description"):
+        v["description"] = get(spec, "description", str)
+    ctx.tx.insert(model["user_id"], model["app_id"], "version", v["id"], v, parent=model["id"])
+    model["modified_at"] = ts  # Clarifai: when the most recent version was created
+    ctx.tx.update(model["user_id"], model["app_id"], "model", model["id"], model)
+    return v
+
+
+def _model(ctx: Ctx, model_id: str) -> dict[str, Any]:
+    doc = ctx.tx.get(ctx.user_id, ctx.app_id, "model", model_id)
+    if doc is None:
+        raise Fail(MODEL_DOES_NOT_EXIST, f"model {model_id!r} does not exist in app {ctx.user_id}/{ctx.app_id}")
+    return doc
+
+
+def _versions(ctx: Ctx, model: dict[str, Any]) -> list[dict[str, Any]]:
+    return ctx.tx.list(model["user_id"], model["app_id"], "version", model["id"], newest_first=True)
+
+
+def _version(ctx: Ctx, model: dict[str, Any], version_id: str) -> dict[str, Any]:
+    v = ctx.tx.get(model["user_id"], model["app_id"], "version", version_id, parent=model["id"])
+    if v is None:
+        raise Fail(MODEL_DOES_NOT_EXIST, f"model {model['id']!r} has no version {version_id!r}")
+    return v
+
+
+def model_out(ctx: Ctx, model: dict[str, Any], version: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = public(model)
+    if version is None:
+        versions = _versions(ctx, model)
+        version = versions[0] if versions else None
+    if version is not None:
+        out["model_version"] = version_out(version, ctx.now)
+        if version.get("output_info"):
+            out["output_info"] = copy.deepcopy(version["output_info"])
+    return out
+
+
+def pinned_by(ctx: Ctx, model_id: str, version_id: str | None = None) -> str | None:
+    """Id of a workflow of this app whose nodes use the model (or that version of it)."""
+    for wf in ctx.tx.list(ctx.user_id, ctx.app_id, "workflow"):
+        for node in wf.get("nodes", []):
+            m = node.get("model", {})
+            if (m.get("id") == model_id and m.get("user_id") == ctx.user_id and m.get("app_id") == ctx.app_id
+                    and version_id in (None, (m.get("model_version") or {}).get("id"))):
+                return str(wf["id"])
+    return None
+
+
+# --- model types ---------------------------------------------------------------------------------------
+
+
+def list_model_types(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    page, per_page = paging(ctx.query)
+    return {"model_types": page_slice(copy.deepcopy(MODEL_TYPES), page, per_page)}
+
+
+def get_model_type(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    tid = ctx.params["model_type_id"]
+    mt = TYPES_BY_ID.get(TYPE_ALIASES.get(tid, tid))
+    if mt is None:
+        raise Fail(CONN_DOES_NOT_EXIST, f"model type {tid!r} does not exist")
+    return {"model_type": copy.deepcopy(mt)}
+
+
+# --- models ----------------------------------------------------------------------------------------------
+
+
+def post_models(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    items = objects(ctx.body, "models")
+    if not items and ctx.body.get("model") is not None:
+        items = [get(ctx.body, "model", dict)]
+    if len(items) != 1:
+        raise Fail(MODEL_INVALID_ARGUMENT, "PostModels takes exactly one model")
+    m = items[0]
+    check_fields(m, "Model", "model")
+    mid = check_id(m.get("id"), "model", MODEL_INVALID_ARGUMENT)
+    mtype = get(m, "model_type_id", str, "") or DEFAULT_TYPE
+    mtype = TYPE_ALIASES.get(mtype, mtype)
+    if mtype not in TYPES_BY_ID or not TYPES_BY_ID[mtype]["creatable"]:
+        raise Fail(MODEL_INVALID_ARGUMENT, f"model type {mtype!r} does not exist or cannot be created")
+    ts = rfc3339(ctx.now)
+    doc: dict[str, Any] = {"id": mid, "name": get(m, "name", str, "") or mid, "created_at": ts, "modified_at": ts,
+                           "app_id": ctx.app_id, "user_id": ctx.user_id, "model_type_id": mtype,
+                           "visibility": norm_visibility(m.get("visibility")) or {"gettable": 10},
+                           "metadata": get(m, "metadata", dict, {})}
+    for k in ("description", "notes"):
+        if m.get(k):
+            doc[k] = get(m, k, str)
+    if not ctx.tx.insert(ctx.user_id, ctx.app_id, "model", mid, doc):
+        raise Fail(DATABASE_DUPLICATE_KEY, f"model {mid!r} already exists")
+    spec = get(m, "model_version", dict, {})
+    version = make_version(ctx, doc, spec, m.get("output_info") or spec.get("output_info"))
+    return {"model": model_out(ctx, doc, version)}
+
+
+def get_model(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    model = _model(ctx, ctx.params["model_id"])
+    vid = ctx.params.get("version_id") or (ctx.query.get("version_id") or [""])[-1]
+    return {"model": model_out(ctx, model, _version(ctx, model, vid) if vid else None)}
+
+
+def list_models(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    models = ctx.tx.list(ctx.user_id, ctx.app_id, "model")
+    mtype = (ctx.query.get("model_type_id") or [""])[-1]
+    if mtype:
+        models = [m for m in models if m["model_type_id"] == TYPE_ALIASES.get(mtype, mtype)]
+    page, per_page = paging(ctx.query)
+    return {"models": [model_out(ctx, m) for m in page_slice(models, page, per_page)]}
+
+
+def patch_models(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    action = action_of(ctx.body, ("merge", "overwrite", "remove"), MODEL_INVALID_ARGUMENT)
+    out = []
+    for item in objects(ctx.body, "models"):
+        check_fields(item, "Model", "model")
+        model = _model(ctx, check_id(item.get("id"), "model", MODEL_INVALID_ARGUMENT))
+        latest = (_versions(ctx, model) or [{}])[0]
+        if item.get("model_type_id") and TYPE_ALIASES.get(item["model_type_id"], item["model_type_id"]) \
+                != model["model_type_id"]:
+            raise Fail(MODEL_INVALID_ARGUMENT, "model_type_id cannot change")
+        if action != "remove" and item.get("output_info") and \
+                norm_output_info(item["output_info"]) != latest.get("output_info", {}):
+            raise Fail(MODEL_INVALID_ARGUMENT,
+                       "output_info belongs to the model version and versions are immutable: use PostModelVersions")
+        for k in ("name", "description", "notes"):
+            if item.get(k) is not None and action != "remove":
+                model[k] = get(item, k, str)
+        if item.get("visibility") is not None and action != "remove":
+            model["visibility"] = norm_visibility(item["visibility"])
+        if item.get("metadata") is not None:
+            meta = get(item, "metadata", dict)
+            old = model.get("metadata", {})
+            model["metadata"] = {"merge": merge, "remove": remove}.get(action, lambda _o, n: n)(old, meta)
+        ctx.tx.update(ctx.user_id, ctx.app_id, "model", model["id"], model)
+        out.append(model_out(ctx, model))
+    return {"models": out}
+
+
+def _delete_model(ctx: Ctx, model_id: str) -> None:
+    _model(ctx, model_id)
+    wf = pinned_by(ctx, model_id)
+    if wf:
+        raise Fail(MODEL_INVALID_ARGUMENT, f"model {model_id!r} is used by workflow {wf!r}")
+    ctx.tx.delete_children(ctx.user_id, ctx.app_id, "version", model_id)
+    ctx.tx.delete(ctx.user_id, ctx.app_id, "model", model_id)
+
+
+def delete_model(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    _delete_model(ctx, ctx.params["model_id"])
+    return {}
+
+
+def delete_models(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    if ctx.body.get("delete_all") is True:
+        ids = [m["id"] for m in ctx.tx.list(ctx.user_id, ctx.app_id, "model")]
+    else:
+        ids = [want(i, str, "ids[]") for i in get(ctx.body, "ids", list, [])]
+        if not ids:
+            raise Fail(MODEL_INVALID_ARGUMENT, "ids or delete_all is required")
+    for mid in ids:
+        _delete_model(ctx, mid)
+    return {}
+
+
+# --- versions ----------------------------------------------------------------------------------------------
+
+
+def post_model_versions(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    model = _model(ctx, ctx.params["model_id"])
+    specs = objects(ctx.body, "model_versions")
+    if not specs:
+        raise Fail(MODEL_INVALID_ARGUMENT, "model_versions must hold at least one version")
+    version = None
+    for spec in specs:
+        version = make_version(ctx, model, spec)
+    return {"model": model_out(ctx, model, version)}
+
+
+def list_model_versions(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    model = _model(ctx, ctx.params["model_id"])
+    versions = [version_out(v, ctx.now) for v in _versions(ctx, model)]
+    if qbool(ctx.query, "trained_only"):
+        versions = [v for v in versions if v["status"]["code"] == MODEL_TRAINED]
+    page, per_page = paging(ctx.query)
+    return {"model_versions": page_slice(versions, page, per_page)}
+
+
+def get_model_version(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    model = _model(ctx, ctx.params["model_id"])
+    return {"model_version": version_out(_version(ctx, model, ctx.params["version_id"]), ctx.now)}
+
+
+def delete_model_version(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    model = _model(ctx, ctx.params["model_id"])
+    vid = ctx.params["version_id"]
+    _version(ctx, model, vid)
+    wf = pinned_by(ctx, model["id"], vid)
+    if wf:
+        raise Fail(MODEL_INVALID_ARGUMENT, f"version {vid!r} of model {model['id']!r} is used by workflow {wf!r}")
+    ctx.tx.delete(ctx.user_id, ctx.app_id, "version", vid, parent=model["id"])
+    return {}

@@ -1,0 +1,137 @@
+"""The route table: every (HTTP method, path template) the sandbox serves, the V2 RPC it is, that
+RPC's response message, and its handler.
+
+Templates are written exactly as clarifai-grpc's `google.api.http` bindings spell them (a test
+compares each against the installed package's V2 descriptor). `match` gives literal path words
+priority over `{param}` words, segment by segment from the left, so `models/types` is
+ListModelTypes and never GetModel with model_id "types", and `concepts/relations` is the
+whole-app ListConceptRelations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from reconciler.sandbox import h_apps as A
+from reconciler.sandbox import h_models as M
+from reconciler.sandbox import h_workflows as W
+
+U = "/v2/users/{user_app_id.user_id}"
+UA = U + "/apps/{user_app_id.app_id}"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    rpc: str
+    response: str  # the response message's name in clarifai.api (or clarifai.api.status)
+    handler: Callable[[Any], dict[str, Any]]
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.template.strip("/").split("/"))
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", UA, "GetApp", "SingleAppResponse", A.get_app),
+    Route("GET", U + "/apps", "ListApps", "MultiAppResponse", A.list_apps),
+    Route("POST", U + "/apps", "PostApps", "MultiAppResponse", A.post_apps),
+    Route("PATCH", U + "/apps", "PatchApps", "MultiAppResponse", A.patch_apps),
+    Route("PATCH", UA, "PatchApp", "SingleAppResponse", A.patch_app),
+    Route("DELETE", UA, "DeleteApp", "BaseResponse", A.delete_app),
+    Route("GET", UA + "/concepts", "ListConcepts", "MultiConceptResponse", A.list_concepts),
+    Route("GET", UA + "/concepts/{concept_id}", "GetConcept", "SingleConceptResponse", A.get_concept),
+    Route("POST", UA + "/concepts", "PostConcepts", "MultiConceptResponse", A.post_concepts),
+    Route("PATCH", UA + "/concepts", "PatchConcepts", "MultiConceptResponse", A.patch_concepts),
+    Route("GET", UA + "/concepts/{concept_id}/relations", "ListConceptRelations",
+          "MultiConceptRelationResponse", A.list_concept_relations),
+    Route("GET", UA + "/concepts/relations", "ListConceptRelations", "MultiConceptRelationResponse",
+          A.list_concept_relations),
+    Route("POST", UA + "/concepts/{concept_id}/relations", "PostConceptRelations",
+          "MultiConceptRelationResponse", A.post_concept_relations),
+    Route("DELETE", UA + "/concepts/{concept_id}/relations", "DeleteConceptRelations", "BaseResponse",
+          A.delete_concept_relations),
+    Route("GET", UA + "/models", "ListModels", "MultiModelResponse", M.list_models),
+    Route("GET", UA + "/models/{model_id}", "GetModel", "SingleModelResponse", M.get_model),
+    Route("GET", UA + "/models/{model_id}/output_info", "GetModelOutputInfo", "SingleModelResponse", M.get_model),
+    Route("GET", UA + "/models/{model_id}/versions/{version_id}/output_info", "GetModelOutputInfo",
+          "SingleModelResponse", M.get_model),
+    Route("POST", UA + "/models", "PostModels", "SingleModelResponse", M.post_models),
+    Route("PATCH", UA + "/models", "PatchModels", "MultiModelResponse", M.patch_models),
+    Route("DELETE", UA + "/models/{model_id}", "DeleteModel", "BaseResponse", M.delete_model),
+    Route("DELETE", UA + "/models", "DeleteModels", "BaseResponse", M.delete_models),
+    Route("GET", UA + "/models/types", "ListModelTypes", "MultiModelTypeResponse", M.list_model_types),
+    Route("GET", UA + "/models/types/{model_type_id}", "GetModelType", "SingleModelTypeResponse",
+          M.get_model_type),
+    Route("POST", UA + "/models/{model_id}/versions", "PostModelVersions", "SingleModelResponse",
+          M.post_model_versions),
+    Route("GET", UA + "/models/{model_id}/versions", "ListModelVersions", "MultiModelVersionResponse",
+          M.list_model_versions),
+    Route("GET", UA + "/models/{model_id}/versions/{version_id}", "GetModelVersion",
+          "SingleModelVersionResponse", M.get_model_version),
+    Route("DELETE", UA + "/models/{model_id}/versions/{version_id}", "DeleteModelVersion", "BaseResponse",
+          M.delete_model_version),
+    Route("GET", UA + "/workflows", "ListWorkflows", "MultiWorkflowResponse", W.list_workflows),
+    Route("GET", UA + "/workflows/{workflow_id}", "GetWorkflow", "SingleWorkflowResponse", W.get_workflow),
+    Route("POST", UA + "/workflows", "PostWorkflows", "MultiWorkflowResponse", W.post_workflows),
+    Route("PATCH", UA + "/workflows", "PatchWorkflows", "MultiWorkflowResponse", W.patch_workflows),
+    Route("DELETE", UA + "/workflows/{workflow_id}", "DeleteWorkflow", "BaseResponse", W.delete_workflow),
+    Route("DELETE", UA + "/workflows", "DeleteWorkflows", "BaseResponse", W.delete_workflows),
+    Route("POST", UA + "/inputs", "PostInputs", "MultiInputResponse", W.post_inputs),
+    Route("GET", UA + "/inputs", "ListInputs", "MultiInputResponse", W.list_inputs),
+    Route("GET", UA + "/inputs/{input_id}", "GetInput", "SingleInputResponse", W.get_input),
+    Route("DELETE", UA + "/inputs/{input_id}", "DeleteInput", "BaseResponse", W.delete_input),
+    Route("DELETE", UA + "/inputs", "DeleteInputs", "BaseResponse", W.delete_inputs),
+    Route("GET", UA + "/annotations", "ListAnnotations", "MultiAnnotationResponse", W.list_annotations),
+    Route("POST", UA + "/annotations", "PostAnnotations", "MultiAnnotationResponse", W.post_annotations),
+    Route("PATCH", UA + "/annotations", "PatchAnnotations", "MultiAnnotationResponse", W.patch_annotations),
+)
+
+
+def _bind(route: Route, parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
+    """(priority key, params) if `parts` fits the template; lower keys are more literal."""
+    segs = route.segments
+    if len(segs) != len(parts):
+        return None
+    params: dict[str, str] = {}
+    rank: list[int] = []
+    for seg, part in zip(segs, parts):
+        if seg.startswith("{") and seg.endswith("}"):
+            if not part:
+                return None
+            params[seg[1:-1]] = part
+            rank.append(1)
+        elif seg == part:
+            rank.append(0)
+        else:
+            return None
+    return tuple(rank), params
+
+
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path params, path_known). `path_known` with no route means: wrong method."""
+    from urllib.parse import unquote
+
+    parts = [unquote(p) for p in path.strip("/").split("/")]
+    best: dict[str, tuple[tuple[int, ...], Route, dict[str, str]]] = {}
+    for r in ROUTES:
+        bound = _bind(r, parts)
+        if bound is None:
+            continue
+        rank, params = bound
+        if r.method not in best or rank < best[r.method][0]:
+            best[r.method] = (rank, r, params)
+    if not best:
+        return None, {}, False
+    # the most literal template over all methods decides which resource the path names
+    top = min(v[0] for v in best.values())
+    hit = best.get(method)
+    if hit is None or hit[0] != top:
+        return None, {}, True
+    return hit[1], hit[2], True
