@@ -168,6 +168,7 @@ class _Planner:
         self._relations()
         self._models()
         self._workflows()
+        self._keep_models_in_use()
         if self.unmanaged:
             self.notes.append(f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
                               f"manifest, not marked as managed): {_few(self.unmanaged)}")
@@ -267,6 +268,27 @@ class _Planner:
                                   "manifest: not deleted")
             else:
                 self._add("delete", kind, rid, live=res, reason="managed, and no longer in the manifest")
+
+    def _keep_models_in_use(self) -> None:
+        """Do not delete a model a workflow will still use after this plan (an unmanaged or
+        protected workflow the manifest does not name): deleting it would break a workflow we
+        promised to leave alone, and the API may refuse anyway."""
+        deleted = {a.id for a in self.actions if a.op == "delete" and a.kind is Kind.WORKFLOW}
+        users: dict[str, list[str]] = {}
+        for lw in self.lv.workflows:
+            if lw.id in deleted or self.desired.workflow(lw.id) is not None:
+                continue
+            for n in lw.nodes:
+                if not n.model.external:
+                    users.setdefault(n.model.id, []).append(lw.id)
+        kept = []
+        for a in self.actions:
+            if a.op == "delete" and a.kind is Kind.MODEL and a.id in users:
+                self.notes.append(f"model/{a.id} is no longer in the manifest but workflow(s) "
+                                  f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted")
+            else:
+                kept.append(a)
+        self.actions = kept
 
     # --- workflows ----------------------------------------------------------------------------
     def _workflows(self) -> None:

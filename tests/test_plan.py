@@ -307,3 +307,17 @@ def test_large_app_plans_quickly_enough():
     plan = make_plan(d, None)
     assert plan.summary()["create"] == 5001
     assert make_plan(d, State(app=App("big"), concepts=d.concepts)).empty
+
+
+def test_model_still_used_by_an_unmanaged_workflow_is_not_deleted():
+    d = desired_state()
+    live = applied(d)
+    old = dataclasses.replace(model("old-model", "concept-thresholder", thresholds={"walker": 0.5}), version_id="om1")
+    portal = Workflow("portal", managed=False, nodes=(Node("x", ModelRef("old-model", version="om1")),))
+    live = dataclasses.replace(live, models=(*live.models, old), workflows=(*live.workflows, portal))
+    plan = make_plan(d, live)
+    assert plan.empty
+    assert plan.notes[0] == "model/old-model is no longer in the manifest but workflow(s) portal still use it: not deleted"
+    # once that workflow goes (managed, removed from the manifest), both are deleted, workflow first
+    live2 = dataclasses.replace(live, workflows=(*live.workflows[:-1], dataclasses.replace(portal, managed=True)))
+    assert ops(make_plan(d, live2)) == [("delete", "workflow/portal"), ("delete", "model/old-model")]
