@@ -242,3 +242,12 @@ def test_schema_typed_fields_match_modeltypes() -> None:
 def test_state_type_round_trip() -> None:
     s = manifest.load_text(FULL)
     assert isinstance(s, State) and s == manifest.load_text(FULL)
+
+
+def test_readme_manifest_example_is_valid() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("<!-- BEGIN manifest -->"):readme.index("<!-- END manifest -->")]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    state = manifest.load_text(block, "README.md")
+    assert state.app.default_workflow == "auto-annotate"
+    assert [str(r.object) for r in state.relations] == ["runner", "clarifai/main/ai_l8TKp2h5"]
