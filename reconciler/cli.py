@@ -115,7 +115,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(render.render_text(data, color=_use_color(args)))
     if args.out:
-        _write_plan_file(args.out, {**plan_to_file_dict(plan), "kind": "reconciler-plan"})
+        _write_plan_file(args.out, plan_to_file_dict(plan))
         print(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}", file=sys.stderr)
     if args.detailed_exitcode and not plan.empty:
         return EXIT_CHANGES
@@ -179,7 +179,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if now != stored.live_fingerprint:
             raise PlanError(f"the live app {stored.app_id} changed since the plan in {args.files[0]} was made; "
                             "make a new plan")
-        plan = make_plan(stored.desired, live, live_fingerprint=now, targets=args.target)
+        if args.target:
+            raise ReconcilerError("--target cannot be combined with a saved plan: the plan file "
+                                  "already records its targets")
+        plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets)
+        if plan.actions != stored.actions:
+            raise PlanError(f"the plan in {args.files[0]} no longer matches what applying it would do "
+                            "(was it made by another version of reconciler?); make a new plan")
         approved = True  # a saved plan was reviewed when it was made
     else:
         client, plan = _make_plan(args, args.files)
