@@ -45,6 +45,18 @@ StartResponse = Callable[..., Any]
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 
 
+class RequestLog(list[LogEntry]):
+    """A list of `LogEntry`; clearing it also restarts the sandbox's request numbering."""
+
+    def __init__(self, on_clear: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_clear = on_clear
+
+    def clear(self) -> None:
+        super().clear()
+        self._on_clear()
+
+
 class Sandbox:
     def __init__(self, db_path: str, *, keys: dict[str, str] | None = None, latency_ms: float = 0,
                  rate_limit: float = 0, training_delay_s: float = 0.5) -> None:
@@ -53,9 +65,9 @@ class Sandbox:
         self.faults = Faults(latency_ms=latency_ms, rate_limit=rate_limit)
         self.training_delay_s = float(training_delay_s)
         self.internal_errors: list[str] = []
-        self._log: list[LogEntry] = []
+        self._log = RequestLog(self._restart_numbering)
         self._count = 0
-        self._log_lock = threading.Lock()
+        self._log_lock = threading.RLock()
         self.store = Store(db_path)
         with self.store.transaction() as tx:
             seed_main(tx)
@@ -66,15 +78,17 @@ class Sandbox:
         self.keys[key] = user_id
 
     @property
-    def request_log(self) -> list[LogEntry]:
-        """A copy of the log of non-admin requests, oldest first."""
-        with self._log_lock:
-            return list(self._log)
+    def request_log(self) -> "RequestLog":
+        """The live log of non-admin requests, oldest first; `.clear()` empties it and restarts
+        request numbering (fault `request` k counts from there)."""
+        return self._log
 
     def reset_log(self) -> None:
-        """Empty the log and restart request numbering (fault `request` k counts from here)."""
         with self._log_lock:
             self._log.clear()
+
+    def _restart_numbering(self) -> None:
+        with self._log_lock:
             self._count = 0
 
     def close(self) -> None:
