@@ -18,7 +18,9 @@ Contract:
   `max_retries` times and within `max_retry_seconds` overall. Writes (POST/PATCH/DELETE) are
   retried too although they are not idempotent on the wire: a write whose answer was lost may
   have committed, and its retry then reports "already exists" / "not found" -- which the apply
-  layer treats as "read back and compare" / "done". `max_retries=0` turns retries off.
+  layer treats as "read back and compare" / "done". A write whose repeat would duplicate
+  (PostModelVersions: new server-assigned id) is sent with ``retry=False``: then only what
+  provably never ran is retried (throttled, could not connect). `max_retries=0` turns retries off.
 - Rate limit: a thread-safe fixed-spacing limiter (default 15 requests/s, Clarifai's documented
   per-user limit; 0 = off) spaces every attempt, retries included, so a big apply is not
   throttled in the first place. Spacing rather than a bursty token bucket keeps every one-second
@@ -90,6 +92,8 @@ STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
 RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
 #: Transport failures worth retrying (local protocol errors / bad URLs are bugs, not weather).
 _RETRY_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: ... of which these mean the request never reached the server (safe to repeat any write).
+_UNSENT_EXC = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def status_code_of(raw: Any) -> int:
@@ -253,14 +257,14 @@ class Client:
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", path, body=body)
+    def post(self, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        return self.request("POST", path, body=body, retry=retry)
 
-    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PATCH", path, body=body)
+    def patch(self, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        return self.request("PATCH", path, body=body, retry=retry)
 
-    def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("DELETE", path, body=body)
+    def delete(self, path: str, body: dict[str, Any] | None = None, *, retry: bool = True) -> dict[str, Any]:
+        return self.request("DELETE", path, body=body, retry=retry)
 
     def list_all(self, path: str, key: str, params: dict[str, Any] | None = None, *,
                  per_page: int = MAX_PER_PAGE, short_page_ends: bool = True) -> list[dict[str, Any]]:
@@ -302,8 +306,10 @@ class Client:
     # --- the one request loop -------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send one logical request (with retries); the parsed success body, or ApiError."""
+                body: dict[str, Any] | None = None, retry: bool = True) -> dict[str, Any]:
+        """Send one logical request (with retries); the parsed success body, or ApiError.
+        ``retry=False`` (for writes whose repeat would duplicate, e.g. PostModelVersions) still
+        retries what provably never ran: throttling and failures to connect."""
         headers = {"Authorization": f"Key {self._pat.reveal()}", "Accept": "application/json"}
         content = None
         if body is not None:
@@ -321,6 +327,7 @@ class Client:
             except _RETRY_EXC as exc:
                 failure: ApiError = self._error(
                     f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
+                unsent = isinstance(exc, _UNSENT_EXC)
             except httpx.HTTPError as exc:  # unsupported protocol, proxy or local protocol errors
                 raise self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}",
                                   method, path) from None
@@ -330,8 +337,10 @@ class Client:
                     self._trace(method, path, params, resp, t0, SUCCESS, result)
                     return result
                 failure = result
+                unsent = False
             self._trace(method, path, params, resp, t0, failure.code, None, failure)
-            if not self._retryable(failure) or attempt >= self.max_retries:
+            safe = retry or unsent or failure.http_status == 429 or failure.code == 11005
+            if not safe or not self._retryable(failure) or attempt >= self.max_retries:
                 raise self._final(failure, attempt)
             delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))
             hint = _retry_after(resp)

@@ -361,3 +361,18 @@ def test_stats_count_by_method_and_reset() -> None:
     assert c.stats.requests == 3 and dict(c.stats.by_method) == {"GET": 1, "POST": 1, "PATCH": 1}
     c.stats.reset()
     assert c.stats.requests == 0 and not c.stats.by_method
+
+
+def test_retry_false_repeats_only_what_never_ran() -> None:
+    ft = FakeTime()
+    # throttled and refused connections never ran: repeated even for a non-idempotent write
+    h, seen = scripted(fail(429, 11005), httpx.ConnectError("refused"), ok(model={"id": "m"}))
+    c = make(h, sleep=ft.sleep, clock=ft.clock)
+    assert c.post("/v2/a/models/m/versions", {}, retry=False)["model"] == {"id": "m"}
+    assert len(seen) == 3
+    # a 5xx or a lost answer may have committed: not repeated
+    for first in (fail(503, 90500), httpx.ReadError("reset"), httpx.RemoteProtocolError("closed")):
+        h, seen = scripted(first, ok())
+        with pytest.raises(ApiError):
+            make(h, sleep=ft.sleep, clock=ft.clock).post("/v2/a/models/m/versions", {}, retry=False)
+        assert len(seen) == 1
