@@ -73,7 +73,7 @@ def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
     ts = rfc3339(ctx.now)
     v: dict[str, Any] = {"id": new_id(), "created_at": ts, "modified_at": ts, "app_id": model["app_id"],
                          "user_id": model["user_id"], "visibility": {"gettable": 10},
-                         "metadata": get(spec, "metadata", dict, {}), "output_info": norm_output_info(oi or {}),
+                         "metadata": get(spec, "metadata", dict, {}), "output_info": norm_output_info(oi if oi is not None else {}),
                          "_t": ctx.now, "_delay": ctx.training_delay_s if trainable else 0.0}
     if spec.get("input_info") is not None:
         v["input_info"] = copy.deepcopy(want(spec["input_info"], dict, "input_info"))
@@ -172,7 +172,8 @@ def post_models(ctx: Ctx) -> dict[str, Any]:
     if not ctx.tx.insert(ctx.user_id, ctx.app_id, "model", mid, doc):
         raise Fail(DATABASE_DUPLICATE_KEY, f"model {mid!r} already exists")
     spec = get(m, "model_version", dict, {})
-    version = make_version(ctx, doc, spec, m.get("output_info") or spec.get("output_info"))
+    oi = m["output_info"] if m.get("output_info") is not None else spec.get("output_info")
+    version = make_version(ctx, doc, spec, oi)
     return {"model": model_out(ctx, doc, version)}
 
 

@@ -278,11 +278,12 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "annotations"):
         check_fields(item, "Annotation", "annotation")
         iid = want(item.get("input_id") or "", str, "input_id")
+        st = _ann_status(item.get("status"))  # shape errors before existence errors
         _input(ctx, iid)
         aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT)
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {"id": aid, "input_id": iid, "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),
-                               "user_id": ctx.key_user, "status": _ann_status(item.get("status")),
+                               "user_id": ctx.key_user, "status": st,
                                "created_at": ts, "modified_at": ts, "worker": {"user": {"id": ctx.key_user}}}
         if item.get("annotation_info") is not None:
             doc["annotation_info"] = get(item, "annotation_info", dict)
