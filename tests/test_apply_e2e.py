@@ -1,0 +1,184 @@
+"""plan/apply end to end against the sandbox, counting calls in its request log (issue 4's
+done-when list): examples converge, a second apply writes nothing, a threshold change is one new
+version plus repoints, a revert reuses the old version, out-of-band drift is planned and undone,
+removed workflows are deleted unless protected, hand-made resources are left alone."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from reconciler.state import MARKER_KEY, Model
+
+from e2e import EXAMPLES, Harness
+
+EXAMPLE_FILES = [EXAMPLES / "auto-annotation" / "manifest.yaml", EXAMPLES / "people-synonyms" / "manifest.yaml"]
+
+
+@pytest.fixture
+def h(tmp_path):
+    return Harness(tmp_path)
+
+
+def with_model(state, model_id, **changes):
+    models = tuple(dataclasses.replace(m, **changes) if m.id == model_id else m for m in state.models)
+    return dataclasses.replace(state, models=models)
+
+
+def thresholders(state) -> list[Model]:
+    return [m for m in state.models if m.type == "concept-thresholder"]
+
+
+@pytest.mark.parametrize("manifest", EXAMPLE_FILES, ids=lambda p: p.parent.name)
+def test_example_converges_and_second_apply_writes_nothing(h, manifest):
+    desired = h.desired(manifest)
+    first = h.apply(desired)
+    assert not first.empty
+    assert h.writes(), "the first apply must write"
+    again = h.plan(desired)
+    assert again.empty, [(a.op, a.address, a.changes) for a in again.actions]
+    h.clear_log()
+    second = h.apply(desired)
+    assert second.empty
+    assert h.writes() == []
+    # the app's default workflow is the manifest's
+    app = h.client.get(h.base(desired.app.id))["app"]
+    default = app.get("default_workflow_id") or (app.get("default_workflow") or {}).get("id")
+    assert default == desired.app.default_workflow
+
+
+def test_fresh_apply_write_count_is_minimal(h):
+    desired = h.desired(EXAMPLE_FILES[0])
+    h.apply(desired)
+    writes = h.writes()
+    posts = [w for w in writes if w[0] == "POST"]
+    # one app, one batch of concepts, one call per model, one workflow (+ PostModelVersions for a
+    # trainable model only when its first version is untrained), then set the default
+    n_models = len(desired.models)
+    assert sum(1 for w in posts if w[1].endswith("/concepts")) == 1
+    assert sum(1 for w in posts if w[1].endswith("/models")) == n_models
+    assert sum(1 for w in posts if w[1].endswith("/workflows")) == len(desired.workflows)
+    assert all(w[2] == 200 for w in writes)
+
+
+def test_threshold_change_is_one_new_version_and_repoints_then_revert_reuses(h):
+    desired = h.desired(EXAMPLE_FILES[0])
+    h.apply(desired)
+    model = thresholders(desired)[0]
+    concept, old = next(iter(model.config["thresholds"].items()))
+    new = 0.5 if old != 0.5 else 0.6
+    changed = with_model(desired, model.id, config={**model.config,
+                                                   "thresholds": {**model.config["thresholds"], concept: new}})
+    plan = h.plan(changed)
+    ops = [(a.op, a.address) for a in plan.actions]
+    assert ("new_version", f"model/{model.id}") in ops
+    nv = next(a for a in plan.actions if a.op == "new_version")
+    assert [(c.path, c.before, c.after) for c in nv.changes] == [(f"config.thresholds.{concept}", old, new)]
+    users = [w.id for w in desired.workflows if any(n.model.id == model.id and not n.model.external for n in w.nodes)]
+    assert sorted(a.id for a in plan.actions if a.op == "repoint") == sorted(users)
+    assert len(plan.actions) == 1 + len(users)
+
+    h.clear_log()
+    h.apply(changed)
+    writes = h.writes()
+    assert [w[1].rsplit("/", 1)[-1] for w in writes if w[0] == "POST"] == ["versions"]
+    assert h.plan(changed).empty
+
+    # revert: the old version is reused, no third version
+    revert = h.plan(desired)
+    assert not [a for a in revert.actions if a.op == "new_version"]
+    assert [a.op for a in revert.actions] == ["repoint"] * len(users)
+    h.apply(desired)
+    assert h.plan(desired).empty
+    versions = h.client.list_all(f"{h.base(desired.app.id)}/models/{model.id}/versions", "model_versions")
+    assert len(versions) == 2
+
+
+def test_out_of_band_drift_is_planned_and_undone(h):
+    desired = h.desired(EXAMPLE_FILES[1])
+    h.apply(desired)
+    base = h.base(desired.app.id)
+    wf = desired.workflows[0]
+    # 1. a concept renamed
+    c = desired.concepts[0]
+    h.client.patch(f"{base}/concepts", {"concepts": [{"id": c.id, "name": "renamed"}], "action": "overwrite"})
+    # 2. a node pinned to another version of its model
+    model = thresholders(desired)[0]
+    other = h.client.post(f"{base}/models/{model.id}/versions", {"model_versions": [
+        {"output_info": {"data": {"concepts": [{"id": c.id, "value": 0.11}]},
+                         "params": {"concept_threshold_type": "GREATER_THAN"}}}]})["model"]["model_version"]["id"]
+    raw = h.client.get(f"{base}/workflows/{wf.id}")["workflow"]
+    nodes = raw["nodes"]
+    for n in nodes:
+        if n["model"]["id"] == model.id:
+            n["model"]["model_version"] = {"id": other}
+    # 3. a node removed
+    leaf = next(n for n in wf.nodes if not any(n.id in m.inputs for m in wf.nodes) and n.model.id != model.id)
+    nodes = [n for n in nodes if n["id"] != leaf.id]
+    h.client.patch(f"{base}/workflows", {"workflows": [{"id": wf.id, "nodes": nodes}], "action": "overwrite"})
+    # 4. the default workflow changed
+    h.client.post(f"{base}/workflows", {"workflows": [{"id": "someone-elses", "nodes": [
+        {"id": "e", "model": {"id": "general-image-embedding", "user_id": "clarifai", "app_id": "main",
+                              "model_version": {"id": "bb186755eda04f9cbb6fe32e816be104"}}}]}]})
+    h.client.patch(f"/v2/users/sandbox/apps", {"apps": [{"id": desired.app.id, "default_workflow_id": "someone-elses"}],
+                                               "action": "overwrite"})
+
+    plan = h.plan(desired)
+    by = {(a.op, a.address): a for a in plan.actions}
+    assert ("update", f"concept/{c.id}") in by
+    assert ("update", f"workflow/{wf.id}") in by
+    paths = {ch.path for ch in by[("update", f"workflow/{wf.id}")].changes}
+    assert any(leaf.id in p for p in paths), paths
+    assert ("set_default", f"app/{desired.app.id}") in by
+    assert not [a for a in plan.actions if a.op == "delete"], "an unmanaged workflow is never deleted"
+    assert any("someone-elses" in n for n in plan.notes)
+
+    h.apply(desired)
+    assert h.plan(desired).empty
+    assert h.client.get(f"{base}/workflows/someone-elses")["workflow"]["id"] == "someone-elses"
+
+
+def test_removed_workflow_deleted_unless_protected_and_hand_made_model_untouched(h):
+    desired = h.desired(EXAMPLE_FILES[0])
+    extra = dataclasses.replace(desired.workflows[0], id="extra-flow")
+    kept = dataclasses.replace(desired.workflows[0], id="kept-flow", protect=True)
+    h.apply(dataclasses.replace(desired, workflows=desired.workflows + (extra, kept)))
+    base = h.base(desired.app.id)
+    h.client.post(f"{base}/models", {"models": [{"id": "hand-made", "model_type_id": "concept-synonym-mapper",
+                                                 "metadata": {"owner": "alice"}}]})
+    plan = h.plan(desired)
+    assert [(a.op, a.address) for a in plan.actions] == [("delete", "workflow/extra-flow")]
+    assert any("kept-flow" in n and "protect" in n for n in plan.notes), plan.notes
+    assert any("hand-made" in n for n in plan.notes), plan.notes
+    h.clear_log()
+    h.apply(desired)
+    assert [(w[0], w[1].rsplit("/", 1)[-1]) for w in h.writes()] == [("DELETE", "extra-flow")]
+    assert h.client.get(f"{base}/models/hand-made")["model"]["metadata"] == {"owner": "alice"}
+    assert h.client.get(f"{base}/workflows/kept-flow")["workflow"]["id"] == "kept-flow"
+    assert h.plan(desired).empty
+
+
+def test_adopt_takes_ownership_without_recreating_and_keeps_user_metadata(h):
+    desired = h.desired(EXAMPLE_FILES[0])
+    h.client.post("/v2/users/sandbox/apps", {"apps": [{"id": desired.app.id}]})
+    base = h.base(desired.app.id)
+    writer = next(m for m in desired.models if m.type == "annotation-writer")
+    h.client.post(f"{base}/models", {"models": [{"id": writer.id, "model_type_id": "annotation-writer",
+                                                 "metadata": {"owner": "alice"},
+                                                 "output_info": {"params": {"annotation_status": 24150}}}]})
+    plan = h.plan(desired)
+    assert ("adopt", f"model/{writer.id}") in [(a.op, a.address) for a in plan.actions]
+    h.apply(desired)
+    meta = h.client.get(f"{base}/models/{writer.id}")["model"]["metadata"]
+    assert meta["owner"] == "alice" and meta[MARKER_KEY]["managed"] is True
+    assert h.plan(desired).empty
+    # the user's key stays even when the manifest later sets its own metadata
+    h.apply(with_model(desired, writer.id, metadata={"team": "vision"}))
+    meta = h.client.get(f"{base}/models/{writer.id}")["model"]["metadata"]
+    assert meta["owner"] == "alice" and meta["team"] == "vision"
+    # and dropping the manifest's key removes only that key
+    h.apply(desired)
+    meta = h.client.get(f"{base}/models/{writer.id}")["model"]["metadata"]
+    assert meta["owner"] == "alice" and "team" not in meta
+    assert h.plan(desired).empty
