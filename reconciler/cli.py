@@ -57,8 +57,8 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-base", default=None, help="API base URL (default: CLARIFAI_API_BASE, "
                    "else https://api.clarifai.com; with no PAT and no base: the embedded sandbox)")
     g.add_argument("--pat-file", default=None, help="read the PAT from this file (default: CLARIFAI_PAT)")
-    g.add_argument("--user", dest="user_id", default=None, help="Clarifai user id (default: "
-                   "CLARIFAI_USER_ID, else the manifest's app.user_id)")
+    g.add_argument("--user", dest="user_id", default=None, help="Clarifai user id (default: the "
+                   "manifest's app.user_id, else CLARIFAI_USER_ID)")
     g.add_argument("--rate-limit", type=float, default=15.0, help="client-side requests/second (0 = off)")
     g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
 
