@@ -126,7 +126,7 @@ def _write_plan_file(path: str, data: dict) -> None:
     tmp = f"{path}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
+            json.dump(data, fh, indent=1)  # key order kept: it is the order changes are listed in
         os.replace(tmp, path)
     except OSError as err:
         raise ReconcilerError(f"cannot write plan file {path}: {err.strerror}") from None

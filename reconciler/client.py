@@ -91,7 +91,9 @@ STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
 #: Statuses that mean "the same request may succeed later".
 RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
 #: Transport failures worth retrying (local protocol errors / bad URLs are bugs, not weather).
-_RETRY_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+#: ConnectionError: a transport that runs the app in process (httpx's WSGITransport, used for the
+#: embedded sandbox) lets the app's own "connection reset" through unwrapped.
+_RETRY_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, ConnectionError)
 #: ... of which these mean the request never reached the server (safe to repeat any write).
 _UNSENT_EXC = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 

@@ -182,3 +182,54 @@ def test_adopt_takes_ownership_without_recreating_and_keeps_user_metadata(h):
     meta = h.client.get(f"{base}/models/{writer.id}")["model"]["metadata"]
     assert meta["owner"] == "alice" and "team" not in meta
     assert h.plan(desired).empty
+
+
+@pytest.mark.parametrize("mode, when", [("http500", "before"), ("http500", "after"), ("drop", "after")])
+def test_failed_apply_says_what_was_done_and_rerun_converges(tmp_path, mode, when):
+    from reconciler.errors import ApplyError
+
+    h = Harness(tmp_path)
+    desired = h.desired(EXAMPLE_FILES[0])
+    plan = h.plan(desired)
+    h.clear_log()
+    h.sandbox.faults.fail_request(6, mode=mode, when=when)
+    from reconciler.apply import apply_plan
+    try:
+        apply_plan(h.make_client(max_retries=0), plan, poll_s=0.01)
+    except ApplyError as err:
+        msg = str(err)
+        assert "Run apply again" in msg and "were applied" in msg
+        assert err.done and err.not_done
+    else:
+        # request 6 is a PostModels: when its answer is lost after it committed, the executor
+        # reads the model back and carries on, so the apply may finish by itself
+        assert when == "after"
+    assert [e for e in h.sandbox.request_log if e.status >= 500 or e.dropped], "the fault fired"
+    h.sandbox.faults.clear()
+    h.apply(desired)
+    assert h.plan(desired).empty
+    # nothing duplicated: one version per model
+    base = h.base(desired.app.id)
+    for m in desired.models:
+        versions = h.client.list_all(f"{base}/models/{m.id}/versions", "model_versions")
+        assert len(versions) == 1, (m.id, len(versions))
+
+
+def test_trainable_model_is_trained_before_a_workflow_points_at_it(tmp_path):
+    h = Harness(tmp_path, training_delay_s=0.3)
+    desired = h.desired(EXAMPLE_FILES[0])
+    messages: list[str] = []
+    h.apply(desired, progress=messages.append)
+    assert any("waiting for version" in m for m in messages)
+    assert h.plan(desired).empty
+
+
+def test_training_wait_is_bounded(tmp_path):
+    from reconciler.apply import apply_plan
+    from reconciler.errors import ApplyError
+
+    h = Harness(tmp_path, training_delay_s=30)
+    desired = h.desired(EXAMPLE_FILES[0])
+    with pytest.raises(ApplyError, match="not trained after"):
+        apply_plan(h.client, h.plan(desired), poll_s=0.01, train_timeout_s=0.2)
+    assert not any(w[1].endswith("/workflows") for w in h.writes()), "no workflow may point at an untrained version"
