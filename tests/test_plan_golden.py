@@ -60,3 +60,16 @@ def test_golden_case(name: str) -> None:
     _check(case / "expected.md", render_markdown(doc, plan))
     # the text is rendered from the JSON: a JSON round trip renders the same
     assert render_text(json.loads(json.dumps(doc))) == render_text(doc)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_golden_manifest_applies_to_the_sandbox_and_converges(name: str, tmp_path) -> None:
+    """DESIGN's rule: every golden case's manifest is also applied to a real (sandbox) app, and
+    the plan after it is empty."""
+    from e2e import Harness
+
+    h = Harness(tmp_path)
+    desired = h.desired(CASES / name / "desired.yaml")
+    h.apply(desired)
+    after = h.plan(desired)
+    assert after.empty, [(a.op, a.address, a.changes) for a in after.actions]
