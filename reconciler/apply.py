@@ -6,7 +6,8 @@ Contract:
   found" on a delete means done. A re-run of apply after any failure converges (plan again: what
   was done no longer shows).
 - Writes are batched where the API takes lists (concepts: at most 128 a call; relations: one call
-  per subject concept).
+  per subject concept; new workflows: one call). PostModels answers with a single model, so models
+  are created one call each.
 - Model versions: a `create` or `new_version` records the version it made; workflow pins written
   as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
   any workflow is pointed at it (bounded wait, clear failure).
@@ -102,7 +103,7 @@ class Applier:
         handler = getattr(self, f"_{a.op}_{a.kind.value}", None)
         if handler is None:
             raise ApplyError(f"no executor for {a.op} {a.kind.value}")
-        if a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"):
+        if _batched(a):
             handler(group)
         else:
             handler(a)
@@ -344,15 +345,24 @@ class Applier:
             pin = self.result.new_versions[model_id]
         return {"id": ref.id, "model_version": {"id": pin}}
 
-    def _create_workflow(self, a: Action) -> None:
-        w: Workflow = a.desired  # type: ignore[assignment]
-        body = {"workflows": [self._workflow_json(a, metadata_with_marker(w))]}
+    def _create_workflow(self, group: list[Action]) -> None:
+        """One PostWorkflows for the whole group; if some exist already (an earlier run was cut
+        off), fall back to one call each: create the missing, overwrite the existing."""
+        body = {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired)) for a in group]}  # type: ignore[arg-type]
         try:
             self._write("post", f"{self.base}/workflows", body)
+            return
         except ApiError as err:
             if not _is_duplicate(err):
                 raise
-            self._update_workflow(a)
+        for a in group:
+            try:
+                self._write("post", f"{self.base}/workflows",
+                            {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired))]})  # type: ignore[arg-type]
+            except ApiError as err:
+                if not _is_duplicate(err):
+                    raise
+                self._update_workflow(a)
 
     def _update_workflow(self, a: Action) -> None:
         w: Workflow = a.desired  # type: ignore[assignment]
@@ -375,12 +385,17 @@ class Applier:
 
 # --- helpers ---------------------------------------------------------------------------------
 
+def _batched(a: Action) -> bool:
+    """Actions whose API call takes a list: consecutive ones of the same op share calls."""
+    return ((a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"))
+            or (a.kind == Kind.WORKFLOW and a.op == "create"))
+
+
 def _group(actions: list[Action]) -> list[list[Action]]:
-    """Consecutive concept/relation actions of the same op run as one batch."""
+    """Consecutive batchable actions of the same kind and op run as one group."""
     groups: list[list[Action]] = []
     for a in actions:
-        if (groups and a.kind in (Kind.CONCEPT, Kind.RELATION) and groups[-1][0].kind == a.kind
-                and groups[-1][0].op == a.op and a.op in ("create", "update", "delete")):
+        if (groups and _batched(a) and groups[-1][0].kind == a.kind and groups[-1][0].op == a.op):
             groups[-1].append(a)
         else:
             groups.append([a])

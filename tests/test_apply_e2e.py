@@ -233,3 +233,20 @@ def test_training_wait_is_bounded(tmp_path):
     with pytest.raises(ApplyError, match="not trained after"):
         apply_plan(h.client, h.plan(desired), poll_s=0.01, train_timeout_s=0.2)
     assert not any(w[1].endswith("/workflows") for w in h.writes()), "no workflow may point at an untrained version"
+
+
+def test_create_that_finds_the_resource_already_there_reads_back_and_converges(h):
+    """A plan made before someone (or an interrupted run) created some of its resources: the
+    batched creates meet "already exists", fall back to per-resource calls and converge."""
+    desired = h.desired(EXAMPLE_FILES[1])
+    plan = h.plan(desired)
+    h.apply(desired)  # everything now exists
+    h.clear_log()
+    from reconciler.apply import apply_plan
+
+    apply_plan(h.client, plan, poll_s=0.01)  # the stale plan: every create meets a duplicate
+    assert h.plan(desired).empty
+    base = h.base(desired.app.id)
+    for m in desired.models:
+        assert len(h.client.list_all(f"{base}/models/{m.id}/versions", "model_versions")) == 1
+    assert len(h.client.list_all(f"{base}/workflows", "workflows")) == len(desired.workflows)
