@@ -119,3 +119,34 @@ def test_missing_file_is_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "plan", tmp_path / "nope.yaml")
     assert code == 1
     assert len(err.strip().splitlines()) == 1
+
+
+class _Terminal:
+    """stdin standing in for a terminal where the user types `answer`."""
+
+    def __init__(self, answer: str):
+        import io
+
+        self._buf = io.StringIO(answer)
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, *a):
+        return self._buf.readline(*a)
+
+    def read(self, *a):
+        return self._buf.read(*a)
+
+
+@pytest.mark.parametrize("answer, applied", [("yes\n", True), ("no\n", False), ("y\n", False), ("", False)])
+def test_interactive_confirmation_accepts_only_yes(capsys, monkeypatch, answer, applied):
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    code, out, err = run(capsys, "apply", AUTO)
+    assert "Only 'yes' will be accepted" in err
+    if applied:
+        assert code == 0 and "Apply complete" in out
+    else:
+        assert code == 1 and "nothing was changed" in err
+    code, _, _ = run(capsys, "plan", AUTO, "--detailed-exitcode")
+    assert code == (0 if applied else 2)
