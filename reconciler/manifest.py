@@ -11,7 +11,12 @@ Pipeline (each stage adds `errors.Problem`s located at `file:line:col`; nothing 
 4. only when no problem was found: the `State` (defaults filled in, model config canonicalised by
    `modeltypes.canonical_config`).
 
-Public: `load(path)`, `load_many(paths)`, `load_text(text, filename)`; all raise `ManifestError`
+Between stages 1 and 2: overlays are merged (`manifestmerge`, only for `load_overlays`) and then
+`${var.NAME}` / `${env.NAME}` references substituted (`manifestvars`); both keep every node's file
+and line:col, so later problems point where the offending text was written.
+
+Public: `load(path)`, `load_many(paths)`, `load_text(text, filename)`, `load_overlays(paths)`; each
+takes `inputs=` (variable values, see `manifestvars.read_inputs`) and raises `ManifestError`
 holding every problem. yaml and jsonschema are used only here and in the helper modules named above.
 """
 
@@ -25,13 +30,15 @@ from typing import Any, Iterable, Iterator
 
 import jsonschema
 
-from reconciler import manifestchecks, modeltypes
+from reconciler import manifestchecks, manifestmerge, manifestvars, modeltypes
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifestchecks import did_you_mean
 from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
+from reconciler.manifestvars import Inputs, read_inputs
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
-__all__ = ["load", "load_many", "load_text", "schema", "ID_PATTERN", "CONCEPT_ID_PATTERN"]
+__all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema",
+           "ID_PATTERN", "CONCEPT_ID_PATTERN"]
 
 
 @functools.cache
@@ -81,20 +88,20 @@ def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
 # --- public API --------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str]) -> State:
+def load(path: str | os.PathLike[str], *, inputs: Inputs | None = None) -> State:
     """Load and validate one manifest file. Raises ManifestError with every problem found."""
-    state, problems = _load_path(os.fspath(path))
+    state, problems = _load_path(os.fspath(path), inputs)
     if problems or state is None:
         raise ManifestError(problems)
     return state
 
 
-def load_many(paths: Iterable[str | os.PathLike[str]]) -> list[State]:
-    """Load several manifests; raises one ManifestError holding the problems of every file."""
+def load_many(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None = None) -> list[State]:
+    """Load several independent manifests; raises one ManifestError holding the problems of every file."""
     states: list[State] = []
     problems: list[Problem] = []
     for p in paths:
-        state, found = _load_path(os.fspath(p))
+        state, found = _load_path(os.fspath(p), inputs)
         problems += found
         if state is not None:
             states.append(state)
@@ -103,9 +110,34 @@ def load_many(paths: Iterable[str | os.PathLike[str]]) -> list[State]:
     return states
 
 
-def load_text(text: str, filename: str = "<manifest>") -> State:
+def load_overlays(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None = None) -> State:
+    """Load a base manifest and overlays (`-f base.yaml -f prod.yaml`), merged by resource id
+    (`manifestmerge`), into one State. Raises ManifestError with every problem of every file."""
+    files = [os.fspath(p) for p in paths]
+    if not files:
+        raise ManifestError([Problem("<command line>", 1, 1, "no manifest given")])
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    for path in files:
+        data, read_problems = _read(path)
+        doc = load_yaml(data, path) if data is not None else Document(path, problems=read_problems)
+        if doc.problems or not isinstance(doc.data, dict):
+            problems += doc.problems
+        docs.append(doc)
+    if problems:
+        raise ManifestError(_dedupe(problems))
+    merged = manifestmerge.merge(docs) if len(docs) > 1 else docs[0]
+    if len(docs) == 1:
+        manifestmerge.leftover_removes(merged)
+    state, problems = _validate(merged, " + ".join(files), inputs)
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+def load_text(text: str, filename: str = "<manifest>", *, inputs: Inputs | None = None) -> State:
     """Load a manifest given as text (tests, stdin). Raises ManifestError like `load`."""
-    state, problems = _load_bytes(text.encode("utf-8", "surrogatepass"), filename)
+    state, problems = _load_bytes(text.encode("utf-8", "surrogatepass"), filename, inputs)
     if problems or state is None:
         raise ManifestError(problems)
     return state
@@ -114,24 +146,38 @@ def load_text(text: str, filename: str = "<manifest>") -> State:
 # --- stages ------------------------------------------------------------------------------------
 
 
-def _load_path(path: str) -> tuple[State | None, list[Problem]]:
+def _read(path: str) -> tuple[bytes | None, list[Problem]]:
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)  # never read a huge file whole: one byte over is enough
+            return f.read(MAX_BYTES + 1), []  # never read a huge file whole: one byte over is enough
     except OSError as err:
         return None, [Problem(path, 1, 1, f"cannot read manifest: {err.strerror or err}")]
-    return _load_bytes(data, path)
 
 
-def _load_bytes(data: bytes, filename: str) -> tuple[State | None, list[Problem]]:
+def _load_path(path: str, inputs: Inputs | None = None) -> tuple[State | None, list[Problem]]:
+    data, problems = _read(path)
+    if data is None:
+        return None, problems
+    return _load_bytes(data, path, inputs)
+
+
+def _load_bytes(data: bytes, filename: str, inputs: Inputs | None = None) -> tuple[State | None, list[Problem]]:
     doc = load_yaml(data, filename)
     if doc.problems or not isinstance(doc.data, dict):
+        return None, _dedupe(doc.problems)
+    manifestmerge.leftover_removes(doc)
+    return _validate(doc, filename, inputs)
+
+
+def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State | None, list[Problem]]:
+    manifestvars.substitute(doc, inputs)
+    if doc.problems:  # an unsubstituted reference would only add confusing schema errors
         return None, _dedupe(doc.problems)
     doc.problems += _schema_problems(doc)
     manifestchecks.check(doc)
     if doc.problems:
         return None, _dedupe(doc.problems)
-    return _build_state(doc.data, filename), []
+    return _build_state(doc.data, source), []
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
@@ -280,6 +326,8 @@ def _pattern_message(value: Any, pattern: str) -> str:
                 "single '-' or '_'")
     if pattern == CONCEPT_ID_PATTERN:
         return f"invalid concept id {value!r}: no whitespace, control characters, '/', '\\', '?', '#' or '%'"
+    if pattern == manifestvars.VAR_NAME:
+        return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
     if pattern == TYPE_PATTERN:
         return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
     return f"{value!r} does not match {pattern}"  # pragma: no cover

@@ -68,14 +68,23 @@ class Document:
     #: 0-based (line, column) of the key whose value is at each path
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: file each located path was written in, when not `filename` (documents merged from overlays)
+    sources: dict[Path, str] = field(default_factory=dict)
 
-    def pos(self, path: Path) -> tuple[int, int]:
-        """1-based line, column of the node at `path`, or of its nearest located ancestor."""
+    def _located(self, path: Path) -> Path:
         p = tuple(path)
         while p and p not in self.positions:
             p = p[:-1]
-        line, col = self.positions.get(p, (0, 0))
+        return p
+
+    def pos(self, path: Path) -> tuple[int, int]:
+        """1-based line, column of the node at `path`, or of its nearest located ancestor."""
+        line, col = self.positions.get(self._located(path), (0, 0))
         return line + 1, col + 1
+
+    def file_of(self, path: Path) -> str:
+        """The file the node at `path` (or its nearest located ancestor) was written in."""
+        return self.sources.get(self._located(path), self.filename)
 
     def key_pos(self, path: Path) -> tuple[int, int]:
         """1-based line, column of the key of `path` (falls back to the node itself)."""
@@ -84,7 +93,7 @@ class Document:
 
     def problem(self, path: Path, message: str, at_key: bool = False) -> Problem:
         line, col = self.key_pos(path) if at_key else self.pos(path)
-        return Problem(self.filename, line, col, message, pointer(path))
+        return Problem(self.file_of(path), line, col, message, pointer(path))
 
     def add(self, path: Path, message: str, at_key: bool = False) -> None:
         self.problems.append(self.problem(path, message, at_key))
