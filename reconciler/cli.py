@@ -35,11 +35,17 @@ class _UsageError(Exception):
 # --- verbs -------------------------------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from reconciler.manifest import load_many
+    from reconciler.manifest import load_many, load_overlays, read_inputs
 
+    if not args.files and not args.overlays:
+        raise ReconcilerError("give FILE... or -f BASE [-f OVERLAY ...]")
     problems = []
     try:
-        load_many(args.files)
+        inputs = read_inputs(args.var, args.var_file)
+        if args.files:  # positional files are independent manifests
+            load_many(args.files, inputs=inputs)
+        if args.overlays:  # -f files are one manifest: a base and its overlays
+            load_overlays(args.overlays, inputs=inputs)
     except ManifestError as err:
         problems = err.problems
     if args.json:  # a plain list: [] means every file is valid
@@ -48,7 +54,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for p in problems:
             print(p, file=sys.stderr)
         if not problems:
-            print(f"{len(args.files)} manifest(s) valid")
+            print(f"{len(args.files) + (1 if args.overlays else 0)} manifest(s) valid")
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -61,6 +67,29 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
                    "manifest's app.user_id, else CLARIFAI_USER_ID)")
     g.add_argument("--rate-limit", type=float, default=15.0, help="client-side requests/second (0 = off)")
     g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
+
+
+def _manifest_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("manifest inputs")
+    g.add_argument("-f", "--file", dest="overlays", action="append", default=[], metavar="FILE",
+                   help="a manifest, then overlays merged onto it by resource id (repeatable, in order)")
+    g.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of a variable declared under `variables:` (repeatable; wins over --var-file)")
+    g.add_argument("--var-file", action="append", default=[], metavar="FILE",
+                   help="YAML mapping of variable values (repeatable; later files win)")
+
+
+def _load_desired(args: argparse.Namespace, files: list[str]):  # -> State
+    """The desired State from positional FILE(s) and/or -f overlays, with variables applied."""
+    from reconciler.manifest import load_overlays, read_inputs
+
+    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    if not all_files:
+        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...]")
+    if len(files) > 1:
+        raise ReconcilerError("give exactly one manifest (use -f BASE -f OVERLAY to merge overlays)")
+    inputs = read_inputs(getattr(args, "var", []) or [], getattr(args, "var_file", []) or [])
+    return load_overlays(all_files, inputs=inputs)
 
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
@@ -77,13 +106,9 @@ def _use_color(args: argparse.Namespace) -> bool:
 def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, Plan]
     from reconciler.client import connect
     from reconciler.live import fingerprint, read_live
-    from reconciler.manifest import load_many
     from reconciler.plan import make_plan
 
-    states = load_many(files)
-    if len(states) != 1:
-        raise ReconcilerError("give exactly one manifest")
-    desired = states[0]
+    desired = _load_desired(args, files)
     client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
                      manifest_user_id=desired.user_id, rate_limit=args.rate_limit, debug=args.debug)
     desired = _with_user(desired, client.user_id)
@@ -201,6 +226,82 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _connect_for(args: argparse.Namespace, manifest_user_id: str | None = None):  # -> Client
+    from reconciler.client import connect
+
+    return connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
+                   manifest_user_id=manifest_user_id, rate_limit=args.rate_limit, debug=args.debug)
+
+
+def _write_text(path: str | None, text: str) -> None:
+    if not path or path == "-":
+        sys.stdout.write(text)
+        return
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ReconcilerError(f"cannot write {path}: {err.strerror}") from None
+
+
+def _schema_ref(args: argparse.Namespace) -> str | None:
+    """The modeline's schema: --schema, else the packaged schema, relative to the output file."""
+    if args.schema:
+        return None if args.schema == "none" else args.schema
+    from importlib import resources
+
+    packaged = os.path.abspath(str(resources.files("reconciler").joinpath("manifest.schema.json")))
+    if args.output and args.output != "-":
+        return os.path.relpath(packaged, os.path.dirname(os.path.abspath(args.output)))
+    return packaged
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from reconciler.export import export_app
+
+    client = _connect_for(args)
+    text, warnings = export_app(client, args.app, user_id=args.user_id or client.user_id,
+                                schema_ref=_schema_ref(args))
+    _write_text(args.output, text)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.output and args.output != "-":
+        print(f"Exported app {args.app} to {args.output}; `reconciler plan {args.output}` should show "
+              "no changes (or only adopt)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from reconciler import drift
+
+    desired = _load_desired(args, args.files)
+    client = _connect_for(args, desired.user_id)
+    desired = _with_user(desired, client.user_id)
+    report = drift.check_drift(client, desired)
+    data = drift.report_to_dict(report)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(drift.render_text(data), end="")
+    return EXIT_CHANGES if report.drifted else EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from reconciler.convert import convert_file
+
+    owner = tuple(args.model_owner.split("/", 1)) if args.model_owner else ("clarifai", "main")
+    if len(owner) != 2 or not all(owner):
+        raise ReconcilerError(f"--model-owner {args.model_owner!r}: expected USER/APP, e.g. clarifai/main")
+    text, warnings = convert_file(args.file, app_id=args.app, model_owner=owner,  # type: ignore[arg-type]
+                                  schema_ref=_schema_ref(args))
+    _write_text(args.output, text)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from reconciler.sandbox.server import serve
 
@@ -216,12 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
     v = sub.add_parser("validate", help="check manifests without touching any API")
-    v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("files", nargs="*", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
+    _manifest_args(v)
     v.set_defaults(func=cmd_validate)
 
     pl = sub.add_parser("plan", help="show what apply would change in the live app")
-    pl.add_argument("files", nargs="+", metavar="FILE")
+    pl.add_argument("files", nargs="*", metavar="FILE")
+    _manifest_args(pl)
     fmt = pl.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable plan (format_version 1)")
     fmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
@@ -233,11 +336,37 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=cmd_plan)
 
     ap = sub.add_parser("apply", help="make the live app match the manifest (or a saved plan)")
-    ap.add_argument("files", nargs="+", metavar="FILE|PLAN")
+    ap.add_argument("files", nargs="*", metavar="FILE|PLAN")
+    _manifest_args(ap)
     ap.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     _plan_args(ap)
     _connection_args(ap)
     ap.set_defaults(func=cmd_apply)
+
+    ex = sub.add_parser("export", help="write a manifest capturing a live app")
+    ex.add_argument("--app", required=True, metavar="ID", help="the app to export")
+    ex.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    ex.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline (default: the packaged "
+                    "schema, relative to FILE; 'none' for no modeline)")
+    _connection_args(ex)
+    ex.set_defaults(func=cmd_export)
+
+    dr = sub.add_parser("drift", help="report what differs in the live app from the manifest (read-only); "
+                        "exit 0 clean, 2 drift, 1 error")
+    dr.add_argument("files", nargs="*", metavar="FILE")
+    dr.add_argument("--json", action="store_true", help="the plan's JSON format plus \"drift\": bool")
+    _manifest_args(dr)
+    _connection_args(dr)
+    dr.set_defaults(func=cmd_drift)
+
+    cv = sub.add_parser("convert", help="turn a Clarifai SDK workflow YAML into a manifest")
+    cv.add_argument("file", metavar="SDK_WORKFLOW.yml")
+    cv.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    cv.add_argument("--app", metavar="ID", help="the manifest's app id (default: the workflow id)")
+    cv.add_argument("--model-owner", metavar="USER/APP", help="owner of pinned models that name no "
+                    "user_id/app_id (default: clarifai/main, as in the SDK's own examples)")
+    cv.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline ('none' for none)")
+    cv.set_defaults(func=cmd_convert)
 
     sb = sub.add_parser("sandbox", help="the local Clarifai-compatible API")
     sbsub = sb.add_subparsers(dest="sandbox_verb", metavar="VERB", parser_class=_Parser)

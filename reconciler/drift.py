@@ -1,0 +1,63 @@
+"""Drift: what differs in the live app from the manifest, field by field — a read-only plan.
+
+Contract: `check_drift(client, desired) -> DriftReport` reads the live app (GET requests only; no
+write is ever made) and plans with `plan.make_plan`, so drift and plan can never disagree; `render_text`
+and `report_to_dict` (`--json`: the plan's machine format plus ``"drift": bool``) present it. The CLI
+exits 0 when there is no drift, 2 when there is, 1 on error.
+
+Every planned action is drift: a resource missing from the app (`create`), a field that differs
+(`update`, `new_version`, `repoint`, `set_default`), a managed resource the manifest no longer has
+(`delete`), and an unmarked resource the manifest names (`adopt`: the app matches, but nothing marks
+it as managed yet). Notes (unmanaged resources, concepts the API cannot delete) are shown, not
+counted. Changes read "live → manifest".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import render
+from reconciler.live import fingerprint, read_live
+from reconciler.plan import Plan, make_plan
+from reconciler.state import State
+
+WHAT = {"create": "missing from the app", "update": "differs", "adopt": "not marked as managed",
+        "new_version": "model configuration differs", "repoint": "workflow pins other model versions",
+        "set_default": "default workflow differs", "delete": "managed, but no longer in the manifest"}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    plan: Plan
+
+    @property
+    def drifted(self) -> bool:
+        return not self.plan.empty
+
+
+def check_drift(client: Any, desired: State) -> DriftReport:
+    live = read_live(client, desired.app.id, user_id=desired.user_id,
+                     want_models={m.id for m in desired.models})
+    return DriftReport(make_plan(desired, live, live_fingerprint=fingerprint(live) if live else ""))
+
+
+def report_to_dict(report: DriftReport) -> dict[str, Any]:
+    return {**render.plan_to_dict(report.plan), "drift": report.drifted}
+
+
+def render_text(data: dict[str, Any]) -> str:
+    app = data["app"]
+    who = f" (user {app['user_id']})" if app.get("user_id") else ""
+    n = len({(a["kind"], a["id"]) for a in data["actions"]})
+    lines = [f"Drift in app {app['id']}{who}: "
+             + (f"{n} resource(s) differ from the manifest." if data["drift"] else "none; the app matches the manifest.")]
+    for a in data["actions"]:
+        lines.append(f"  {render.GLYPHS[a['op']]} {a['kind']}/{a['id']}: {WHAT[a['op']]}")
+        for c in a["changes"]:
+            lines.append(f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
+                         f"manifest {render.format_value(c['after'], c['path'])}")
+    if data["notes"]:
+        lines.append("Notes:")
+        lines.extend(f"  - {note}" for note in data["notes"])
+    return "\n".join(lines) + "\n"
