@@ -70,12 +70,14 @@ def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (),
             problems.append(Problem(path, 1, 1, f"cannot read var file: {err.strerror or err}"))
             continue
         doc = load_yaml(data, path)
-        if doc.problems:
-            problems += doc.problems
+        # load_yaml words a non-mapping top level for manifests; say what a var file is instead
+        shape = [p for p in doc.problems if p.message.startswith("the top level must be a mapping")]
+        if shape:
+            problems.append(Problem(path, shape[0].line, shape[0].column,
+                                    "a var file is a mapping of variable names to values"))
             continue
-        if not isinstance(doc.data, dict):
-            line, col = doc.pos(())
-            problems.append(Problem(path, line, col, "a var file is a mapping of variable names to values"))
+        if doc.problems or not isinstance(doc.data, dict):
+            problems += doc.problems
             continue
         for name, value in doc.data.items():
             line, col = doc.key_pos((name,))
