@@ -172,3 +172,36 @@ def test_exported_yaml_is_schema_valid_and_quotes_number_like_ids():
     state = load_text(text)
     assert [c.id for c in state.concepts] == ["1e3", "x", "yes"]
     assert state.concepts[1].name == "multi\nline"
+
+
+def test_cli_export_then_plan_is_empty(tmp_path, monkeypatch, capsys):
+    from reconciler import cli
+
+    monkeypatch.delenv("CLARIFAI_PAT", raising=False)
+    monkeypatch.delenv("CLARIFAI_API_BASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    manifest = str(EXAMPLE_FILES[1])
+    assert cli.main(["apply", manifest, "--auto-approve"]) == 0
+    out = tmp_path / "exported.yaml"
+    assert cli.main(["export", "--app", "people-synonyms", "-o", str(out)]) == 0
+    assert out.read_text().startswith("# yaml-language-server: $schema=")
+    assert cli.main(["validate", str(out)]) == 0
+    assert cli.main(["plan", str(out), "--detailed-exitcode"]) == 0
+    assert cli.main(["export", "--app", "no-such-app"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ci_recipe_uses_real_flags():
+    import yaml
+
+    from reconciler.cli import build_parser
+
+    recipe = (EXAMPLES / "ci" / "clarifai-reconciler.yml").read_text()
+    yaml.safe_load(recipe)
+    for cmd in ("plan $MANIFEST_ARGS --markdown --detailed-exitcode", "plan $MANIFEST_ARGS --out plan.json",
+                "apply plan.json", "validate $MANIFEST_ARGS", "drift $MANIFEST_ARGS"):
+        assert cmd in recipe
+        argv = cmd.replace("$MANIFEST_ARGS", "-f a.yaml -f b.yaml").split()
+        build_parser().parse_args(argv)  # raises on an unknown flag
+    hooks = yaml.safe_load((EXAMPLES.parent / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "reconciler-validate" and hooks[0]["entry"] == "reconciler validate"
