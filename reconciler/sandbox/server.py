@@ -14,6 +14,7 @@ Contract:
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -57,6 +58,10 @@ class _Handler(WSGIRequestHandler):
                 pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _bind(sandbox: Sandbox, host: str, port: int) -> _Server:
     server = _Server((host, port), _Handler)
     server.set_app(sandbox)
@@ -96,6 +101,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
     print(f"sandbox: serving the Clarifai v2 API on http://{host}:{server.server_address[1]}", flush=True)
     print(f"sandbox: API key {DEFAULT_KEY} (user {DEFAULT_USER}); database {db}", flush=True)
     print("sandbox: press Ctrl-C to stop", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
