@@ -193,8 +193,10 @@ class Applier:
                     raise
                 # Some exist: create only the ones still missing.
                 live = self.client.list_all(path, "concept_relations")
-                have = {_relation_sig(x) for x in live}
-                rest = [r for r in rels if _relation_sig(_relation_json(r) | {"subject_concept": {"id": subject}}) not in have]
+                app = self.plan.app_id
+                have = {_relation_sig(x, app) for x in live}
+                rest = [r for r in rels if _relation_sig(
+                    _relation_json(r) | {"subject_concept": {"id": subject}}, app) not in have]
                 if rest:
                     self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
 
@@ -426,10 +428,12 @@ def _relation_json(r: ConceptRelation) -> dict[str, Any]:
     return {"object_concept": obj, "predicate": r.predicate, "knowledge_graph_id": r.knowledge_graph_id}
 
 
-def _relation_sig(x: dict[str, Any]) -> tuple[str, str, str, str, str]:
+def _relation_sig(x: dict[str, Any], app_id: str) -> tuple[str, str, str, str, str]:
+    """A relation's content; an object in this app reads the same with or without its app id."""
     obj = x.get("object_concept") or {}
+    obj_app = obj.get("app_id") or ""
     return ((x.get("subject_concept") or {}).get("id", ""), x.get("predicate", ""), obj.get("id", ""),
-            obj.get("app_id", "") or "", x.get("knowledge_graph_id", "") or "")
+            "" if obj_app == app_id else obj_app, x.get("knowledge_graph_id", "") or "")
 
 
 def _app_metadata(app: App) -> dict[str, Any]:
