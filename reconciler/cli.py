@@ -309,6 +309,38 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
                  rate_limit=args.rate_limit, predictions=args.predictions)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from reconciler import predictions, simulate
+    from reconciler.sweepchart import render_svg
+
+    desired = _load_desired(args, args.files)
+    recorded = predictions.load(args.predictions)
+    specs = [simulate.parse_sweep(s) for s in args.sweep]
+    report = simulate.simulate(desired, recorded, args.workflow).as_dict()
+    sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
+    if sweeps:
+        _write_text(args.svg, render_svg(sweeps))
+    if args.json:
+        out = {"format_version": simulate.FORMAT_VERSION, "predictions": args.predictions, **report}
+        if sweeps:
+            out["sweeps"] = sweeps
+            out["svg"] = args.svg
+        print(json.dumps(out, indent=2))
+    else:
+        print(simulate.render_text(report, sweeps, source=args.predictions), end="")
+        if sweeps:
+            print(f"\nWrote the chart to {args.svg}")
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from reconciler import graph
+
+    desired = _load_desired(args, args.files)
+    print(graph.render(desired, args.workflow, args.format), end="")
+    return EXIT_OK
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,6 +399,27 @@ def build_parser() -> argparse.ArgumentParser:
                     "user_id/app_id (default: clarifai/main, as in the SDK's own examples)")
     cv.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline ('none' for none)")
     cv.set_defaults(func=cmd_convert)
+
+    si = sub.add_parser("simulate", help="forecast, offline, which inputs a workflow would annotate "
+                        "SUCCESS / PENDING from recorded predictions")
+    si.add_argument("files", nargs="*", metavar="FILE")
+    si.add_argument("--predictions", required=True, metavar="JSONL", help="recorded model outputs (README)")
+    si.add_argument("--workflow", metavar="ID", help="the workflow to run (default: the app's default workflow)")
+    si.add_argument("--sweep", action="append", default=[], metavar="CONCEPT=START:STOP:STEP",
+                    help="vary a concept's threshold (or all=START:STOP:STEP) in every thresholder of the "
+                    "workflow; prints a table and writes an SVG chart (repeatable)")
+    si.add_argument("--svg", default="sweep.svg", metavar="FILE", help="where --sweep writes its chart "
+                    "(default: sweep.svg)")
+    si.add_argument("--json", action="store_true", help="machine-readable report")
+    _manifest_args(si)
+    si.set_defaults(func=cmd_simulate)
+
+    gr = sub.add_parser("graph", help="draw a manifest's workflow DAG (Mermaid or Graphviz DOT)")
+    gr.add_argument("files", nargs="*", metavar="FILE")
+    gr.add_argument("--workflow", metavar="ID", help="the workflow to draw (default: the app's default workflow)")
+    gr.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    _manifest_args(gr)
+    gr.set_defaults(func=cmd_graph)
 
     sb = sub.add_parser("sandbox", help="the local Clarifai-compatible API")
     sbsub = sb.add_subparsers(dest="sandbox_verb", metavar="VERB", parser_class=_Parser)

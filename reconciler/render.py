@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.plan import OPS, Action, Plan, is_new_pin
 from reconciler.serialize import json_value
-from reconciler.state import Model, Workflow
+from reconciler.state import Model, Node, Workflow
 
 FORMAT_VERSION = 1
 
@@ -167,6 +167,41 @@ def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;").replace("<", "#60;").replace(">", "#62;")
 
 
+def node_label(n: Node, models: dict[str, Model]) -> list[str]:
+    """A node's label lines: its id, what it runs (model id and type, or the external reference)
+    and the model's key settings. Shared with `reconciler graph`."""
+    label = [n.id]
+    if n.model.external:
+        label.append(str(n.model))
+    else:
+        m = models.get(n.model.id)
+        label.append(f"{n.model.id} ({m.type})" if m else n.model.id)
+        if m:
+            label += _settings(m)
+    if n.suppress_output:
+        label.append("output suppressed")
+    return label
+
+
+def mermaid_flowchart(wf: Workflow, models: dict[str, Model], marked: list[str] = (),  # type: ignore[assignment]
+                      cls: str = "changed") -> list[str]:
+    """A workflow as Mermaid `flowchart LR` lines (no code fence); `marked` node ids get `cls`."""
+    ids = {n.id: f"n{i}" for i, n in enumerate(wf.nodes)}
+    lines = ["flowchart LR"]
+    for n in wf.nodes:
+        lines.append(f'  {ids[n.id]}["{"<br/>".join(_mermaid_text(part) for part in node_label(n, models))}"]')
+    for n in wf.nodes:
+        for src in n.inputs:
+            if src in ids:
+                lines.append(f"  {ids[src]} --> {ids[n.id]}")
+    hit = [ids[n] for n in marked if n in ids]
+    if hit:
+        lines.append(f"  class {','.join(hit)} {cls}")
+        lines.append("  classDef changed fill:#fff3b0,stroke:#d4a000,stroke-width:2px")
+        lines.append("  classDef deleted fill:#ffd6d6,stroke:#c00,stroke-dasharray:4")
+    return lines
+
+
 def _workflow_charts(plan: Plan) -> list[list[str]]:
     models = {m.id: m for m in plan.desired.models}
     new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in ("create", "new_version")}
@@ -178,32 +213,12 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         assert isinstance(wf, Workflow)
         changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
         changed |= {n for n, v in a.pins if is_new_pin(v) and v[4:] in new_models}
-        ids = {n.id: f"n{i}" for i, n in enumerate(wf.nodes)}
-        lines = [f"**Workflow `{wf.id}`** ({LABELS[a.op]})", "", "```mermaid", "flowchart LR"]
-        for n in wf.nodes:
-            label = [n.id]
-            if n.model.external:
-                label.append(str(n.model))
-            else:
-                m = models.get(n.model.id)
-                label.append(f"{n.model.id} ({m.type})" if m else n.model.id)
-                if m:
-                    label += _settings(m)
-            if n.suppress_output:
-                label.append("output suppressed")
-            lines.append(f'  {ids[n.id]}["{"<br/>".join(_mermaid_text(part) for part in label)}"]')
-        for n in wf.nodes:
-            for src in n.inputs:
-                if src in ids:
-                    lines.append(f"  {ids[src]} --> {ids[n.id]}")
+        lines = [f"**Workflow `{wf.id}`** ({LABELS[a.op]})", "", "```mermaid"]
         cls = "deleted" if a.op == "delete" else "changed"
-        marked = [ids[n] for n in sorted(changed) if n in ids] if a.op != "delete" else list(ids.values())
-        if marked:
-            lines.append(f"  class {','.join(marked)} {cls}")
-            lines.append("  classDef changed fill:#fff3b0,stroke:#d4a000,stroke-width:2px")
-            lines.append("  classDef deleted fill:#ffd6d6,stroke:#c00,stroke-dasharray:4")
+        marked = sorted(changed) if a.op != "delete" else [n.id for n in wf.nodes]
+        lines += mermaid_flowchart(wf, models, marked, cls)
         lines.append("```")
-        removed = sorted(changed - set(ids))
+        removed = sorted(changed - {n.id for n in wf.nodes})
         if removed:
             lines += ["", "Nodes removed: " + ", ".join(f"`{r}`" for r in removed)]
         charts.append(lines)

@@ -1,8 +1,10 @@
 """The sandbox WSGI application: a local, SQLite-backed, Clarifai-compatible v2 REST API.
 
 Contract:
-- `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5)` is a WSGI
-  callable. `keys` maps API key -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one.
+- `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
+  predictions=None)` is a WSGI callable. `predictions` (a `reconciler.predictions.Predictions` or a
+  JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
+  API key -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one.
 - Every response is JSON with `status {code, description, details?, req_id}`; enums are integers;
   the HTTP code follows the status code (`wire.http_for`). No traceback is ever sent: a handler bug
   is INTERNAL_UNCATEGORIZED (500) and its one-line summary is kept in `internal_errors`.
@@ -22,6 +24,7 @@ import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from reconciler.predictions import Predictions
 from reconciler.sandbox.ctx import Ctx
 from reconciler.sandbox.faults import DroppedConnection, Faults, LogEntry
 from reconciler.sandbox.routes import match
@@ -59,7 +62,8 @@ class RequestLog(list[LogEntry]):
 
 class Sandbox:
     def __init__(self, db_path: str, *, keys: dict[str, str] | None = None, latency_ms: float = 0,
-                 rate_limit: float = 0, training_delay_s: float = 0.5) -> None:
+                 rate_limit: float = 0, training_delay_s: float = 0.5,
+                 predictions: "Predictions | str | None" = None) -> None:
         self.db_path = db_path
         self.keys: dict[str, str] = dict(keys) if keys is not None else {DEFAULT_KEY: DEFAULT_USER}
         self.faults = Faults(latency_ms=latency_ms, rate_limit=rate_limit)
@@ -68,11 +72,21 @@ class Sandbox:
         self._log = RequestLog(self._restart_numbering)
         self._count = 0
         self._log_lock = threading.RLock()
+        self.predictions: Predictions | None = None
+        self.set_predictions(predictions)
         self.store = Store(db_path)
         with self.store.transaction() as tx:
             seed_main(tx)
 
     # --- public helpers ------------------------------------------------------------------------
+
+    def set_predictions(self, predictions: "Predictions | str | None") -> None:
+        """Recorded model outputs the workflow runner uses (a `Predictions`, a JSONL path, or None)."""
+        if isinstance(predictions, str):
+            from reconciler.predictions import load
+
+            predictions = load(predictions)
+        self.predictions = predictions
 
     def add_key(self, key: str, user_id: str) -> None:
         self.keys[key] = user_id
@@ -167,7 +181,8 @@ class Sandbox:
         try:
             with self.store.transaction() as tx:
                 ctx = Ctx(tx=tx, key_user=user, params=params, body=body, query=query, now=time.time(),
-                          req_id=req_id, training_delay_s=self.training_delay_s)
+                          req_id=req_id, training_delay_s=self.training_delay_s,
+                          extra={"predictions": self.predictions})
                 payload = route.handler(ctx)
         except Fail as f:
             return _error(f, req_id)

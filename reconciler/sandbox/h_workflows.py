@@ -10,10 +10,12 @@ Semantics (README, "The local sandbox"):
   by id and metadata recursively, `remove` drops nodes by id and metadata keys given as true. A
   change of nodes makes a new workflow version id.
 - The app's default workflow cannot be deleted (WORKFLOW_INVALID_ARGUMENT): set another first.
-- Inputs get INPUT_SUCCESS at once (running the default workflow on new inputs is a later step).
+- Inputs get INPUT_SUCCESS at once; an app's default workflow then runs on each new input and its
+  annotation writers write annotations (see h_run.py).
 - Annotations: status defaults to ANNOTATION_SUCCESS; ListAnnotations without
   `list_all_annotations` and without a user / model-version filter lists only ANNOTATION_SUCCESS
-  ("trusted") annotations. A missing annotation is CONN_DOES_NOT_EXIST (404).
+  ("trusted") annotations; `statuses` (codes or names) filters by status instead. A missing
+  annotation is CONN_DOES_NOT_EXIST (404).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any
 
 from reconciler.sandbox.ctx import Ctx, public
 from reconciler.sandbox.h_models import check_fields
+from reconciler.sandbox.h_run import annotate_new_inputs
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT, ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, DATABASE_DUPLICATE_KEY,
     INPUT_DOES_NOT_EXIST, INPUT_INVALID_ARGUMENT, INPUT_SUCCESS, MODEL_DOES_NOT_EXIST, WORKFLOW_DOES_NOT_EXIST,
-    WORKFLOW_INVALID_ARGUMENT, WORKFLOW_INVALID_GRAPH, Fail, action_of, check_id, f32_concepts, get, merge,
-    new_id, norm_status, norm_visibility, objects, page_slice, paging, qbool, qlist, remove, rfc3339, want,
+    STATUS_NAMES, WORKFLOW_INVALID_ARGUMENT, WORKFLOW_INVALID_GRAPH, Fail, action_of, check_id, f32_concepts, get,
+    merge, new_id, norm_status, norm_visibility, objects, page_slice, paging, qbool, qlist, remove, rfc3339, want,
 )
 
 # --- workflows -----------------------------------------------------------------------------------------
@@ -213,6 +216,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "input", iid, doc):
             raise Fail(DATABASE_DUPLICATE_KEY, f"input {iid!r} already exists")
         out.append(doc)
+    annotate_new_inputs(ctx, out)  # the app's default workflow runs on each new input
     return {"inputs": out}
 
 
@@ -295,6 +299,22 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
     return {"annotations": out}
 
 
+def _status_filter(query: dict[str, list[str]]) -> set[int]:
+    """`statuses` as codes or names (`statuses=24150`, `statuses.code=24150`, `statuses=ANNOTATION_PENDING`
+    or `PENDING`). clarifai-grpc's JSON client sends a list of Status messages as `statuses=code`
+    (the dict's key, its value lost): that carries no status and is ignored."""
+    codes: set[int] = set()
+    for raw in qlist(query, "statuses") + qlist(query, "statuses.code"):
+        if raw == "code":
+            continue
+        name = raw.upper()
+        code = STATUS_NAMES.get(name) or STATUS_NAMES.get("ANNOTATION_" + name)
+        if code is None and not raw.isdigit():
+            raise Fail(ANNOTATION_INVALID_ARGUMENT, f"statuses: unknown annotation status {raw!r}")
+        codes.add(code if code is not None else int(raw))
+    return codes
+
+
 def list_annotations(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
     docs = ctx.tx.list(ctx.user_id, ctx.app_id, "annotation")
@@ -304,9 +324,12 @@ def list_annotations(ctx: Ctx) -> dict[str, Any]:
         docs = [d for d in docs if d["id"] in ids]
     if input_ids:
         docs = [d for d in docs if d["input_id"] in input_ids]
+    codes = _status_filter(ctx.query)
+    if codes:
+        docs = [d for d in docs if d["status"]["code"] in codes]
     if user_ids or mv_ids:  # OR-ed, as documented
         docs = [d for d in docs if d.get("user_id") in user_ids or d.get("model_version_id") in mv_ids]
-    elif not qbool(ctx.query, "list_all_annotations"):
+    elif not qbool(ctx.query, "list_all_annotations") and not codes:
         docs = [d for d in docs if d["status"]["code"] == ANNOTATION_SUCCESS]
     page, per_page = paging(ctx.query)
     return {"annotations": page_slice(docs, page, per_page)}

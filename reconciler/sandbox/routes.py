@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from reconciler.sandbox import h_apps as A
 from reconciler.sandbox import h_models as M
+from reconciler.sandbox import h_run as R
 from reconciler.sandbox import h_workflows as W
 
 U = "/v2/users/{user_app_id.user_id}"
@@ -91,7 +92,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", UA + "/annotations", "ListAnnotations", "MultiAnnotationResponse", W.list_annotations),
     Route("POST", UA + "/annotations", "PostAnnotations", "MultiAnnotationResponse", W.post_annotations),
     Route("PATCH", UA + "/annotations", "PatchAnnotations", "MultiAnnotationResponse", W.patch_annotations),
+    Route("POST", UA + "/workflows/{workflow_id}/results", "PostWorkflowResults", "PostWorkflowResultsResponse",
+          R.post_workflow_results),
+    Route("POST", UA + "/workflows/{workflow_id}/versions/{version_id}/results", "PostWorkflowResults",
+          "PostWorkflowResultsResponse", R.post_workflow_results),
 )
+
+#: Path parameters that may be empty: an empty workflow id in PostWorkflowResults is the app default.
+_MAY_BE_EMPTY = {("PostWorkflowResults", "{workflow_id}")}
 
 
 def _bind(route: Route, parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
@@ -103,7 +111,7 @@ def _bind(route: Route, parts: list[str]) -> tuple[tuple[int, ...], dict[str, st
     rank: list[int] = []
     for seg, part in zip(segs, parts):
         if seg.startswith("{") and seg.endswith("}"):
-            if not part:
+            if not part and (route.rpc, seg) not in _MAY_BE_EMPTY:
                 return None
             params[seg[1:-1]] = part
             rank.append(1)

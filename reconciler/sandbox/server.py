@@ -4,7 +4,8 @@ Contract:
 - `serve(host, port, db, latency_ms, rate_limit, predictions) -> int` is `reconciler sandbox
   serve`: binds (loopback by default), prints the base URL and the API key on stdout, serves until
   Ctrl-C, then stops cleanly and returns 0. A port in use or a bad db path is a ReconcilerError.
-  `predictions` (a JSONL of recorded model outputs) is accepted for the workflow runner to come.
+  `predictions` (a JSONL of recorded model outputs, see reconciler/predictions.py) feeds the
+  workflow runner; a bad line is a ReconcilerError `file:line: message`.
 - `running_server(sandbox, host="127.0.0.1", port=0)` is a context manager for tests: it serves
   `sandbox` from a background thread and yields the base URL (no trailing slash, no /v2); it shuts
   the server down on exit.
@@ -85,10 +86,13 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
           latency_ms: float = 0.0, rate_limit: float = 0.0, predictions: str | None = None) -> int:
     if predictions is not None and not os.path.isfile(predictions):
         raise ReconcilerError(f"--predictions: no such file: {predictions}")
+    from reconciler.predictions import load as load_predictions
+
+    recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
     parent = os.path.dirname(os.path.abspath(db))
     try:
         os.makedirs(parent, exist_ok=True)
-        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit)
+        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded)
     except (OSError, Exception) as err:  # sqlite3.Error included
         raise ReconcilerError(f"cannot open sandbox database {db}: {err}") from None
     try:

@@ -1,0 +1,161 @@
+"""Recorded predictions: the outputs of models that neither the sandbox nor `simulate` can run.
+
+clarifai/main's recognition and embedding models and trained classifiers (embedding-classifier,
+visual-classifier, ...) are not computed locally. Their outputs come ONLY from a JSONL file, one
+line per (input, model)::
+
+    {"input": "img-1", "model": "general-image-recognition", "concepts": {"ai_l8TKp2h5": 0.97}}
+
+- `input`: the input's id, or its image URL (the sandbox looks an input up by id, then by URL);
+- `model`: a model id (`park-activity-classifier`), or `USER/APP/MODEL` for another app's model
+  (`clarifai/main/general-image-recognition`); a bare id matches a node's model of that id
+  whatever app owns it, a full reference only that app's model;
+- `concepts`: concept id -> score in [0, 1]. Concepts of another app's model are that app's
+  concepts (clarifai/main's `ai_...` ids), so they reach this app only through concept relations.
+
+Blank lines are skipped. Anything else is a `PredictionsError`: one line `file:line: message` (the
+first problem, and how many more there are). Scores are stored as float32, as the API returns
+them, so the sandbox and `simulate` compare exactly the same numbers with the thresholds.
+
+No rule ever invents an output: an (input, model) pair with no line outputs no concepts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from reconciler.errors import ReconcilerError
+from reconciler.modeltypes import f32
+from reconciler.state import ConceptRef, ModelRef
+
+_KEYS = ("input", "model", "concepts")
+
+
+class PredictionsError(ReconcilerError):
+    """A predictions file could not be read; `str()` is one `file:line: message` line."""
+
+    def __init__(self, file: str, line: int, message: str, more: int = 0):
+        self.file, self.line, self.message = file, line, message
+        tail = f" (and {more} more problem{'s' if more != 1 else ''})" if more else ""
+        super().__init__(f"{file}:{line}: {message}{tail}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    input: str
+    model: str  # as written: "MODEL" or "USER/APP/MODEL"
+    concepts: tuple[tuple[str, float], ...]
+    line: int = 0
+
+
+@dataclass
+class Predictions:
+    """Recorded outputs, keyed by (input key, model key)."""
+
+    source: str = "<memory>"
+    lines: list[Prediction] = field(default_factory=list)
+    _index: dict[tuple[str, str], Prediction] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for p in self.lines:
+            self._index[(p.input, p.model)] = p
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]], source: str = "<memory>") -> "Predictions":
+        """From already-parsed dicts (tests, in-process use); validated like a file."""
+        text = "\n".join(json.dumps(r) for r in records)
+        return parse(text, source)
+
+    def inputs(self) -> list[str]:
+        """Every input key, in first-seen order: `simulate` runs the workflow once per key."""
+        return list(dict.fromkeys(p.input for p in self.lines))
+
+    def lookup(self, input_keys: Sequence[str], model: ModelRef) -> dict[ConceptRef, float] | None:
+        """The recorded concept scores of `model` for the first of `input_keys` that has a line
+        (full `USER/APP/MODEL` reference first, then the bare id); None when nothing is recorded.
+        Concepts are owned by the model's app: `ConceptRef(id)` for this app's models."""
+        model_keys = ([f"{model.user_id}/{model.app_id}/{model.id}"] if model.external else []) + [model.id]
+        for key in input_keys:
+            if not key:
+                continue
+            for mk in model_keys:
+                p = self._index.get((key, mk))
+                if p is not None:
+                    return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in p.concepts}
+        return None
+
+
+def load(path: str | Path) -> Predictions:
+    p = str(path)
+    try:
+        text = Path(p).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReconcilerError(f"{p}: no such predictions file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ReconcilerError(f"{p}: cannot read predictions: {getattr(err, 'strerror', None) or err}") from None
+    return parse(text, p)
+
+
+def parse(text: str, source: str = "<predictions>") -> Predictions:
+    problems: list[tuple[int, str]] = []
+    lines: list[Prediction] = []
+    seen: dict[tuple[str, str], int] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            pred = _parse_line(raw)
+        except ValueError as err:
+            problems.append((n, str(err)))
+            continue
+        key = (pred.input, pred.model)
+        if key in seen:
+            problems.append((n, f"input {pred.input!r} and model {pred.model!r} are already recorded on line {seen[key]}"))
+            continue
+        seen[key] = n
+        lines.append(Prediction(pred.input, pred.model, pred.concepts, n))
+    if problems:
+        line, msg = problems[0]
+        raise PredictionsError(source, line, msg, len(problems) - 1)
+    return Predictions(source, lines)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a prediction can have")
+
+
+def _parse_line(raw: str) -> Prediction:
+    try:
+        obj = json.loads(raw, parse_constant=_no_constant)
+    except ValueError as err:
+        msg = str(err) if "prediction" in str(err) else f"not valid JSON ({err.args[0].split(':')[0]})"
+        raise ValueError(msg) from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object {\"input\", \"model\", \"concepts\"}")
+    unknown = sorted(set(obj) - set(_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (expected input, model, concepts)")
+    for k in ("input", "model"):
+        if not isinstance(obj.get(k), str) or not obj[k].strip():
+            raise ValueError(f"{k!r} must be a non-empty string")
+    model = obj["model"].strip()
+    parts = model.split("/")
+    if len(parts) not in (1, 3) or not all(parts):
+        raise ValueError(f"model {model!r}: expected MODEL_ID or USER/APP/MODEL_ID")
+    concepts = obj.get("concepts")
+    if not isinstance(concepts, dict):
+        raise ValueError("'concepts' must be an object {concept_id: score}")
+    out: list[tuple[str, float]] = []
+    for cid, v in concepts.items():
+        if not cid:
+            raise ValueError("a concept id is empty")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"concept {cid!r}: score must be a number, got {json.dumps(v)}")
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"concept {cid!r}: score {v} is outside [0, 1]")
+        out.append((cid, f32(v)))
+    return Prediction(obj["input"].strip(), model, tuple(out))

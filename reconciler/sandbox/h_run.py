@@ -1,0 +1,166 @@
+"""The sandbox runs workflows: PostWorkflowResults, and the app's default workflow on new inputs.
+
+Semantics (README, "Simulate, graph and running workflows"): the nodes run with the shared
+operator code (`reconciler.operators`), so the sandbox and `reconciler simulate` agree. Models the
+sandbox cannot run take their outputs only from the recorded predictions the sandbox was given
+(`Sandbox(predictions=...)`, `reconciler sandbox serve --predictions FILE`), looked up by the input's
+id, then its image URL.
+
+- PostWorkflowResults (`.../workflows/{id}/results`, `.../workflows/{id}/versions/{v}/results`):
+  an empty workflow id (or `workflow_id` in the body) means the app's default workflow; a version
+  other than the workflow's current one is WORKFLOW_DOES_NOT_EXIST. Inputs are given by `data`
+  (and optionally `id`), or by the `id` of an input already in the app. Returns one result per
+  input with each node's output (`outputs[]`: model, `data.concepts`, status) in node order;
+  nodes with `suppress_output` are left out. Writes nothing.
+- PostInputs on an app with a default workflow runs it on each new input; every
+  annotation-writer node that receives concepts of the app writes one annotation (status from the
+  writer, `user_id` and `worker.user` = its `annotation_user_id` or the app owner, the writer's
+  `model_version_id`, `task_id`, `data.concepts` with the scores).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from reconciler.modeltypes import ANNOTATION_STATUSES, from_api
+from reconciler.operators import AppView, NodeOutput, RunNode, run_workflow
+from reconciler.predictions import Predictions
+from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.wire import (
+    INPUT_INVALID_ARGUMENT, SUCCESS, WORKFLOW_DOES_NOT_EXIST, Fail, check_id, f32_concepts, get, new_id,
+    objects, rfc3339, status, want,
+)
+from reconciler.state import ConceptRef, ConceptRelation, ModelRef
+
+
+def _app_view(ctx: Ctx, app: dict[str, Any]) -> AppView:
+    concepts = {c["id"]: c.get("name") or c["id"] for c in ctx.tx.list(ctx.user_id, ctx.app_id, "concept")}
+    rels = []
+    for r in ctx.tx.list(ctx.user_id, ctx.app_id, "relation"):
+        o = r["_object"]
+        here = (o["user_id"], o["app_id"]) == (ctx.user_id, ctx.app_id)
+        rels.append(ConceptRelation(subject=r["_subject"]["id"], predicate=r["predicate"],
+                                    object=ConceptRef(o["id"]) if here else ConceptRef(o["id"], o["user_id"], o["app_id"]),
+                                    knowledge_graph_id=r.get("knowledge_graph_id", "")))
+    return AppView(owner=app.get("user_id") or ctx.user_id, concepts=concepts, relations=tuple(rels))
+
+
+def _run_nodes(ctx: Ctx, wf: dict[str, Any]) -> list[RunNode]:
+    out = []
+    for n in wf.get("nodes") or []:
+        m = n["model"]
+        mu, ma, mid, vid = m.get("user_id", ""), m.get("app_id", ""), m["id"], (m.get("model_version") or {}).get("id", "")
+        local = (mu, ma) == (ctx.user_id, ctx.app_id)
+        mtype = m.get("model_type_id") or (ctx.tx.get(mu, ma, "model", mid) or {}).get("model_type_id", "")
+        version = copy.deepcopy(ctx.tx.get(mu, ma, "version", vid, parent=mid) or {})
+        override = n.get("output_info_override") or {}
+        if override:  # the node's override replaces the version's data and params
+            oi = version.setdefault("output_info", {})
+            for k in ("data", "params"):
+                if k in override:
+                    oi[k] = override[k]
+        out.append(RunNode(id=n["id"], model=ModelRef(mid) if local else ModelRef(mid, mu, ma, vid), type=mtype,
+                           config=from_api(mtype, version) if version else {},
+                           inputs=tuple(i["node_id"] for i in n.get("node_inputs") or []), version_id=vid,
+                           suppress_output=bool(n.get("suppress_output"))))
+    return out
+
+
+def _predictions(ctx: Ctx) -> Predictions | None:
+    return ctx.extra.get("predictions")
+
+
+def _run(ctx: Ctx, app: dict[str, Any], wf: dict[str, Any], inp: dict[str, Any]) -> list[NodeOutput]:
+    preds = _predictions(ctx)
+    keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
+    return run_workflow(_run_nodes(ctx, wf), _app_view(ctx, app),
+                        lambda node: preds.lookup(keys, node.model) if preds else None)
+
+
+def _default_workflow(ctx: Ctx, app: dict[str, Any]) -> dict[str, Any] | None:
+    wid = app.get("default_workflow_id")
+    if not wid:
+        return None
+    dw = app.get("_dw") or {"user_id": ctx.user_id, "app_id": ctx.app_id}
+    return ctx.tx.get(dw["user_id"], dw["app_id"], "workflow", wid)
+
+
+# --- PostWorkflowResults -------------------------------------------------------------------------
+
+def _concept_out(ctx: Ctx, names: dict[str, str], ref: ConceptRef, value: float) -> dict[str, Any]:
+    if ref.external:
+        doc = ctx.tx.get(ref.user_id or "", ref.app_id or "", "concept", ref.id) or {}
+        return {"id": ref.id, "name": doc.get("name") or ref.id, "value": value,
+                "app_id": ref.app_id, "user_id": ref.user_id}
+    return {"id": ref.id, "name": names.get(ref.id, ref.id), "value": value,
+            "app_id": ctx.app_id, "user_id": ctx.user_id}
+
+
+def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
+    app = ctx.app()
+    wid = ctx.params.get("workflow_id") or get(ctx.body, "workflow_id", str, "")
+    if wid:
+        wf = ctx.tx.get(ctx.user_id, ctx.app_id, "workflow", wid)
+    else:
+        wf = _default_workflow(ctx, app)
+        if wf is None:
+            raise Fail(WORKFLOW_DOES_NOT_EXIST, f"app {ctx.user_id}/{ctx.app_id} has no default workflow")
+    if wf is None:
+        raise Fail(WORKFLOW_DOES_NOT_EXIST, f"workflow {wid!r} does not exist in app {ctx.user_id}/{ctx.app_id}")
+    vid = ctx.params.get("version_id") or get(ctx.body, "version_id", str, "")
+    if vid and vid != (wf.get("version") or {}).get("id"):
+        raise Fail(WORKFLOW_DOES_NOT_EXIST, f"workflow {wf['id']!r} has no version {vid!r}")
+    items = objects(ctx.body, "inputs")
+    if not items:
+        raise Fail(INPUT_INVALID_ARGUMENT, "inputs is required")
+    names = {c["id"]: c.get("name") or c["id"] for c in ctx.tx.list(ctx.user_id, ctx.app_id, "concept")}
+    ts = rfc3339(ctx.now)
+    results = []
+    for item in items:
+        data = get(item, "data", dict, {})
+        iid = get(item, "id", str, "")
+        if not data:
+            stored = ctx.tx.get(ctx.user_id, ctx.app_id, "input", iid) if iid else None
+            if stored is None:
+                raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data and is not an input of the app")
+            data = stored["data"]
+        inp = {"id": check_id(iid, "input", INPUT_INVALID_ARGUMENT) if iid else new_id(), "data": copy.deepcopy(data)}
+        outputs = []
+        for r in _run(ctx, app, wf, inp):
+            if r.node.suppress_output:
+                continue
+            m = r.node.model
+            model = {"id": m.id, "user_id": m.user_id or ctx.user_id, "app_id": m.app_id or ctx.app_id,
+                     "model_type_id": r.node.type, "model_version": {"id": r.node.version_id}}
+            concepts = [_concept_out(ctx, names, ref, v) for ref, v in r.concepts.items()]
+            outputs.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
+                            "model": model, "data": f32_concepts({"concepts": concepts}) if concepts else {}})
+        results.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
+                        "input": inp, "outputs": outputs})
+    return {"workflow": public(wf), "results": results}
+
+
+# --- PostInputs: the default workflow writes annotations ----------------------------------------------
+
+def annotate_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
+    """Run the app's default workflow on each new input and store what its writers write."""
+    app = ctx.app()
+    wf = _default_workflow(ctx, app)
+    if wf is None:
+        return
+    ts = rfc3339(ctx.now)
+    for inp in inputs:
+        for r in _run(ctx, app, wf, inp):
+            a = r.annotation
+            if a is None:
+                continue
+            doc: dict[str, Any] = {
+                "id": new_id(), "input_id": inp["id"],
+                "data": f32_concepts({"concepts": [{"id": c, "name": n, "value": v} for c, n, v in a.concepts]}),
+                "user_id": a.user_id, "model_version_id": a.version_id,
+                "status": {"code": ANNOTATION_STATUSES[a.status]},
+                "created_at": ts, "modified_at": ts, "worker": {"user": {"id": a.user_id}}}
+            if a.task_id:
+                doc["task_id"] = want(a.task_id, str, "task_id")
+            ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", doc["id"], doc)
