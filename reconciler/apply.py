@@ -254,21 +254,23 @@ class Applier:
 
     def _new_version_model(self, a: Action) -> None:
         m: Model = a.desired  # type: ignore[assignment]
-        version = self._ensure_version(m, create_if_missing=True)
+        # The plan saw no version with this config, so post at once; `_settle_version` then
+        # resolves a race with another apply that posted the same config meanwhile.
+        version = self._ensure_version(m, create_if_missing=True, look_first=False)
         self.result.new_versions[m.id] = version.get("id", "")
         self._await_trained(m, version)
 
-    def _ensure_version(self, m: Model, *, create_if_missing: bool) -> dict[str, Any]:
+    def _ensure_version(self, m: Model, *, create_if_missing: bool, look_first: bool = True) -> dict[str, Any]:
         """Reuse the newest version whose config equals the desired one, else post a new one.
         The post is sent without retries; on a lost answer we look again before giving up."""
         want = self._resolve_config(m)
-        found = self._find_version(m, want)
-        if found is not None or not create_if_missing:
-            return found or {}
+        if look_first:
+            found = self._find_version(m, want)
+            if found is not None or not create_if_missing:
+                return found or {}
         body = {"model_versions": [modeltypes.to_api(m.type, want)]}
         try:
             resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
-            return (resp.get("model") or {}).get("model_version") or {}
         except ApiError as err:
             if err.http_status and err.http_status < 500 and err.http_status != 429:
                 raise
@@ -276,7 +278,29 @@ class Applier:
             if found is not None:
                 return found
             resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
-            return (resp.get("model") or {}).get("model_version") or {}
+        posted = (resp.get("model") or {}).get("model_version") or {}
+        return self._settle_version(m, want, posted)
+
+    def _settle_version(self, m: Model, want: dict[str, Any], posted: dict[str, Any]) -> dict[str, Any]:
+        """Two applies running at once can both post the same config (each checked first and saw
+        none). Rule: the OLDEST version with the desired config wins; a poster that finds an
+        older twin of its fresh version deletes its own (nothing points at it yet) and uses the
+        twin. Each racer checks after its own post committed, so exactly one twin survives."""
+        pid = posted.get("id", "")
+        versions = self.client.list_all(f"{self.base}/models/{m.id}/versions", "model_versions")
+        # newest first by created_at; a stable sort keeps the server's (newest-first) order on ties
+        versions = sorted(versions, key=lambda v: str(v.get("created_at") or ""), reverse=True)
+        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want]
+        if not pid or not twins or twins[-1].get("id") == pid:
+            return posted
+        if any(v.get("id") == pid for v in twins):
+            try:
+                self._write("delete", f"{self.base}/models/{m.id}/versions/{pid}", {})
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
+            self.progress(f"  model/{m.id}: another apply made the same version first; using {twins[-1].get('id')}")
+        return twins[-1]
 
     def _find_version(self, m: Model, want: dict[str, Any]) -> dict[str, Any] | None:
         try:
