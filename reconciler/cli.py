@@ -67,6 +67,8 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
                    "manifest's app.user_id, else CLARIFAI_USER_ID)")
     g.add_argument("--rate-limit", type=float, default=15.0, help="client-side requests/second (0 = off)")
     g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
+    g.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="per-request timeout (connect, read, write); timed-out requests are retried")
 
 
 def _manifest_args(p: argparse.ArgumentParser) -> None:
@@ -110,7 +112,8 @@ def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, 
 
     desired = _load_desired(args, files)
     client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
-                     manifest_user_id=desired.user_id, rate_limit=args.rate_limit, debug=args.debug)
+                     manifest_user_id=desired.user_id, rate_limit=args.rate_limit, debug=args.debug,
+                     timeout=args.timeout)
     desired = _with_user(desired, client.user_id)
     live = read_live(client, desired.app.id, user_id=desired.user_id,
                      want_models={m.id for m in desired.models})
@@ -195,9 +198,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from reconciler.plan import make_plan
         from reconciler.serialize import plan_from_file_dict
 
-        stored = plan_from_file_dict(saved)
+        try:
+            stored = plan_from_file_dict(saved)
+        except PlanError as err:
+            raise PlanError(f"{args.files[0]} is not a usable saved plan: {err}") from None
         client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id or stored.user_id,
-                         manifest_user_id=stored.user_id, rate_limit=args.rate_limit, debug=args.debug)
+                         manifest_user_id=stored.user_id, rate_limit=args.rate_limit, debug=args.debug,
+                         timeout=args.timeout)
         live = read_live(client, stored.app_id, user_id=stored.user_id,
                          want_models={m.id for m in stored.desired.models})
         now = fingerprint(live) if live else ""
@@ -230,7 +237,8 @@ def _connect_for(args: argparse.Namespace, manifest_user_id: str | None = None):
     from reconciler.client import connect
 
     return connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
-                   manifest_user_id=manifest_user_id, rate_limit=args.rate_limit, debug=args.debug)
+                   manifest_user_id=manifest_user_id, rate_limit=args.rate_limit, debug=args.debug,
+                   timeout=args.timeout)
 
 
 def _write_text(path: str | None, text: str) -> None:
@@ -445,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
+        if getattr(args, "verb", None):  # e.g. `reconciler sandbox` without `serve`: one line
+            print(f"error: reconciler {args.verb}: choose a verb (see: reconciler {args.verb} --help)",
+                  file=sys.stderr)
+            return EXIT_ERROR
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:

@@ -11,7 +11,9 @@ Contract:
   empty page"; a page shorter than ``per_page`` proves the end just as well (the server would
   otherwise have filled it), so the loop stops there and saves one request per listing. That relies
   on the server honouring ``per_page`` up to the documented maximum of 1000, so `per_page` is
-  clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page.
+  clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page. A server that
+  ignores paging -- a page longer than ``per_page``, a page repeating the previous one, more than
+  `MAX_PAGES` pages -- is an ApiError, not an endless or wrong read.
 - Retries: on HTTP 429 / CONN_THROTTLED (11005), other "try again" statuses, HTTP 5xx (not 501)
   and transport failures (connect/read/write errors, timeouts, remote protocol errors), with
   exponential backoff and full jitter, never sooner than a ``Retry-After`` header asks, at most
@@ -60,6 +62,8 @@ R = TypeVar("R")
 DEFAULT_API_BASE = "https://api.clarifai.com"
 SUCCESS = 10000
 MAX_PER_PAGE = 1000
+#: Paging stops with an error past this many pages (10 million items at 1000 a page).
+MAX_PAGES = 10_000
 
 #: Status names the client needs to understand when a server sends `code` as a string (one docs
 #: example does). Unknown names keep code 0 and their name in the message.
@@ -275,6 +279,7 @@ class Client:
         per_page = max(1, min(int(per_page), MAX_PER_PAGE))
         items: list[dict[str, Any]] = []
         page = 1
+        previous: list[dict[str, Any]] | None = None
         while True:
             body = self.get(path, {**(params or {}), "page": page, "per_page": per_page})
             chunk = body.get(key, [])
@@ -283,9 +288,21 @@ class Client:
             if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
                 raise self._error(f"unexpected response shape: '{key}' is not a list of objects",
                                   "GET", path, http_status=200, body=body)
+            # A server that ignores paging would otherwise be read forever (or misread): refuse.
+            if len(chunk) > per_page:
+                raise self._error(f"unexpected response: page {page} has {len(chunk)} {key}, more than the "
+                                  f"per_page={per_page} asked for (the server ignores paging)", "GET", path,
+                                  http_status=200)
+            if chunk and chunk == previous:
+                raise self._error(f"unexpected response: page {page} repeats page {page - 1} (the server "
+                                  "ignores the page parameter)", "GET", path, http_status=200)
+            if page >= MAX_PAGES and chunk:
+                raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path,
+                                  http_status=200)
             items.extend(chunk)
             if not chunk or (short_page_ends and len(chunk) < per_page):
                 return items
+            previous = chunk
             page += 1
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], max_workers: int | None = None) -> list[R]:
@@ -373,7 +390,7 @@ class Client:
         http_status = resp.status_code
         try:
             data = json.loads(resp.content)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             ctype = resp.headers.get("content-type", "no content type").split(";")[0]
             kind = "an empty" if not resp.content else ("a truncated or invalid JSON" if "json" in ctype
                                                         else f"a non-JSON ({ctype})")

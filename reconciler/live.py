@@ -16,6 +16,8 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   breaking ties), whatever its training status; `Model.versions` lists the versions read, newest
   first. Models whose versions were not read have ``config == {}`` and no versions. The
   `output_info` of ListModels/GetModel is never used: the real API returns only a summary there.
+- Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
+  type is an ApiError naming the field, never silently read as absent.
 - Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
   enums may be names or integers and floats are float32 (`modeltypes.from_api` handles both);
   missing strings read as "" and a concept's missing name as its id; a concept's description is
@@ -44,7 +46,7 @@ import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from reconciler import modeltypes
+from reconciler import liveshape, modeltypes
 from reconciler.client import Client, status_code_of
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
@@ -79,6 +81,14 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
                 return None
             _discard(lists.values())
             raise
+        try:
+            liveshape.check("app", raw_app, "GET", base)
+            for key, fut in lists.items():
+                sub = "concepts/relations" if key == "concept_relations" else key
+                liveshape.check(key, fut.result(), "GET", f"{base}/{sub}")
+        except ApiError:
+            _discard(lists.values())
+            raise
         owner = str(raw_app.get("user_id") or user_id or client.user_id or "")
         if owner == "me":
             owner = ""
@@ -93,6 +103,8 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         concepts = [_concept(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
+        for mid, fut in f_versions.items():
+            liveshape.check("model_versions", fut.result(), "GET", f"{base}/models/{mid}/versions")
         models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
                          else None) for m in raw_models]
     return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
