@@ -72,6 +72,7 @@ class Applier:
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.result = ApplyResult()
+        self._owner_id: str | None = None  # resolved on first need, see `_owner`
         user = plan.user_id or "me"
         self.base = f"/v2/users/{user}/apps/{plan.app_id}"
         self.apps_path = f"/v2/users/{user}/apps"
@@ -341,10 +342,25 @@ class Applier:
     def _resolve_config(self, m: Model) -> dict[str, Any]:
         """Fill the annotation writer's default user (the app owner) if the manifest left it out."""
         cfg = dict(m.config)
-        if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not cfg.get("annotation_user_id") \
-                and self.plan.user_id:
-            cfg["annotation_user_id"] = self.plan.user_id
+        if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not cfg.get("annotation_user_id"):
+            owner = self._owner()
+            if owner:
+                cfg["annotation_user_id"] = owner
         return cfg
+
+    def _owner(self) -> str | None:
+        """The app owner's user id: the plan's, else (a PAT with no user id given, planned before
+        the app existed) the app's `user_id` as the API reports it -- the same source the next
+        plan's live read uses, so a writer created here does not show up as changed there."""
+        if self.plan.user_id:
+            return self.plan.user_id
+        if self._owner_id is None:
+            try:
+                raw = self.client.get(self.base).get("app") or {}
+            except ApiError:
+                raw = {}
+            self._owner_id = str(raw.get("user_id") or "") if isinstance(raw, dict) else ""
+        return self._owner_id or None
 
     # --- workflows -------------------------------------------------------------------------
     def _workflow_json(self, a: Action, metadata: dict[str, Any]) -> dict[str, Any]:

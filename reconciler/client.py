@@ -427,9 +427,10 @@ class Client:
         if req_id:
             line += f" [req_id {req_id}]"
         details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
+        # every field echoed from the server is scrubbed, req_id included (a server can echo anything)
         return ApiError(self.redact(line), code=code, http_status=http_status,
-                        description=self.redact(description), req_id=req_id, method=method,
-                        path=path, details=details)
+                        description=self.redact(description), req_id=self.redact(req_id), method=method,
+                        path=self.redact(path), details=details)
 
     def _trace(self, method: str, path: str, params: dict[str, Any] | None, resp: httpx.Response | None,
                t0: float, code: int, data: dict[str, Any] | None, err: ApiError | None = None) -> None:

@@ -86,3 +86,21 @@ def sandbox_client(sandbox_app: ResponseChecker) -> Iterator[httpx.Client]:
 def served_sandbox(sandbox_app: ResponseChecker) -> Iterator[str]:
     with running_server(sandbox_app) as url:  # type: ignore[arg-type]
         yield url
+
+
+# --- secrets: no test may show the recognisable PAT (tests/e2e.py's SECRET_PAT) ---------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Fail a test whose captured stdout / stderr / log records or failure text contain the
+    recognisable PAT the Harness and the secrets tests authenticate with."""
+    from e2e import SECRET_PAT
+
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    texts = [content for _name, content in report.sections]
+    if report.longrepr is not None:
+        texts.append(str(report.longrepr))
+    if any(SECRET_PAT in t for t in texts):
+        report.outcome = "failed"
+        report.longrepr = f"the recognisable PAT appeared in this test's output or failure text ({report.when})"

@@ -20,17 +20,21 @@ from reconciler.state import State
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+#: A recognisable PAT: the Harness authenticates with it (the sandbox accepts it beside its default
+#: key), and conftest fails any test whose captured output or failure text shows it.
+SECRET_PAT = "pat-RECOGNISABLE-5ecret-0d5c8e1f9a7b4c2e"
 
 
 class Harness:
     def __init__(self, tmp_path: Path, **sandbox_kw: Any):
         sandbox_kw.setdefault("training_delay_s", 0)
+        sandbox_kw.setdefault("keys", {DEFAULT_KEY: DEFAULT_USER, SECRET_PAT: DEFAULT_USER})
         self.sandbox = Sandbox(str(tmp_path / "sandbox.sqlite"), **sandbox_kw)
         self.client = self.make_client()
 
     def make_client(self, **kw: Any) -> Client:
         kw.setdefault("rate_limit", 0)
-        return Client("http://sandbox.local", DEFAULT_KEY, user_id=DEFAULT_USER,
+        return Client("http://sandbox.local", SECRET_PAT, user_id=DEFAULT_USER,
                       transport=httpx.WSGITransport(app=self.sandbox), **kw)
 
     # --- pipeline ---

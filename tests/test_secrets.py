@@ -1,0 +1,147 @@
+"""Secrets: a recognisable PAT never appears in any stdout, stderr, log record, plan file, debug
+trace, exported file or exception text.
+
+The whole suite already runs with it: the e2e Harness authenticates with `SECRET_PAT` and
+conftest fails any test whose captured output or failure text shows it. Here every verb runs with
+``--pat-file`` (and once with ``CLARIFAI_PAT``) against a served sandbox that accepts that PAT, with
+``--debug``, ``--out`` and failures injected, capturing everything it produces; and an ApiError is
+built from a server that echoes the Authorization header back in its error body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from reconciler.cli import main
+from reconciler.client import Client
+from reconciler.errors import ApiError
+from reconciler.sandbox.app import Sandbox
+from reconciler.sandbox.server import running_server
+
+from e2e import EXAMPLES, ROOT, SECRET_PAT
+
+EXAMPLE = EXAMPLES / "auto-annotation" / "manifest.yaml"
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    for var in ("CLARIFAI_PAT", "CLARIFAI_API_BASE", "CLARIFAI_USER_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("reconciler.client.random.uniform", lambda a, b: 0.0)
+    sandbox = Sandbox(str(tmp_path / "s.sqlite"), keys={SECRET_PAT: "sandbox"}, training_delay_s=0)
+    (tmp_path / "pat").write_text(SECRET_PAT + "\n")
+    with running_server(sandbox) as url:
+        yield sandbox, url, tmp_path
+    sandbox.close()
+
+
+def _no_secret(*texts: Any) -> None:
+    for t in texts:
+        text = str(t)
+        assert SECRET_PAT not in text, f"the PAT leaked into: {text.replace(SECRET_PAT, '<THE PAT>')[:400]}"
+
+
+def test_every_verb_with_debug_out_and_failures_never_shows_the_pat(served, capsys, caplog):
+    sandbox, url, tmp = served
+    caplog.set_level(logging.DEBUG)
+    conn = ["--api-base", url, "--pat-file", str(tmp / "pat"), "--debug"]
+    m = str(EXAMPLE)
+    outputs: list[str] = []
+
+    def run(*argv: str) -> int:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        outputs.extend([out, err])
+        return code
+
+    assert run("validate", m) == 0
+    assert run("plan", m, *conn, "--out", str(tmp / "plan.json")) == 0
+    assert run("plan", m, *conn, "--json") == 0
+    assert run("plan", m, *conn, "--markdown") == 0
+    assert run("apply", str(tmp / "plan.json"), *conn) == 0
+    assert "[http]" in outputs[-1] and "Key ***" in outputs[-1], "the debug trace ran"
+    assert run("drift", m, *conn) == 0, outputs[-2][:3000]
+    assert run("export", "--app", "park-activity", "-o", str(tmp / "exported.yaml"), *conn) == 0
+    # failures: a 500 mid-apply (retries off would be the same text), a dropped connection
+    changed = tmp / "changed.yaml"
+    changed.write_text(EXAMPLE.read_text().replace("0.85", "0.5"))
+    sandbox.faults.fail_request(len(sandbox.request_log) + 14, mode="http500", when="before")
+    for _ in range(7):  # enough 500s in a row that the client gives up and apply stops
+        sandbox.faults.fail_request(len(sandbox.request_log) + 15 + _, mode="http500", when="before")
+    run("apply", str(changed), "--auto-approve", *conn)
+    sandbox.faults.clear()
+    assert run("apply", str(changed), "--auto-approve", *conn) == 0
+    assert run("plan", str(changed), *conn, "--detailed-exitcode") == 0
+    # a wrong key, and an unreachable endpoint, with the PAT
+    assert run("plan", m, "--api-base", "http://127.0.0.1:9", "--pat-file", str(tmp / "pat"), "--debug",
+               "--timeout", "0.2", "--rate-limit", "0") == 1
+    _no_secret(*outputs, *(r.getMessage() for r in caplog.records))
+    _no_secret((tmp / "plan.json").read_text(), (tmp / "exported.yaml").read_text())
+    for p in tmp.rglob("*"):
+        if p.is_file() and p.suffix in (".json", ".yaml", ".txt", ".tmp"):
+            _no_secret(p.read_text(errors="replace"))
+
+
+def test_the_pat_from_the_environment_is_not_shown_either(served, capsys, monkeypatch):
+    _sandbox, url, _tmp = served
+    monkeypatch.setenv("CLARIFAI_PAT", SECRET_PAT)
+    code = main(["apply", str(EXAMPLE), "--auto-approve", "--api-base", url, "--debug"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    _no_secret(out, err)
+
+
+def test_as_a_subprocess_with_debug(served):
+    _sandbox, url, tmp = served
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFAI_")}
+    env.update(PYTHONPATH=str(ROOT), CLARIFAI_PAT=SECRET_PAT)
+    p = subprocess.run([sys.executable, "-m", "reconciler", "apply", str(EXAMPLE), "--auto-approve",
+                        "--api-base", url, "--debug"], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "[http]" in p.stderr
+    _no_secret(p.stdout, p.stderr)
+
+
+class Echo:
+    """A server that puts the request's Authorization header into its error body (some proxies
+    and debug endpoints do): description, details, and a nested field."""
+
+    def __call__(self, environ, start_response):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        body = json.dumps({"status": {"code": 11008, "description": f"bad key: {auth}",
+                                      "details": f"you sent {auth}", "req_id": auth},
+                           "echo": {"headers": [auth]}}).encode()
+        start_response("401 Unauthorized", [("Content-Type", "application/json"),
+                                            ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def test_an_api_error_built_from_an_echoing_server_carries_no_pat():
+    with running_server(Echo()) as url:  # type: ignore[arg-type]
+        client = Client(url, SECRET_PAT, rate_limit=0, max_retries=0, debug=False)
+        with pytest.raises(ApiError) as info:
+            client.get("/v2/users/me/apps/x")
+        err = info.value
+        _no_secret(str(err), repr(err), err.description, err.req_id, json.dumps(err.details), repr(client),
+                   err.args)
+        for name, value in vars(err).items():
+            _no_secret(f"{name}={value!r}")
+
+
+def test_apply_with_a_pat_and_no_user_id_converges(served, capsys):
+    """Found by this file: with only a PAT (no --user, no app.user_id, no CLARIFAI_USER_ID) a fresh
+    apply wrote the annotation writers without their default user (the owner was unknown at plan
+    time), so the next plan showed new versions for them. Apply now asks the API for the owner."""
+    _sandbox, url, tmp = served
+    conn = ["--api-base", url, "--pat-file", str(tmp / "pat")]
+    assert main(["apply", str(EXAMPLE), "--auto-approve", *conn]) == 0
+    assert main(["plan", str(EXAMPLE), "--detailed-exitcode", *conn]) == 0, capsys.readouterr().out
+    _no_secret(*capsys.readouterr())
