@@ -1,0 +1,266 @@
+"""Benchmark table (Markdown on stdout): requests and wall time of a fresh apply, a no-op plan and a
+one-threshold change, for the auto-annotation example and generated apps of 100, 1,000 and 10,000
+concepts (models and workflows scaled along, `manifest_gen.scale`), beside
+
+(a) the minimum possible requests, and
+(b) the documented way: the walkthrough's calls issued one by one through clarifai-grpc's JSON
+    client (`ClarifaiChannel.get_json_channel`), against the same served sandbox at the same
+    injected latency -- PostApps, PostConcepts (a list, 128 a call), one PostConceptRelations per
+    relation, one PostModels per model, one PostWorkflows per workflow, PatchApps for the default.
+    A no-op "plan" the documented way is reading everything back (GetApp, ListConcepts,
+    ListConceptRelations, GetModel + ListModelVersions per model, GetWorkflow per workflow); a
+    threshold change is ListWorkflows (to find the users of the model), PostModelVersions, and one
+    PatchWorkflows per workflow using the model (the person doing it by hand already knows what
+    to change, so no read of the rest of the app is counted for them).
+
+Then the plan CPU curve: CPU seconds of load + diff + plan (fresh: no live app) at several sizes,
+with CPU microseconds per resource, which stays about flat when growth is linear.
+
+    python bench/bench_table.py [--latency-ms 20] [--sizes 100,1000,10000] [--curve 1000,5000,20000]
+
+Counts come from the sandbox's request log. Nothing here asserts times (benchmarks print numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from manifest_gen import generate, scale  # noqa: E402
+from reconciler.apply import apply_plan  # noqa: E402
+from reconciler.client import Client  # noqa: E402
+from reconciler.live import fingerprint, read_live  # noqa: E402
+from reconciler.manifest import load, load_text  # noqa: E402
+from reconciler.plan import make_plan  # noqa: E402
+from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
+from reconciler.sandbox.server import running_server  # noqa: E402
+from reconciler.state import State  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "auto-annotation" / "manifest.yaml"
+
+
+def _state(text: str | None) -> State:
+    s = load(str(EXAMPLE)) if text is None else load_text(text, "bench.yaml")
+    return dataclasses.replace(s, user_id=DEFAULT_USER)
+
+
+def _threshold_change(s: State) -> tuple[State, int]:
+    th = next(m for m in s.models if m.type == "concept-thresholder")
+    first = next(iter(th.config["thresholds"]))
+    new = dataclasses.replace(th, config={**th.config, "thresholds": {**th.config["thresholds"], first: 0.42}})
+    uses = sum(1 for w in s.workflows if any(n.model.id == th.id for n in w.nodes))
+    return dataclasses.replace(s, models=tuple(new if m.id == th.id else m for m in s.models)), uses
+
+
+def minimums(s: State) -> dict[str, int]:
+    n_c = len(s.concepts)
+    subjects = len({r.subject for r in s.relations})
+    # fresh: one read (GetApp: absent), then PostApps, PostConcepts per 128, PostConceptRelations per
+    # subject, PostModels per model (one model a call), one PostWorkflows (a list), PatchApps
+    fresh = 1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + 1 + (1 if s.app.default_workflow else 0)
+    # no-op: one page per listing, ListModelVersions per model (configuration lives in versions)
+    noop = 1 + max(1, math.ceil(n_c / 1000)) + 1 + 1 + 1 + len(s.models)
+    _, uses = _threshold_change(s)
+    # a threshold: the no-op reads, then PostModelVersions and one PatchWorkflows per user
+    return {"fresh": fresh, "noop": noop, "threshold": noop + 1 + uses}
+
+
+def ours(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, float]]:
+    client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=0)
+    out: dict[str, tuple[int, float]] = {}
+
+    def run(label: str, state: State, do_apply: bool) -> None:
+        sandbox.request_log.clear()
+        t0 = time.perf_counter()
+        live = read_live(client, state.app.id, user_id=DEFAULT_USER, want_models={m.id for m in state.models})
+        plan = make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
+        if do_apply and not plan.empty:
+            apply_plan(client, plan, poll_s=0.02)
+        out[label] = (len(sandbox.request_log), time.perf_counter() - t0)
+
+    run("fresh", s, True)
+    run("noop", s, False)
+    changed, _ = _threshold_change(s)
+    run("threshold", changed, True)
+    client.close()
+    return out
+
+
+def documented(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, float]]:
+    """The walkthrough's calls, one by one, through clarifai-grpc's JSON channel."""
+    from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+    from clarifai_grpc.grpc.api import resources_pb2 as r
+    from clarifai_grpc.grpc.api import service_pb2 as sv
+    from clarifai_grpc.grpc.api import service_pb2_grpc
+    from google.protobuf.struct_pb2 import Struct
+
+    from reconciler import modeltypes
+
+    stub = service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=url))
+    meta = (("authorization", f"Key {DEFAULT_KEY}"),)
+    app_id = s.app.id + "-documented"
+    uid = r.UserAppIDSet(user_id=DEFAULT_USER, app_id=app_id)
+    out: dict[str, tuple[int, float]] = {}
+
+    def ok(resp):
+        if resp.status.code != 10000:
+            raise RuntimeError(f"documented way failed: {resp.status}")
+        return resp
+
+    def model_pb(m) -> r.Model:
+        api = modeltypes.to_api(m.type, {**m.config, **({"annotation_user_id": DEFAULT_USER}
+                                                        if m.type == "annotation-writer" else {})})
+        oi = api.get("output_info", {})
+        params = Struct()
+        params.update(oi.get("params", {}))
+        info = r.OutputInfo(params=params)
+        concepts = ((oi.get("data") or {}).get("concepts")) or []
+        if concepts:
+            info.data.CopyFrom(r.Data(concepts=[r.Concept(id=c["id"], value=c["value"]) for c in concepts]))
+        pb = r.Model(id=m.id, model_type_id=m.type, description=m.description, output_info=info)
+        if "input_info" in api:
+            base = api["input_info"].get("base_embed_model") or {}
+            pb.model_version.input_info.base_embed_model.CopyFrom(r.Model(
+                id=base.get("id", ""), user_id=base.get("user_id", ""), app_id=base.get("app_id", ""),
+                model_version=r.ModelVersion(id=(base.get("model_version") or {}).get("id", ""))))
+        return pb
+
+    versions: dict[str, str] = {}
+
+    def workflow_pb(w) -> r.Workflow:
+        nodes = []
+        for n in w.nodes:
+            ref = n.model
+            mv = r.ModelVersion(id=ref.version if ref.external else versions[ref.id])
+            nodes.append(r.WorkflowNode(id=n.id, model=r.Model(id=ref.id, user_id=ref.user_id or "",
+                                                                app_id=ref.app_id or "", model_version=mv),
+                                        node_inputs=[r.NodeInput(node_id=i) for i in n.inputs],
+                                        suppress_output=n.suppress_output))
+        return r.Workflow(id=w.id, description=w.description, nodes=nodes)
+
+    sandbox.request_log.clear()
+    t0 = time.perf_counter()
+    ok(stub.PostApps(sv.PostAppsRequest(user_app_id=r.UserAppIDSet(user_id=DEFAULT_USER),
+                                        apps=[r.App(id=app_id, description=s.app.description)]), metadata=meta))
+    concepts = list(s.concepts)
+    for i in range(0, len(concepts), 128):
+        ok(stub.PostConcepts(sv.PostConceptsRequest(user_app_id=uid, concepts=[
+            r.Concept(id=c.id, name=c.name, definition=c.description) for c in concepts[i:i + 128]]), metadata=meta))
+    for rel in s.relations:
+        obj = r.Concept(id=rel.object.id, app_id=rel.object.app_id or "", user_id=rel.object.user_id or "")
+        ok(stub.PostConceptRelations(sv.PostConceptRelationsRequest(
+            user_app_id=uid, concept_id=rel.subject, concept_relations=[r.ConceptRelation(
+                object_concept=obj, predicate=rel.predicate)]), metadata=meta))
+    for m in s.models:
+        resp = ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[model_pb(m)]), metadata=meta))
+        versions[m.id] = resp.model.model_version.id
+        if m.type in modeltypes.TRAINABLE_TYPES:  # the walkthrough waits for training before use
+            while True:
+                v = ok(stub.GetModelVersion(sv.GetModelVersionRequest(user_app_id=uid, model_id=m.id,
+                                                                      version_id=versions[m.id]), metadata=meta))
+                if v.model_version.status.code == 21100:
+                    break
+                time.sleep(0.02)
+    for w in s.workflows:
+        ok(stub.PostWorkflows(sv.PostWorkflowsRequest(user_app_id=uid, workflows=[workflow_pb(w)]), metadata=meta))
+    if s.app.default_workflow:
+        ok(stub.PatchApps(sv.PatchAppsRequest(user_app_id=r.UserAppIDSet(user_id=DEFAULT_USER), action="overwrite",
+                                              apps=[r.App(id=app_id, default_workflow_id=s.app.default_workflow)]),
+                          metadata=meta))
+    out["fresh"] = (len(sandbox.request_log), time.perf_counter() - t0)
+
+    sandbox.request_log.clear()
+    t0 = time.perf_counter()
+    ok(stub.GetApp(sv.GetAppRequest(user_app_id=uid), metadata=meta))
+    page = 1
+    while ok(stub.ListConcepts(sv.ListConceptsRequest(user_app_id=uid, page=page, per_page=1000),
+                               metadata=meta)).concepts:
+        page += 1
+    ok(stub.ListConceptRelations(sv.ListConceptRelationsRequest(user_app_id=uid, per_page=1000), metadata=meta))
+    for m in s.models:
+        ok(stub.GetModel(sv.GetModelRequest(user_app_id=uid, model_id=m.id), metadata=meta))
+        ok(stub.ListModelVersions(sv.ListModelVersionsRequest(user_app_id=uid, model_id=m.id), metadata=meta))
+    for w in s.workflows:
+        ok(stub.GetWorkflow(sv.GetWorkflowRequest(user_app_id=uid, workflow_id=w.id), metadata=meta))
+    out["noop"] = (len(sandbox.request_log), time.perf_counter() - t0)
+
+    changed, _ = _threshold_change(s)
+    th = next(m for m in changed.models if m.type == "concept-thresholder")
+    sandbox.request_log.clear()
+    t0 = time.perf_counter()
+    ok(stub.ListWorkflows(sv.ListWorkflowsRequest(user_app_id=uid, per_page=1000), metadata=meta))
+    pb = model_pb(th)
+    resp = ok(stub.PostModelVersions(sv.PostModelVersionsRequest(
+        user_app_id=uid, model_id=th.id, model_versions=[r.ModelVersion(output_info=pb.output_info)]), metadata=meta))
+    versions[th.id] = resp.model.model_version.id
+    for w in changed.workflows:
+        if any(n.model.id == th.id for n in w.nodes):
+            ok(stub.PatchWorkflows(sv.PatchWorkflowsRequest(user_app_id=uid, action="overwrite",
+                                                            workflows=[workflow_pb(w)]), metadata=meta))
+    out["threshold"] = (len(sandbox.request_log), time.perf_counter() - t0)
+    return out
+
+
+def plan_cpu(n_concepts: int) -> tuple[int, float, float]:
+    """(resources, CPU s of load, CPU s of diff + plan) for a fresh plan of a generated manifest."""
+    n_models, n_wf = scale(n_concepts)
+    text = generate(n_concepts, n_models, n_wf)
+    t0 = time.process_time()
+    s = _state(text)
+    t1 = time.process_time()
+    make_plan(s, None)
+    t2 = time.process_time()
+    return len(s.concepts) + len(s.relations) + len(s.models) + len(s.workflows), t1 - t0, t2 - t1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--latency-ms", type=float, default=20.0)
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--curve", default="1000,2500,5000,10000,20000")
+    args = ap.parse_args()
+
+    cases: list[tuple[str, State]] = [("auto-annotation example", _state(None))]
+    for n in (int(x) for x in args.sizes.split(",") if x):
+        m, w = scale(n)
+        cases.append((f"{n:,} concepts / {m} models / {w} workflows", _state(generate(n, m, w))))
+
+    print(f"### Requests and wall time (sandbox over loopback HTTP, {args.latency_ms:g} ms injected latency "
+          "per request, no rate limit)\n")
+    print("| app | scenario | reconciler requests | minimum | reconciler s | documented way requests "
+          "| documented way s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    names = {"fresh": "fresh apply (plan + apply)", "noop": "no-op plan", "threshold": "one threshold change"}
+    for label, s in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            sandbox = Sandbox(str(Path(tmp) / "bench.sqlite"), latency_ms=args.latency_ms, training_delay_s=0)
+            with running_server(sandbox) as url:
+                mine = ours(url, sandbox, s)
+                doc = documented(url, sandbox, s)
+            sandbox.close()
+        mins = minimums(s)
+        for key in ("fresh", "noop", "threshold"):
+            print(f"| {label} | {names[key]} | {mine[key][0]} | {mins[key]} | {mine[key][1]:.2f} | "
+                  f"{doc[key][0]} | {doc[key][1]:.2f} |", flush=True)
+
+    print("\n### Plan CPU time (load + diff + plan of a fresh plan; one core)\n")
+    print("| concepts | resources | load CPU s | diff + plan CPU s | total CPU s | µs per resource |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n in (int(x) for x in args.curve.split(",") if x):
+        res, t_load, t_plan = plan_cpu(n)
+        total = t_load + t_plan
+        print(f"| {n:,} | {res:,} | {t_load:.3f} | {t_plan:.3f} | {total:.3f} | {total / res * 1e6:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
