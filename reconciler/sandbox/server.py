@@ -31,6 +31,9 @@ from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a client opening 16 connections at once (the
+    # live reader's thread pool) would see SYNs dropped and wait a full second to retransmit.
+    request_queue_size = 128
 
 
 class _Handler(WSGIRequestHandler):
