@@ -87,16 +87,18 @@ class Applier:
             label = _label(group)
             try:
                 self._dispatch(group)
-            except ReconcilerError as err:
-                not_done = [_describe(a) for g in groups[groups.index(group):] for a in g]
+                n += len(group)
+                self.result.done.extend(_describe(a) for a in group)
+                self.progress(f"[{n}/{total}] {label}: done")
+            except (ReconcilerError, KeyboardInterrupt) as err:
+                why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
+                done = set(self.result.done)
+                not_done = [d for g in groups[groups.index(group):] for d in map(_describe, g) if d not in done]
                 raise ApplyError(
-                    f"apply stopped at {label}: {err}. {len(self.result.done)} of {total} actions "
+                    f"apply stopped at {label}{why}. {len(self.result.done)} of {total} actions "
                     f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
                     f"from the live app and does only what is left.",
                     done=self.result.done, not_done=not_done) from None
-            n += len(group)
-            self.result.done.extend(_describe(a) for a in group)
-            self.progress(f"[{n}/{total}] {label}: done")
         return self.result
 
     def _dispatch(self, group: list[Action]) -> None:

@@ -267,3 +267,38 @@ def test_relation_create_meeting_existing_ones_creates_only_the_missing(h):
     assert h.plan(desired).empty
     rels = h.client.list_all(f"{base}/concepts/relations", "concept_relations")
     assert len({x["id"] for x in rels}) == len(desired.relations)
+
+
+def test_interrupted_apply_reports_progress_and_rerun_converges(h):
+    """Ctrl-C in the middle of an apply (here: during the third write call): the user learns what
+    was done and what was not, and a re-run converges."""
+    from reconciler.apply import apply_plan
+    from reconciler.errors import ApplyError
+
+    desired = h.desired(EXAMPLE_FILES[0])
+    plan = h.plan(desired)
+
+    class Interrupting:
+        def __init__(self, client):
+            self._client, self.writes = client, 0
+
+        def __getattr__(self, name):
+            attr = getattr(self._client, name)
+            if name not in ("post", "patch", "delete"):
+                return attr
+
+            def write(*a, **kw):
+                self.writes += 1
+                if self.writes == 3:
+                    raise KeyboardInterrupt
+                return attr(*a, **kw)
+            return write
+
+    # write 1 creates the app, write 2 the five concepts, write 3 (the first model) is interrupted
+    before = [a for a in plan.actions if a.kind.value in ("app", "concept") and a.op == "create"]
+    with pytest.raises(ApplyError, match=rf"\(interrupted\)\. {len(before)} of {len(plan.actions)} actions were applied") as info:
+        apply_plan(Interrupting(h.client), plan, poll_s=0.01)
+    assert len(info.value.done) == len(before)
+    assert len(info.value.not_done) == len(plan.actions) - len(before)
+    h.apply(desired)
+    assert h.plan(desired).empty
