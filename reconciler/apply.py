@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from reconciler import modeltypes
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
@@ -233,7 +233,7 @@ class Applier:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
             # Created by a run whose answer was lost, or by someone else: adopt what is there.
-            version = self._ensure_version(m, create_if_missing=True)
+            version = self._ensure_version(m)
             self._patch_model_fields(m)
         vid = version.get("id", "")
         self.result.new_versions[m.id] = vid
@@ -259,18 +259,18 @@ class Applier:
         m: Model = a.desired  # type: ignore[assignment]
         # The plan saw no version with this config, so post at once; `_settle_version` then
         # resolves a race with another apply that posted the same config meanwhile.
-        version = self._ensure_version(m, create_if_missing=True, look_first=False)
+        version = self._ensure_version(m, look_first=False)
         self.result.new_versions[m.id] = version.get("id", "")
         self._await_trained(m, version)
 
-    def _ensure_version(self, m: Model, *, create_if_missing: bool, look_first: bool = True) -> dict[str, Any]:
+    def _ensure_version(self, m: Model, *, look_first: bool = True) -> dict[str, Any]:
         """Reuse the newest version whose config equals the desired one, else post a new one.
         The post is sent without retries; on a lost answer we look again before giving up."""
         want = self._resolve_config(m)
         if look_first:
             found = self._find_version(m, want)
-            if found is not None or not create_if_missing:
-                return found or {}
+            if found is not None:
+                return found
         body = {"model_versions": [modeltypes.to_api(m.type, want)]}
         try:
             resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
@@ -494,6 +494,3 @@ def apply_plan(client: Any, plan: Plan, *, progress: Progress | None = None,
                train_timeout_s: float = 600.0, poll_s: float = 0.5) -> ApplyResult:
     return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s).run()
 
-
-def iter_descriptions(actions: Iterable[Action]) -> list[str]:
-    return [_describe(a) for a in actions]

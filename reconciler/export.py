@@ -134,25 +134,13 @@ def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn) -> d
         out["protect"] = True
     if not m.versions and not m.version_id:
         warn(f"model {m.id} has no version; a plan will create one from the exported defaults")
-    if mtype == modeltypes.THRESHOLDER:
-        out["comparator"] = config.get("comparator", "GREATER_THAN")
-        out["thresholds"] = dict(config.get("thresholds", {}))
-    elif mtype == modeltypes.WRITER:
-        out["annotation_status"] = config.get("annotation_status", "SUCCESS")
-        user = config.get("annotation_user_id")
-        if user and user != owner:
-            out["annotation_user_id"] = user
-        if config.get("task_id"):
-            out["task_id"] = config["task_id"]
-    elif mtype == modeltypes.MAPPER:
-        out["knowledge_graph_id"] = config.get("knowledge_graph_id", "")
-    elif mtype == modeltypes.CLASSIFIER:
-        out["concepts"] = list(config.get("concepts", []))
-        base = config.get("base_embed_model")
-        if base:
-            out["base_embed_model"] = {k: base[k] for k in ("id", "user_id", "app_id", "version") if k in base}
-        if config.get("concepts_mutually_exclusive"):
-            out["concepts_mutually_exclusive"] = True
+    if mtype in modeltypes.TYPED_FIELDS:
+        # canonical config keys are the manifest's typed fields (modeltypes owns both); passing it
+        # through canonical_config again fills the required defaults of a model with no version
+        fields = modeltypes.canonical_config(mtype, config)
+        if mtype == modeltypes.WRITER and fields.get("annotation_user_id") == owner:
+            del fields["annotation_user_id"]  # the default: keeps the file valid for other owners
+        out.update(fields)
     elif config.get("output_info"):
         out["output_info"] = config["output_info"]
     return out

@@ -124,3 +124,21 @@ def test_writer_round_trip_property(status, user, task):
     fields = {"annotation_status": status, "annotation_user_id": user, "task_id": task}
     cfg = mt.canonical_config("annotation-writer", fields)
     assert mt.from_api("annotation-writer", json.loads(json.dumps(mt.to_api("annotation-writer", cfg)))) == cfg
+
+
+@pytest.mark.parametrize("model_type, cfg", [
+    ("concept-thresholder", {"comparator": "LESS_THAN", "thresholds": {"a": 0.95}}),
+    ("annotation-writer", {"annotation_status": "PENDING", "annotation_user_id": "u", "task_id": "t"}),
+    ("embedding-classifier", {"concepts": ["a"], "base_embed_model": {"user_id": "clarifai", "app_id": "main",
+                                                                     "id": "e", "version": "v"},
+                              "concepts_mutually_exclusive": True}),
+    ("concept-synonym-mapper", {"knowledge_graph_id": "kg"}),
+])
+def test_canonical_config_of_a_canonical_config_is_itself(model_type, cfg):
+    """export writes canonical configs back as typed manifest fields: the keys must coincide."""
+    assert mt.canonical_config(model_type, cfg) == cfg
+
+
+def test_canonical_config_fills_required_defaults():
+    assert mt.canonical_config("concept-thresholder", {}) == {"comparator": "GREATER_THAN", "thresholds": {}}
+    assert mt.canonical_config("annotation-writer", {}) == {"annotation_status": "SUCCESS"}
