@@ -22,13 +22,15 @@ Contract:
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reconciler import modeltypes
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
-from reconciler.plan import Action, Plan
+from reconciler.plan import Action, Plan, action_predecessors
 from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
                               Workflow)
 
@@ -73,47 +75,89 @@ class Applier:
         self.poll_s = poll_s
         self.result = ApplyResult()
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
+        self._lock = threading.Lock()
         user = plan.user_id or "me"
         self.base = f"/v2/users/{user}/apps/{plan.app_id}"
         self.apps_path = f"/v2/users/{user}/apps"
 
     # --- driver ----------------------------------------------------------------------------
     def run(self) -> ApplyResult:
+        """Run the plan's tasks (see `_tasks`) on a thread pool, each as soon as every task it
+        depends on is done; the client's rate limiter still spaces every request. On the first
+        failure (or Ctrl-C) nothing new starts, the requests already in flight are awaited, and
+        the report names exactly the actions whose tasks finished."""
         actions = list(self.plan.actions)
-        groups = _group(actions)
+        tasks = _tasks(actions)
         total = len(actions)
+        waiting_on = {t.index: set(t.deps) for t in tasks}
+        dependents: dict[int, list[int]] = {t.index: [] for t in tasks}
+        for t in tasks:
+            for d in t.deps:
+                dependents[d].append(t.index)
+        finished: set[int] = set()
+        stop: tuple[_Task, BaseException] | None = None
+        workers = max(1, int(getattr(self.client, "max_workers", 8) or 8))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
+        running: dict[Future[None], _Task] = {}
+        ready = [t for t in tasks if not t.deps]
         n = 0
-        for group in groups:
-            label = _label(group)
-            try:
-                self._dispatch(group)
-                n += len(group)
-                self.result.done.extend(_describe(a) for a in group)
-                self.progress(f"[{n}/{total}] {label}: done")
-            except (ReconcilerError, KeyboardInterrupt) as err:
-                why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
-                done = set(self.result.done)
-                not_done = [d for g in groups[groups.index(group):] for d in map(_describe, g) if d not in done]
-                raise ApplyError(
-                    f"apply stopped at {label}{why}. {len(self.result.done)} of {total} actions "
-                    f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
-                    f"from the live app and does only what is left.",
-                    done=self.result.done, not_done=not_done) from None
+        try:
+            while ready or running:
+                if stop is None:
+                    for t in ready:
+                        running[pool.submit(self._execute, t)] = t
+                ready = []
+                try:
+                    done_now, _ = wait(running, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as err:
+                    if stop is not None and isinstance(stop[1], KeyboardInterrupt):
+                        raise  # a second Ctrl-C: stop waiting for the requests in flight
+                    self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
+                    stop = stop or (min(running.values(), key=lambda t: t.index), err)
+                    continue
+                for fut in sorted(done_now, key=lambda f: running[f].index):
+                    t = running.pop(fut)
+                    err = fut.exception()
+                    if err is not None:
+                        stop = stop or (t, err)  # the first failure is the one reported
+                        continue
+                    finished.add(t.index)
+                    n += len(t.actions)
+                    self.result.done.extend(_describe(a) for a in t.actions)
+                    self.progress(f"[{n}/{total}] {t.label}: done")
+                    for d in dependents[t.index]:
+                        waiting_on[d].discard(t.index)
+                        if not waiting_on[d]:
+                            ready.append(tasks[d])
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if stop is not None:
+            task, err = stop
+            if not isinstance(err, (ReconcilerError, KeyboardInterrupt)):
+                raise err
+            why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
+            not_done = [_describe(a) for t in tasks if t.index not in finished for a in t.actions]
+            raise ApplyError(
+                f"apply stopped at {task.label}{why}. {len(self.result.done)} of {total} actions "
+                f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
+                f"from the live app and does only what is left.",
+                done=self.result.done, not_done=not_done) from None
         return self.result
 
-    def _dispatch(self, group: list[Action]) -> None:
-        a = group[0]
+    def _execute(self, task: "_Task") -> None:
+        a = task.actions[0]
         handler = getattr(self, f"_{a.op}_{a.kind.value}", None)
         if handler is None:
             raise ApplyError(f"no executor for {a.op} {a.kind.value}")
         if _batched(a):
-            handler(group)
+            handler(task.actions)
         else:
             handler(a)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _write(self, method: str, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
-        self.result.writes += 1
+        with self._lock:
+            self.result.writes += 1
         fn = getattr(self.client, method)
         if retry:
             return fn(path, body)
@@ -158,8 +202,6 @@ class Applier:
                 if not _is_duplicate(err):
                     raise
                 self._converge_concepts(batch)
-            if len(concepts) > CONCEPT_BATCH:
-                self.progress(f"  concepts: {min(i + CONCEPT_BATCH, len(concepts))}/{len(concepts)} created")
 
     def _converge_concepts(self, batch: list[Concept]) -> None:
         """Some of the batch exist already (an earlier run was cut off): create the rest one call,
@@ -430,30 +472,80 @@ class Applier:
 # --- helpers ---------------------------------------------------------------------------------
 
 def _batched(a: Action) -> bool:
-    """Actions whose API call takes a list: consecutive ones of the same op share calls."""
+    """Actions whose API call takes a list: they share calls (see `_tasks`)."""
     return ((a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"))
             or (a.kind == Kind.WORKFLOW and a.op == "create"))
 
 
-def _group(actions: list[Action]) -> list[list[Action]]:
-    """Consecutive batchable actions of the same kind and op run as one group."""
-    groups: list[list[Action]] = []
-    for a in actions:
-        if (groups and _batched(a) and groups[-1][0].kind == a.kind and groups[-1][0].op == a.op):
-            groups[-1].append(a)
+@dataclass
+class _Task:
+    """One executor call: the actions it carries, and the tasks that must finish first."""
+    index: int
+    actions: list[Action]
+    deps: set[int] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        if len(self.actions) == 1:
+            return _describe(self.actions[0])
+        return f"{self.actions[0].op} {len(self.actions)} {self.actions[0].kind.value}s"
+
+
+def _call_units(group: list[Action]) -> list[list[Action]]:
+    """Split a batchable group into the calls the API takes: concepts 128 a call, relations one
+    call per subject concept, new workflows all in one call."""
+    a = group[0]
+    if a.kind is Kind.CONCEPT:
+        return [group[i:i + CONCEPT_BATCH] for i in range(0, len(group), CONCEPT_BATCH)]
+    if a.kind is Kind.RELATION:
+        by_subject: dict[str, list[Action]] = {}
+        for x in group:
+            r = x.desired if x.desired is not None else x.live
+            by_subject.setdefault(r.subject, []).append(x)  # type: ignore[union-attr]
+        return list(by_subject.values())
+    return [group]
+
+
+def _tasks(actions: list[Action]) -> list[_Task]:
+    """The plan as a graph of executor calls. Actions at the same dependency depth that the API
+    takes in one list share calls; every other action is its own task. A task depends on the
+    tasks holding its actions' predecessors (`plan.action_predecessors`), and every delete task on
+    every non-delete task (deletes run last)."""
+    preds = action_predecessors(actions)
+    depth: list[int] = [0] * len(actions)
+    last_nondelete = 0
+    for i in range(len(actions)):  # plan order is topological, so predecessors come first
+        depth[i] = 1 + max((depth[p] for p in preds[i]), default=0)
+        if actions[i].op != "delete":
+            last_nondelete = max(last_nondelete, depth[i])
+    for i, a in enumerate(actions):  # the barrier: after every non-delete
+        if a.op == "delete":
+            depth[i] += last_nondelete
+    groups: dict[tuple[int, Kind, str], list[int]] = {}
+    units: list[list[int]] = []
+    for i, a in enumerate(actions):
+        if _batched(a):
+            groups.setdefault((depth[i], a.kind, a.op), []).append(i)
         else:
-            groups.append([a])
-    return groups
+            units.append([i])
+    for idx in groups.values():
+        by_action = {id(actions[i]): i for i in idx}
+        units += [[by_action[id(x)] for x in unit] for unit in _call_units([actions[i] for i in idx])]
+    units.sort(key=lambda u: u[0])  # plan order of each task's first action
+    task_of = {i: n for n, unit in enumerate(units) for i in unit}
+    tasks = [_Task(n, [actions[i] for i in unit]) for n, unit in enumerate(units)]
+    nondelete = {task_of[i] for i, a in enumerate(actions) if a.op != "delete"}
+    for t, unit in zip(tasks, units):
+        for i in unit:
+            t.deps |= {task_of[p] for p in preds[i]}
+        if t.actions[0].op == "delete":
+            t.deps |= nondelete
+        t.deps.discard(t.index)
+    return tasks
 
 
 def _describe(a: Action) -> str:
     return f"{a.op} {a.kind.value}/{a.id}"
-
-
-def _label(group: list[Action]) -> str:
-    if len(group) == 1:
-        return _describe(group[0])
-    return f"{group[0].op} {len(group)} {group[0].kind.value}s"
 
 
 def _concept_json(c: Concept) -> dict[str, Any]:

@@ -412,40 +412,56 @@ def _sort_key(a: Action) -> tuple[int, str, int]:
     return kind, a.id, _OP_ORDER[a.op]
 
 
+def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
+    """For each action (by index), the indices of the actions that must finish before it starts.
+
+    The one dependency rule, shared by `_order` and apply's concurrent scheduler:
+    - everything waits for the app's creation;
+    - a create/update/... waits for the non-delete actions of what its resource depends on
+      (`set_default` for the workflow it names), and for the earlier ops on the same resource
+      (adopt/update before its new version);
+    - a delete waits for the deletes of its dependents (a workflow before the models its nodes use).
+    Not listed here, because it would be O(deletes x others) edges: every delete also waits for
+    every non-delete (the "barrier": deletes run last). Callers add it.
+    """
+    by_key: dict[ResourceKey, list[int]] = {}
+    for i, a in enumerate(actions):
+        by_key.setdefault(a.key, []).append(i)
+    app_create = next((i for i, a in enumerate(actions) if a.kind is Kind.APP and a.op == "create"), None)
+    preds: list[set[int]] = [set() for _ in actions]
+    for i, a in enumerate(actions):
+        if app_create is not None and i != app_create:
+            preds[i].add(app_create)
+        if a.op == "delete":
+            for k in resource_dependencies(a.live):  # type: ignore[arg-type]
+                for j in by_key.get(k, ()):
+                    if actions[j].op == "delete":
+                        preds[j].add(i)
+            continue
+        if a.op == "set_default":
+            dep_keys = {ResourceKey(Kind.WORKFLOW, a.desired.default_workflow)}  # type: ignore[union-attr]
+        elif a.kind is Kind.APP:
+            dep_keys = set()
+        else:
+            dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
+        for k in dep_keys:
+            preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op != "delete"}
+        preds[i] |= {j for j in by_key[a.key] if actions[j].op != "delete"
+                     and _OP_ORDER[actions[j].op] < _OP_ORDER[a.op]}
+    return preds
+
+
 def _order(actions: list[Action]) -> list[Action]:
     """Deterministic topological order; see the module docstring."""
-    by_key: dict[ResourceKey, list[Action]] = {}
-    for a in actions:
-        by_key.setdefault(a.key, []).append(a)
-    idx = {id(a): a for a in actions}
-    barrier = 0  # a pseudo-node: every delete waits for every other action (id() is never 0)
+    barrier = -1  # a pseudo-node: every delete waits for every other action
     ts: TopologicalSorter[int] = TopologicalSorter()
     ts.add(barrier)
-    app_create = next((a for a in actions if a.kind is Kind.APP and a.op == "create"), None)
-    for a in actions:
-        preds: set[int] = set()
-        if app_create is not None and a is not app_create:
-            preds.add(id(app_create))
+    for i, (a, preds) in enumerate(zip(actions, action_predecessors(actions))):
         if a.op == "delete":
-            preds.add(barrier)
-            # dependents are deleted first: a workflow before the models its nodes use
-            for k in resource_dependencies(a.live):  # type: ignore[arg-type]
-                for b in by_key.get(k, ()):
-                    if b.op == "delete":
-                        ts.add(id(b), id(a))
+            preds = preds | {barrier}
         else:
-            ts.add(barrier, id(a))
-            if a.op == "set_default":
-                dep_keys = {ResourceKey(Kind.WORKFLOW, a.desired.default_workflow)}  # type: ignore[union-attr]
-            elif a.kind is Kind.APP:
-                dep_keys = set()
-            else:
-                dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
-            for k in dep_keys:
-                preds |= {id(b) for b in by_key.get(k, ()) if b.op != "delete"}
-            # within one resource: adopt/update before its new version
-            preds |= {id(b) for b in by_key[a.key] if b.op != "delete" and _OP_ORDER[b.op] < _OP_ORDER[a.op]}
-        ts.add(id(a), *preds)
+            ts.add(barrier, i)
+        ts.add(i, *preds)
     # the smallest ready action first (a heap, not layer by layer): creates read as "app, all
     # concepts, all models by id, workflows" rather than interleaving kinds by graph depth
     out: list[Action] = []
@@ -454,13 +470,13 @@ def _order(actions: list[Action]) -> list[Action]:
 
     def push(ids: Sequence[int]) -> None:
         for i in ids:
-            heapq.heappush(heap, ((-1, 0, "", 0) if i == barrier else _delete_aware_key(idx[i]), i))
+            heapq.heappush(heap, ((-1, 0, "", 0) if i == barrier else _delete_aware_key(actions[i]), i))
 
     push(ts.get_ready())
     while heap:
         _, i = heapq.heappop(heap)
         if i != barrier:
-            out.append(idx[i])
+            out.append(actions[i])
         ts.done(i)
         push(ts.get_ready())
     return out
