@@ -88,7 +88,7 @@ def main() -> int:
 
             def plan_once():
                 live = read_live(client, desired.app.id, user_id=DEFAULT_USER,
-                                 want_models={m.id for m in state.models})
+                                 want_models={m.id for m in state.models}, expect_concepts=len(state.concepts))
                 return make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
 
             def measure(label: str, do_apply: bool, minimum: str) -> None:

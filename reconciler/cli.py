@@ -116,7 +116,7 @@ def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, 
                      timeout=args.timeout)
     desired = _with_user(desired, client.user_id)
     live = read_live(client, desired.app.id, user_id=desired.user_id,
-                     want_models={m.id for m in desired.models})
+                     want_models={m.id for m in desired.models}, expect_concepts=len(desired.concepts))
     plan = make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "",
                      targets=args.target)
     return client, plan
@@ -206,7 +206,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
                          manifest_user_id=stored.user_id, rate_limit=args.rate_limit, debug=args.debug,
                          timeout=args.timeout)
         live = read_live(client, stored.app_id, user_id=stored.user_id,
-                         want_models={m.id for m in stored.desired.models})
+                         want_models={m.id for m in stored.desired.models},
+                         expect_concepts=len(stored.desired.concepts))
         now = fingerprint(live) if live else ""
         if now != stored.live_fingerprint:
             raise PlanError(f"the live app {stored.app_id} changed since the plan in {args.files[0]} was made; "

@@ -273,37 +273,47 @@ class Client:
         return self.request("DELETE", path, body=body, retry=retry)
 
     def list_all(self, path: str, key: str, params: dict[str, Any] | None = None, *,
-                 per_page: int = MAX_PER_PAGE, short_page_ends: bool = True) -> list[dict[str, Any]]:
+                 per_page: int = MAX_PER_PAGE, short_page_ends: bool = True,
+                 pages_hint: int = 1) -> list[dict[str, Any]]:
         """Every item of a paged listing, in server order: pages 1, 2, ... until an empty page (or
-        a short one, see the module docstring)."""
+        a short one, see the module docstring). ``pages_hint`` pages are asked for at once (the
+        caller's guess of the listing's length, e.g. from the manifest): a right guess costs one
+        round trip instead of one per page, a wrong one only the extra (empty) pages, and past the
+        guess the pages are read one after another as usual."""
         per_page = max(1, min(int(per_page), MAX_PER_PAGE))
         items: list[dict[str, Any]] = []
         page = 1
         previous: list[dict[str, Any]] | None = None
+
+        def fetch(n: int) -> dict[str, Any]:
+            return self.get(path, {**(params or {}), "page": n, "per_page": per_page})
+
         while True:
-            body = self.get(path, {**(params or {}), "page": page, "per_page": per_page})
-            chunk = body.get(key, [])
-            if chunk is None:
-                chunk = []
-            if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
-                raise self._error(f"unexpected response shape: '{key}' is not a list of objects",
-                                  "GET", path, http_status=200, body=body)
-            # A server that ignores paging would otherwise be read forever (or misread): refuse.
-            if len(chunk) > per_page:
-                raise self._error(f"unexpected response: page {page} has {len(chunk)} {key}, more than the "
-                                  f"per_page={per_page} asked for (the server ignores paging)", "GET", path,
-                                  http_status=200)
-            if chunk and chunk == previous:
-                raise self._error(f"unexpected response: page {page} repeats page {page - 1} (the server "
-                                  "ignores the page parameter)", "GET", path, http_status=200)
-            if page >= MAX_PAGES and chunk:
-                raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path,
-                                  http_status=200)
-            items.extend(chunk)
-            if not chunk or (short_page_ends and len(chunk) < per_page):
-                return items
-            previous = chunk
-            page += 1
+            first = max(1, min(int(pages_hint), MAX_PAGES)) if page == 1 else 1
+            bodies = self.map(fetch, range(page, page + first)) if first > 1 else [fetch(page)]
+            for body in bodies:
+                chunk = body.get(key, [])
+                if chunk is None:
+                    chunk = []
+                if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
+                    raise self._error(f"unexpected response shape: '{key}' is not a list of objects",
+                                      "GET", path, http_status=200, body=body)
+                # A server that ignores paging would otherwise be read forever (or misread): refuse.
+                if len(chunk) > per_page:
+                    raise self._error(f"unexpected response: page {page} has {len(chunk)} {key}, more than the "
+                                      f"per_page={per_page} asked for (the server ignores paging)", "GET", path,
+                                      http_status=200)
+                if chunk and chunk == previous:
+                    raise self._error(f"unexpected response: page {page} repeats page {page - 1} (the server "
+                                      "ignores the page parameter)", "GET", path, http_status=200)
+                if page >= MAX_PAGES and chunk:
+                    raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path,
+                                      http_status=200)
+                items.extend(chunk)
+                if not chunk or (short_page_ends and len(chunk) < per_page):
+                    return items
+                previous = chunk
+                page += 1
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], max_workers: int | None = None) -> list[R]:
         """`[fn(x) for x in items]`, run on a thread pool; results in input order. The first

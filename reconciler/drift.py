@@ -38,7 +38,7 @@ class DriftReport:
 
 def check_drift(client: Any, desired: State) -> DriftReport:
     live = read_live(client, desired.app.id, user_id=desired.user_id,
-                     want_models={m.id for m in desired.models})
+                     want_models={m.id for m in desired.models}, expect_concepts=len(desired.concepts))
     return DriftReport(make_plan(desired, live, live_fingerprint=fingerprint(live) if live else ""))
 
 

@@ -47,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from reconciler import liveshape, modeltypes
-from reconciler.client import Client, status_code_of
+from reconciler.client import MAX_PER_PAGE, Client, status_code_of
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
                               Node, State, Workflow, read_marker)
@@ -61,8 +61,9 @@ MAIN_USER, MAIN_APP = "clarifai", "main"
 
 
 def read_live(client: Client, app_id: str, *, user_id: str | None = None,
-              want_models: set[str] | None = None) -> State | None:
-    """The live app as a State, or None when it does not exist (see the module docstring)."""
+              want_models: set[str] | None = None, expect_concepts: int = 0) -> State | None:
+    """The live app as a State, or None when it does not exist (see the module docstring).
+    ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once."""
     base = client.app_path(app_id, user_id)
     workers = max(4, client.max_workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live") as pool:
@@ -70,7 +71,8 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         # round trip of latency, not two; for a missing app their errors are discarded.
         f_app = pool.submit(client.get, base)
         lists: dict[str, Future[list[dict[str, Any]]]] = {
-            key: pool.submit(client.list_all, f"{base}/{sub}", key)
+            key: pool.submit(client.list_all, f"{base}/{sub}", key,
+                             pages_hint=_pages(expect_concepts) if key == "concepts" else 1)
             for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations"),
                              ("models", "models"), ("workflows", "workflows"))}
         try:
@@ -83,9 +85,10 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
             raise
         try:
             liveshape.check("app", raw_app, "GET", base)
-            for key, fut in lists.items():
-                sub = "concepts/relations" if key == "concept_relations" else key
-                liveshape.check(key, fut.result(), "GET", f"{base}/{sub}")
+            # Models and workflows first: the version reads they imply start while the (longer)
+            # concept and relation listings are still coming in.
+            for key in ("models", "workflows"):
+                liveshape.check(key, lists[key].result(), "GET", f"{base}/{key}")
         except ApiError:
             _discard(lists.values())
             raise
@@ -100,6 +103,12 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
         f_versions = {mid: pool.submit(client.list_all, f"{base}/models/{mid}/versions", "model_versions")
                       for mid in wanted}
+        try:
+            for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations")):
+                liveshape.check(key, lists[key].result(), "GET", f"{base}/{sub}")
+        except ApiError:
+            _discard([*lists.values(), *f_versions.values()])
+            raise
         concepts = [_concept(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
@@ -110,6 +119,12 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
     return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
                  relations=tuple(relations), models=tuple(models), workflows=tuple(workflows),
                  user_id=owner or user_id or client.user_id, source="live")
+
+
+def _pages(expect: int) -> int:
+    """Pages to ask for at once for a listing of about `expect` items: all of them plus the
+    closing one when the count is a multiple of the page size (an empty page ends a listing)."""
+    return max(1, expect // MAX_PER_PAGE + 1)
 
 
 def _discard(futures: Any) -> None:

@@ -45,7 +45,8 @@ class Harness:
 
     def live(self, app_id: str, desired: State | None = None) -> State | None:
         want = {m.id for m in desired.models} if desired else None
-        return read_live(self.client, app_id, user_id=DEFAULT_USER, want_models=want)
+        return read_live(self.client, app_id, user_id=DEFAULT_USER, want_models=want,
+                         expect_concepts=len(desired.concepts) if desired else 0)
 
     def plan(self, desired: State, **kw: Any) -> Plan:
         live = self.live(desired.app.id, desired)
