@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from reconciler.sandbox.app import DEFAULT_KEY, Sandbox
+from reconciler.sandbox.seed import MAIN_MODELS
 
 A = "/v2/users/me/apps/app1"
 
@@ -290,7 +291,8 @@ def test_inputs_and_annotations(c):
     err(c.post(A + "/inputs", json={"inputs": [{"id": "i1", "data": {"image": {"url": "https://x/z.jpg"}}}]}),
         409, 40010)
     assert ok(c.get(A + "/inputs/i1"))["input"]["data"]["image"]["url"] == "https://x/y.jpg"
-    err(c.get(A + "/inputs/nope"), 404, 30102)
+    # CONN_DOES_NOT_EXIST, not INPUT_DOES_NOT_EXIST: clarifai-python-grpc tests/common.py waits for it
+    err(c.get(A + "/inputs/nope"), 404, 11101)
     anns = ok(c.post(A + "/annotations", json={"annotations": [
         {"id": "a1", "input_id": "i1", "data": {"concepts": [{"id": "dog", "value": 0.95}]}},
         {"id": "a2", "input_id": "i1", "data": {"concepts": [{"id": "cat", "value": 1}]},
@@ -319,7 +321,10 @@ def test_clarifai_main_is_readable_and_read_only(c):
     assert models == {
         "general-image-recognition": ("aa7f35c01e0642fda5cf400f543e7c40", "visual-classifier"),
         "general-image-embedding": ("bb186755eda04f9cbb6fe32e816be104", "visual-embedder"),
-        "general-clusterering": ("cc2074cff6dc4c02b6f4e1b8606dcb54", "clusterer")}
+        "general-clusterering": ("cc2074cff6dc4c02b6f4e1b8606dcb54", "clusterer"),
+        # the General and moderation models clarifai-python-grpc's client tests name by id
+        "aaa03c23b3724a16a56b629203edc62c": ("aa7f35c01e0642fda5cf400f543e7c40", "visual-classifier"),
+        "d16f390eb32cad478c7ae150069bd2c6": ("aa8be956dbaa4b7a858826a84253cab9", "visual-classifier")}
     names = {x["id"]: x["name"] for x in ok(c.get(M + "/concepts"))["concepts"]}
     assert names == {"ai_l8TKp2h5": "people", "ai_dxSG2s86": "man", "ai_VPmHr5bm": "adult"}
     err(c.post(M + "/concepts", json={"concepts": [{"id": "x"}]}), 403, 11007)
@@ -363,7 +368,7 @@ def test_data_survives_a_restart_and_a_failed_request_writes_nothing(tmp_path):
     sb2 = Sandbox(path, training_delay_s=0)
     with httpx.Client(transport=httpx.WSGITransport(app=sb2), base_url="http://x", headers=hdr) as c:
         assert [x["id"] for x in ok(c.get(A + "/concepts"))["concepts"]] == ["b"]
-        assert len(ok(c.get("/v2/users/clarifai/apps/main/models"))["models"]) == 3  # seeded once
+        assert len(ok(c.get("/v2/users/clarifai/apps/main/models"))["models"]) == len(MAIN_MODELS)  # seeded once
     sb2.close()
 
 

@@ -190,3 +190,27 @@ def test_auto_annotation_walkthrough_with_the_json_channel(base_url: str) -> Non
     assert [i.data.image.url for i in inputs] == ["https://samples.clarifai.com/metro-north.jpg"]
     assert all(code == SUCCESS for _, code in calls)
     assert len(calls) >= 20
+
+
+def test_an_app_key_works_through_the_json_channel_without_user_app_id(sandbox, served_sandbox: str) -> None:
+    """With an app-specific key and no `user_app_id`, the JSON client picks the app-less routes
+    (`/v2/concepts`, `/v2/inputs`, ...) or, for ListModels, `/v2/users/me/models`: all served."""
+    stub = service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=served_sandbox))
+    assert stub.PostApps(service_pb2.PostAppsRequest(user_app_id=resources_pb2.UserAppIDSet(user_id=DEFAULT_USER),
+                                                     apps=[resources_pb2.App(id="keyed")]), metadata=META
+                         ).status.code == SUCCESS
+    sandbox.add_app_key("keyed-app-key", DEFAULT_USER, "keyed")
+    key = (("authorization", "Key keyed-app-key"),)
+    assert stub.PostConcepts(service_pb2.PostConceptsRequest(concepts=[resources_pb2.Concept(id="dog")]),
+                             metadata=key).status.code == SUCCESS
+    posted = stub.PostInputs(service_pb2.PostInputsRequest(inputs=[resources_pb2.Input(id="in1", data=resources_pb2.Data(
+        image=resources_pb2.Image(url="https://samples.clarifai.com/metro-north.jpg")))]), metadata=key)
+    assert posted.status.code == SUCCESS
+    assert stub.GetInput(service_pb2.GetInputRequest(input_id="in1"), metadata=key).input.id == "in1"
+    assert [c.id for c in stub.ListConcepts(service_pb2.ListConceptsRequest(), metadata=key).concepts] == ["dog"]
+    listed = stub.ListModels(service_pb2.ListModelsRequest(), metadata=key)
+    assert listed.status.code == SUCCESS and list(listed.models) == []
+    # what the key wrote is the app's, as the PAT sees it on the full routes
+    uid = resources_pb2.UserAppIDSet(user_id=DEFAULT_USER, app_id="keyed")
+    assert [c.id for c in stub.ListConcepts(service_pb2.ListConceptsRequest(user_app_id=uid), metadata=META).concepts] \
+        == ["dog"]

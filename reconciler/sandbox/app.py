@@ -4,7 +4,10 @@ Contract:
 - `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
   predictions=None)` is a WSGI callable. `predictions` (a `reconciler.predictions.Predictions` or a
   JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
-  API key -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one.
+  PAT -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one. `add_app_key(key,
+  user_id, app_id)` adds an app-specific API key: bound to that one app, it works on the full
+  routes of its app and on the app-less ones (`/v2/concepts`, ...), which a PAT may not use
+  (CONN_INVALID_REQUEST: a PAT must name the user and app, docs.clarifai.com/control/authentication/pat).
 - Every response is JSON with `status {code, description, details?, req_id}`; enums are integers;
   the HTTP code follows the status code (`wire.http_for`). No traceback is ever sent: a handler bug
   is INTERNAL_UNCATEGORIZED (500) and its one-line summary is kept in `internal_errors`.
@@ -21,7 +24,7 @@ import json
 import math
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 from urllib.parse import parse_qs
 
 from reconciler.predictions import Predictions
@@ -66,6 +69,7 @@ class Sandbox:
                  predictions: "Predictions | str | None" = None) -> None:
         self.db_path = db_path
         self.keys: dict[str, str] = dict(keys) if keys is not None else {DEFAULT_KEY: DEFAULT_USER}
+        self.app_keys: dict[str, tuple[str, str]] = {}
         self.faults = Faults(latency_ms=latency_ms, rate_limit=rate_limit)
         self.training_delay_s = float(training_delay_s)
         self.internal_errors: list[str] = []
@@ -90,6 +94,10 @@ class Sandbox:
 
     def add_key(self, key: str, user_id: str) -> None:
         self.keys[key] = user_id
+
+    def add_app_key(self, key: str, user_id: str, app_id: str) -> None:
+        """An app-specific API key of `user_id`'s app `app_id` (the app need not exist yet)."""
+        self.app_keys[key] = (user_id, app_id)
 
     @property
     def request_log(self) -> "RequestLog":
@@ -169,10 +177,18 @@ class Sandbox:
             return _error(Fail(CONN_DOES_NOT_EXIST, f"no route for {method} {path}", http=404), req_id)
         auth = str(environ.get("HTTP_AUTHORIZATION", ""))
         scheme, _, key = auth.partition(" ")
-        user = self.keys.get(key.strip()) if scheme == "Key" else None
+        key = key.strip() if scheme == "Key" else ""
+        user, key_app = self.keys.get(key), cast("str | None", None)
+        if user is None and key in self.app_keys:
+            user, key_app = self.app_keys[key]
         if user is None:
             # never say which key: it may be a real PAT pasted into the wrong place
-            return _error(Fail(CONN_KEY_INVALID, "Invalid API key or Invalid API key/application pair"), req_id)
+            return _error(Fail(CONN_KEY_INVALID), req_id)
+        if route.app_from_key:
+            if key_app is None:  # [unverified] the real answer's code; that it fails is documented
+                return _error(Fail(CONN_INVALID_REQUEST, f"{route.rpc} without user_app_id needs an "
+                                   "app-specific API key; with a PAT, name the user and app in the path"), req_id)
+            params = {**params, "user_app_id.user_id": user, "user_app_id.app_id": key_app}
         try:
             body = _read_body(environ) if method != "GET" else {}
         except Fail as f:
@@ -182,7 +198,7 @@ class Sandbox:
             with self.store.transaction() as tx:
                 ctx = Ctx(tx=tx, key_user=user, params=params, body=body, query=query, now=time.time(),
                           req_id=req_id, training_delay_s=self.training_delay_s,
-                          extra={"predictions": self.predictions})
+                          extra={"predictions": self.predictions}, key_app=key_app)
                 payload = route.handler(ctx)
         except Fail as f:
             return _error(f, req_id)

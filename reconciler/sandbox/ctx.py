@@ -2,8 +2,14 @@
 
 Contract: a handler is ``fn(ctx: Ctx) -> dict`` returning the response payload without `status`
 (the app adds it), or raising `wire.Fail`. `ctx.tx` is the request's one open transaction.
-Access: a key's user reads and writes its own apps; anyone with a valid key reads the public
-`clarifai/main` app; every other access is refused with CONN_INSUFFICIENT_SCOPES (HTTP 403).
+Access: a PAT's user reads and writes its own apps; any PAT reads the public `clarifai/main` app;
+every other access is refused with CONN_INSUFFICIENT_SCOPES (HTTP 403). An app-specific API key
+(`key_app` set) reaches only its one app; it may still *refer* to clarifai/main (a workflow node
+naming a public model, a relation to a public concept), but not read clarifai/main's routes.
+Source: docs.clarifai.com/control/authentication/pat ("An API Key only allows you to access
+resources scoped to the app defined by that key ... but not Clarifai's or other public
+resources"), and Clarifai/clarifai-python-grpc tests/client/test_workflow_crud.py, which posts a
+workflow whose nodes are public models with the app key (`metadata()`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Ctx:
     training_delay_s: float = 0.5
     code: int = 10000  # a handler may set MIXED_STATUS
     extra: dict[str, Any] = field(default_factory=dict)
+    key_app: str | None = None  # the app an app-specific API key is bound to; None for a PAT
 
     @property
     def user_id(self) -> str:
@@ -40,10 +47,12 @@ class Ctx:
     def app_id(self) -> str:
         return self.params.get("user_app_id.app_id", "")
 
-    def check_user(self, user_id: str, app_id: str | None, *, write: bool) -> None:
-        if user_id == self.key_user:
-            return
-        if user_id == MAIN_USER and (app_id in (None, MAIN_APP)) and not write:
+    def check_user(self, user_id: str, app_id: str | None, *, write: bool, reference: bool = False) -> None:
+        main_read = user_id == MAIN_USER and app_id in (None, MAIN_APP) and not write
+        if self.key_app is not None:  # an app-specific key: its own app, and references to main
+            if (user_id, app_id) == (self.key_user, self.key_app) or (main_read and reference):
+                return
+        elif user_id == self.key_user or main_read:
             return
         what = f"app {user_id}/{app_id}" if app_id else f"user {user_id}"
         raise Fail(CONN_INSUFFICIENT_SCOPES,
@@ -61,7 +70,7 @@ class Ctx:
         """Whether a reference to another app (e.g. a workflow node's clarifai/main model) may be
         followed with this key; no exception, the caller picks the error."""
         try:
-            self.check_user(user_id, app_id, write=False)
+            self.check_user(user_id, app_id, write=False, reference=True)
         except Fail:
             return False
         return self.tx.get(user_id, app_id, "app", app_id) is not None

@@ -7,7 +7,10 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
 - `default_workflow_id` (or `default_workflow {id, user_id?, app_id?}`) must name an existing
   workflow of the app (or of clarifai/main): WORKFLOW_DOES_NOT_EXIST (404) otherwise.
 - concepts: ids required; PatchConcepts supports only `overwrite` (name, definition, metadata);
-  a missing concept is CONCEPTS_INVALID_REQUEST with HTTP 404 (Clarifai has no CONCEPT_DOES_NOT_EXIST);
+  patching a concept the app does not have is CONN_DOES_NOT_EXIST "Resource does not exist"
+  (Clarifai/clarifai-python-grpc tests/client/test_concept_crud.py,
+  test_patching_public_concept_fails); a missing concept elsewhere is CONCEPTS_INVALID_REQUEST
+  with HTTP 404 (Clarifai has no CONCEPT_DOES_NOT_EXIST);
   concepts always read back with `value: 1`.
 - relations: `predicate` is synonym / hypernym / hyponym; the object concept must exist (an
   object with `app_id: main` and no user id means clarifai/main); duplicates of (subject,
@@ -18,7 +21,8 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.wire import (
@@ -131,6 +135,36 @@ def list_apps(ctx: Ctx) -> dict[str, Any]:
     return {"apps": [app_out(a) for a in page_slice(apps, page, per_page)]}
 
 
+def across_apps(list_one: Callable[[Ctx], dict[str, Any]], key: str) -> Callable[[Ctx], dict[str, Any]]:
+    """A user-level listing (`/v2/users/{user_id}/models`, `.../workflows`) from an app-level one.
+    With an app-specific key it is the key's app (clarifai-grpc's JSON client sends an app key's
+    ListModels / ListWorkflows there: the user id defaults to "me"); with a PAT, every app of the user."""
+    def handler(ctx: Ctx) -> dict[str, Any]:
+        if ctx.key_app is not None:
+            return list_one(dataclasses.replace(ctx, params={**ctx.params, "user_app_id.app_id": ctx.key_app}))
+        ctx.check_user(ctx.user_id, None, write=False)
+        items: list[Any] = []
+        for app in ctx.tx.apps_of(ctx.user_id):
+            page = 1
+            while True:
+                query = {**ctx.query, "page": [str(page)], "per_page": ["1000"]}
+                got = list_one(dataclasses.replace(ctx, params={**ctx.params, "user_app_id.app_id": app["id"]},
+                                                   query=query)).get(key) or []
+                items.extend(got)
+                if len(got) < 1000:
+                    break
+                page += 1
+        page, per_page = paging(ctx.query)
+        return {key: page_slice(items, page, per_page)}
+    return handler
+
+
+def list_collaborators(ctx: Ctx) -> dict[str, Any]:
+    """The sandbox has no collaborators: an app's list is empty, with its owner (a user id)."""
+    app = ctx.app()
+    return {"collaborators": [], "app_owner": {"id": app.get("user_id") or ctx.user_id}}
+
+
 def delete_app(ctx: Ctx) -> dict[str, Any]:
     ctx.app(write=True)
     ctx.tx.delete_app(ctx.user_id, ctx.app_id)
@@ -146,10 +180,10 @@ def concept_out(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _concept(ctx: Ctx, cid: str) -> dict[str, Any]:
+def _concept(ctx: Ctx, cid: str, missing: int = CONCEPTS_INVALID_REQUEST) -> dict[str, Any]:
     doc = ctx.tx.get(ctx.user_id, ctx.app_id, "concept", cid)
     if doc is None:
-        raise Fail(CONCEPTS_INVALID_REQUEST, f"concept {cid!r} does not exist", http=404)
+        raise Fail(missing, f"concept {cid!r} does not exist", http=404)
     return doc
 
 
@@ -176,7 +210,7 @@ def patch_concepts(ctx: Ctx) -> dict[str, Any]:
     action_of(ctx.body, ("overwrite",), CONCEPTS_INVALID_REQUEST)
     out = []
     for item in objects(ctx.body, "concepts"):
-        doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST))
+        doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST), CONN_DOES_NOT_EXIST)
         for k in ("name", "definition"):
             if item.get(k) is not None:
                 doc[k] = get(item, k, str)

@@ -11,7 +11,12 @@ id, then its image URL.
   other than the workflow's current one is WORKFLOW_DOES_NOT_EXIST. Inputs are given by `data`
   (and optionally `id`), or by the `id` of an input already in the app. Returns one result per
   input with each node's output (`outputs[]`: model, `data.concepts`, status) in node order;
-  nodes with `suppress_output` are left out. Writes nothing.
+  nodes with `suppress_output` are left out. Writes nothing. `output_config.max_concepts` and
+  `min_value` shape each reported output (best first; max 0 means 20), as clarifai-grpc's
+  OutputConfig documents and Clarifai/clarifai-python-grpc tests/client/test_workflow_predict.py
+  asserts (max_concepts=3 gives 3 concepts); downstream nodes still receive every concept.
+- A recorded prediction keyed `USER/APP/MODEL` matches that model also when the workflow runs in
+  the model's own app (clarifai/main's General workflow run in clarifai/main).
 - PostInputs on an app with a default workflow runs it on each new input; every
   annotation-writer node that receives concepts of the app writes one annotation (status from the
   writer, `user_id` and `worker.user` = its `annotation_user_id` or the app owner, the writer's
@@ -28,7 +33,7 @@ from reconciler.operators import AppView, NodeOutput, RunNode, run_workflow
 from reconciler.predictions import Predictions
 from reconciler.sandbox.ctx import Ctx, public
 from reconciler.sandbox.wire import (
-    INPUT_INVALID_ARGUMENT, SUCCESS, WORKFLOW_DOES_NOT_EXIST, Fail, check_id, f32_concepts, get, new_id,
+    CONN_INVALID_REQUEST, INPUT_INVALID_ARGUMENT, SUCCESS, WORKFLOW_DOES_NOT_EXIST, Fail, check_id, f32_concepts, get, new_id,
     objects, rfc3339, status, want,
 )
 from reconciler.state import ConceptRef, ConceptRelation, ModelRef
@@ -71,11 +76,39 @@ def _predictions(ctx: Ctx) -> Predictions | None:
     return ctx.extra.get("predictions")
 
 
+def _recorded(ctx: Ctx, preds: Predictions, keys: list[str], model: ModelRef) -> dict[ConceptRef, float] | None:
+    """`preds.lookup`, where this app's own model is also known by its full `USER/APP/MODEL` key;
+    its concepts stay this app's concepts."""
+    if model.external:
+        return preds.lookup(keys, model)
+    found = preds.lookup(keys, ModelRef(model.id, ctx.user_id, ctx.app_id))
+    return None if found is None else {ConceptRef(ref.id): v for ref, v in found.items()}
+
+
 def _run(ctx: Ctx, app: dict[str, Any], wf: dict[str, Any], inp: dict[str, Any]) -> list[NodeOutput]:
     preds = _predictions(ctx)
     keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
     return run_workflow(_run_nodes(ctx, wf), _app_view(ctx, app),
-                        lambda node: preds.lookup(keys, node.model) if preds else None)
+                        lambda node: _recorded(ctx, preds, keys, node.model) if preds else None)
+
+
+DEFAULT_MAX_CONCEPTS = 20  # clarifai-grpc OutputConfig.max_concepts: "Defaults to 0 which ... return default of 20"
+
+
+def _output_limits(body: dict[str, Any]) -> tuple[int, float]:
+    """(max_concepts, min_value) of the request's `output_config`."""
+    oc = get(body, "output_config", dict, {})
+    top, floor = oc.get("max_concepts", 0), oc.get("min_value", 0.0)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise Fail(CONN_INVALID_REQUEST, "output_config.max_concepts: expected a non-negative integer")
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)):
+        raise Fail(CONN_INVALID_REQUEST, "output_config.min_value: expected a number")
+    return top or DEFAULT_MAX_CONCEPTS, float(floor)
+
+
+def _shape_output(concepts: dict[ConceptRef, float], top: int, floor: float) -> list[tuple[ConceptRef, float]]:
+    kept = [(ref, v) for ref, v in concepts.items() if v >= floor]
+    return sorted(kept, key=lambda rv: -rv[1])[:top]
 
 
 def _default_workflow(ctx: Ctx, app: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,6 +144,7 @@ def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
     vid = ctx.params.get("version_id") or get(ctx.body, "version_id", str, "")
     if vid and vid != (wf.get("version") or {}).get("id"):
         raise Fail(WORKFLOW_DOES_NOT_EXIST, f"workflow {wf['id']!r} has no version {vid!r}")
+    top, floor = _output_limits(ctx.body)
     items = objects(ctx.body, "inputs")
     if not items:
         raise Fail(INPUT_INVALID_ARGUMENT, "inputs is required")
@@ -133,7 +167,7 @@ def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
             m = r.node.model
             model = {"id": m.id, "user_id": m.user_id or ctx.user_id, "app_id": m.app_id or ctx.app_id,
                      "model_type_id": r.node.type, "model_version": {"id": r.node.version_id}}
-            concepts = [_concept_out(ctx, names, ref, v) for ref, v in r.concepts.items()]
+            concepts = [_concept_out(ctx, names, ref, v) for ref, v in _shape_output(r.concepts, top, floor)]
             outputs.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
                             "model": model, "data": f32_concepts({"concepts": concepts}) if concepts else {}})
         results.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,

@@ -10,8 +10,17 @@ Semantics (README, "The local sandbox"):
   by id and metadata recursively, `remove` drops nodes by id and metadata keys given as true. A
   change of nodes makes a new workflow version id.
 - The app's default workflow cannot be deleted (WORKFLOW_INVALID_ARGUMENT): set another first.
+- A node's model given by bare id (no `user_id` / `app_id`) is this app's model of that id, else
+  clarifai/main's: Clarifai/clarifai-python-grpc tests/client/test_workflow_crud.py posts nodes
+  naming the public General and moderation models by id and version only.
 - Inputs get INPUT_SUCCESS at once; an app's default workflow then runs on each new input and its
-  annotation writers write annotations (see h_run.py).
+  annotation writers write annotations (see h_run.py). Reading or deleting an input the app does
+  not have is CONN_DOES_NOT_EXIST (tests/common.py `wait_for_inputs_delete` in
+  clarifai-python-grpc waits for exactly that code after DeleteInputs).
+- PatchInputs: `overwrite` replaces each `data` field sent, `merge` merges `data` (concepts by id,
+  metadata recursively), `remove` drops concepts by id and metadata keys given as true; concepts
+  without a name get their id as name (test_image_crud.py reads `data.concepts[0].name` back as
+  the id it patched in).
 - Annotations: status defaults to ANNOTATION_SUCCESS; ListAnnotations without
   `list_all_annotations` and without a user / model-version filter lists only ANNOTATION_SUCCESS
   ("trusted") annotations; `statuses` (codes or names) filters by status instead. A missing
@@ -24,7 +33,7 @@ import copy
 import graphlib
 from typing import Any
 
-from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields
 from reconciler.sandbox.h_run import annotate_new_inputs
 from reconciler.sandbox.wire import (
@@ -51,8 +60,11 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
             raise Fail(WORKFLOW_INVALID_GRAPH, f"node id {nid!r} is used twice")
         m = get(n, "model", dict, {})
         mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH)
-        mu = get(m, "user_id", str, "") or ctx.user_id
-        ma = get(m, "app_id", str, "") or ctx.app_id
+        mu, ma = get(m, "user_id", str, ""), get(m, "app_id", str, "")
+        if not (mu or ma) and ctx.tx.get(ctx.user_id, ctx.app_id, "model", mid) is None \
+                and ctx.readable_app(MAIN_USER, MAIN_APP) and ctx.tx.get(MAIN_USER, MAIN_APP, "model", mid):
+            mu, ma = MAIN_USER, MAIN_APP  # a public model named by bare id
+        mu, ma = mu or ctx.user_id, ma or ctx.app_id
         here = (mu, ma) == (ctx.user_id, ctx.app_id)
         model = ctx.tx.get(mu, ma, "model", mid) if here or ctx.readable_app(mu, ma) else None
         if model is None:
@@ -220,11 +232,34 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
     return {"inputs": out}
 
 
-def _input(ctx: Ctx, iid: str) -> dict[str, Any]:
+def _input(ctx: Ctx, iid: str, missing: int = CONN_DOES_NOT_EXIST) -> dict[str, Any]:
     doc = ctx.tx.get(ctx.user_id, ctx.app_id, "input", iid)
     if doc is None:
-        raise Fail(INPUT_DOES_NOT_EXIST, f"input {iid!r} does not exist")
+        raise Fail(missing, f"input {iid!r} does not exist")
     return doc
+
+
+def patch_inputs(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    action = action_of(ctx.body, ("merge", "overwrite", "remove"), INPUT_INVALID_ARGUMENT)
+    out = []
+    for item in objects(ctx.body, "inputs"):
+        check_fields(item, "Input", "input")
+        doc = _input(ctx, check_id(item.get("id"), "input", INPUT_INVALID_ARGUMENT))
+        given = f32_concepts(copy.deepcopy(get(item, "data", dict, {})))
+        old = doc.get("data") or {}
+        if action == "overwrite":
+            data = {**old, **given}
+        else:
+            data = merge(old, given) if action == "merge" else remove(old, given)
+        for c in data.get("concepts") or []:
+            if isinstance(c, dict) and c.get("id") and not c.get("name"):
+                c["name"] = c["id"]
+        doc["data"] = data
+        doc["modified_at"] = rfc3339(ctx.now)
+        ctx.tx.update(ctx.user_id, ctx.app_id, "input", doc["id"], doc)
+        out.append(doc)
+    return {"inputs": out}
 
 
 def list_inputs(ctx: Ctx) -> dict[str, Any]:
@@ -283,7 +318,7 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
         check_fields(item, "Annotation", "annotation")
         iid = want(item.get("input_id") or "", str, "input_id")
         st = _ann_status(item.get("status"))  # shape errors before existence errors
-        _input(ctx, iid)
+        _input(ctx, iid, INPUT_DOES_NOT_EXIST)  # [unverified] which code the real API answers here
         aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT)
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {"id": aid, "input_id": iid, "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),

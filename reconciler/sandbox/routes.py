@@ -6,6 +6,12 @@ compares each against the installed package's V2 descriptor). `match` gives lite
 priority over `{param}` words, segment by segment from the left, so `models/types` is
 ListModelTypes and never GetModel with model_id "types", and `concepts/relations` is the
 whole-app ListConceptRelations.
+
+App-less routes (`/v2/concepts`, `/v2/inputs/{input_id}`, ...) are the `additional_bindings`
+clarifai-grpc declares for app-specific API keys: the key names the app (app.py fills the
+user / app parameters from it). They are derived from the primary routes for exactly the RPCs in
+`APP_KEY_FORMS`, the subset of those bindings the sandbox serves (a test checks each against
+clarifai-grpc's V2 service descriptor).
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ class Route:
         return tuple(self.template.strip("/").split("/"))
 
     @property
+    def app_from_key(self) -> bool:
+        """An app-less binding: only an app-specific API key says which app it is about."""
+        return "{user_app_id.user_id}" not in self.template
+
+    @property
     def writes(self) -> bool:
         return self.method != "GET"
 
@@ -59,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", UA + "/concepts/{concept_id}/relations", "DeleteConceptRelations", "BaseResponse",
           A.delete_concept_relations),
     Route("GET", UA + "/models", "ListModels", "MultiModelResponse", M.list_models),
+    Route("GET", U + "/models", "ListModels", "MultiModelResponse", A.across_apps(M.list_models, "models")),
     Route("GET", UA + "/models/{model_id}", "GetModel", "SingleModelResponse", M.get_model),
     Route("GET", UA + "/models/{model_id}/output_info", "GetModelOutputInfo", "SingleModelResponse", M.get_model),
     Route("GET", UA + "/models/{model_id}/versions/{version_id}/output_info", "GetModelOutputInfo",
@@ -79,12 +91,15 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", UA + "/models/{model_id}/versions/{version_id}", "DeleteModelVersion", "BaseResponse",
           M.delete_model_version),
     Route("GET", UA + "/workflows", "ListWorkflows", "MultiWorkflowResponse", W.list_workflows),
+    Route("GET", U + "/workflows", "ListWorkflows", "MultiWorkflowResponse",
+          A.across_apps(W.list_workflows, "workflows")),
     Route("GET", UA + "/workflows/{workflow_id}", "GetWorkflow", "SingleWorkflowResponse", W.get_workflow),
     Route("POST", UA + "/workflows", "PostWorkflows", "MultiWorkflowResponse", W.post_workflows),
     Route("PATCH", UA + "/workflows", "PatchWorkflows", "MultiWorkflowResponse", W.patch_workflows),
     Route("DELETE", UA + "/workflows/{workflow_id}", "DeleteWorkflow", "BaseResponse", W.delete_workflow),
     Route("DELETE", UA + "/workflows", "DeleteWorkflows", "BaseResponse", W.delete_workflows),
     Route("POST", UA + "/inputs", "PostInputs", "MultiInputResponse", W.post_inputs),
+    Route("PATCH", UA + "/inputs", "PatchInputs", "MultiInputResponse", W.patch_inputs),
     Route("GET", UA + "/inputs", "ListInputs", "MultiInputResponse", W.list_inputs),
     Route("GET", UA + "/inputs/{input_id}", "GetInput", "SingleInputResponse", W.get_input),
     Route("DELETE", UA + "/inputs/{input_id}", "DeleteInput", "BaseResponse", W.delete_input),
@@ -96,7 +111,29 @@ ROUTES: tuple[Route, ...] = (
           R.post_workflow_results),
     Route("POST", UA + "/workflows/{workflow_id}/versions/{version_id}/results", "PostWorkflowResults",
           "PostWorkflowResultsResponse", R.post_workflow_results),
+    Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
 )
+
+#: (method, path after the app prefix) of the primary routes that also have an app-less binding.
+#: Concept relations, ListCollaborators and versioned workflow results have none in clarifai-grpc.
+APP_KEY_FORMS = frozenset({
+    ("GET", "/concepts"), ("GET", "/concepts/{concept_id}"), ("POST", "/concepts"), ("PATCH", "/concepts"),
+    ("GET", "/models"), ("GET", "/models/{model_id}"), ("GET", "/models/{model_id}/output_info"),
+    ("GET", "/models/{model_id}/versions/{version_id}/output_info"), ("POST", "/models"), ("PATCH", "/models"),
+    ("DELETE", "/models/{model_id}"), ("DELETE", "/models"), ("GET", "/models/types"),
+    ("GET", "/models/types/{model_type_id}"), ("POST", "/models/{model_id}/versions"),
+    ("GET", "/models/{model_id}/versions"), ("GET", "/models/{model_id}/versions/{version_id}"),
+    ("DELETE", "/models/{model_id}/versions/{version_id}"),
+    ("GET", "/workflows"), ("GET", "/workflows/{workflow_id}"), ("POST", "/workflows"), ("PATCH", "/workflows"),
+    ("DELETE", "/workflows/{workflow_id}"), ("DELETE", "/workflows"), ("POST", "/workflows/{workflow_id}/results"),
+    ("POST", "/inputs"), ("PATCH", "/inputs"), ("GET", "/inputs"), ("GET", "/inputs/{input_id}"),
+    ("DELETE", "/inputs/{input_id}"), ("DELETE", "/inputs"),
+    ("GET", "/annotations"), ("POST", "/annotations"), ("PATCH", "/annotations"),
+})
+
+ROUTES = ROUTES + tuple(
+    Route(r.method, "/v2" + r.template[len(UA):], r.rpc, r.response, r.handler)
+    for r in ROUTES if r.template.startswith(UA + "/") and (r.method, r.template[len(UA):]) in APP_KEY_FORMS)
 
 #: Path parameters that may be empty: an empty workflow id in PostWorkflowResults is the app default.
 _MAY_BE_EMPTY = {("PostWorkflowResults", "{workflow_id}")}

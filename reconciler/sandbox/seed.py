@@ -124,6 +124,13 @@ MAIN_MODELS = [
      "Embeds images into a 1024-dimensional vector space."),
     ("general-clusterering", "cc2074cff6dc4c02b6f4e1b8606dcb54", "clusterer",
      "Clusters general image embeddings."),
+    # The ids Clarifai/clarifai-python-grpc's client tests use (tests/common.py GENERAL_MODEL_ID and
+    # MODERATION_MODEL_ID, with the versions tests/client/test_workflow_crud.py pins): the General
+    # model under its older id, and the public moderation model.
+    ("aaa03c23b3724a16a56b629203edc62c", "aa7f35c01e0642fda5cf400f543e7c40", "visual-classifier",
+     "General (the older id of general-image-recognition)."),
+    ("d16f390eb32cad478c7ae150069bd2c6", "aa8be956dbaa4b7a858826a84253cab9", "visual-classifier",
+     "Moderation: recognizes inappropriate content."),
 ]
 MAIN_CONCEPTS = [("ai_l8TKp2h5", "people"), ("ai_dxSG2s86", "man"), ("ai_VPmHr5bm", "adult")]
 MAIN_WORKFLOWS = [("Empty", []), ("General", [("general-concept", "general-image-recognition",

@@ -60,7 +60,8 @@ VISIBILITY_NAMES = {"UNKNOWN_VISIBILITY": 0, "PRIVATE": 10, "ORG": 30, "PUBLIC":
 DESCRIPTIONS = {
     SUCCESS: "Ok", MIXED_STATUS: "Mixed status", FAILURE: "Failure",
     CONN_THROTTLED: "Making too many requests", CONN_INSUFFICIENT_SCOPES: "Insufficient scopes",
-    CONN_KEY_INVALID: "API key not found", CONN_BAD_REQUEST_FORMAT: "Bad request format",
+    # Clarifai/clarifai-python-grpc tests/client/test_auth.py asserts this exact description.
+    CONN_KEY_INVALID: "Invalid API key or Invalid API key/application pair", CONN_BAD_REQUEST_FORMAT: "Bad request format",
     CONN_DOES_NOT_EXIST: "Resource does not exist", CONN_INVALID_REQUEST: "Invalid request",
     CONN_METHOD_NOT_ALLOWED: "Method not allowed",
     MODEL_TRAINED: "Model is trained and ready for deployment", MODEL_TRAINING: "Model is currently training",
