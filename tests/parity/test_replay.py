@@ -263,3 +263,49 @@ def test_the_corpus_holds_at_least_twenty_real_bodies_with_sources() -> None:
     for case in cases:
         assert case.source and case.note and isinstance(case.body, dict)
         assert "status" in case.body or case.rpc == "ListConceptRelations"
+
+
+# --- value forms -------------------------------------------------------------------------------
+
+def test_concept_values_are_float32_in_both_print_forms() -> None:
+    """gRPC text prints a float32 as its double (0.9996053576469421), REST JSON as the shortest
+    float32 decimal; the tool's float32 normal form reads both as the same number."""
+    import json
+    import re
+
+    from reconciler.modeltypes import f32
+
+    name = "docs-model-output-max-concepts"
+    text = json.loads((corpus.CORPUS_DIR / f"{name}.json").read_text(encoding="utf-8"))["text"]
+    printed = [float(v) for v in re.findall(r"value: ([0-9.]+)", text)]
+    rendered = [c["value"] for c in corpus.load(name).body["data"]["concepts"]]
+    assert len(printed) == len(rendered) == 3
+    assert [f32(v) for v in printed] == rendered == [f32(v) for v in rendered]
+    assert printed != rendered  # the two print forms really differ
+    rest = [c["value"] for c in corpus.load("docs-rest-post-model-outputs").body["outputs"][0]["data"]["concepts"]]
+    assert [f32(v) for v in rest] == rest
+
+
+def _walk(obj: Any, key: str) -> list[Any]:
+    if isinstance(obj, dict):
+        return [v for k, v in obj.items() if k == key] + [x for v in obj.values() for x in _walk(v, key)]
+    if isinstance(obj, list):
+        return [x for v in obj for x in _walk(v, key)]
+    return []
+
+
+def test_published_rest_json_sends_enums_and_codes_as_numbers_except_the_rate_limit_page() -> None:
+    """Why the sandbox answers numbers and the client also reads names: every REST JSON body in
+    the corpus carries status codes and enums as numbers; the docs' rate-limit page shows a name."""
+    import json
+
+    forms: dict[str, set[type]] = {}
+    for n in corpus.names():
+        if json.loads((corpus.CORPUS_DIR / f"{n}.json").read_text(encoding="utf-8"))["format"] != "json":
+            continue
+        body = corpus.load(n).body
+        codes = [s["code"] for s in _walk(body, "status") if isinstance(s, dict) and "code" in s]
+        gettable = [v["gettable"] for v in _walk(body, "visibility") if isinstance(v, dict)]
+        forms[n] = {type(x) for x in codes + gettable}
+    assert forms.pop("docs-rate-limit-throttled") == {str}
+    assert set().union(*forms.values()) == {int}
