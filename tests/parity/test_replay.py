@@ -7,7 +7,9 @@ is answered by small scaffolding bodies marked as such (they carry no claim abou
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import json
+import re
+from typing import Any
 
 import httpx
 import pytest
@@ -16,11 +18,11 @@ from reconciler import live, liveshape
 from reconciler.apply import _is_duplicate, _is_not_found
 from reconciler.client import Client, status_code_of
 from reconciler.errors import ApiError
+from reconciler.modeltypes import f32
 from reconciler.state import Concept, ConceptRef, ConceptRelation
 from tests.parity import corpus
 
 USER = "u"
-Route = Callable[[httpx.Request], tuple[int, dict[str, Any]]]
 
 
 def _ok(**payload: Any) -> dict[str, Any]:
@@ -234,6 +236,7 @@ def test_duplicate_concept_40003_is_recognised_as_duplicate() -> None:
 
 
 def test_invalid_key_11008_is_an_error_not_an_absent_app() -> None:
+    # The HTTP status of an 11008 answer is not published; the reading must not depend on it.
     body = corpus.asserted_body("invalid-key")
     routes = _app_routes("shop")
     routes[f"/v2/users/{USER}/apps/shop"] = (401, body)
@@ -270,11 +273,6 @@ def test_the_corpus_holds_at_least_twenty_real_bodies_with_sources() -> None:
 def test_concept_values_are_float32_in_both_print_forms() -> None:
     """gRPC text prints a float32 as its double (0.9996053576469421), REST JSON as the shortest
     float32 decimal; the tool's float32 normal form reads both as the same number."""
-    import json
-    import re
-
-    from reconciler.modeltypes import f32
-
     name = "docs-model-output-max-concepts"
     text = json.loads((corpus.CORPUS_DIR / f"{name}.json").read_text(encoding="utf-8"))["text"]
     printed = [float(v) for v in re.findall(r"value: ([0-9.]+)", text)]
@@ -297,8 +295,6 @@ def _walk(obj: Any, key: str) -> list[Any]:
 def test_published_rest_json_sends_enums_and_codes_as_numbers_except_the_rate_limit_page() -> None:
     """Why the sandbox answers numbers and the client also reads names: every REST JSON body in
     the corpus carries status codes and enums as numbers; the docs' rate-limit page shows a name."""
-    import json
-
     forms: dict[str, set[type]] = {}
     for n in corpus.names():
         if json.loads((corpus.CORPUS_DIR / f"{n}.json").read_text(encoding="utf-8"))["format"] != "json":
