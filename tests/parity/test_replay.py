@@ -135,6 +135,17 @@ def test_model_answers_give_the_version_and_its_training_state(name: str, code: 
     assert version.status_code == code
 
 
+@pytest.mark.parametrize("name", ["docs-rest-post-model-outputs", "docs-model-output-max-concepts"])
+def test_current_model_objects_read_despite_fields_the_reader_does_not_know(name: str) -> None:
+    body = corpus.load(name).body
+    model = (body["outputs"][0] if "outputs" in body else body)["model"]
+    liveshape.check("models", [model], "POST", "/x")
+    read = live._model(model, [model["model_version"]])
+    assert (read.id, read.type, read.version_id) == ("general-image-recognition", "visual-classifier",
+                                                     "aa7f35c01e0642fda5cf400f543e7c40")
+    assert read.versions[0].status_code == 21100
+
+
 def test_version_listing_reads_newest_first_with_status() -> None:
     body = corpus.load("legacy-list-model-versions").body
     liveshape.check("model_versions", body["model_versions"], "GET", "/x")
