@@ -86,7 +86,6 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, di
         "output_info": {"data": {"concepts": [{"id": "cat"}]}}}})
     out["legacy-list-model-versions"] = call("GET", f"{BASE}/models/my-pets/versions")
     out["docs-rest-error-21200"] = call("GET", f"{BASE}/models/no-such-model")
-    out["issue-get-model-missing-11101"] = out["docs-rest-error-21200"]
     version = out["docs-post-models-embedding-classifier"][1]["model"]["model_version"]["id"]
     out["legacy-delete-model-version"] = call("DELETE", f"{BASE}/models/my-pets/versions/{version}")
     # The legacy and JavaScript clients train with an empty body: POST .../versions '{}'
