@@ -248,9 +248,13 @@ def _relation_out(ctx: Ctx, doc: dict[str, Any], *, inverted: bool = False) -> d
     subj, obj, pred = doc["_subject"], doc["_object"], doc["predicate"]
     if inverted:
         subj, obj, pred = obj, subj, _INVERSE[pred]
-    return {"id": doc["id"], "subject_concept": _concept_ref_out(ctx, subj),
-            "object_concept": _concept_ref_out(ctx, obj), "predicate": pred,
-            "knowledge_graph_id": doc.get("knowledge_graph_id", ""), "visibility": {"gettable": 10}}
+    out = {"id": doc["id"], "subject_concept": _concept_ref_out(ctx, subj),
+           "object_concept": _concept_ref_out(ctx, obj), "predicate": pred, "visibility": {"gettable": 10}}
+    # proto3 JSON leaves out empty strings: the real answer has no knowledge_graph_id for the app's
+    # own graph (Clarifai/docs code_output_examples/knowledge_graph_create.js, tests/parity).
+    if doc.get("knowledge_graph_id"):
+        out["knowledge_graph_id"] = doc["knowledge_graph_id"]
+    return out
 
 
 def post_concept_relations(ctx: Ctx) -> dict[str, Any]:
