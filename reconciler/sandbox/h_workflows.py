@@ -217,7 +217,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "inputs"):
         check_fields(item, "Input", "input")
         iid = check_id(item.get("id") or new_id(), "input", INPUT_INVALID_ARGUMENT)
-        data = f32_concepts(copy.deepcopy(get(item, "data", dict, {})))
+        data = _named_concepts(ctx, f32_concepts(copy.deepcopy(get(item, "data", dict, {}))))
         if not data:
             raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data")
         ts = rfc3339(ctx.now)
@@ -230,6 +230,19 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
         out.append(doc)
     annotate_new_inputs(ctx, out)  # the app's default workflow runs on each new input
     return {"inputs": out}
+
+
+def _named_concepts(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
+    """An input's labels read back with each concept's name (its id when it has none) and the
+    app's id, as the real PostInputs answer shows them (tests/parity corpus
+    `olddocs-post-inputs-concepts`: old-docs custom-model-walkthrough "Response JSON")."""
+    for c in data.get("concepts") or []:
+        if isinstance(c, dict) and c.get("id"):
+            if not c.get("name"):
+                known = ctx.tx.get(ctx.user_id, ctx.app_id, "concept", str(c["id"]))
+                c["name"] = (known or {}).get("name") or c["id"]
+            c.setdefault("app_id", ctx.app_id)
+    return data
 
 
 def _input(ctx: Ctx, iid: str, missing: int = CONN_DOES_NOT_EXIST) -> dict[str, Any]:
@@ -252,10 +265,7 @@ def patch_inputs(ctx: Ctx) -> dict[str, Any]:
             data = {**old, **given}
         else:
             data = merge(old, given) if action == "merge" else remove(old, given)
-        for c in data.get("concepts") or []:
-            if isinstance(c, dict) and c.get("id") and not c.get("name"):
-                c["name"] = c["id"]
-        doc["data"] = data
+        doc["data"] = _named_concepts(ctx, data)
         doc["modified_at"] = rfc3339(ctx.now)
         ctx.tx.update(ctx.user_id, ctx.app_id, "input", doc["id"], doc)
         out.append(doc)
