@@ -85,6 +85,8 @@ class Plan:
     live_fingerprint: str
     desired: State
     targets: tuple[str, ...] = ()
+    #: where the plan was made and applies: the API base, or "local sandbox at PATH"
+    endpoint: str = ""
 
     @property
     def empty(self) -> bool:
@@ -102,8 +104,9 @@ def is_new_pin(pin: str) -> bool:
 
 
 def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
-              targets: Sequence[str] = ()) -> Plan:
-    """The ordered plan that turns `live` (None: the app does not exist) into `desired`."""
+              targets: Sequence[str] = (), endpoint: str = "") -> Plan:
+    """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
+    `endpoint` (where `live` was read) is recorded, not used."""
     desired = fill_implicit(desired, live)
     planner = _Planner(desired, live)
     actions, notes = planner.run()
@@ -111,7 +114,7 @@ def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
         actions, notes = _limit_to_targets(actions, notes, targets, desired, live)
     return Plan(app_id=desired.app.id, user_id=desired.user_id or (live.user_id if live else None),
                 actions=tuple(_order(actions)), notes=tuple(notes), live_fingerprint=live_fingerprint,
-                desired=desired, targets=tuple(targets))
+                desired=desired, targets=tuple(targets), endpoint=endpoint)
 
 
 def fill_implicit(desired: State, live: State | None) -> State:
