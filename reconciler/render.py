@@ -300,7 +300,7 @@ def mermaid_flowchart(wf: Workflow, models: dict[str, Model], marked: list[str] 
             if src in ids:
                 arrow = "-.->" if src in gone or n.id in gone else "-->"
                 lines.append(f"  {ids[src]} {arrow} {ids[n.id]}")
-    hit = [ids[n] for n in marked if n in ids]
+    hit = [ids[n] for n in marked if n in ids and n not in gone]
     if hit:
         lines.append(f"  class {','.join(hit)} {cls}")
     if removed:
