@@ -60,6 +60,7 @@ def render_text(data: dict[str, Any]) -> str:
         for c in a["changes"]:
             lines.append(f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
                          f"manifest {render.format_value(c['after'], c['path'])}")
+            lines.extend(f"        {w}" for w in render.config_change_words(c))
     if data["notes"]:
         lines.append("Notes:")
         lines.extend(f"  - {note}" for note in data["notes"])

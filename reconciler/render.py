@@ -56,10 +56,20 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _change(c: Any) -> dict[str, Any]:
+    return {"path": c.path, "before": json_value(c.before), "after": json_value(c.after)}
+
+
 def _action(a: Action) -> dict[str, Any]:
+    words = dict(a.version_changes)
+    changes = []
+    for c in a.changes:
+        entry = _change(c)
+        if c.path in words:  # a repoint between existing versions: how their configurations differ
+            entry["config_changes"] = [_change(w) for w in words[c.path]]
+        changes.append(entry)
     return {"op": a.op, "kind": a.kind.value, "id": a.id,
-            "changes": [{"path": c.path, "before": json_value(c.before), "after": json_value(c.after)}
-                        for c in a.changes],
+            "changes": changes,
             "pins": [{"node": n, "version": v} for n, v in a.pins],
             "reuse_version": a.reuse_version, "reason": a.reason}
 
@@ -93,6 +103,13 @@ def format_value(value: Any, path: str = "") -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+def config_change_words(change: dict[str, Any]) -> list[str]:
+    """A version pin change's configuration difference, one `path: before → after` a line
+    (empty unless the change carries `config_changes`)."""
+    return [f"{w['path']}: {format_value(w['before'])} → {format_value(w['after'])}"
+            for w in change.get("config_changes") or ()]
+
+
 def _address(a: dict[str, Any]) -> str:
     return f"{a['kind']}/{a['id']}"
 
@@ -116,6 +133,7 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         for c in a["changes"]:
             lines.append(f"      {c['path']}: {format_value(c['before'], c['path'])} → "
                          f"{format_value(c['after'], c['path'])}")
+            lines.extend(f"        {w}" for w in config_change_words(c))
     if plan_dict["actions"]:
         lines.append("")
     if plan_dict["notes"]:
@@ -135,6 +153,7 @@ def _md_cell(text: str) -> str:
 def _md_row(a: dict[str, Any]) -> str:
     changes = "<br>".join(
         _md_cell(f"`{c['path']}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
+        + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
         for c in a["changes"])
     if a.get("reason"):
         changes = (changes + "<br>" if changes else "") + f"_{_md_cell(a['reason'])}_"

@@ -163,6 +163,8 @@ def action_to_dict(a: Action) -> dict[str, Any]:
             "changes": [change_to_dict(c) for c in a.changes],
             "pins": [{"node": n, "version": v} for n, v in a.pins],
             "reuse_version": a.reuse_version, "reason": a.reason,
+            "version_changes": [{"path": path, "changes": [change_to_dict(c) for c in words]}
+                                for path, words in a.version_changes],
             "desired": resource_to_dict(a.desired) if a.desired is not None else None,
             "live": resource_to_dict(a.live) if a.live is not None else None}
 
@@ -175,7 +177,10 @@ def action_from_dict(d: dict[str, Any]) -> Action:
                       desired=resource_from_dict(kind, d["desired"]) if d.get("desired") is not None else None,
                       live=resource_from_dict(kind, d["live"]) if d.get("live") is not None else None,
                       pins=tuple((p["node"], p["version"]) for p in d.get("pins") or ()),
-                      reuse_version=d.get("reuse_version"), reason=d.get("reason", ""))
+                      reuse_version=d.get("reuse_version"), reason=d.get("reason", ""),
+                      version_changes=tuple(
+                          (v["path"], tuple(Change(c["path"], c.get("before"), c.get("after")) for c in v["changes"]))
+                          for v in d.get("version_changes") or ()))
     except (KeyError, TypeError, ValueError) as err:
         raise PlanError(f"malformed action in saved plan: {err!r}") from None
 

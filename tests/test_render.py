@@ -182,3 +182,53 @@ def test_removed_nodes_are_drawn_in_the_deleted_style():
     assert f"  class n{n} deleted\n" in chart
     assert f" -.-> n{n}\n" in chart  # its edges dotted
     assert f"n{n} changed" not in chart and f",n{n} changed" not in chart  # deleted, not also changed
+
+
+# --- repoints and drift in words (issue 11) ------------------------------------------------------
+
+def _repointed_to_an_older_version():
+    """The live workflow pins greater-than-v2 (walker 0.8); the manifest matches v1 (walker 0.95)."""
+    from plan_fixtures import vid, with_model
+    from reconciler.state import ModelVersion
+
+    d = desired_state()
+    live = applied(d)
+    gt = live.model("greater-than")
+    v1 = gt.versions[0]
+    v2 = ModelVersion(vid("greater-than", 2), {**v1.config, "thresholds": {**v1.config["thresholds"], "walker": 0.8}})
+    live = with_model(live, "greater-than", versions=(v2, v1), version_id=v2.id, config=v2.config)
+    wf = live.workflow("auto-annotate")
+    live = with_workflow(live, "auto-annotate", nodes=tuple(
+        dataclasses.replace(n, model=dataclasses.replace(n.model, version=v2.id)) if n.id == "greater-than" else n
+        for n in wf.nodes))
+    return d, live
+
+
+def test_repoint_to_an_existing_version_shows_the_configuration_difference():
+    from reconciler import drift
+    from reconciler.serialize import plan_from_file_dict, plan_to_file_dict
+
+    d, live = _repointed_to_an_older_version()
+    plan = make_plan(d, live)
+    assert [a.op for a in plan.actions] == ["repoint"]
+    doc = plan_to_dict(plan)
+    change = doc["actions"][0]["changes"][0]
+    assert change == {"path": "nodes.greater-than.model.version", "before": "greater-than-v2",
+                      "after": "greater-than-v1",
+                      "config_changes": [{"path": "thresholds.walker", "before": 0.8, "after": 0.95}]}
+    text = render_text(doc)
+    assert ('      nodes.greater-than.model.version: "greater-than-v2" → "greater-than-v1"\n'
+            "        thresholds.walker: 0.8 → 0.95\n") in text
+    assert "<br>&nbsp;&nbsp;thresholds.walker: 0.8 → 0.95<br>" in render_markdown(doc, plan)
+    drift_text = drift.render_text({**doc, "drift": True})
+    assert ('nodes.greater-than.model.version: live "greater-than-v2", manifest "greater-than-v1"\n'
+            "        thresholds.walker: 0.8 → 0.95\n") in drift_text
+    # saved plans keep the words, so `show` prints them too
+    back = plan_from_file_dict(json.loads(json.dumps(plan_to_file_dict(plan))))
+    assert render_text(plan_to_dict(back)) == text
+
+
+def test_a_new_version_pin_has_no_configuration_words():
+    plan = make_plan(desired_state(walker=0.9), applied(desired_state()))
+    doc = plan_to_dict(plan)
+    assert all("config_changes" not in c for a in doc["actions"] for c in a["changes"])
