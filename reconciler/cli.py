@@ -430,10 +430,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     specs = [simulate.parse_sweep(s) for s in args.sweep]
     report = simulate.simulate(desired, recorded, args.workflow).as_dict()
     sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
+    warning = simulate.unmatched_warning(desired, recorded, args.workflow)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if sweeps:
         _write_text(args.svg, render_svg(sweeps))
     if args.json:
-        out = {"format_version": simulate.FORMAT_VERSION, "predictions": args.predictions, **report}
+        out = {"format_version": simulate.FORMAT_VERSION, "predictions": args.predictions, **report,
+               "warnings": [warning] if warning else []}
         if sweeps:
             out["sweeps"] = sweeps
             out["svg"] = args.svg
