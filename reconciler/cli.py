@@ -259,7 +259,6 @@ def _confirm(plan) -> bool:
 def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler import render
     from reconciler.apply import apply_plan
-    from reconciler.errors import PlanError
 
     saved = _read_plan_file(args.files[0]) if len(args.files) == 1 else None
     if saved is not None:
