@@ -69,6 +69,24 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
     g.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="per-request timeout (connect, read, write); timed-out requests are retried")
+    g.add_argument("--require-credentials", action="store_true",
+                   help="a missing PAT is an error, never the embedded sandbox (implied when CI or "
+                   "RECONCILER_REQUIRE_CREDENTIALS is set)")
+
+
+def _connect(args: argparse.Namespace, manifest_user_id: str | None = None, *,
+             sandbox_from: str | None = None, sandbox_db: str | None = None):  # -> Client
+    """The Client the connection flags ask for. `sandbox_from`: the manifest, next to which (or
+    above which) the embedded sandbox is looked for; `sandbox_db`: a saved plan's own sandbox."""
+    from pathlib import Path
+
+    from reconciler.client import connect
+
+    return connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
+                   manifest_user_id=manifest_user_id, rate_limit=args.rate_limit, debug=args.debug,
+                   timeout=args.timeout, require_credentials=args.require_credentials,
+                   sandbox_from=Path(sandbox_from).absolute().parent if sandbox_from else None,
+                   sandbox_db=Path(sandbox_db) if sandbox_db else None)
 
 
 def _manifest_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +97,12 @@ def _manifest_args(p: argparse.ArgumentParser) -> None:
                    help="value of a variable declared under `variables:` (repeatable; wins over --var-file)")
     g.add_argument("--var-file", action="append", default=[], metavar="FILE",
                    help="YAML mapping of variable values (repeatable; later files win)")
+
+
+def _manifest_path(args: argparse.Namespace, files: list[str]) -> str | None:
+    """The manifest (the base, with overlays): where the embedded sandbox is looked for."""
+    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    return all_files[0] if all_files else None
 
 
 def _load_desired(args: argparse.Namespace, files: list[str]):  # -> State
@@ -100,25 +124,38 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-color", action="store_true", help="no ANSI colour (also: NO_COLOR)")
 
 
+def _max_chars_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-chars", type=_positive_int, default=60_000, metavar="N",
+                   help="--markdown stays under N characters by collapsing and summarising long change "
+                   "lists (default: 60000; GitHub refuses comments over 65536)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _use_color(args: argparse.Namespace) -> bool:
     return (not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
             and sys.stdout.isatty())
 
 
 def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, Plan]
-    from reconciler.client import connect
     from reconciler.live import fingerprint, read_live
     from reconciler.plan import make_plan
 
     desired = _load_desired(args, files)
-    client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
-                     manifest_user_id=desired.user_id, rate_limit=args.rate_limit, debug=args.debug,
-                     timeout=args.timeout)
+    client = _connect(args, desired.user_id, sandbox_from=_manifest_path(args, files))
     desired = _with_user(desired, client.user_id)
     live = read_live(client, desired.app.id, user_id=desired.user_id,
                      want_models={m.id for m in desired.models}, expect_concepts=len(desired.concepts))
     plan = make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "",
-                     targets=args.target)
+                     targets=args.target, endpoint=client.endpoint)
     return client, plan
 
 
@@ -139,7 +176,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=False))
     elif args.markdown:
-        print(render.render_markdown(data, plan))
+        print(render.render_markdown(data, plan, max_chars=args.max_chars))
     else:
         print(render.render_text(data, color=_use_color(args)))
     if args.out:
@@ -160,17 +197,50 @@ def _write_plan_file(path: str, data: dict) -> None:
         raise ReconcilerError(f"cannot write plan file {path}: {err.strerror}") from None
 
 
+#: How far into a file to look for the saved-plan marker (it is the second key we write).
+_PLAN_MARKER_WINDOW = 4096
+
+
 def _read_plan_file(path: str) -> dict | None:
-    """A saved plan is JSON with our format marker; anything else is taken to be a manifest."""
+    """A saved plan's JSON, or None when `path` is not a saved plan (then it is a manifest).
+
+    A file is a saved plan when it starts with ``{`` and names our kind (``"reconciler-plan"``)
+    near its start, or parses as JSON with that kind; one that looks like a plan but cannot be
+    read as one (truncated, too deep, not JSON) is an error, not a manifest to parse as YAML."""
+    from reconciler.serialize import PLAN_FILE_KIND
+
     try:
         with open(path, "rb") as fh:
-            head = fh.read(1)
-            if head != b"{":
-                return None
-            data = json.loads(head + fh.read())
-    except (OSError, ValueError):
+            raw = fh.read()
+    except OSError:
+        return None  # the manifest loader reports unreadable files, with the same wording as always
+    if not raw.lstrip().startswith(b"{"):
         return None
-    return data if isinstance(data, dict) and data.get("kind") == "reconciler-plan" else None
+    looks_like_plan = f'"{PLAN_FILE_KIND}"'.encode() in raw[:_PLAN_MARKER_WINDOW]
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        if not looks_like_plan:
+            return None
+        why = "nested too deeply" if isinstance(err, RecursionError) else \
+            f"not valid JSON (truncated?): {err}".splitlines()[0]
+        raise ReconcilerError(f"{path} is not a usable saved plan: {why}") from None
+    if isinstance(data, dict) and data.get("kind") == PLAN_FILE_KIND:
+        return data
+    if looks_like_plan:
+        raise ReconcilerError(f"{path} is not a usable saved plan: no \"kind\": \"{PLAN_FILE_KIND}\" at the top")
+    return None
+
+
+def _load_saved_plan(path: str, data: dict):  # -> Plan
+    from reconciler.errors import PlanError
+    from reconciler.serialize import plan_from_file_dict
+
+    try:
+        return plan_from_file_dict(data)
+    except (PlanError, RecursionError) as err:
+        why = str(err) if isinstance(err, PlanError) else "nested too deeply"
+        raise PlanError(f"{path} is not a usable saved plan: {why}") from None
 
 
 def _confirm(plan) -> bool:
@@ -189,36 +259,10 @@ def _confirm(plan) -> bool:
 def cmd_apply(args: argparse.Namespace) -> int:
     from reconciler import render
     from reconciler.apply import apply_plan
-    from reconciler.errors import PlanError
 
     saved = _read_plan_file(args.files[0]) if len(args.files) == 1 else None
     if saved is not None:
-        from reconciler.client import connect
-        from reconciler.live import fingerprint, read_live
-        from reconciler.plan import make_plan
-        from reconciler.serialize import plan_from_file_dict
-
-        try:
-            stored = plan_from_file_dict(saved)
-        except PlanError as err:
-            raise PlanError(f"{args.files[0]} is not a usable saved plan: {err}") from None
-        client = connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id or stored.user_id,
-                         manifest_user_id=stored.user_id, rate_limit=args.rate_limit, debug=args.debug,
-                         timeout=args.timeout)
-        live = read_live(client, stored.app_id, user_id=stored.user_id,
-                         want_models={m.id for m in stored.desired.models},
-                         expect_concepts=len(stored.desired.concepts))
-        now = fingerprint(live) if live else ""
-        if now != stored.live_fingerprint:
-            raise PlanError(f"the live app {stored.app_id} changed since the plan in {args.files[0]} was made; "
-                            "make a new plan")
-        if args.target:
-            raise ReconcilerError("--target cannot be combined with a saved plan: the plan file "
-                                  "already records its targets")
-        plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets)
-        if plan.actions != stored.actions:
-            raise PlanError(f"the plan in {args.files[0]} no longer matches what applying it would do "
-                            "(was it made by another version of reconciler?); make a new plan")
+        client, plan = _reload_saved_plan(args, args.files[0], saved)
         approved = True  # a saved plan was reviewed when it was made
     else:
         client, plan = _make_plan(args, args.files)
@@ -234,12 +278,71 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _connect_for(args: argparse.Namespace, manifest_user_id: str | None = None):  # -> Client
-    from reconciler.client import connect
+def _reload_saved_plan(args: argparse.Namespace, path: str, saved: dict):  # -> tuple[Client, Plan]
+    """Connect where a saved plan was made and re-check it; refuse (one line) when it was made
+    against another endpoint or user, the live app changed since, or it no longer re-plans the
+    same. Flags that would change what the plan does are refused: the file holds its own inputs."""
+    from reconciler.errors import PlanError
+    from reconciler.live import fingerprint, read_live
+    from reconciler.plan import make_plan
+    from reconciler.serialize import bound_fingerprint
 
-    return connect(api_base=args.api_base, pat_file=args.pat_file, user_id=args.user_id,
-                   manifest_user_id=manifest_user_id, rate_limit=args.rate_limit, debug=args.debug,
-                   timeout=args.timeout)
+    given = [flag for flag, value in (("-f", args.overlays), ("--var", args.var),
+                                      ("--var-file", args.var_file), ("--target", args.target)) if value]
+    if given:
+        raise ReconcilerError(f"{', '.join(given)} cannot be combined with a saved plan: {path} holds the "
+                              "manifest, variables and targets it was made from; make a new plan instead")
+    stored = _load_saved_plan(path, saved)
+    if args.user_id and args.user_id != stored.user_id:
+        raise PlanError(f"the plan in {path} was made for user {stored.user_id or 'me'}, not "
+                        f"{args.user_id}; make a new plan")
+    prefix = "local sandbox at "
+    own_sandbox = stored.endpoint[len(prefix):] if stored.endpoint.startswith(prefix) else None
+    client = _connect(args, stored.user_id, sandbox_db=own_sandbox)
+    if client.endpoint != stored.endpoint:
+        raise PlanError(f"the plan in {path} was made against {stored.endpoint}, but this apply would "
+                        f"write to {client.endpoint}; apply it where it was made, or make a new plan")
+    if client.user_id != stored.user_id:
+        raise PlanError(f"the plan in {path} was made for user {stored.user_id or 'me'}, but this apply "
+                        f"would write as user {client.user_id or 'me'}; make a new plan")
+    live = read_live(client, stored.app_id, user_id=stored.user_id,
+                     want_models={m.id for m in stored.desired.models},
+                     expect_concepts=len(stored.desired.concepts))
+    now = fingerprint(live) if live else ""
+    if bound_fingerprint(client.endpoint, stored.user_id, stored.app_id, now) != \
+            bound_fingerprint(stored.endpoint, stored.user_id, stored.app_id, stored.live_fingerprint):
+        raise PlanError(f"the live app {stored.app_id} changed since the plan in {path} was made; "
+                        "make a new plan")
+    plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets,
+                     endpoint=client.endpoint)
+    if (plan.actions, plan.app_id, plan.user_id) != (stored.actions, stored.app_id, stored.user_id):
+        raise PlanError(f"the plan in {path} no longer matches what applying it would do "
+                        "(was it made by another version of reconciler?); make a new plan")
+    return client, plan
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a saved plan without connecting to anything."""
+    from reconciler import render
+
+    data = _read_plan_file(args.plan)
+    if data is None:
+        raise ReconcilerError(f"{args.plan} is not a usable saved plan: not a plan file written by "
+                              "`reconciler plan --out`")
+    plan = _load_saved_plan(args.plan, data)
+    doc = render.plan_to_dict(plan)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif args.markdown:
+        print(render.render_markdown(doc, plan, max_chars=args.max_chars))
+    else:  # the same bytes as `plan` printed when the plan was made
+        print(render.render_text(doc, color=_use_color(args)))
+    return EXIT_OK
+
+
+def _connect_for(args: argparse.Namespace, manifest_user_id: str | None = None,
+                 manifest: str | None = None):  # -> Client
+    return _connect(args, manifest_user_id, sandbox_from=manifest)
 
 
 def _write_text(path: str | None, text: str) -> None:
@@ -286,7 +389,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from reconciler import drift
 
     desired = _load_desired(args, args.files)
-    client = _connect_for(args, desired.user_id)
+    client = _connect_for(args, desired.user_id, _manifest_path(args, args.files))
     desired = _with_user(desired, client.user_id)
     report = drift.check_drift(client, desired)
     data = drift.report_to_dict(report)
@@ -327,10 +430,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     specs = [simulate.parse_sweep(s) for s in args.sweep]
     report = simulate.simulate(desired, recorded, args.workflow).as_dict()
     sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
+    warning = simulate.unmatched_warning(desired, recorded, args.workflow)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if sweeps:
         _write_text(args.svg, render_svg(sweeps))
     if args.json:
-        out = {"format_version": simulate.FORMAT_VERSION, "predictions": args.predictions, **report}
+        out = {"format_version": simulate.FORMAT_VERSION, "predictions": args.predictions, **report,
+               "warnings": [warning] if warning else []}
         if sweeps:
             out["sweeps"] = sweeps
             out["svg"] = args.svg
@@ -372,9 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", metavar="PLAN", help="save the plan; `reconciler apply PLAN` applies exactly it")
     pl.add_argument("--detailed-exitcode", action="store_true",
                     help="exit 0 when there are no changes, 2 when there are, 1 on error")
+    _max_chars_arg(pl)
     _plan_args(pl)
     _connection_args(pl)
     pl.set_defaults(func=cmd_plan)
+
+    sh = sub.add_parser("show", help="print a saved plan (text, --json or --markdown) without connecting")
+    sh.add_argument("plan", metavar="PLAN", help="a file written by `reconciler plan --out`")
+    shfmt = sh.add_mutually_exclusive_group()
+    shfmt.add_argument("--json", action="store_true", help="the plan's machine format (as `plan --json`)")
+    shfmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
+    _max_chars_arg(sh)
+    sh.add_argument("--no-color", action="store_true", help="no ANSI colour (also: NO_COLOR)")
+    sh.set_defaults(func=cmd_show)
 
     ap = sub.add_parser("apply", help="make the live app match the manifest (or a saved plan)")
     ap.add_argument("files", nargs="*", metavar="FILE|PLAN")

@@ -208,8 +208,11 @@ class Client:
                  max_retries: int = 5, timeout: float = 30.0, debug: TextIO | bool | None = None,
                  max_retry_seconds: float = 120.0, backoff_base: float = 0.5, backoff_cap: float = 20.0,
                  max_workers: int = 16, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, label: str | None = None):
+                 clock: Callable[[], float] = time.monotonic, label: str | None = None,
+                 endpoint: str | None = None):
         self.base_url = base_url.rstrip("/")
+        #: where this client writes, as plans record it: the API base, or "local sandbox at PATH"
+        self.endpoint = endpoint or self.base_url
         self._pat = _Secret(pat)
         self.user_id = user_id
         self.max_retries = max(0, int(max_retries))
@@ -482,22 +485,72 @@ def _read_pat_file(pat_file: str) -> str:
     return pat
 
 
-def sandbox_db_path() -> Path:
-    """Where the embedded sandbox keeps its data: $RECONCILER_SANDBOX_DB, else
-    ./.reconciler/sandbox.sqlite under the current directory."""
+#: Where the embedded sandbox keeps its data inside a `.reconciler/` directory.
+SANDBOX_DIR, SANDBOX_FILE = ".reconciler", "sandbox.sqlite"
+
+
+def find_sandbox(start: Path | None = None) -> tuple[Path, str]:
+    """Where the embedded sandbox keeps its data, and how it was found (for the note).
+
+    ``$RECONCILER_SANDBOX_DB`` if set; else the nearest ``.reconciler/`` directory in `start` or
+    one of its parents -- the way git finds ``.git`` -- so a plan run from a subfolder (or on a
+    manifest kept in one) sees the same sandbox as one run at the top; else a new ``.reconciler/``
+    in `start` itself. `start` is the manifest's folder; None means the current directory.
+    """
     env = os.environ.get("RECONCILER_SANDBOX_DB")
-    return Path(env) if env else Path.cwd() / ".reconciler" / "sandbox.sqlite"
+    if env:
+        return Path(env).absolute(), "set by RECONCILER_SANDBOX_DB"
+    where = "the manifest" if start is not None else "the current directory"
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / SANDBOX_DIR).is_dir():
+            how = (f"the {SANDBOX_DIR}/ next to {where}" if folder == here
+                   else f"the nearest {SANDBOX_DIR}/ above {where}")
+            return folder / SANDBOX_DIR / SANDBOX_FILE, how
+    return (here / SANDBOX_DIR / SANDBOX_FILE,
+            f"a new {SANDBOX_DIR}/ next to {where}: none was found there or above it")
+
+
+def sandbox_db_path(start: Path | None = None) -> Path:
+    """`find_sandbox`'s path alone."""
+    return find_sandbox(start)[0]
+
+
+def sandbox_endpoint(db: Path) -> str:
+    """How plans name the embedded sandbox as their endpoint."""
+    return f"local sandbox at {db}"
+
+
+def credentials_required(flag: bool = False) -> str | None:
+    """Why a missing PAT is an error rather than a reason to use the embedded sandbox, or None.
+
+    Fail closed where a silent local sandbox could hurt: in CI (``CI`` set and non-empty, as GitHub
+    Actions, GitLab CI and most others set it) a job whose PAT secret is empty (a fork, a typo)
+    must fail, not plan and "apply" against a throwaway local file and exit 0.
+    """
+    if flag:
+        return "--require-credentials is given"
+    if os.environ.get("RECONCILER_REQUIRE_CREDENTIALS", "").strip() not in ("", "0"):
+        return "RECONCILER_REQUIRE_CREDENTIALS is set"
+    if os.environ.get("CI", "").strip():
+        return "CI is set"
+    return None
 
 
 def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id: str | None = None,
             manifest_user_id: str | None = None, rate_limit: float | None = None, debug: bool = False,
-            stderr: TextIO | None = None, max_retries: int = 5, timeout: float = 30.0) -> Client:
+            stderr: TextIO | None = None, max_retries: int = 5, timeout: float = 30.0,
+            require_credentials: bool = False, sandbox_from: Path | None = None,
+            sandbox_db: Path | None = None) -> Client:
     """A Client for the CLI.
 
     - PAT: `pat_file` (``--pat-file``) if given, else ``CLARIFAI_PAT``.
     - Base URL: `api_base` (``--api-base``), else ``CLARIFAI_API_BASE``, else api.clarifai.com when
       a PAT is set. No PAT and no base URL: the embedded sandbox, in process, with its data in
-      `sandbox_db_path()`; one line on stderr says so and names the file.
+      `sandbox_db` if given (a saved plan's own sandbox), else `find_sandbox(sandbox_from)`
+      (`sandbox_from`: the manifest's folder); one line on stderr says so, names the file and
+      says how it was found. Refused (one line) when `credentials_required(require_credentials)`.
+    - The Client's `endpoint` names where it writes: the API base, or "local sandbox at PATH".
     - A base URL on loopback with no PAT (``reconciler sandbox serve``) uses the sandbox's default key.
     - User: `user_id` (a flag), else the manifest's ``app.user_id``, else ``CLARIFAI_USER_ID``; the
       manifest wins over the environment because it names the owner of this particular app, the
@@ -514,17 +567,26 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 
-        db = sandbox_db_path()
+        why = credentials_required(require_credentials)
+        if why:
+            raise ReconcilerError(f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
+                                  f"given, and {why}, so the embedded local sandbox is not used; set "
+                                  "CLARIFAI_PAT (or --pat-file), or name a server with --api-base")
+        if sandbox_db is not None:
+            db, how = sandbox_db.absolute(), "the saved plan's sandbox"
+        else:
+            db, how = find_sandbox(sandbox_from)
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
         print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox "
-              f"(data in {db})", file=err)
+              f"(data in {db}; {how})", file=err)
         transport = httpx.WSGITransport(app=Sandbox(str(db)))
         return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
                       transport=transport, rate_limit=0, max_retries=max_retries,
-                      timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})")
+                      timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})",
+                      endpoint=sandbox_endpoint(db))
     base = base or DEFAULT_API_BASE
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")

@@ -39,7 +39,8 @@ class DriftReport:
 def check_drift(client: Any, desired: State) -> DriftReport:
     live = read_live(client, desired.app.id, user_id=desired.user_id,
                      want_models={m.id for m in desired.models}, expect_concepts=len(desired.concepts))
-    return DriftReport(make_plan(desired, live, live_fingerprint=fingerprint(live) if live else ""))
+    return DriftReport(make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "",
+                                 endpoint=getattr(client, "endpoint", "")))
 
 
 def report_to_dict(report: DriftReport) -> dict[str, Any]:
@@ -52,11 +53,14 @@ def render_text(data: dict[str, Any]) -> str:
     n = len({(a["kind"], a["id"]) for a in data["actions"]})
     lines = [f"Drift in app {app['id']}{who}: "
              + (f"{n} resource(s) differ from the manifest." if data["drift"] else "none; the app matches the manifest.")]
+    if data.get("endpoint"):
+        lines.append(f"Endpoint: {data['endpoint']}")
     for a in data["actions"]:
         lines.append(f"  {render.GLYPHS[a['op']]} {a['kind']}/{a['id']}: {WHAT[a['op']]}")
         for c in a["changes"]:
             lines.append(f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
                          f"manifest {render.format_value(c['after'], c['path'])}")
+            lines.extend(f"        {w}" for w in render.config_change_words(c))
     if data["notes"]:
         lines.append("Notes:")
         lines.extend(f"  - {note}" for note in data["notes"])

@@ -66,6 +66,11 @@ class Action:
     #: an existing version already matches the desired config: no new version (informational)
     reuse_version: str | None = None
     reason: str = ""
+    #: workflow actions: for a pin change between two existing versions of a model, the change
+    #: path ("nodes.NODE.model.version") and how the two versions' configurations differ, so a
+    #: repoint reads in words ("thresholds.walker: 0.85 → 0.9"), not only version ids. Derived
+    #: from the live read (which the fingerprint covers), so not part of equality.
+    version_changes: tuple[tuple[str, tuple[Change, ...]], ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> ResourceKey:
@@ -85,6 +90,8 @@ class Plan:
     live_fingerprint: str
     desired: State
     targets: tuple[str, ...] = ()
+    #: where the plan was made and applies: the API base, or "local sandbox at PATH"
+    endpoint: str = ""
 
     @property
     def empty(self) -> bool:
@@ -102,8 +109,9 @@ def is_new_pin(pin: str) -> bool:
 
 
 def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
-              targets: Sequence[str] = ()) -> Plan:
-    """The ordered plan that turns `live` (None: the app does not exist) into `desired`."""
+              targets: Sequence[str] = (), endpoint: str = "") -> Plan:
+    """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
+    `endpoint` (where `live` was read) is recorded, not used."""
     desired = fill_implicit(desired, live)
     planner = _Planner(desired, live)
     actions, notes = planner.run()
@@ -111,7 +119,7 @@ def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
         actions, notes = _limit_to_targets(actions, notes, targets, desired, live)
     return Plan(app_id=desired.app.id, user_id=desired.user_id or (live.user_id if live else None),
                 actions=tuple(_order(actions)), notes=tuple(notes), live_fingerprint=live_fingerprint,
-                desired=desired, targets=tuple(targets))
+                desired=desired, targets=tuple(targets), endpoint=endpoint)
 
 
 def fill_implicit(desired: State, live: State | None) -> State:
@@ -296,6 +304,7 @@ class _Planner:
         for w in self.desired.workflows:
             lw = live.pop(w.id, None)
             pins, pin_changes, why, waits = self._pins(w, lw)
+            words = self._version_changes(w, pin_changes)
             order = _change_order(w, lw)
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
@@ -305,12 +314,31 @@ class _Planner:
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
                 self._add("adopt", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins,
-                          reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])))
+                          reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])),
+                          version_changes=words)
             elif structural:
-                self._add("update", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why)
+                self._add("update", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
+                          version_changes=words)
             elif pin_changes:
-                self._add("repoint", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why)
+                self._add("repoint", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
+                          version_changes=words)
         self._leftovers(Kind.WORKFLOW, live)
+
+    def _version_changes(self, w: Workflow, pin_changes: list[Change]) -> tuple[tuple[str, tuple[Change, ...]], ...]:
+        """For each pin change between two existing live versions of one model, how the second
+        version's configuration differs from the first's (paths relative to the config)."""
+        out = []
+        for c in pin_changes:
+            model_id = next((n.model.id for n in w.nodes if f"nodes.{n.id}.model.version" == c.path), None)
+            lm = self.lv.model(model_id) if model_id else None
+            if lm is None or not isinstance(c.before, str) or not isinstance(c.after, str) or is_new_pin(c.after):
+                continue
+            configs = {v.id: v.config for v in model_versions(lm)}
+            if c.before in configs and c.after in configs:
+                words = tuple(diff_dicts(configs[c.before], configs[c.after]))
+                if words:
+                    out.append((c.path, words))
+        return tuple(out)
 
     def _pins(self, w: Workflow, lw: Workflow | None) -> tuple[tuple[tuple[str, str], ...], list[Change], str, str]:
         """Pins for every local-model node of `w`, the pin changes against `lw`, why they change,

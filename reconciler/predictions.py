@@ -74,11 +74,21 @@ class Predictions:
         """Every input key, in first-seen order: `simulate` runs the workflow once per key."""
         return list(dict.fromkeys(p.input for p in self.lines))
 
+    def models(self) -> list[str]:
+        """Every model key the lines name, in first-seen order."""
+        return list(dict.fromkeys(p.model for p in self.lines))
+
+    @staticmethod
+    def model_keys(model: ModelRef) -> list[str]:
+        """The `model` values a line may use for `model`: ``USER/APP/MODEL`` for another app's
+        model, then the bare id."""
+        return ([f"{model.user_id}/{model.app_id}/{model.id}"] if model.external else []) + [model.id]
+
     def lookup(self, input_keys: Sequence[str], model: ModelRef) -> dict[ConceptRef, float] | None:
         """The recorded concept scores of `model` for the first of `input_keys` that has a line
         (full `USER/APP/MODEL` reference first, then the bare id); None when nothing is recorded.
         Concepts are owned by the model's app: `ConceptRef(id)` for this app's models."""
-        model_keys = ([f"{model.user_id}/{model.app_id}/{model.id}"] if model.external else []) + [model.id]
+        model_keys = self.model_keys(model)
         for key in input_keys:
             if not key:
                 continue

@@ -7,22 +7,37 @@
   It holds the desired state, the live fingerprint, the app/user, the targets and the planned
   actions (with their resources). `apply PLANFILE` checks the fingerprint against the live app,
   re-plans from the stored desired state, and can verify it gets the same actions.
+  Format 2 adds the `endpoint` the plan was made against and `fingerprint`, which binds the live
+  fingerprint to the endpoint, user and app the plan writes to (`bound_fingerprint`).
+  `plan_from_file_dict` checks the file hangs together: every field has its type, the desired
+  app and every app action are the plan's `app_id` and the desired user its `user_id`, and the
+  stored binding matches the file's own endpoint, user, app and live fingerprint.
 
 Malformed input raises PlanError (one line), never a KeyError traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from enum import Enum
 from typing import Any
 
 from reconciler.diff import ABSENT, Change
 from reconciler.errors import PlanError
-from reconciler.plan import Action, Plan
+from reconciler.plan import OPS, Action, Plan
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, Model, ModelRef,
                               ModelVersion, Node, Resource, State, Workflow)
 
 STATE_FORMAT = 1
-PLAN_FILE_FORMAT = 1
+#: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
+#: cannot say where it was made, so it is refused rather than applied anywhere.
+PLAN_FILE_FORMAT = 2
+#: A saved plan nested deeper than this is not one we wrote (the manifest loader has the same cap).
+MAX_PLAN_DEPTH = 64
 PLAN_FILE_KIND = "reconciler-plan"  # what `cli._read_plan_file` looks for
 
 
@@ -148,6 +163,8 @@ def action_to_dict(a: Action) -> dict[str, Any]:
             "changes": [change_to_dict(c) for c in a.changes],
             "pins": [{"node": n, "version": v} for n, v in a.pins],
             "reuse_version": a.reuse_version, "reason": a.reason,
+            "version_changes": [{"path": path, "changes": [change_to_dict(c) for c in words]}
+                                for path, words in a.version_changes],
             "desired": resource_to_dict(a.desired) if a.desired is not None else None,
             "live": resource_to_dict(a.live) if a.live is not None else None}
 
@@ -160,30 +177,129 @@ def action_from_dict(d: dict[str, Any]) -> Action:
                       desired=resource_from_dict(kind, d["desired"]) if d.get("desired") is not None else None,
                       live=resource_from_dict(kind, d["live"]) if d.get("live") is not None else None,
                       pins=tuple((p["node"], p["version"]) for p in d.get("pins") or ()),
-                      reuse_version=d.get("reuse_version"), reason=d.get("reason", ""))
+                      reuse_version=d.get("reuse_version"), reason=d.get("reason", ""),
+                      version_changes=tuple(
+                          (v["path"], tuple(Change(c["path"], c.get("before"), c.get("after")) for c in v["changes"]))
+                          for v in d.get("version_changes") or ()))
     except (KeyError, TypeError, ValueError) as err:
         raise PlanError(f"malformed action in saved plan: {err!r}") from None
 
 
+def bound_fingerprint(endpoint: str, user_id: str | None, app_id: str, live_fingerprint: str) -> str:
+    """The live fingerprint bound to where the plan writes: equal only for the same endpoint,
+    user, app and live state."""
+    blob = json.dumps([endpoint, user_id, app_id, live_fingerprint], separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def plan_to_file_dict(plan: Plan) -> dict[str, Any]:
     return {"format_version": PLAN_FILE_FORMAT, "kind": PLAN_FILE_KIND,
-            "app_id": plan.app_id, "user_id": plan.user_id,
-            "live_fingerprint": plan.live_fingerprint, "targets": list(plan.targets),
+            "endpoint": plan.endpoint, "app_id": plan.app_id, "user_id": plan.user_id,
+            "live_fingerprint": plan.live_fingerprint,
+            "fingerprint": bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint),
+            "targets": list(plan.targets),
             "desired": state_to_dict(plan.desired),
             "actions": [action_to_dict(a) for a in plan.actions],
             "notes": list(plan.notes)}
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion (a hostile file may be very deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            if d <= MAX_PLAN_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _type_problem(value: Any, hint: Any, where: str) -> str | None:
+    """Where `value` does not have the type `hint` (a dataclass field's annotation), or None."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, h, where) for h in args]
+        return None if any(p is None for p in problems) else next(p for p in problems if p)
+    if hint is type(None):
+        return None if value is None else f"{where} should be null"
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return f"{where} should be a list"
+        items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(items) != len(value):
+            return f"{where} should have {len(items)} items"
+        return next((p for i, (v, h) in enumerate(zip(value, items))
+                     if (p := _type_problem(v, h, f"{where}[{i}]"))), None)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            return f"{where} should be an object"
+        return None
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            return f"{where} should be a {hint.__name__}"
+        hints = typing.get_type_hints(hint)
+        return next((p for f in dataclasses.fields(hint)
+                     if (p := _type_problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"))), None)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return None if isinstance(value, hint) else f"{where} is not a known {hint.__name__.lower()}"
+    if hint is int or hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else f"{where} should be a number"
+    if isinstance(hint, type):
+        return None if isinstance(value, hint) else f"{where} should be a {hint.__name__}"
+    return None
+
+
 def plan_from_file_dict(d: dict[str, Any]) -> Plan:
+    """A saved plan, checked to hang together (module docstring); PlanError says what is wrong."""
     if not isinstance(d, dict) or d.get("kind") != PLAN_FILE_KIND:
         raise PlanError("not a saved reconciler plan (expected a JSON file written by `reconciler plan --out`)")
     if d.get("format_version") != PLAN_FILE_FORMAT:
-        raise PlanError(f"saved plan has format_version {d.get('format_version')}; this version of "
+        raise PlanError(f"saved plan has format_version {d.get('format_version')!r}; this version of "
                         f"reconciler reads {PLAN_FILE_FORMAT}; make the plan again")
+    if _depth(d) > MAX_PLAN_DEPTH:
+        raise PlanError(f"nested deeper than {MAX_PLAN_DEPTH} levels")
+    for key, want in (("endpoint", str), ("app_id", str), ("user_id", (str, type(None))),
+                      ("live_fingerprint", str), ("fingerprint", str), ("targets", list),
+                      ("desired", dict), ("actions", list), ("notes", list)):
+        if key not in d:
+            raise PlanError(f"missing {key!r}")
+        if not isinstance(d[key], want):
+            raise PlanError(f"{key!r} has the wrong type ({type(d[key]).__name__})")
+    if not all(isinstance(a, dict) for a in d["actions"]):
+        raise PlanError("'actions' should be a list of objects")
     try:
-        return Plan(app_id=d["app_id"], user_id=d.get("user_id"),
-                    actions=tuple(action_from_dict(a) for a in d.get("actions") or ()),
-                    notes=tuple(d.get("notes") or ()), live_fingerprint=d.get("live_fingerprint", ""),
-                    desired=state_from_dict(d["desired"]), targets=tuple(d.get("targets") or ()))
-    except KeyError as err:
-        raise PlanError(f"malformed saved plan: missing {err}") from None
+        plan = Plan(app_id=d["app_id"], user_id=d["user_id"],
+                    actions=tuple(action_from_dict(a) for a in d["actions"]),
+                    notes=tuple(d["notes"]), live_fingerprint=d["live_fingerprint"],
+                    desired=state_from_dict(d["desired"]), targets=tuple(d["targets"]),
+                    endpoint=d["endpoint"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise PlanError(f"malformed saved plan: {err!r}") from None
+    problem = _type_problem(plan, Plan, "plan")
+    if problem:
+        raise PlanError(problem.removeprefix("plan."))
+    unknown = sorted({a.op for a in plan.actions} - set(OPS))
+    if unknown:
+        raise PlanError(f"unknown action op {unknown[0]!r}")
+    _check_one_app(plan)
+    if d["fingerprint"] != bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint):
+        raise PlanError("its fingerprint does not match its endpoint, user, app and live fingerprint "
+                        "(was it edited?)")
+    return plan
+
+
+def _check_one_app(plan: Plan) -> None:
+    """Everything the plan writes is in its own app: the app it re-plans from (the desired state)
+    and every app-level action are `plan.app_id`, and the desired user is the plan's user."""
+    if plan.desired.app.id != plan.app_id:
+        raise PlanError(f"its desired app is {plan.desired.app.id!r} but the plan is for app {plan.app_id!r}")
+    if plan.desired.user_id not in (None, plan.user_id):
+        raise PlanError(f"its desired user is {plan.desired.user_id!r} but the plan is for user {plan.user_id!r}")
+    for a in plan.actions:
+        foreign = [r.id for r in (a.desired, a.live) if isinstance(r, App) and r.id != plan.app_id]
+        if (a.kind is Kind.APP and a.id != plan.app_id) or foreign:
+            raise PlanError(f"action {a.op} {a.address} writes to another app than {plan.app_id!r}")

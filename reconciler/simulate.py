@@ -105,6 +105,22 @@ def simulate_nodes(state: State, wf: Workflow, nodes: list[RunNode], predictions
     return Report(state.app.id, wf.id, len(keys), total, per, dict(sorted(statuses.items())))
 
 
+def unmatched_warning(state: State, predictions: Predictions, workflow_id: str | None = None) -> str | None:
+    """A warning when no recorded line names the model of any node of the workflow: every node
+    then outputs nothing and the forecast is "no annotation" for every input, which looks like a
+    result but only means the file was recorded for other models (or spelled them differently)."""
+    wf = select_workflow(state, workflow_id)
+    recorded = set(predictions.models())
+    if not recorded or any(k in recorded for n in wf.nodes for k in Predictions.model_keys(n.model)):
+        return None
+    named = sorted(recorded)
+    shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    wanted = ", ".join(dict.fromkeys(Predictions.model_keys(n.model)[0] for n in wf.nodes))
+    return (f"no recorded prediction matches any node of workflow {wf.id}: the file names {shown}; "
+            f"the workflow's nodes run {wanted} (a line's \"model\" is the model id, or USER/APP/MODEL "
+            "for another app's model)")
+
+
 def simulate(state: State, predictions: Predictions, workflow_id: str | None = None) -> Report:
     wf = select_workflow(state, workflow_id)
     return simulate_nodes(state, wf, run_nodes(state, wf), predictions)

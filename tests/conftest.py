@@ -88,6 +88,27 @@ def served_sandbox(sandbox_app: ResponseChecker) -> Iterator[str]:
         yield url
 
 
+# --- credentials: tests run the embedded sandbox unless they say otherwise -------------------------
+
+@pytest.fixture(autouse=True)
+def _no_ci_credential_requirement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI systems set CI=true, which (like RECONCILER_REQUIRE_CREDENTIALS) makes a missing PAT an
+    error instead of the embedded sandbox. Most tests use that sandbox on purpose, so both are
+    cleared for every test (and the subprocesses it starts, which inherit os.environ); the tests of
+    the fail-closed rule set them explicitly (tests/test_client_connect.py, test_saved_plans.py)."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("RECONCILER_REQUIRE_CREDENTIALS", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _embedded_sandbox_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The embedded sandbox lives next to the manifest (or in the nearest .reconciler/ above it);
+    many tests plan the repository's own examples/, which must not collect sandboxes. Every test
+    gets its own, in its tmp_path, unless it sets RECONCILER_SANDBOX_DB itself or clears it to test
+    the search (tests/test_client_connect.py)."""
+    monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / ".reconciler" / "sandbox.sqlite"))
+
+
 # --- secrets: no test may show the recognisable PAT (tests/e2e.py's SECRET_PAT) ---------------------
 
 @pytest.hookimpl(hookwrapper=True)

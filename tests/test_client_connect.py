@@ -79,3 +79,43 @@ def test_sandbox_db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert sandbox_db_path() == tmp_path / ".reconciler" / "sandbox.sqlite"
     monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / "x.sqlite"))
     assert sandbox_db_path() == tmp_path / "x.sqlite"
+
+
+def test_missing_pat_fails_closed_in_ci_and_when_required(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    err = io.StringIO()
+    for setup in (lambda: monkeypatch.setenv("CI", "true"),
+                  lambda: monkeypatch.setenv("RECONCILER_REQUIRE_CREDENTIALS", "1")):
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.delenv("RECONCILER_REQUIRE_CREDENTIALS", raising=False)
+        setup()
+        with pytest.raises(ReconcilerError, match="no Clarifai credentials") as ei:
+            connect(stderr=err)
+        assert "\n" not in str(ei.value)
+    monkeypatch.delenv("RECONCILER_REQUIRE_CREDENTIALS")
+    with pytest.raises(ReconcilerError, match="--require-credentials is given"):
+        connect(require_credentials=True, stderr=err)
+    assert err.getvalue() == "" and not (tmp_path / ".reconciler").exists()
+    # a PAT, or an explicitly named loopback server, is fine in CI
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    assert connect().endpoint == "https://api.clarifai.com"
+    monkeypatch.delenv("CLARIFAI_PAT")
+    assert connect(api_base="http://127.0.0.1:9").endpoint == "http://127.0.0.1:9"
+
+
+def test_embedded_sandbox_is_found_upwards_and_named_as_endpoint(tmp_path: Path) -> None:
+    from reconciler.client import find_sandbox
+
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_sandbox(deep) == (deep / ".reconciler" / "sandbox.sqlite",
+                                  "a new .reconciler/ next to the manifest: none was found there or above it")
+    (tmp_path / "a" / ".reconciler").mkdir()
+    assert find_sandbox(deep) == (tmp_path / "a" / ".reconciler" / "sandbox.sqlite",
+                                  "the nearest .reconciler/ above the manifest")
+    assert find_sandbox(tmp_path / "a")[1] == "the .reconciler/ next to the manifest"
+    err = io.StringIO()
+    c = connect(sandbox_from=deep, stderr=err)
+    assert c.endpoint == f"local sandbox at {tmp_path / 'a' / '.reconciler' / 'sandbox.sqlite'}"
+    assert "the nearest .reconciler/ above the manifest" in err.getvalue()
+    c.close()

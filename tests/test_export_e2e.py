@@ -191,17 +191,83 @@ def test_cli_export_then_plan_is_empty(tmp_path, monkeypatch, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_ci_recipe_uses_real_flags():
+def _recipe_commands(job: dict, env: dict) -> list[list[str]]:
+    """Every `reconciler ...` command line in a job's `run:` steps, as argv (variables expanded,
+    redirections dropped)."""
+    import shlex
+
+    cmds = []
+    for step in job.get("steps", []):
+        script = step.get("run", "").replace("\\\n", " ")
+        for line in script.splitlines():
+            line = line.strip()
+            if not line.startswith("reconciler "):
+                continue
+            for name, value in env.items():
+                line = line.replace(f"${name}", value)
+            words = shlex.split(line)[1:]
+            redirect = {i for i, w in enumerate(words) if w in (">", ">>")}
+            cmds.append([w for i, w in enumerate(words) if i not in redirect and i - 1 not in redirect])
+    return cmds
+
+
+def test_ci_recipe_commands_all_parse_and_it_applies_the_reviewed_plan():
+    import re
+
     import yaml
+    from packaging.requirements import Requirement
 
     from reconciler.cli import build_parser
 
-    recipe = (EXAMPLES / "ci" / "clarifai-reconciler.yml").read_text()
-    yaml.safe_load(recipe)
-    for cmd in ("plan $MANIFEST_ARGS --markdown --detailed-exitcode", "plan $MANIFEST_ARGS --out plan.json",
-                "apply plan.json", "validate $MANIFEST_ARGS", "drift $MANIFEST_ARGS"):
-        assert cmd in recipe
-        argv = cmd.replace("$MANIFEST_ARGS", "-f a.yaml -f b.yaml").split()
-        build_parser().parse_args(argv)  # raises on an unknown flag
+    recipe = yaml.safe_load((EXAMPLES / "ci" / "clarifai-reconciler.yml").read_text())
+    env = dict(recipe["env"])
+    env["MANIFEST_ARGS"] = "-f a.yaml -f b.yaml"  # any files: only the flags are checked
+    jobs = recipe["jobs"]
+    commands = {name: _recipe_commands(job, env) for name, job in jobs.items()}
+    assert sum(len(c) for c in commands.values()) >= 7
+    for name, cmds in commands.items():
+        for argv in cmds:
+            build_parser().parse_args(argv)  # raises on an unknown verb or flag
+    verbs = {name: [argv[0] for argv in cmds] for name, cmds in commands.items()}
+    # the pull request saves the plan and shows the saved file; the merge applies that file
+    assert verbs["plan"] == ["validate", "plan", "show"]
+    assert ["plan", "-f", "a.yaml", "-f", "b.yaml", "--out", "plan.json", "--detailed-exitcode"] in commands["plan"]
+    assert verbs["reviewed-plan"] == ["show", "show"] and verbs["apply"] == ["apply"]
+    assert commands["apply"] == [["apply", "plan.json"]]  # no fresh plan at merge
+    assert jobs["apply"]["needs"] == "reviewed-plan" and jobs["apply"]["environment"] == "production"
+    uploaded = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    downloads = [s for j in ("reviewed-plan", "apply") for s in jobs[j]["steps"]
+                 if "download-artifact" in s.get("uses", "")]
+    assert len(downloads) == 2
+    pr_name = uploaded["with"]["name"].replace("github.event.pull_request.number", "PR")
+    for d in downloads:  # the same artifact, from the pull request's run
+        assert re.sub(r"\$\{\{ [^}]*\.pr \}\}", "${{ PR }}", d["with"]["name"]) == pr_name
+        assert "run_id" in d["with"]["run-id"] and d["with"]["github-token"]
+    assert any("sha256sum -c" in s.get("run", "") for s in jobs["apply"]["steps"])
+    # the install line installs this package (it is not on PyPI)
+    req = Requirement(env["RECONCILER"])
+    assert req.name == "clarifai-reconciler" and req.url and req.url.startswith("git+https://")
+    installs = [s["run"] for j in jobs.values() for s in j["steps"] if s.get("run", "").startswith("pip install")]
+    assert installs and set(installs) == {'pip install "$RECONCILER"'}
+
+
+def test_pre_commit_hook_matches_manifests_not_overlays():
+    import re
+
+    import yaml
+
     hooks = yaml.safe_load((EXAMPLES.parent / ".pre-commit-hooks.yaml").read_text())
-    assert hooks[0]["id"] == "reconciler-validate" and hooks[0]["entry"] == "reconciler validate"
+    hook = hooks[0]
+    assert hook["id"] == "reconciler-validate" and hook["entry"] == "reconciler validate"
+    files = re.compile(hook["files"])  # pre-commit uses re.search
+    for path in ("manifest.yaml", "clarifai/manifest.yml", "apps/shop.manifest.yaml",
+                 "examples/auto-annotation/manifest.yaml"):
+        assert files.search(path), path
+    for path in ("clarifai/prod.yaml", "notmanifest.yaml", "manifest.yaml.bak", "manifest.json",
+                 "a.manifest/prod.yaml"):
+        assert not files.search(path), path
+    # every manifest in this repository that the hook would pick is valid on its own
+    from reconciler.cli import main
+
+    picked = [str(p) for p in EXAMPLES.rglob("*") if files.search(p.relative_to(EXAMPLES.parent).as_posix())]
+    assert picked and main(["validate", *picked]) == 0

@@ -95,6 +95,9 @@ def _args_cases(m: str) -> list[tuple[str, list[str], str | tuple[str, ...]]]:
         ("api-base-ftp", ["plan", m, "--api-base", "ftp://127.0.0.1/"], "http"),
         ("api-base-not-a-url", ["plan", m, "--api-base", "not a url"], "http"),
         ("apply-saved-plan-with-target", None, "--target cannot be combined"),  # built below
+        ("apply-saved-plan-with-f", None, "-f cannot be combined with a saved plan"),  # built below
+        ("apply-saved-plan-with-var", None, "--var cannot be combined with a saved plan"),  # built below
+        ("apply-saved-plan-foreign-app", None, "not a usable saved plan: its desired app"),  # built below
         ("sandbox-without-verb", ["sandbox"], ("sandbox", "VERB", "choose")),
     ]
 
@@ -105,9 +108,17 @@ ARG_CASES = [c[0] for c in _args_cases("m.yaml")]
 @pytest.mark.parametrize("case", ARG_CASES)
 def test_bad_arguments(case, manifest, tmp_path, capsys):
     name, argv, expect = next(c for c in _args_cases(str(manifest)) if c[0] == case)
-    if name == "apply-saved-plan-with-target":
-        assert run(capsys, ["plan", manifest, "--out", tmp_path / "p.json"])[0] == 0
-        argv = ["apply", str(tmp_path / "p.json"), "--target", "model/greater-than"]
+    if name.startswith("apply-saved-plan-"):
+        saved = tmp_path / "p.json"
+        assert run(capsys, ["plan", manifest, "--out", saved])[0] == 0
+        extra = {"apply-saved-plan-with-target": ["--target", "model/greater-than"],
+                 "apply-saved-plan-with-f": ["-f", str(manifest)],
+                 "apply-saved-plan-with-var": ["--var", "x=1"]}.get(name, [])
+        if name == "apply-saved-plan-foreign-app":  # the app_id differs from the app it writes to
+            doc = json.loads(saved.read_text())
+            doc["app_id"] = "another-app"
+            saved.write_text(json.dumps(doc))
+        argv = ["apply", str(saved), *extra]
     code, out, err = run(capsys, argv)
     assert_one_clear_line(code, out, err, expect)
     _assert_no_embedded_writes(tmp_path)
@@ -159,8 +170,9 @@ def _file_cases(tmp: Path, m: Path) -> list[tuple[str, list[Any], str | tuple[st
         ("var-file-missing", ["plan", m, "--var-file", tmp / "novars.yaml"], "cannot read var file"),
         ("var-file-not-mapping", ["plan", m, "--var-file", tmp / "vars-list.yaml"], "mapping"),
         ("plan-out-unwritable", ["plan", m, "--out", tmp / "afile" / "plan.json"], "cannot write plan file"),
-        ("saved-plan-truncated", ["apply", tmp / "truncated-plan.json"], ("truncated-plan.json",)),
-        ("saved-plan-bad-fields", ["apply", tmp / "bad-plan.json"], ("plan",)),
+        ("saved-plan-truncated", ["apply", tmp / "truncated-plan.json"],
+         ("truncated-plan.json is not a usable saved plan",)),
+        ("saved-plan-bad-fields", ["apply", tmp / "bad-plan.json"], ("bad-plan.json is not a usable saved plan",)),
         ("saved-plan-future-format", ["apply", tmp / "future-plan.json"], ("format",)),
         ("export-app-missing", ["export", "--app", "park-activity", "-o", tmp / "no" / "such" / "x.yaml"],
          ("app park-activity does not exist",)),

@@ -25,6 +25,8 @@ CASES = Path(__file__).parent / "cases"
 NAMES = sorted(p.name for p in CASES.iterdir() if (p / "desired.yaml").exists())
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FINGERPRINT = "golden-live-fingerprint"
+#: the endpoint every golden plan names in its header (plans record where they were made)
+ENDPOINT = "https://api.clarifai.com"
 
 
 def _check(path: Path, actual: str) -> None:
@@ -49,7 +51,7 @@ def test_golden_case(name: str) -> None:
     targets = targets_file.read_text().split("\n") if targets_file.exists() else []
     targets = [t for t in targets if t.strip()]
     try:
-        plan = make_plan(desired, live, live_fingerprint=FINGERPRINT, targets=targets)
+        plan = make_plan(desired, live, live_fingerprint=FINGERPRINT, targets=targets, endpoint=ENDPOINT)
     except PlanError as err:
         _check(case / "expected_error.txt", str(err) + "\n")
         return

@@ -115,3 +115,120 @@ def test_invariants(live_thresholds, desired_thresholds):
     assert [a.op for a in plan.actions] == (["new_version", "repoint"] if changed else [])
     doc = plan_to_dict(plan)
     assert render_text(json.loads(json.dumps(doc))) == render_text(doc)
+
+
+# --- PR comments that fit (issue 11) ------------------------------------------------------------
+
+def _big_change(n_concepts: int = 10_000):
+    """A threshold change (new version + repoint), a removed node, and `n_concepts` new concepts."""
+    from reconciler.state import Concept
+
+    d = desired_state()
+    live = applied(d)
+    d2 = with_workflow(desired_state(walker=0.9), "auto-annotate", nodes=d.workflow("auto-annotate").nodes[:-1])
+    d2 = dataclasses.replace(d2, concepts=(*d2.concepts, *(Concept(f"c{i:05d}", f"concept {i}")
+                                                          for i in range(n_concepts))))
+    return make_plan(d2, live, endpoint="https://api.clarifai.com")
+
+
+def test_markdown_of_10000_concepts_fits_and_keeps_models_and_workflows():
+    plan = _big_change()
+    doc = plan_to_dict(plan)
+    assert len(doc["actions"]) > 10_000
+    md = render_markdown(doc, plan)
+    assert len(md) <= 60_000
+    # nothing about models and workflows is cut in favour of concepts
+    for a in doc["actions"]:
+        if a["kind"] in ("model", "workflow"):
+            assert f"`{a['kind']}/{a['id']}`" in md
+    assert "`config.thresholds.walker`: 0.95 → 0.9" in md
+    assert "```mermaid" in md
+    # concepts are summarised per kind, collapsed and counted, never silently dropped
+    assert "| concepts | 10000 |" in md
+    assert "<details><summary>10000 concepts (10000 create)</summary>" in md
+    shown = md.count("| `+` | `concept/c")
+    assert 0 < shown < 10_000
+    assert f"… and {10_000 - shown} more concepts (the full list: `reconciler show PLAN`)" in md
+    assert md.index("`workflow/auto-annotate`") < md.index("<details>")
+
+
+def test_markdown_budget_is_a_hard_limit():
+    plan = _big_change(3_000)
+    doc = plan_to_dict(plan)
+    for budget in (60_000, 20_000, 5_000, 2_000, 800):
+        md = render_markdown(doc, plan, max_chars=budget)
+        assert len(md) <= budget, budget
+        assert "`model/greater-than`" in md  # models come before concepts at every budget
+    tiny = render_markdown(doc, plan, max_chars=2_000)
+    assert "concept/c00000" not in tiny
+
+
+def test_small_plans_are_unchanged_by_the_budget():
+    plan = make_plan(desired_state(walker=0.9), applied(desired_state()))
+    doc = plan_to_dict(plan)
+    assert render_markdown(doc, plan, max_chars=60_000) == render_markdown(doc, plan)
+    assert "<details>" not in render_markdown(doc, plan)
+
+
+def test_removed_nodes_are_drawn_in_the_deleted_style():
+    d = desired_state()
+    d2 = with_workflow(d, "auto-annotate", nodes=d.workflow("auto-annotate").nodes[:-1])
+    plan = make_plan(d2, applied(d))
+    md = render_markdown(plan_to_dict(plan), plan)
+    chart = md[md.index("```mermaid"):]
+    removed = d.workflow("auto-annotate").nodes[-1]
+    n = len(d2.workflow("auto-annotate").nodes)
+    assert f'  n{n}["{removed.id}' in chart
+    assert f"  class n{n} deleted\n" in chart
+    assert f" -.-> n{n}\n" in chart  # its edges dotted
+    assert f"n{n} changed" not in chart and f",n{n} changed" not in chart  # deleted, not also changed
+
+
+# --- repoints and drift in words (issue 11) ------------------------------------------------------
+
+def _repointed_to_an_older_version():
+    """The live workflow pins greater-than-v2 (walker 0.8); the manifest matches v1 (walker 0.95)."""
+    from plan_fixtures import vid, with_model
+    from reconciler.state import ModelVersion
+
+    d = desired_state()
+    live = applied(d)
+    gt = live.model("greater-than")
+    v1 = gt.versions[0]
+    v2 = ModelVersion(vid("greater-than", 2), {**v1.config, "thresholds": {**v1.config["thresholds"], "walker": 0.8}})
+    live = with_model(live, "greater-than", versions=(v2, v1), version_id=v2.id, config=v2.config)
+    wf = live.workflow("auto-annotate")
+    live = with_workflow(live, "auto-annotate", nodes=tuple(
+        dataclasses.replace(n, model=dataclasses.replace(n.model, version=v2.id)) if n.id == "greater-than" else n
+        for n in wf.nodes))
+    return d, live
+
+
+def test_repoint_to_an_existing_version_shows_the_configuration_difference():
+    from reconciler import drift
+    from reconciler.serialize import plan_from_file_dict, plan_to_file_dict
+
+    d, live = _repointed_to_an_older_version()
+    plan = make_plan(d, live)
+    assert [a.op for a in plan.actions] == ["repoint"]
+    doc = plan_to_dict(plan)
+    change = doc["actions"][0]["changes"][0]
+    assert change == {"path": "nodes.greater-than.model.version", "before": "greater-than-v2",
+                      "after": "greater-than-v1",
+                      "config_changes": [{"path": "thresholds.walker", "before": 0.8, "after": 0.95}]}
+    text = render_text(doc)
+    assert ('      nodes.greater-than.model.version: "greater-than-v2" → "greater-than-v1"\n'
+            "        thresholds.walker: 0.8 → 0.95\n") in text
+    assert "<br>&nbsp;&nbsp;thresholds.walker: 0.8 → 0.95<br>" in render_markdown(doc, plan)
+    drift_text = drift.render_text({**doc, "drift": True})
+    assert ('nodes.greater-than.model.version: live "greater-than-v2", manifest "greater-than-v1"\n'
+            "        thresholds.walker: 0.8 → 0.95\n") in drift_text
+    # saved plans keep the words, so `show` prints them too
+    back = plan_from_file_dict(json.loads(json.dumps(plan_to_file_dict(plan))))
+    assert render_text(plan_to_dict(back)) == text
+
+
+def test_a_new_version_pin_has_no_configuration_words():
+    plan = make_plan(desired_state(walker=0.9), applied(desired_state()))
+    doc = plan_to_dict(plan)
+    assert all("config_changes" not in c for a in doc["actions"] for c in a["changes"])

@@ -169,3 +169,26 @@ def test_text_sweep_table_and_svg_escape(tmp_path, capsys):
     assert "Wrote the chart to" in out
     svg = render_svg([{"concept": "a<b&c", "rows": [{"threshold": 0.5, "automation_rate": 0.5, "review_load": 0.25}]}])
     ET.fromstring(svg)  # a single point and odd characters still give well-formed XML
+
+
+def test_warns_when_no_recorded_prediction_matches_any_node(tmp_path, capsys):
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"input": "a", "model": "someone-elses-model", "concepts": {"walker": 0.9}}\n'
+                     '{"input": "b", "model": "Park-Activity-Classifier", "concepts": {"walker": 0.9}}\n')
+    args = [str(AA / "manifest.yaml"), "--predictions", str(other)]
+    assert main(["simulate", *args]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("warning: no recorded prediction matches any node of "
+                                                   "workflow auto-annotate: the file names "
+                                                   "Park-Activity-Classifier, someone-elses-model;")
+    assert "park-activity-classifier" in err  # what the nodes would have matched
+    assert "on 2 input(s)" in out
+    assert main(["simulate", *args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["warnings"]) == 1 and "no recorded prediction matches" in data["warnings"][0]
+
+
+def test_no_warning_when_a_node_is_recorded(capsys):
+    assert main(["simulate", str(AA / "manifest.yaml"), "--predictions", str(AA / "predictions.jsonl"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["warnings"] == []
