@@ -30,6 +30,7 @@ class Ctx:
     training_delay_s: float = 0.5
     code: int = 10000  # a handler may set MIXED_STATUS
     extra: dict[str, Any] = field(default_factory=dict)
+    quirks: frozenset[str] = frozenset()  # the pessimistic readings that are on (quirks.py)
 
     @property
     def user_id(self) -> str:

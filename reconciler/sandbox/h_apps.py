@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
+from reconciler.sandbox.h_models import clear_unsent
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.wire import (
     CONCEPTS_INVALID_REQUEST, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY,
     WORKFLOW_DOES_NOT_EXIST, Fail, action_of, check_id, get, merge, new_id, norm_visibility, objects,
@@ -56,6 +58,8 @@ def _apply_app_fields(ctx: Ctx, doc: dict[str, Any], patch: dict[str, Any], meta
             doc[k] = want(patch[k], str, k)
     if patch.get("visibility") is not None:
         doc["visibility"] = norm_visibility(patch["visibility"])
+    if patch.get("image") is not None:
+        doc["image"] = want(patch["image"], dict, "image")
     if patch.get("metadata") is not None:
         meta = want(patch["metadata"], dict, "metadata")
         if meta_op == "merge":
@@ -102,8 +106,18 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
     doc = ctx.tx.get(ctx.user_id, app_id, "app", app_id)
     if doc is None:
         raise Fail(CONN_DOES_NOT_EXIST, f"app {ctx.user_id}/{app_id} does not exist")
-    if action == "overwrite":  # `remove` only clears image.url, which the sandbox does not store
+    if action == "overwrite":
+        if PATCH_OVERWRITE_REPLACES in ctx.quirks:  # the whole app is what was sent
+            clear_unsent(doc, item, {"name": doc["id"], "description": None, "notes": None, "image": None,
+                                     "default_language": "en", "visibility": {"gettable": 10}})
+            if item.get("metadata") is None:
+                doc["metadata"] = {}
+            if item.get("default_workflow") is None and not item.get("default_workflow_id"):
+                doc.pop("default_workflow_id", None)
+                doc.pop("_dw", None)
         _apply_app_fields(ctx, doc, item, meta_op)
+    elif isinstance(item.get("image"), dict) and "url" in item["image"]:  # `remove`: clears image.url
+        doc.get("image", {}).pop("url", None)
     doc["modified_at"] = rfc3339(ctx.now)
     ctx.tx.update(ctx.user_id, app_id, "app", app_id, doc)
     return app_out(doc)
@@ -177,6 +191,8 @@ def patch_concepts(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "concepts"):
         doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST))
+        if PATCH_OVERWRITE_REPLACES in ctx.quirks:
+            clear_unsent(doc, item, {"name": doc["id"], "definition": None, "metadata": None})
         for k in ("name", "definition"):
             if item.get(k) is not None:
                 doc[k] = get(item, k, str)
