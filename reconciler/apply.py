@@ -513,8 +513,9 @@ def _relation_sig(x: dict[str, Any], app_id: str) -> tuple[str, str, str, str, s
 
 
 #: App / workflow fields apply never manages but sends back as read: PatchApps' and
-#: PatchWorkflows' "overwrite" may replace the whole object (docs, "Patching": "overwrite ...
-#: replaces the object with what you send"; quirk patch-overwrite-replaces), and the apps' only
+#: PatchWorkflows' "overwrite" may replace the whole object (Clarifai/docs
+#: docs/api-guide/advanced-topics/patching.md: overwrite replaces the object with what is sent,
+#: and recommends sending the whole object read back; quirk patch-overwrite-replaces), and the apps' only
 #: other action, "remove", cannot set fields. Server-owned fields (ids, timestamps, counts) are
 #: not sent.
 APP_KEPT = ("name", "notes", "image", "visibility", "default_language", "sample_ms", "is_template",

@@ -134,7 +134,8 @@ def list_versions(client: Client, base: str, model_id: str) -> list[dict[str, An
     configuration (no `output_info.data` / `params`: quirk `listing-without-config`); such a
     version's configuration is then read from GetModelOutputInfo
     (GET .../models/{id}/versions/{version}/output_info, clarifai-grpc's `additional_2` binding of
-    that RPC), never taken as empty -- that would plan a new version on every run."""
+    that RPC, documented in its service_pb2_grpc.py as "Get a the output info for a given model_id
+    or model_id/version_id"), never taken as empty -- that would plan a new version on every run."""
     path = f"{base}/models/{quote(model_id, safe='')}/versions"
     versions = client.list_all(path, "model_versions")
     liveshape.check("model_versions", versions, "GET", path)
