@@ -3,6 +3,8 @@
 Contract:
 - `Client(base_url, pat, ...)` sends JSON with ``Authorization: Key <pat>`` and returns the parsed
   JSON body as a dict when the body's ``status.code`` is SUCCESS (10000, or the name "SUCCESS").
+  Every ``status.code`` in a body (the response's, a model version's, ...) sent as a name is turned
+  into its number here, once (`normalise_status_codes`), so no caller ever sees a name.
   Anything else -- a non-success status, a non-JSON or truncated body, a body of the wrong shape,
   a connection that cannot be made -- raises `errors.ApiError` whose text is one line and whose
   fields carry the code, HTTP status, description, req_id, method and path. The body's status is

@@ -392,3 +392,43 @@ def test_deletes_without_a_bound_body_send_none(tmp_path: Path) -> None:
     assert {p.rsplit("/", 2)[-2] for _, p, _ in no_body} == {"models", "workflows"}
     assert all(body == b"" for _, _, body in no_body), no_body
     h.sandbox.close()
+
+
+def test_served_pessimistic_sandbox_with_the_tool_over_http(tmp_path: Path) -> None:
+    """`reconciler sandbox serve --quirks` (bare: every quirk) in a child process: it says which
+    quirks are on, and apply then plan over loopback HTTP converge against it."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from reconciler.apply import apply_plan
+    from reconciler.live import fingerprint, read_live
+    from reconciler.plan import make_plan
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", "--quirks",
+                             "--db", str(tmp_path / "served.sqlite")], cwd=root,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline())
+        assert url
+        proc.stdout.readline()  # the key line
+        on = proc.stdout.readline()
+        assert on.startswith("sandbox: pessimistic quirks on:") and all(q in on for q in Q.QUIRKS), on
+        client = Client(url.group(0), DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=0)
+        desired = Harness.desired("quirky.yaml", MANIFEST)
+        live = read_live(client, "quirky", user_id=DEFAULT_USER)
+        apply_plan(client, make_plan(desired, live, live_fingerprint=""), poll_s=0.01)
+        live = read_live(client, "quirky", user_id=DEFAULT_USER)
+        assert live is not None
+        again = make_plan(desired, live, live_fingerprint=fingerprint(live))
+        assert again.empty, [(a.op, a.address) for a in again.actions]
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err, err
