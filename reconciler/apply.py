@@ -225,14 +225,29 @@ class Applier:
                     self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
 
     def _delete_concept_relation(self, group: list[Action]) -> None:
-        by_subject: dict[str, list[str]] = {}
+        by_subject: dict[str, list[ConceptRelation]] = {}
         for a in group:
             r: ConceptRelation = a.live  # type: ignore[assignment]
             if r.server_id:
-                by_subject.setdefault(r.subject, []).append(r.server_id)
-        for subject, ids in by_subject.items():
+                by_subject.setdefault(r.subject, []).append(r)
+        for subject, rels in by_subject.items():
             try:
-                self._write("delete", f"{self.base}/concepts/{subject}/relations", {"ids": ids})
+                self._write("delete", f"{self.base}/concepts/{subject}/relations",
+                            {"ids": [r.server_id for r in rels]})
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
+                # Gone already (an earlier run), or stored on its other side: a listing may show a
+                # relation from its object's side (quirk relation-inverse-listing). One at a time.
+                for r in rels:
+                    self._delete_relation_from_either_side(r)
+
+    def _delete_relation_from_either_side(self, r: ConceptRelation) -> None:
+        sides = [r.subject] + ([r.object.id] if not r.object.external else [])
+        for side in sides:
+            try:
+                self._write("delete", f"{self.base}/concepts/{side}/relations", {"ids": [r.server_id]})
+                return
             except ApiError as err:
                 if not _is_not_found(err):
                     raise

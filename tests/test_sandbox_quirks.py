@@ -206,6 +206,7 @@ MANIFEST = textwrap.dedent("""\
       - {subject: animal, predicate: hypernym, object: dog}
       - {subject: cat, predicate: hyponym, object: animal}
       - {subject: puppy, predicate: synonym, object: dog}
+      - {subject: dog, predicate: hypernym, object: puppy}
       - {subject: dog, predicate: synonym, object: {id: ai_l8TKp2h5, user_id: clarifai, app_id: main}}
     models:
       - {id: gt, type: concept-thresholder, comparator: GREATER_THAN, thresholds: {dog: 0.5, cat: 0.7}}

@@ -22,7 +22,7 @@ from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import clear_unsent
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, RELATION_INVERSE_LISTING
 from reconciler.sandbox.wire import (
     CONCEPTS_INVALID_REQUEST, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY,
     WORKFLOW_DOES_NOT_EXIST, Fail, action_of, check_id, get, merge, new_id, norm_visibility, objects,
@@ -289,7 +289,12 @@ def delete_concept_relations(ctx: Ctx) -> dict[str, Any]:
     ids = [want(i, str, "ids[]") for i in get(ctx.body, "ids", list, [])]
     if not ids:
         raise Fail(CONCEPTS_INVALID_REQUEST, "ids is required")
+    strict = RELATION_INVERSE_LISTING in ctx.quirks  # then only the stored subject's path deletes
     for rid in ids:
+        doc = ctx.tx.get(ctx.user_id, ctx.app_id, "relation", rid) if strict else None
+        if strict and (doc is None or doc["_subject"]["id"] != ctx.params.get("concept_id")):
+            raise Fail(CONCEPTS_INVALID_REQUEST, f"concept {ctx.params.get('concept_id')!r} has no relation {rid!r}",
+                       http=404)
         if not ctx.tx.delete(ctx.user_id, ctx.app_id, "relation", rid):
             raise Fail(CONCEPTS_INVALID_REQUEST, f"concept relation {rid!r} does not exist", http=404)
     return {}

@@ -43,7 +43,8 @@ QUIRKS: dict[str, str] = {
     MAIN_MODELS_LISTED: "ListModels scoped to an app also lists clarifai/main's models, "
                         "whatever dont_fetch_from_main says",
     RELATION_INVERSE_LISTING: "the app-wide relation listing shows a hypernym as the inverse "
-                              "hyponym (subject and object swapped)",
+                              "hyponym (subject and object swapped), and a relation is deleted "
+                              "only through its stored subject's path",
     PATCH_OVERWRITE_REPLACES: "PATCH action overwrite replaces the whole app / workflow / model / "
                               "concept: fields not sent are cleared",
     DUPLICATE_INVALID_REQUEST: "every duplicate answers 40003 'Invalid request' (HTTP 400, "
