@@ -17,6 +17,9 @@ Contract:
 - Ownership: every model and workflow we write carries `metadata[MARKER_KEY] = {"managed": true,
   "protect": bool, "keys": [the metadata keys the manifest manages]}`; the user's other metadata
   keys are never sent back changed (models: PATCH action "merge"; workflows: read, merge, overwrite).
+- Overwrites (apps, workflows, concepts) may replace the whole object on the real API, so each
+  sends back, as read, the fields the manifest does not manage (`APP_KEPT`, `WORKFLOW_KEPT`, the
+  app's default workflow, a concept's metadata). DELETEs whose route binds no body send none.
 - Progress goes to the `progress` callback (the CLI prints it on stderr); nothing here prints.
 """
 
@@ -199,7 +202,7 @@ class Applier:
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
             self._write("patch", f"{self.base}/concepts",
-                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],  # type: ignore[union-attr]
+                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],  # type: ignore[arg-type,union-attr]
                          "action": "overwrite"})
 
     # --- relations (one call per subject) --------------------------------------------------
