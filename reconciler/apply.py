@@ -329,7 +329,7 @@ class Applier:
         older twin of its fresh version deletes its own (nothing points at it yet) and uses the
         twin. Each racer checks after its own post committed, so exactly one twin survives."""
         pid = posted.get("id", "")
-        versions = list_versions(self.client, self.base, m.id)  # newest first, configs complete
+        versions = list_versions(self.client, self.base, m.id, m.type)  # newest first, configs complete
         twins = [v for v in versions if modeltypes.from_api(m.type, v) == want]
         if not pid or not twins or twins[-1].get("id") == pid:
             return posted
@@ -344,7 +344,7 @@ class Applier:
 
     def _find_version(self, m: Model, want: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            versions = list_versions(self.client, self.base, m.id)  # newest first, configs complete
+            versions = list_versions(self.client, self.base, m.id, m.type)  # newest first, configs complete
         except ApiError as err:
             if _is_not_found(err):
                 return None

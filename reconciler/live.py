@@ -108,7 +108,8 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
         model_ids = [str(m.get("id", "")) for m in raw_models]
         wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
-        f_versions = {mid: pool.submit(list_versions, client, base, mid) for mid in wanted}
+        types = {str(m.get("id", "")): _str(m, "model_type_id") for m in raw_models}
+        f_versions = {mid: pool.submit(list_versions, client, base, mid, types[mid]) for mid in wanted}
         concepts = [_concept(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
@@ -128,7 +129,7 @@ def _in_app(raw: dict[str, Any], app_id: str, owner: str) -> bool:
     return m_app in ("", app_id) and (not m_user or not owner or m_user in (owner, "me"))
 
 
-def list_versions(client: Client, base: str, model_id: str) -> list[dict[str, Any]]:
+def list_versions(client: Client, base: str, model_id: str, model_type: str) -> list[dict[str, Any]]:
     """Every version of a model, newest first by parsed `created_at` (server order on ties), each
     with its full `output_info`. ListModelVersions may show only a summary of a version's
     configuration (no `output_info.data` / `params`: quirk `listing-without-config`); such a
@@ -139,20 +140,14 @@ def list_versions(client: Client, base: str, model_id: str) -> list[dict[str, An
     path = f"{base}/models/{quote(model_id, safe='')}/versions"
     versions = client.list_all(path, "model_versions")
     liveshape.check("model_versions", versions, "GET", path)
-    lacking = [v for v in versions if not has_config(v)]
+    lacking = [v for v in versions if not modeltypes.shows_config(model_type, v)]
     if lacking:
-        found = dict(zip((id(v) for v in lacking), client.map(lambda v: _output_info(client, path, v), lacking)))
+        found = dict(zip((id(v) for v in lacking), client.map(lambda v: _output_info(client, path, v, model_type), lacking)))
         versions = [{**v, "output_info": found[id(v)]} if id(v) in found else v for v in versions]
     return sorted(versions, key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
 
 
-def has_config(raw: dict[str, Any]) -> bool:
-    """Whether a listed version shows its configuration (`output_info.data` or `.params`)."""
-    oi = raw.get("output_info")
-    return isinstance(oi, dict) and (oi.get("data") is not None or oi.get("params") is not None)
-
-
-def _output_info(client: Client, versions_path: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _output_info(client: Client, versions_path: str, raw: dict[str, Any], model_type: str) -> dict[str, Any]:
     path = f"{versions_path}/{quote(_str(raw, 'id'), safe='')}/output_info"
     model = _shape(client.get(path).get("model"), dict, "GET", path, "model")
     # SingleModelResponse: the version's output_info as the model's, or inside model_version
@@ -160,7 +155,7 @@ def _output_info(client: Client, versions_path: str, raw: dict[str, Any]) -> dic
     candidates = [x for x in (model.get("output_info"), mv.get("output_info")) if isinstance(x, dict)]
     liveshape.check("model_versions", [{"output_info": c} for c in candidates], "GET", path)
     for oi in candidates:
-        if oi.get("data") is not None or oi.get("params") is not None:
+        if modeltypes.shows_config(model_type, {"output_info": oi}):
             return oi
     return candidates[0] if candidates else {}
 

@@ -433,3 +433,36 @@ def test_served_pessimistic_sandbox_with_the_tool_over_http(tmp_path: Path) -> N
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+class _FakeVersionsApi:
+    """Just enough of `Client` for `live.list_versions`: a listing and GetModelOutputInfo."""
+
+    def __init__(self, listed: list[dict[str, Any]], full: dict[str, dict[str, Any]]) -> None:
+        self.listed, self.full, self.gets = listed, full, []
+
+    def list_all(self, path: str, key: str, params: Any = None) -> list[dict[str, Any]]:
+        return [dict(v) for v in self.listed]
+
+    def get(self, path: str, params: Any = None) -> dict[str, Any]:
+        self.gets.append(path)
+        vid = path.rsplit("/", 2)[-2]
+        return {"status": {"code": 10000}, "model": {"id": "gt", "output_info": self.full[vid]}}
+
+    def map(self, fn: Any, items: Any) -> list[Any]:
+        return [fn(x) for x in items]
+
+
+def test_a_partial_listing_is_completed_per_model_type() -> None:
+    """A thresholder listed with its concepts but no params (no comparator) is not complete: its
+    comparator would read as the default. A writer listed with params is complete."""
+    from reconciler.live import list_versions
+
+    full = {"v1": {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": 3}}}
+    api = _FakeVersionsApi([{"id": "v1", "created_at": "2026-01-01T00:00:00Z",
+                             "output_info": {"data": {"concepts": [{"id": "a", "value": 0.5}]}}}], full)
+    [v] = list_versions(api, "/base", "gt", "concept-thresholder")  # type: ignore[arg-type]
+    assert v["output_info"]["params"] == {"concept_threshold_type": 3}
+    assert api.gets == ["/base/models/gt/versions/v1/output_info"]
+    writer = _FakeVersionsApi([{"id": "w1", "output_info": {"params": {"annotation_status": 24150}}}], {})
+    assert list_versions(writer, "/base", "w", "annotation-writer") and writer.gets == []  # type: ignore[arg-type]
