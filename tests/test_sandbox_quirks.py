@@ -466,3 +466,41 @@ def test_a_partial_listing_is_completed_per_model_type() -> None:
     assert api.gets == ["/base/models/gt/versions/v1/output_info"]
     writer = _FakeVersionsApi([{"id": "w1", "output_info": {"params": {"annotation_status": 24150}}}], {})
     assert list_versions(writer, "/base", "w", "annotation-writer") and writer.gets == []  # type: ignore[arg-type]
+
+
+# --- relations in one normal form (pure) -----------------------------------------------------------
+
+def test_a_relation_read_from_its_other_side_plans_nothing() -> None:
+    import dataclasses
+
+    from reconciler.plan import make_plan
+    from reconciler.state import ConceptRef, ConceptRelation
+
+    desired = Harness.desired("quirky.yaml", MANIFEST)
+    flipped = []
+    for r in desired.relations:
+        if not r.object.external and r.predicate in ("hypernym", "hyponym", "synonym"):
+            inverse = {"hypernym": "hyponym", "hyponym": "hypernym", "synonym": "synonym"}[r.predicate]
+            r = ConceptRelation(subject=r.object.id, predicate=inverse, object=ConceptRef(r.subject),
+                                knowledge_graph_id=r.knowledge_graph_id, server_id="x")
+        flipped.append(r)
+    assert [r.key for r in flipped] != [r.key for r in desired.relations]
+    live = dataclasses.replace(desired, relations=tuple(flipped), source="live")
+    plan = make_plan(desired, live, live_fingerprint="f")
+    assert not [a for a in plan.actions if a.kind.value == "concept_relation"], [a.address for a in plan.actions]
+    bare = make_plan(desired, dataclasses.replace(live, relations=()), live_fingerprint="f")
+    assert len([a for a in bare.actions if a.kind.value == "concept_relation"]) == len(desired.relations)
+
+
+@pytest.mark.parametrize("second", ["{subject: dog, predicate: hyponym, object: animal}",
+                                    "{subject: dog, predicate: synonym, object: puppy}"])
+def test_manifest_refuses_a_relation_repeated_from_the_other_side(second: str) -> None:
+    from reconciler.errors import ManifestError
+    from reconciler.manifest import load_text
+
+    text = MANIFEST.replace("  - {subject: cat, predicate: hyponym, object: animal}\n",
+                            f"  - {{subject: cat, predicate: hyponym, object: animal}}\n  - {second}\n")
+    assert text != MANIFEST
+    with pytest.raises(ManifestError) as exc:
+        load_text(text, "quirky.yaml")
+    assert "duplicate relation" in str(exc.value)
