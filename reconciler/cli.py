@@ -418,7 +418,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from reconciler.sandbox.server import serve
 
     return serve(host=args.host, port=args.port, db=args.db, latency_ms=args.latency_ms,
-                 rate_limit=args.rate_limit, predictions=args.predictions)
+                 rate_limit=args.rate_limit, predictions=args.predictions, quirks=args.quirks)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -556,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
     serve.add_argument("--rate-limit", type=float, default=0.0, help="requests/second; 0 = unlimited")
     serve.add_argument("--predictions", default=None, help="JSONL of recorded model predictions")
+    serve.add_argument("--quirks", nargs="?", const="pessimistic", default=None, metavar="NAMES",
+                       help="pessimistic mode: play the other plausible reading of unsettled API "
+                            "behaviour; bare = every quirk, or a comma list of names (README)")
     serve.set_defaults(func=cmd_sandbox_serve)
     return p
 

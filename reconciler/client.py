@@ -3,6 +3,8 @@
 Contract:
 - `Client(base_url, pat, ...)` sends JSON with ``Authorization: Key <pat>`` and returns the parsed
   JSON body as a dict when the body's ``status.code`` is SUCCESS (10000, or the name "SUCCESS").
+  Every ``status.code`` in a body (the response's, a model version's, ...) sent as a name is turned
+  into its number here, once (`normalise_status_codes`), so no caller ever sees a name.
   Anything else -- a non-success status, a non-JSON or truncated body, a body of the wrong shape,
   a connection that cannot be made -- raises `errors.ApiError` whose text is one line and whose
   fields carry the code, HTTP status, description, req_id, method and path. The body's status is
@@ -14,7 +16,8 @@ Contract:
   clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page. A server that
   ignores paging -- a page longer than ``per_page``, a page repeating the previous one, more than
   `MAX_PAGES` pages -- is an ApiError, not an endless or wrong read.
-- Retries: on HTTP 429 / CONN_THROTTLED (11005), other "try again" statuses, HTTP 5xx (not 501)
+- Retries: on HTTP 429 / CONN_THROTTLED (11005) -- but never on CONN_EXCEED_HOURLY_LIMIT (11003),
+  whose error says when to run again --, other "try again" statuses, HTTP 5xx (not 501)
   and transport failures (connect/read/write errors, timeouts, remote protocol errors), with
   exponential backoff and full jitter, never sooner than a ``Retry-After`` header asks, at most
   `max_retries` times and within `max_retry_seconds` overall. Writes (POST/PATCH/DELETE) are
@@ -55,6 +58,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from reconciler.errors import ApiError, ReconcilerError
+from reconciler.status_codes import BY_NAME, NAME_OF
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,32 +69,14 @@ MAX_PER_PAGE = 1000
 #: Paging stops with an error past this many pages (10 million items at 1000 a page).
 MAX_PAGES = 10_000
 
-#: Status names the client needs to understand when a server sends `code` as a string (one docs
-#: example does). Unknown names keep code 0 and their name in the message.
-STATUS_CODES: dict[str, int] = {
-    "SUCCESS": 10000, "MIXED_STATUS": 10010, "FAILURE": 10020, "TRY_AGAIN": 10030,
-    "NOT_IMPLEMENTED": 10040, "MOVED": 10050, "ACCEPTED": 10070,
-    "CONN_ACCOUNT_ISSUES": 11000, "CONN_TOKEN_INVALID": 11001, "CONN_CREDENTIALS_INVALID": 11002,
-    "CONN_EXCEED_HOURLY_LIMIT": 11003, "CONN_EXCEED_MONTHLY_LIMIT": 11004, "CONN_THROTTLED": 11005,
-    "CONN_EXCEEDS_LIMITS": 11006, "CONN_INSUFFICIENT_SCOPES": 11007, "CONN_KEY_INVALID": 11008,
-    "CONN_KEY_NOT_FOUND": 11009, "CONN_BAD_REQUEST_FORMAT": 11100, "CONN_DOES_NOT_EXIST": 11101,
-    "CONN_INVALID_REQUEST": 11102, "CONN_METHOD_NOT_ALLOWED": 11103, "CONN_NO_GDPR_CONSENT": 11104,
-    "CONN_AUTH_METHOD_DISABLED": 11200,
-    "MODEL_TRAINED": 21100, "MODEL_TRAINING": 21101, "MODEL_UNTRAINED": 21102,
-    "MODEL_QUEUED_FOR_TRAINING": 21103, "MODEL_TRAINING_FAILED": 21106,
-    "MODEL_DOES_NOT_EXIST": 21200, "MODEL_PERMISSION_DENIED": 21201, "MODEL_INVALID_ARGUMENT": 21202,
-    "MODEL_INVALID_REQUEST": 21203, "MODEL_REFERENCE_INVALID_ARGUMENT": 21400,
-    "WORKFLOW_NO_MATCHING_INPUT": 22001, "WORKFLOW_REQUIRE_TRAINED_MODEL": 22002,
-    "WORKFLOW_DUPLICATE": 22100, "WORKFLOW_UNSUPPORTED_FORMAT": 22101,
-    "WORKFLOW_DOES_NOT_EXIST": 22102, "WORKFLOW_PERMISSION_DENIED": 22103,
-    "WORKFLOW_INVALID_ARGUMENT": 22104, "WORKFLOW_INVALID_RECIPE": 22105,
-    "WORKFLOW_INVALID_TEMPLATE": 22106, "WORKFLOW_INVALID_GRAPH": 22107,
-    "WORKFLOW_INTERNAL_FAILURE": 22108, "WORKFLOW_INVALID_REQUEST": 22999,
-    "CONCEPTS_INVALID_REQUEST": 40003, "DATABASE_DUPLICATE_KEY": 40010,
-    "RPC_REQUEST_QUEUE_FULL": 40030, "RPC_SERVER_UNAVAILABLE": 40031, "RPC_REQUEST_TIMEOUT": 40032,
-    "BAD_REQUEST": 90400, "SERVER_ERROR": 90500, "INTERNAL_UNCATEGORIZED": 99009,
-}
-STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
+#: Every status code by name (clarifai-grpc's StatusCode enum, kept in `reconciler.status_codes`):
+#: a server may send `code` as a name ("CONN_THROTTLED") -- one docs example does, and protobuf's
+#: JSON mapping allows enum names -- in the top-level status and in any nested one (a model
+#: version's "MODEL_TRAINED"). `_interpret` turns every one into its number once, so nothing
+#: downstream ever sees a name. Unknown names read as code 0 and keep their name in messages.
+STATUS_CODES: dict[str, int] = BY_NAME
+STATUS_NAMES: dict[int, str] = NAME_OF
+CONN_EXCEED_HOURLY_LIMIT = 11003
 
 #: Statuses that mean "the same request may succeed later".
 RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
@@ -114,6 +100,33 @@ def status_code_of(raw: Any) -> int:
             return int(s)
         return STATUS_CODES.get(s.upper(), 0)
     return 0
+
+
+def normalise_status_codes(obj: Any) -> None:
+    """Turn every ``status.code`` in a response body that is a name or a numeric string into its
+    number, in place, at any depth (the response's own status, a model version's, an input's...).
+    Unknown names become 0, which matches no code the tool acts on."""
+    stack = [obj]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            st = cur.get("status")
+            if isinstance(st, dict) and isinstance(st.get("code"), str):
+                st["code"] = status_code_of(st["code"])
+            stack.extend(v for v in cur.values() if isinstance(v, (dict, list)))
+        elif isinstance(cur, list):
+            stack.extend(v for v in cur if isinstance(v, (dict, list)))
+
+
+def _hourly_limit_hint(resp: httpx.Response | None) -> str:
+    """CONN_EXCEED_HOURLY_LIMIT (11003): the account's hourly quota is spent, so retrying within
+    seconds (as for CONN_THROTTLED) only burns more of it. Say when to come back: the server's
+    Retry-After if it sends one, else an hour from now (the limit is per hour)."""
+    wait = _retry_after(resp)
+    seconds = wait if wait is not None and wait > 0 else 3600.0
+    when = time.strftime("%H:%M UTC", time.gmtime(time.time() + seconds))
+    return (f"the hourly request limit of this Clarifai account is used up; not retried: run again "
+            f"after {when} (in about {max(1, round(seconds / 60))} minutes)")
 
 
 class _Secret:
@@ -388,6 +401,8 @@ class Client:
     def _retryable(self, err: ApiError) -> bool:
         if err.http_status == 0:  # transport failure
             return True
+        if err.code == CONN_EXCEED_HOURLY_LIMIT:  # an hour away, whatever the HTTP code (429 too)
+            return False
         if err.http_status == 429 or err.code in RETRY_CODES:
             return True
         return err.http_status >= 500 and err.http_status != 501
@@ -418,6 +433,7 @@ class Client:
                                method, path, http_status=http_status, body=data)
         raw = status.get("code")
         code = status_code_of(raw)
+        normalise_status_codes(data)
         if code == SUCCESS and http_status < 400:
             return data
         name = STATUS_NAMES.get(code) or (raw if isinstance(raw, str) and raw else "")
@@ -431,6 +447,8 @@ class Client:
             text += f": {desc}"
         if details and details != desc:
             text += f" ({details[:200]})"
+        if code == CONN_EXCEED_HOURLY_LIMIT:
+            text += "; " + _hourly_limit_hint(resp)
         return self._error(text, method, path, code=code, http_status=http_status,
                            description=desc, req_id=str(status.get("req_id") or ""), body=data)
 

@@ -12,10 +12,13 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Reads run concurrently on the client's thread pool: GetApp, ListConcepts, the app-wide
   ListConceptRelations, ListModels and ListWorkflows together (all pages each), then
   ListModelVersions for each model in `want_models` (None: all) and each local model a workflow
-  node pins. `Model.config` / `version_id` are the newest version's (by `created_at`, server order
-  breaking ties), whatever its training status; `Model.versions` lists the versions read, newest
-  first. Models whose versions were not read have ``config == {}`` and no versions. The
-  `output_info` of ListModels/GetModel is never used: the real API returns only a summary there.
+  node pins (`list_versions`: a version the listing shows without its configuration is completed
+  from GetModelOutputInfo, never read as empty). `Model.config` / `version_id` are the newest
+  version's (by parsed `created_at`, 0-9 fractional digits, server order breaking ties), whatever
+  its training status; `Model.versions` lists the versions read, newest first. Models whose
+  versions were not read have ``config == {}`` and no versions. The `output_info` of
+  ListModels/GetModel is never used: the real API returns only a summary there.
+- Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
   type is an ApiError naming the field, never silently read as absent.
 - Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
@@ -26,8 +29,9 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   unmarked ones ``managed=False`` and no metadata of ours to compare.
 - Workflow nodes: a model of this app (node `model.app_id` empty or this app, and `user_id` empty or
   this app's owner) is `ModelRef(id, version=pinned)`; anything else the full external ref.
-- Relations: see `_relations` for the dedupe rule (each relation created once reads back once, in
-  the orientation it was created).
+- Relations: see `_relations` for the dedupe rule (each relation created once reads back once);
+  the orientation shown may be the inverse of the one created, so the plan compares relations in
+  normal form (`state.ConceptRelation.normal`).
 - Default workflow: `default_workflow_id`, else `default_workflow.id`; kept only when it names a
   workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
   their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
@@ -43,8 +47,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Callable
+from urllib.parse import quote
 
 from reconciler import liveshape, modeltypes
 from reconciler.client import MAX_PER_PAGE, Client, status_code_of
@@ -56,6 +63,9 @@ CONN_KEY_INVALID = 11008
 CONN_DOES_NOT_EXIST = 11101
 #: The inverse a relation shows from its object's side.
 INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
+#: Query parameters of the listings: ListModels asks not to mix in clarifai/main's models
+#: (clarifai-grpc ListModelsRequest field 23, deprecated; `_in_app` filters by owner anyway).
+LIST_PARAMS: dict[str, dict[str, Any]] = {"models": {"dont_fetch_from_main": True}}
 #: The public app whose concepts and workflows everyone references.
 MAIN_USER, MAIN_APP = "clarifai", "main"
 
@@ -71,7 +81,7 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         # round trip of latency, not two; for a missing app their errors are discarded.
         f_app = pool.submit(client.get, base)
         lists: dict[str, Future[list[dict[str, Any]]]] = {
-            key: pool.submit(client.list_all, f"{base}/{sub}", key,
+            key: pool.submit(client.list_all, f"{base}/{sub}", key, LIST_PARAMS.get(key),
                              pages_hint=_pages(expect_concepts) if key == "concepts" else 1)
             for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations"),
                              ("models", "models"), ("workflows", "workflows"))}
@@ -95,14 +105,14 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         owner = str(raw_app.get("user_id") or user_id or client.user_id or "")
         if owner == "me":
             owner = ""
-        raw_models = lists["models"].result()
+        raw_models = [m for m in lists["models"].result() if _in_app(m, app_id, owner)]
         raw_wfs = lists["workflows"].result()
         workflows = [_workflow(w, app_id, owner) for w in raw_wfs]
         pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
         model_ids = [str(m.get("id", "")) for m in raw_models]
         wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
-        f_versions = {mid: pool.submit(client.list_all, f"{base}/models/{mid}/versions", "model_versions")
-                      for mid in wanted}
+        types = {str(m.get("id", "")): _str(m, "model_type_id") for m in raw_models}
+        f_versions = {mid: pool.submit(list_versions, client, base, mid, types[mid]) for mid in wanted}
         try:
             for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations")):
                 liveshape.check(key, lists[key].result(), "GET", f"{base}/{sub}")
@@ -112,8 +122,6 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         concepts = [_concept(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
-        for mid, fut in f_versions.items():
-            liveshape.check("model_versions", fut.result(), "GET", f"{base}/models/{mid}/versions")
         models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
                          else None) for m in raw_models]
     return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
@@ -125,6 +133,65 @@ def _pages(expect: int) -> int:
     """Pages to ask for at once for a listing of about `expect` items: all of them plus the
     closing one when the count is a multiple of the page size (an empty page ends a listing)."""
     return max(1, expect // MAX_PER_PAGE + 1)
+
+
+def _in_app(raw: dict[str, Any], app_id: str, owner: str) -> bool:
+    """Whether a listed model belongs to this app. ListModels scoped to an app used to list
+    clarifai/main's models too (clarifai-grpc, ListModelsRequest.dont_fetch_from_main: "Old API
+    behavior resulted in returning clarifai main models when calling ListModels while scoped to an
+    app"); the flag is sent (`LIST_PARAMS`), but it is deprecated, so the owner decides."""
+    m_app, m_user = _str(raw, "app_id"), _str(raw, "user_id")
+    return m_app in ("", app_id) and (not m_user or not owner or m_user in (owner, "me"))
+
+
+def list_versions(client: Client, base: str, model_id: str, model_type: str) -> list[dict[str, Any]]:
+    """Every version of a model, newest first by parsed `created_at` (server order on ties), each
+    with its full `output_info`. ListModelVersions may show only a summary of a version's
+    configuration (no `output_info.data` / `params`: quirk `listing-without-config`); such a
+    version's configuration is then read from GetModelOutputInfo
+    (GET .../models/{id}/versions/{version}/output_info, clarifai-grpc's `additional_2` binding of
+    that RPC, documented in its service_pb2_grpc.py as "Get a the output info for a given model_id
+    or model_id/version_id"), never taken as empty -- that would plan a new version on every run."""
+    path = f"{base}/models/{quote(model_id, safe='')}/versions"
+    versions = client.list_all(path, "model_versions")
+    liveshape.check("model_versions", versions, "GET", path)
+    lacking = [v for v in versions if not modeltypes.shows_config(model_type, v)]
+    if lacking:
+        found = dict(zip((id(v) for v in lacking), client.map(lambda v: _output_info(client, path, v, model_type), lacking)))
+        versions = [{**v, "output_info": found[id(v)]} if id(v) in found else v for v in versions]
+    return sorted(versions, key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
+
+
+def _output_info(client: Client, versions_path: str, raw: dict[str, Any], model_type: str) -> dict[str, Any]:
+    path = f"{versions_path}/{quote(_str(raw, 'id'), safe='')}/output_info"
+    model = _shape(client.get(path).get("model"), dict, "GET", path, "model")
+    # SingleModelResponse: the version's output_info as the model's, or inside model_version
+    mv = model.get("model_version") if isinstance(model.get("model_version"), dict) else {}
+    candidates = [x for x in (model.get("output_info"), mv.get("output_info")) if isinstance(x, dict)]
+    liveshape.check("model_versions", [{"output_info": c} for c in candidates], "GET", path)
+    for oi in candidates:
+        if modeltypes.shows_config(model_type, {"output_info": oi}):
+            return oi
+    return candidates[0] if candidates else {}
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def timestamp_key(value: Any) -> tuple[int, int, int]:
+    """A sort key for an RFC3339 timestamp with 0 to 9 fractional digits and any offset:
+    (1, epoch seconds, nanoseconds). Strings of different precision do not sort as times
+    ("...:05Z" > "...:05.5Z"), so versions are never ordered by the string. Missing or
+    unparseable: (0, 0, 0), i.e. oldest; ties keep server order (the sorts are stable)."""
+    m = _RFC3339.match(value) if isinstance(value, str) else None
+    if not m:
+        return (0, 0, 0)
+    day, clock, frac, zone = m.groups()
+    try:
+        when = datetime.fromisoformat(f"{day}T{clock}" + ("+00:00" if zone in "Zz" else zone))
+    except ValueError:
+        return (0, 0, 0)
+    return (1, int(when.timestamp()), int((frac or "").ljust(9, "0")))
 
 
 def _discard(futures: Any) -> None:
@@ -235,8 +302,8 @@ def _version(model_type: str, raw: dict[str, Any]) -> ModelVersion:
 def _model(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
     mtype = modeltypes.canonical_type(_str(raw, "model_type_id"))
     managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
-    # Newest first; `sorted(reverse=True)` is stable, so equal timestamps keep server order.
-    ordered = sorted(versions_raw or [], key=lambda v: _str(v, "created_at"), reverse=True)
+    # Newest first by parsed time; `sorted(reverse=True)` is stable, so ties keep server order.
+    ordered = sorted(versions_raw or [], key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
     versions = tuple(_version(mtype, v) for v in ordered)
     latest = versions[0] if versions else None
     return Model(id=_str(raw, "id"), type=mtype, description=_str(raw, "description"), metadata=metadata,

@@ -119,6 +119,11 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
         else:
             continue
         key = (subject, rel.get("predicate"), obj_key, rel.get("knowledge_graph_id", ""))
+        if isinstance(obj, str) and isinstance(subject, str):  # one normal form (ConceptRelation.normal):
+            if key[1] == "hyponym":                              # "b hyponym a" repeats "a hypernym b"
+                key = (obj, "hypernym", subject, key[3])
+            elif key[1] == "synonym" and obj < subject:
+                key = (obj, "synonym", subject, key[3])
         if key in seen:
             shown = obj if isinstance(obj, str) else "/".join(str(x) for x in obj_key)
             doc.add(base, f"duplicate relation '{subject} {rel.get('predicate')} {shown}' "

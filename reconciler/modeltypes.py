@@ -185,6 +185,25 @@ def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"output_info": copy.deepcopy(config.get("output_info", {}))} if config.get("output_info") else {}
 
 
+def shows_config(model_type: str, version: dict[str, Any]) -> bool:
+    """Whether a version as listed carries what `from_api` reads for its type. A listing may show
+    only a summary (no `output_info.data` / `params`); reading that as the configuration would
+    take "unknown" for "empty" (live.list_versions then asks GetModelOutputInfo)."""
+    oi = version.get("output_info")
+    if not isinstance(oi, dict):
+        return False
+    has_data, has_params = oi.get("data") is not None, oi.get("params") is not None
+    t = canonical_type(model_type)
+    if t == THRESHOLDER:
+        legacy = (oi.get("output_config") or {}).get("model_metadata") if isinstance(oi.get("output_config"), dict) else None
+        return has_data and (has_params or legacy is not None)
+    if t in (WRITER, MAPPER):
+        return has_params
+    if t == CLASSIFIER:
+        return has_data
+    return has_data or has_params
+
+
 def from_api(model_type: str, version: dict[str, Any]) -> dict[str, Any]:
     """A model version's JSON (or a model whose `output_info` is the version's) -> canonical config.
     Tolerates names or integers for enums, missing optional keys, and float32 noise."""

@@ -219,12 +219,13 @@ class _Planner:
 
     def _relations(self) -> None:
         declared = {c.id for c in self.desired.concepts}
-        live = {r.key: r for r in self.lv.relations}
+        # matched in normal form (`ConceptRelation.normal`): the same relation read from its other side
+        live = {r.normal: r for r in self.lv.relations}
         for r in self.desired.relations:
-            if live.pop(r.key, None) is None:
+            if live.pop(r.normal, None) is None:
                 self._add("create", Kind.RELATION, r.key, desired=r)
-        for key in sorted(live):
-            r = live[key]
+        for r in sorted(live.values(), key=lambda x: x.key):
+            key = r.key
             if r.subject in declared:  # the manifest is authoritative for its concepts' relations
                 self._add("delete", Kind.RELATION, key, live=r,
                           reason=f"concept {r.subject} is declared in the manifest without this relation")

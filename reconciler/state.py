@@ -135,6 +135,22 @@ class ConceptRelation:
         return f"{self.subject} {self.predicate} {self.object}" + (
             f" @{self.knowledge_graph_id}" if self.knowledge_graph_id else "")
 
+    @property
+    def normal(self) -> tuple[str, str, str, str]:
+        """The relation in one normal form, whichever side it is shown from, for comparing: between
+        two concepts of this app, ``a hyponym b`` is ``b hypernym a`` and ``a synonym b`` is
+        ``b synonym a``. Clarifai's listings show a relation from its object's side inverted, and
+        which side the app-wide listing shows is not documented (README, quirk
+        `relation-inverse-listing`); comparing oriented relations would create and delete the
+        same relation on every run. An external object cannot be a subject here: kept as is."""
+        kg = self.knowledge_graph_id
+        if not self.object.external:
+            if self.predicate == "hyponym":
+                return (self.object.id, "hypernym", self.subject, kg)
+            if self.predicate == "synonym" and self.object.id < self.subject:
+                return (self.object.id, "synonym", self.subject, kg)
+        return (self.subject, self.predicate, str(self.object), kg)
+
 
 @dataclass(frozen=True)
 class ModelVersion:

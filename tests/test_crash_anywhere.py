@@ -53,6 +53,7 @@ class Scenario:
     bystanders: dict[str, Any] = field(default_factory=dict)
     user_meta: dict[str, Any] | None = None
     meta_ids: tuple[str, str] = ("", "")
+    quirks: str | None = None  # the sandbox's pessimistic mode (README, "Pessimistic sandbox mode")
 
 
 def _manifest(which: str) -> State:
@@ -64,17 +65,17 @@ def _manifest(which: str) -> State:
 def _open(s: Scenario, case_dir: Path) -> Harness:
     case_dir.mkdir(parents=True)
     shutil.copyfile(s.db, case_dir / "sandbox.sqlite")
-    return Harness(case_dir)
+    return Harness(case_dir, quirks=s.quirks)
 
 
-def _build(which: str, kind: str, tmp: Path) -> Scenario:
+def _build(which: str, kind: str, tmp: Path, quirks: str | None = None) -> Scenario:
     manifest = _manifest(which)
     before = with_extras(manifest) if kind == "update" else None
     desired = updated(manifest) if before is not None else manifest
     base_dir = tmp / "baseline"
     base_dir.mkdir()
-    h = Harness(base_dir)
-    s = Scenario(f"{which}/{kind}", desired, base_dir / "sandbox.sqlite", in_app=before is not None)
+    h = Harness(base_dir, quirks=quirks)
+    s = Scenario(f"{which}/{kind}", desired, base_dir / "sandbox.sqlite", in_app=before is not None, quirks=quirks)
     if before is None:
         add_bystanders(h.client, desired.app.id, in_app=False)
     else:
@@ -109,6 +110,20 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scenario]:
     out = {}
     for which, kind in SCENARIOS:
         s = _build(which, kind, tmp_path_factory.mktemp(f"{which}-{kind}"))
+        out[s.name] = s
+    return out
+
+
+#: The slice run under the pessimistic sandbox: every scenario, every STRIDE-th request index.
+PESSIMISTIC_SCENARIOS = SCENARIOS
+STRIDE = 5
+
+
+@pytest.fixture(scope="module")
+def pessimistic_scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scenario]:
+    out = {}
+    for which, kind in PESSIMISTIC_SCENARIOS:
+        s = _build(which, kind, tmp_path_factory.mktemp(f"pessimistic-{which}-{kind}"), quirks="pessimistic")
         out[s.name] = s
     return out
 
@@ -165,6 +180,23 @@ def test_crash_at_every_request_then_rerun_converges(scenarios, scenario, mode, 
             failures.append(f"k={k} {mode}/{when}: {err}")
     CASES_RUN[f"{scenario} {mode}/{when}"] = s.n_requests
     assert not failures, f"{len(failures)} of {s.n_requests} cases failed:\n" + "\n".join(failures[:10])
+
+
+@pytest.mark.parametrize("mode, when", MODES, ids=[f"{m}-{w}" for m, w in MODES])
+@pytest.mark.parametrize("scenario", [f"{w}/{k}" for w, k in PESSIMISTIC_SCENARIOS])
+def test_crash_slice_under_the_pessimistic_sandbox_converges(pessimistic_scenarios, scenario, mode, when, tmp_path):
+    """The same check with every quirk on, for a slice of the request indexes (1, 1+STRIDE, ...)
+    so the suite stays fast: the readings the tool guards against must not break a re-run."""
+    s = pessimistic_scenarios[scenario]
+    ks = range(1, s.n_requests + 1, STRIDE)
+    failures = []
+    for k in ks:
+        try:
+            _run_case(s, k, mode, when, tmp_path / f"k{k}")
+        except AssertionError as err:
+            failures.append(f"k={k} {mode}/{when}: {err}")
+    CASES_RUN[f"pessimistic:{scenario} {mode}/{when}"] = len(ks)
+    assert not failures, f"{len(failures)} of {len(ks)} cases failed:\n" + "\n".join(failures[:10])
 
 
 def test_zz_report_case_count(request):

@@ -13,6 +13,7 @@ from reconciler.export import export_app, export_manifest
 from reconciler.live import read_live
 from reconciler.manifest import load_text
 from reconciler.sandbox.app import DEFAULT_USER
+from reconciler.sandbox.quirks import QUIRKS
 
 from e2e import EXAMPLES, Harness
 from walkthrough import APP, build_walkthrough
@@ -20,9 +21,10 @@ from walkthrough import APP, build_walkthrough
 EXAMPLE_FILES = [EXAMPLES / "auto-annotation" / "manifest.yaml", EXAMPLES / "people-synonyms" / "manifest.yaml"]
 
 
-@pytest.fixture
-def h(tmp_path):
-    return Harness(tmp_path)
+@pytest.fixture(params=[None, "pessimistic"], ids=["sandbox", "pessimistic"])
+def h(tmp_path, request):
+    """A sandbox, normal and pessimistic (README, "Pessimistic sandbox mode")."""
+    return Harness(tmp_path, quirks=request.param)
 
 
 def export(h, app_id):
@@ -98,6 +100,13 @@ def test_walkthrough_app_built_by_raw_calls_is_adopted_without_recreating(h):
     assert h.plan(copy).empty and h.plan(exported).empty
 
 
+#: The walkthrough's own raw PatchApps sends only the default workflow: under the quirk
+#: patch-overwrite-replaces that clears the description this hand-written manifest names, so that
+#: test runs under every other quirk.
+ALL_BUT_OVERWRITE = sorted(set(QUIRKS) - {"patch-overwrite-replaces"})
+
+
+@pytest.mark.parametrize("h", [None, ALL_BUT_OVERWRITE], ids=["sandbox", "pessimistic-but-overwrite"], indirect=True)
 def test_handwritten_manifest_adopts_the_walkthrough_app(h):
     """A manifest written by hand (not exported) naming the hand-made resources: adopt, no recreate."""
     versions = build_walkthrough(h.client, DEFAULT_USER)

@@ -64,14 +64,19 @@ def test_golden_case(name: str) -> None:
     assert render_text(json.loads(json.dumps(doc))) == render_text(doc)
 
 
+@pytest.mark.parametrize("quirks", [None, "pessimistic"], ids=["sandbox", "pessimistic"])
 @pytest.mark.parametrize("name", NAMES)
-def test_golden_manifest_applies_to_the_sandbox_and_converges(name: str, tmp_path) -> None:
+def test_golden_manifest_applies_to_the_sandbox_and_converges(name: str, quirks: str | None, tmp_path) -> None:
     """DESIGN's rule: every golden case's manifest is also applied to a real (sandbox) app, and
-    the plan after it is empty."""
+    the plan after it is empty -- on the normal sandbox and on the pessimistic one (every quirk:
+    README, "Pessimistic sandbox mode"), and a second apply there makes no write."""
     from e2e import Harness
 
-    h = Harness(tmp_path)
+    h = Harness(tmp_path, quirks=quirks)
     desired = h.desired(CASES / name / "desired.yaml")
     h.apply(desired)
     after = h.plan(desired)
     assert after.empty, [(a.op, a.address, a.changes) for a in after.actions]
+    h.clear_log()
+    h.apply(desired)
+    assert h.writes() == [], h.writes()

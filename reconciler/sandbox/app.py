@@ -2,7 +2,8 @@
 
 Contract:
 - `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
-  predictions=None)` is a WSGI callable. `predictions` (a `reconciler.predictions.Predictions` or a
+  predictions=None, quirks=None)` is a WSGI callable. `quirks` (None, "pessimistic" for all, or
+  names; see quirks.py) turns on the pessimistic readings of unsettled API behaviour. `predictions` (a `reconciler.predictions.Predictions` or a
   JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
   PAT -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one. `add_app_key(key,
   user_id, app_id)` adds an app-specific API key: bound to that one app, it works on the full
@@ -29,6 +30,7 @@ from urllib.parse import parse_qs
 
 from reconciler.predictions import Predictions
 from reconciler.sandbox.ctx import Ctx
+from reconciler.sandbox import quirks as Q
 from reconciler.sandbox.faults import DroppedConnection, Faults, LogEntry
 from reconciler.sandbox.routes import match
 from reconciler.sandbox.seed import seed_main
@@ -66,8 +68,11 @@ class RequestLog(list[LogEntry]):
 class Sandbox:
     def __init__(self, db_path: str, *, keys: dict[str, str] | None = None, latency_ms: float = 0,
                  rate_limit: float = 0, training_delay_s: float = 0.5,
-                 predictions: "Predictions | str | None" = None) -> None:
+                 predictions: "Predictions | str | None" = None,
+                 quirks: "str | Iterable[str] | None" = None) -> None:
         self.db_path = db_path
+        self.quirks: frozenset[str] = Q.parse(quirks)  # ValueError (one line) for an unknown name
+        self._clock = Q.QuirkClock().now if Q.TIMESTAMP_PRECISION in self.quirks else time.time
         self.keys: dict[str, str] = dict(keys) if keys is not None else {DEFAULT_KEY: DEFAULT_USER}
         self.app_keys: dict[str, tuple[str, str]] = {}
         self.faults = Faults(latency_ms=latency_ms, rate_limit=rate_limit)
@@ -135,7 +140,7 @@ class Sandbox:
                           req_id)
             resp[2].append(("Retry-After", str(max(1, math.ceil(wait)))))
             self._record(method, path, resp)
-            return self._send(start_response, resp)
+            return self._send(start_response, self._shaped(resp))
         failure = self.faults.take(n)
         if failure and failure.when == "before":
             return self._fail(start_response, failure.mode, method, path, req_id, 500)
@@ -143,7 +148,13 @@ class Sandbox:
         if failure:  # after: the change (if any) has committed
             return self._fail(start_response, failure.mode, method, path, req_id, resp[0])
         self._record(method, path, resp)
-        return self._send(start_response, resp)
+        return self._send(start_response, self._shaped(resp))
+
+    def _shaped(self, resp: Response) -> Response:
+        """The response as the quirks that are on show it (status names, timestamp digits)."""
+        if not self.quirks:
+            return resp
+        return resp[0], Q.shape_body(self.quirks, resp[1]), resp[2]
 
     def _fail(self, start_response: StartResponse, mode: str, method: str, path: str, req_id: str,
               would_be: int) -> Iterable[bytes]:
@@ -153,7 +164,7 @@ class Sandbox:
             raise DroppedConnection("sandbox fault injection: connection dropped")
         resp = _error(Fail(INTERNAL_UNCATEGORIZED, "sandbox fault injection: server error"), req_id)
         self._record(method, path, resp)
-        return self._send(start_response, resp)
+        return self._send(start_response, self._shaped(resp))
 
     def _record(self, method: str, path: str, resp: Response) -> None:
         with self._log_lock:
@@ -190,17 +201,22 @@ class Sandbox:
                                    "app-specific API key; with a PAT, name the user and app in the path"), req_id)
             params = {**params, "user_app_id.user_id": user, "user_app_id.app_id": key_app}
         try:
-            body = _read_body(environ) if method != "GET" else {}
+            body = _read_body(environ, route.rpc if Q.DELETE_BODY_REFUSED in self.quirks else None) \
+                if method != "GET" else {}
         except Fail as f:
             return _error(f, req_id)
         query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         try:
             with self.store.transaction() as tx:
-                ctx = Ctx(tx=tx, key_user=user, params=params, body=body, query=query, now=time.time(),
+                ctx = Ctx(tx=tx, key_user=user, params=params, body=body, query=query, now=self._clock(),
                           req_id=req_id, training_delay_s=self.training_delay_s,
-                          extra={"predictions": self.predictions}, key_app=key_app)
+                          extra={"predictions": self.predictions}, key_app=key_app, quirks=self.quirks)
                 payload = route.handler(ctx)
+                if self.quirks:
+                    payload = Q.shape_payload(self.quirks, route.rpc, params, ctx.app_id, payload)
         except Fail as f:
+            if Q.DUPLICATE_INVALID_REQUEST in self.quirks:
+                f = Q.shape_failure(f)
             return _error(f, req_id)
         except (TypeError, ValueError, AttributeError, KeyError) as err:
             # almost always a request with a field of the wrong shape that slipped past the checks
@@ -243,7 +259,9 @@ def _error(f: Fail, req_id: str) -> Response:
     return f.http, {"status": status(f.code, req_id, f.details)}, []
 
 
-def _read_body(environ: dict[str, Any]) -> dict[str, Any]:
+def _read_body(environ: dict[str, Any], no_body_rpc: str | None = None) -> dict[str, Any]:
+    """The JSON request body ({} if none). `no_body_rpc`: the quirk `delete-body-refused` is on
+    and this is that RPC: a body its binding does not declare is refused."""
     raw_len = str(environ.get("CONTENT_LENGTH", "") or "0")
     if not raw_len.isdigit():
         raise Fail(CONN_BAD_REQUEST_FORMAT, "bad Content-Length")
@@ -251,6 +269,10 @@ def _read_body(environ: dict[str, Any]) -> dict[str, Any]:
     if length > MAX_BODY:
         raise Fail(RPC_MAX_MESSAGE_SIZE_EXCEEDED, f"request body over {MAX_BODY} bytes")
     raw = environ["wsgi.input"].read(length) if length else b""
+    if no_body_rpc is not None:
+        refused = Q.refuse_body(no_body_rpc, raw)
+        if refused is not None:
+            raise refused
     if not raw.strip():
         return {}
     try:

@@ -37,6 +37,7 @@ class Ctx:
     code: int = 10000  # a handler may set MIXED_STATUS
     extra: dict[str, Any] = field(default_factory=dict)
     key_app: str | None = None  # the app an app-specific API key is bound to; None for a PAT
+    quirks: frozenset[str] = frozenset()  # the pessimistic readings that are on (quirks.py)
 
     @property
     def user_id(self) -> str:

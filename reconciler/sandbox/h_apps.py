@@ -25,6 +25,8 @@ import dataclasses
 from typing import Any, Callable
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
+from reconciler.sandbox.h_models import clear_unsent
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, RELATION_INVERSE_LISTING
 from reconciler.sandbox.wire import (
     CONCEPTS_INVALID_REQUEST, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY,
     WORKFLOW_DOES_NOT_EXIST, Fail, action_of, check_id, get, merge, new_id, norm_visibility, objects,
@@ -60,6 +62,8 @@ def _apply_app_fields(ctx: Ctx, doc: dict[str, Any], patch: dict[str, Any], meta
             doc[k] = want(patch[k], str, k)
     if patch.get("visibility") is not None:
         doc["visibility"] = norm_visibility(patch["visibility"])
+    if patch.get("image") is not None:
+        doc["image"] = want(patch["image"], dict, "image")
     if patch.get("metadata") is not None:
         meta = want(patch["metadata"], dict, "metadata")
         if meta_op == "merge":
@@ -106,8 +110,18 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
     doc = ctx.tx.get(ctx.user_id, app_id, "app", app_id)
     if doc is None:
         raise Fail(CONN_DOES_NOT_EXIST, f"app {ctx.user_id}/{app_id} does not exist")
-    if action == "overwrite":  # `remove` only clears image.url, which the sandbox does not store
+    if action == "overwrite":
+        if PATCH_OVERWRITE_REPLACES in ctx.quirks:  # the whole app is what was sent
+            clear_unsent(doc, item, {"name": doc["id"], "description": None, "notes": None, "image": None,
+                                     "default_language": "en", "visibility": {"gettable": 10}})
+            if item.get("metadata") is None:
+                doc["metadata"] = {}
+            if item.get("default_workflow") is None and not item.get("default_workflow_id"):
+                doc.pop("default_workflow_id", None)
+                doc.pop("_dw", None)
         _apply_app_fields(ctx, doc, item, meta_op)
+    elif isinstance(item.get("image"), dict) and "url" in item["image"]:  # `remove`: clears image.url
+        doc.get("image", {}).pop("url", None)
     doc["modified_at"] = rfc3339(ctx.now)
     ctx.tx.update(ctx.user_id, app_id, "app", app_id, doc)
     return app_out(doc)
@@ -211,6 +225,8 @@ def patch_concepts(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "concepts"):
         doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST), CONN_DOES_NOT_EXIST)
+        if PATCH_OVERWRITE_REPLACES in ctx.quirks:
+            clear_unsent(doc, item, {"name": doc["id"], "definition": None, "metadata": None})
         for k in ("name", "definition"):
             if item.get(k) is not None:
                 doc[k] = get(item, k, str)
@@ -311,7 +327,12 @@ def delete_concept_relations(ctx: Ctx) -> dict[str, Any]:
     ids = [want(i, str, "ids[]") for i in get(ctx.body, "ids", list, [])]
     if not ids:
         raise Fail(CONCEPTS_INVALID_REQUEST, "ids is required")
+    strict = RELATION_INVERSE_LISTING in ctx.quirks  # then only the stored subject's path deletes
     for rid in ids:
+        doc = ctx.tx.get(ctx.user_id, ctx.app_id, "relation", rid) if strict else None
+        if strict and (doc is None or doc["_subject"]["id"] != ctx.params.get("concept_id")):
+            raise Fail(CONCEPTS_INVALID_REQUEST, f"concept {ctx.params.get('concept_id')!r} has no relation {rid!r}",
+                       http=404)
         if not ctx.tx.delete(ctx.user_id, ctx.app_id, "relation", rid):
             raise Fail(CONCEPTS_INVALID_REQUEST, f"concept relation {rid!r} does not exist", http=404)
     return {}

@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
+from reconciler.sandbox.quirks import MAIN_MODELS_LISTED, PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
 from reconciler.sandbox.wire import (
     CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY, MODEL_DOES_NOT_EXIST,
@@ -30,6 +31,17 @@ from reconciler.sandbox.wire import (
     check_id, f32_concepts, get, merge, new_id, norm_visibility, objects, page_slice, paging, qbool,
     remove, rfc3339, status, want,
 )
+
+
+def clear_unsent(doc: dict[str, Any], item: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """`patch-overwrite-replaces`: an overwrite resets every field in `defaults` that the request
+    does not send (None: the field goes)."""
+    for k, default in defaults.items():
+        if item.get(k) is None:
+            if default is None:
+                doc.pop(k, None)
+            else:
+                doc[k] = copy.deepcopy(default)
 
 
 def check_fields(obj: Any, message: str, path: str) -> None:
@@ -187,6 +199,10 @@ def get_model(ctx: Ctx) -> dict[str, Any]:
 def list_models(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
     models = ctx.tx.list(ctx.user_id, ctx.app_id, "model")
+    if MAIN_MODELS_LISTED in ctx.quirks and (ctx.user_id, ctx.app_id) != (MAIN_USER, MAIN_APP):
+        # the old behaviour clarifai-grpc's ListModelsRequest.dont_fetch_from_main describes,
+        # played as if that (deprecated) flag were ignored
+        models = models + ctx.tx.list(MAIN_USER, MAIN_APP, "model")
     mtype = (ctx.query.get("model_type_id") or [""])[-1]
     if mtype:
         models = [m for m in models if m["model_type_id"] == TYPE_ALIASES.get(mtype, mtype)]
@@ -209,6 +225,9 @@ def patch_models(ctx: Ctx) -> dict[str, Any]:
                 norm_output_info(item["output_info"]) != latest.get("output_info", {}):
             raise Fail(MODEL_INVALID_ARGUMENT,
                        "output_info belongs to the model version and versions are immutable: use PostModelVersions")
+        if action == "overwrite" and PATCH_OVERWRITE_REPLACES in ctx.quirks:
+            clear_unsent(model, item, {"name": model["id"], "description": None, "notes": None,
+                                       "metadata": {}, "visibility": {"gettable": 10}, "image": None})
         for k in ("name", "description", "notes"):
             if item.get(k) is not None and action != "remove":
                 model[k] = get(item, k, str)

@@ -34,7 +34,8 @@ import graphlib
 from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
-from reconciler.sandbox.h_models import check_fields
+from reconciler.sandbox.h_models import check_fields, clear_unsent
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.h_run import annotate_new_inputs
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT, ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, DATABASE_DUPLICATE_KEY,
@@ -129,6 +130,8 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
         for k in ("description", "notes"):
             if item.get(k):
                 doc[k] = get(item, k, str)
+        if item.get("image") is not None:
+            doc["image"] = get(item, "image", dict)
         _new_version(ctx, doc)
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "workflow", wid, doc):
             raise Fail(DATABASE_DUPLICATE_KEY, f"workflow {wid!r} already exists")
@@ -143,6 +146,11 @@ def patch_workflows(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "workflows"):
         check_fields(item, "Workflow", "workflow")
         doc = _workflow(ctx, check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT))
+        if action == "overwrite" and PATCH_OVERWRITE_REPLACES in ctx.quirks:  # nodes stay: a workflow needs some
+            clear_unsent(doc, item, {"description": None, "notes": None, "metadata": {}, "image": None,
+                                     "visibility": {"gettable": 10}})
+        if item.get("image") is not None and action != "remove":
+            doc["image"] = get(item, "image", dict)
         if item.get("nodes") is not None:
             given = get(item, "nodes", list)
             old = doc["nodes"]

@@ -86,7 +86,14 @@ def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> 
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sandbox.sqlite",
-          latency_ms: float = 0.0, rate_limit: float = 0.0, predictions: str | None = None) -> int:
+          latency_ms: float = 0.0, rate_limit: float = 0.0, predictions: str | None = None,
+          quirks: str | None = None) -> int:
+    from reconciler.sandbox.quirks import parse as parse_quirks
+
+    try:
+        active = parse_quirks(quirks)
+    except ValueError as err:
+        raise ReconcilerError(f"--quirks: {err}") from None
     if predictions is not None and not os.path.isfile(predictions):
         raise ReconcilerError(f"--predictions: no such file: {predictions}")
     from reconciler.predictions import load as load_predictions
@@ -95,7 +102,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
     parent = os.path.dirname(os.path.abspath(db))
     try:
         os.makedirs(parent, exist_ok=True)
-        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded)
+        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded, quirks=active)
     except (OSError, Exception) as err:  # sqlite3.Error included
         raise ReconcilerError(f"cannot open sandbox database {db}: {err}") from None
     try:
@@ -107,6 +114,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
         print(f"warning: the sandbox is listening on {host}, not only on loopback", file=sys.stderr)
     print(f"sandbox: serving the Clarifai v2 API on http://{host}:{server.server_address[1]}", flush=True)
     print(f"sandbox: API key {DEFAULT_KEY} (user {DEFAULT_USER}); database {db}", flush=True)
+    if active:
+        print(f"sandbox: pessimistic quirks on: {', '.join(sorted(active))}", flush=True)
     print("sandbox: press Ctrl-C to stop", flush=True)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
