@@ -10,7 +10,14 @@ Contract:
   are created one call each.
 - Model versions: a `create` or `new_version` records the version it made; workflow pins written
   as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
-  any workflow is pointed at it (bounded wait, clear failure).
+  any workflow is pointed at it (bounded wait, `train_timeout_s`; README "Trainable models").
+- Trainable models follow the real API's flow: PostModels makes the model (its only version never
+  trains: MODEL_UNTRAINED), PostModelVersions makes the version that trains on the app's labelled
+  inputs. When training cannot succeed yet (no labelled data, or any other training failure),
+  apply says so at once in one progress line naming the model's concepts, carries on with every
+  action that does not depend on that model, defers the workflows pinned to its new version and
+  the default-workflow change (and, to be safe, workflow and model deletes), and ends with an
+  ApplyError (exit 1). The next apply, after the inputs are labelled, posts a new version.
 - Non-idempotent writes (PostModelVersions) are sent without transport-level retries: a retry of a
   request whose response was lost could create a second version. Instead, after a failure we read
   the model's versions back and reuse one that already has the desired config.
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reconciler import modeltypes
+from reconciler.client import status_code_of
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.plan import Action, Plan
 from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
@@ -35,13 +43,62 @@ from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept
 CONCEPT_BATCH = 128
 MODEL_TRAINED = 21100
 MODEL_UNTRAINED = 21102
-TRAINING_FAILED = frozenset({21106, *range(21110, 21120)})
+# Training statuses, from clarifai-grpc's status codes (/work/shared/clarifai-api/status_codes.tsv)
+# with the meanings Clarifai/docs `docs/api-guide/advanced-topics/status-codes.md` gives. Kept here
+# (not in the client's table) because only the training wait reads them; names let a status sent
+# as a string (`"code": "MODEL_TRAINING_NO_DATA"`) read the same as its number.
+TRAINING_STATUS_NAMES: dict[int, str] = {
+    21100: "MODEL_TRAINED", 21101: "MODEL_TRAINING", 21102: "MODEL_UNTRAINED",
+    21103: "MODEL_QUEUED_FOR_TRAINING", 21104: "MODEL_UPLOADING", 21105: "MODEL_UPLOADING_FAILED",
+    21106: "MODEL_TRAINING_FAILED", 21107: "MODEL_BUILDING", 21108: "MODEL_BUILDING_FAILED",
+    21109: "MODEL_BUILD_UNEXPECTED_ERROR", 21110: "MODEL_TRAINING_NO_DATA",
+    21111: "MODEL_TRAINING_NO_POSITIVES", 21112: "MODEL_TRAINING_ONE_VS_N_SINGLE_CLASS",
+    21113: "MODEL_TRAINING_TIMED_OUT", 21114: "MODEL_TRAINING_WAITING_ERROR",
+    21115: "MODEL_TRAINING_UNKNOWN_ERROR", 21116: "MODEL_TRAINING_MSG_REDELIVER",
+    21117: "MODEL_TRAINING_INSUFFICIENT_DATA", 21118: "MODEL_TRAINING_INVALID_PARAMS",
+    21119: "MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED",
+}
+_TRAINING_CODES = {name: code for code, name in TRAINING_STATUS_NAMES.items()}
+#: Still on its way: wait. clarifai-python-grpc `tests/common.py` (`wait_for_model_trained`, run
+#: against the real API) waits on QUEUED and TRAINING and takes anything else but TRAINED as a
+#: failure; uploading and building are in-progress states of the same family.
+TRAINING_IN_PROGRESS = frozenset({21101, 21103, 21104, 21107})
+#: Will never train: 21102 (a version nobody asked to train; PostModels' own version is one,
+#: Clarifai/docs `code_output_examples/create_model.js`), the upload/build failures, and 21106
+#: plus 21110-21119 (the proto marks the specific ones "deprecate: use 21106 + errStatusMsg").
+TRAINING_FAILED = frozenset({MODEL_UNTRAINED, 21105, 21106, 21108, 21109, *range(21110, 21120)})
+#: Failures whose usual cure is labelling inputs (no data, no positives, insufficient data; the
+#: generic 21106 and "never trained" may be the same thing in other words).
+NEEDS_LABELS = frozenset({MODEL_UNTRAINED, 21106, 21110, 21111, 21117})
+#: The training wait prints at most one line per this many seconds.
+TRAIN_REPORT_EVERY_S = 10.0
 #: Status codes that mean "an object with this id already exists".
 DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
 #: Status codes / HTTP statuses that mean "not found".
 NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102, 40003})
 
 Progress = Callable[[str], None]
+
+
+class TrainingNotReady(ApplyError):
+    """A trainable model's new version ended without training (see `TRAINING_FAILED`). The
+    applier defers what depends on the model instead of stopping."""
+
+    def __init__(self, model_id: str, line: str) -> None:
+        super().__init__(line)
+        self.model_id = model_id
+        self.line = line
+
+
+def training_code(raw: Any) -> int:
+    """A model version status code sent as a number, a numeric string or a name."""
+    if isinstance(raw, str) and raw.strip().upper() in _TRAINING_CODES:
+        return _TRAINING_CODES[raw.strip().upper()]
+    return status_code_of(raw)
+
+
+def status_name(code: int) -> str:
+    return TRAINING_STATUS_NAMES.get(code) or (str(code) if code else "no status yet")
 
 
 def _is_duplicate(err: ApiError) -> bool:
@@ -65,13 +122,21 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, client: Any, plan: Plan, *, progress: Progress | None = None,
-                 train_timeout_s: float = 600.0, poll_s: float = 0.5):
+                 train_timeout_s: float = 600.0, poll_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.client = client
         self.plan = plan
         self.progress = progress or (lambda _msg: None)
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
+        self.clock = clock  # injectable, so tests drive the training wait without waiting
+        self.sleep = sleep
         self.result = ApplyResult()
+        #: model id -> the one line saying why its new version cannot be used yet
+        self.untrained: dict[str, str] = {}
+        #: actions left for a later apply because they depend on an untrained model
+        self.deferred: list[str] = []
+        self._deferred_workflows: set[str] = set()
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         user = plan.user_id or "me"
         self.base = f"/v2/users/{user}/apps/{plan.app_id}"
@@ -84,12 +149,21 @@ class Applier:
         total = len(actions)
         n = 0
         for group in groups:
+            group = self._without_deferred(group)
+            if not group:
+                continue
             label = _label(group)
             try:
                 self._dispatch(group)
                 n += len(group)
                 self.result.done.extend(_describe(a) for a in group)
                 self.progress(f"[{n}/{total}] {label}: done")
+            except TrainingNotReady as err:
+                # the model itself was written (created / its version posted); what uses it waits
+                n += len(group)
+                self.result.done.extend(_describe(a) for a in group)
+                self.untrained[err.model_id] = err.line
+                self.progress(err.line)
             except (ReconcilerError, KeyboardInterrupt) as err:
                 why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
                 done = set(self.result.done)
@@ -99,7 +173,43 @@ class Applier:
                     f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
                     f"from the live app and does only what is left.",
                     done=self.result.done, not_done=not_done) from None
+        if self.untrained:
+            raise ApplyError(
+                f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
+                f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
+                f"applied. Label the inputs, then run apply again.",
+                done=self.result.done, not_done=list(self.deferred))
         return self.result
+
+    def _without_deferred(self, group: list[Action]) -> list[Action]:
+        """Drop (and record) the actions of `group` that must wait for an untrained model: a
+        workflow pinned to its new version, the default-workflow change to such a workflow, and
+        -- once anything waits -- workflow and model deletes (one of them may still be in use by
+        a workflow or default that was not changed)."""
+        if not self.untrained:
+            return group
+        keep: list[Action] = []
+        for a in group:
+            if a.kind is Kind.WORKFLOW and a.op != "delete":
+                waits = sorted({p[len(NEW_PIN):] for _, p in a.pins if p.startswith(NEW_PIN)} & set(self.untrained))
+                if waits:
+                    self._defer(a, f"waits for model {', '.join(waits)} to train")
+                    self._deferred_workflows.add(a.id)
+                    continue
+            elif a.op == "set_default":
+                wf = getattr(a.desired, "default_workflow", None)
+                if wf in self._deferred_workflows:
+                    self._defer(a, f"workflow {wf} is not ready")
+                    continue
+            elif a.op == "delete" and a.kind in (Kind.WORKFLOW, Kind.MODEL):
+                self._defer(a, "deletes wait until the workflows are up to date")
+                continue
+            keep.append(a)
+        return keep
+
+    def _defer(self, a: Action, why: str) -> None:
+        self.deferred.append(_describe(a))
+        self.progress(f"  deferred: {_describe(a)} ({why})")
 
     def _dispatch(self, group: list[Action]) -> None:
         a = group[0]
@@ -229,6 +339,12 @@ class Applier:
         try:
             resp = self._write("post", f"{self.base}/models", {"models": [model_json]}, retry=False)
             version = ((resp.get("model") or {}).get("model_version") or {})
+            if _trainable(m):
+                # PostModels only makes the model (its version never trains: Clarifai/docs
+                # `code_output_examples/create_model.js` answers MODEL_UNTRAINED); training is
+                # PostModelVersions (docs `custom-model-walkthrough.md` "Train the model";
+                # clarifai-python-grpc `tests/client/test_model_crud.py`).
+                version = self._ensure_version(m, look_first=False)
         except ApiError as err:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
@@ -293,7 +409,7 @@ class Applier:
         versions = self.client.list_all(f"{self.base}/models/{m.id}/versions", "model_versions")
         # newest first by created_at; a stable sort keeps the server's (newest-first) order on ties
         versions = sorted(versions, key=lambda v: str(v.get("created_at") or ""), reverse=True)
-        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want]
+        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want and self._usable(m, v)]
         if not pid or not twins or twins[-1].get("id") == pid:
             return posted
         if any(v.get("id") == pid for v in twins):
@@ -313,26 +429,57 @@ class Applier:
                 return None
             raise
         for v in versions:  # newest first
-            if modeltypes.from_api(m.type, v) == want:
+            if modeltypes.from_api(m.type, v) == want and self._usable(m, v):
                 return v
         return None
 
+    @staticmethod
+    def _usable(m: Model, v: dict[str, Any]) -> bool:
+        """A trainable model's version that never trained or failed is no version to reuse (a
+        workflow cannot use it); one trained or still training is. Operator versions always are."""
+        if not _trainable(m):
+            return True
+        return training_code((v.get("status") or {}).get("code")) not in TRAINING_FAILED
+
     def _await_trained(self, m: Model, version: dict[str, Any]) -> None:
-        if modeltypes.canonical_type(m.type) not in modeltypes.TRAINABLE_TYPES:
+        """Wait until the version is MODEL_TRAINED. Prints at most one line per
+        TRAIN_REPORT_EVERY_S (elapsed time and status name). A version that will never train
+        raises TrainingNotReady at once; one still training after `train_timeout_s` stops apply."""
+        if not _trainable(m):
             return
         vid = version.get("id", "")
-        deadline = time.monotonic() + self.train_timeout_s
-        code = int(((version.get("status") or {}).get("code")) or 0)
-        while code != MODEL_TRAINED:
+        start = self.clock()
+        last_report: float | None = None
+        status = version.get("status") or {}
+        while True:
+            code = training_code(status.get("code"))
+            if code == MODEL_TRAINED:
+                return
+            elapsed = self.clock() - start
             if code in TRAINING_FAILED:
-                raise ApplyError(f"model {m.id}: version {vid} failed to train (status {code})")
-            if time.monotonic() > deadline:
-                raise ApplyError(f"model {m.id}: version {vid} not trained after {self.train_timeout_s:.0f}s "
-                                 f"(status {code}); workflows were not pointed at it")
-            self.progress(f"  model/{m.id}: waiting for version {vid} to train (status {code})")
-            time.sleep(self.poll_s)
+                raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
+            if elapsed >= self.train_timeout_s:
+                raise ApplyError(f"model {m.id}: version {vid} not trained after {elapsed:.0f}s "
+                                 f"({status_name(code)}); workflows were not pointed at it. Training "
+                                 f"may still finish: run apply again later, or give it longer with "
+                                 f"--train-timeout SECONDS")
+            if last_report is None or elapsed - last_report >= TRAIN_REPORT_EVERY_S:
+                last_report = elapsed
+                self.progress(f"  model/{m.id}: training version {vid}: {status_name(code)} "
+                              f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)")
+            self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(f"{self.base}/models/{m.id}/versions/{vid}").get("model_version") or {}
-            code = int(((v.get("status") or {}).get("code")) or 0)
+            status = v.get("status") or {}
+
+    def _not_ready_line(self, m: Model, vid: str, code: int, description: str) -> str:
+        what = status_name(code) + (f" \"{description}\"" if description else "")
+        concepts = modeltypes.training_concepts(m.type, self._resolve_config(m))
+        if code in NEEDS_LABELS:
+            need = (f"it trains on inputs labelled with its concepts ({_few(concepts)}): add inputs with "
+                    f"those concepts or SUCCESS annotations, at least one per concept" if concepts
+                    else "it trains on labelled inputs, and it names no concepts")
+            return f"model {m.id} cannot train yet ({what}): {need}."
+        return f"model {m.id}: version {vid} failed to train ({what})."
 
     def _delete_model(self, a: Action) -> None:
         try:
@@ -429,6 +576,17 @@ class Applier:
 
 # --- helpers ---------------------------------------------------------------------------------
 
+NEW_PIN = "new:"
+
+
+def _trainable(m: Model) -> bool:
+    return modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+
+
+def _few(ids: list[str], limit: int = 8) -> str:
+    return ", ".join(ids[:limit]) + (f", and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
 def _batched(a: Action) -> bool:
     """Actions whose API call takes a list: consecutive ones of the same op share calls."""
     return ((a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"))
@@ -491,6 +649,9 @@ def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_mar
 
 
 def apply_plan(client: Any, plan: Plan, *, progress: Progress | None = None,
-               train_timeout_s: float = 600.0, poll_s: float = 0.5) -> ApplyResult:
-    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s).run()
+               train_timeout_s: float = 600.0, poll_s: float = 0.5,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
+    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s,
+                   clock=clock, sleep=sleep).run()
 

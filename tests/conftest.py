@@ -60,6 +60,29 @@ class ResponseChecker:
         self.checked += 1
 
 
+@pytest.fixture(autouse=True)
+def labelled_inputs(request: Any, monkeypatch: Any) -> None:
+    """Every sandbox in the test (in process: embedded, served, Harness) gets a user who labelled
+    inputs before training (tests/e2e.py `seed_training_labels`), unless the test is marked
+    `unlabelled`."""
+    if request.node.get_closest_marker("unlabelled") is not None:
+        return
+    from e2e import seed_training_labels
+
+    original = Sandbox.__call__
+
+    def call(self: Sandbox, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seed_training_labels(self, environ)
+        return original(self, environ, start_response)
+
+    monkeypatch.setattr(Sandbox, "__call__", call)
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "unlabelled: no labelled inputs are seeded before training "
+                            "(the test sees the sandbox's real training rule)")
+
+
 @pytest.fixture
 def sandbox(tmp_path: Any) -> Iterator[Sandbox]:
     sb = Sandbox(str(tmp_path / "sandbox.sqlite"), training_delay_s=0)
