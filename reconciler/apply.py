@@ -34,42 +34,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reconciler import modeltypes
-from reconciler.client import status_code_of
+from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
+                                 training_code)
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.plan import Action, Plan
 from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
                               Workflow)
 
 CONCEPT_BATCH = 128
-MODEL_TRAINED = 21100
-MODEL_UNTRAINED = 21102
-# Training statuses, from clarifai-grpc's status codes (/work/shared/clarifai-api/status_codes.tsv)
-# with the meanings Clarifai/docs `docs/api-guide/advanced-topics/status-codes.md` gives. Kept here
-# (not in the client's table) because only the training wait reads them; names let a status sent
-# as a string (`"code": "MODEL_TRAINING_NO_DATA"`) read the same as its number.
-TRAINING_STATUS_NAMES: dict[int, str] = {
-    21100: "MODEL_TRAINED", 21101: "MODEL_TRAINING", 21102: "MODEL_UNTRAINED",
-    21103: "MODEL_QUEUED_FOR_TRAINING", 21104: "MODEL_UPLOADING", 21105: "MODEL_UPLOADING_FAILED",
-    21106: "MODEL_TRAINING_FAILED", 21107: "MODEL_BUILDING", 21108: "MODEL_BUILDING_FAILED",
-    21109: "MODEL_BUILD_UNEXPECTED_ERROR", 21110: "MODEL_TRAINING_NO_DATA",
-    21111: "MODEL_TRAINING_NO_POSITIVES", 21112: "MODEL_TRAINING_ONE_VS_N_SINGLE_CLASS",
-    21113: "MODEL_TRAINING_TIMED_OUT", 21114: "MODEL_TRAINING_WAITING_ERROR",
-    21115: "MODEL_TRAINING_UNKNOWN_ERROR", 21116: "MODEL_TRAINING_MSG_REDELIVER",
-    21117: "MODEL_TRAINING_INSUFFICIENT_DATA", 21118: "MODEL_TRAINING_INVALID_PARAMS",
-    21119: "MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED",
-}
-_TRAINING_CODES = {name: code for code, name in TRAINING_STATUS_NAMES.items()}
-#: Still on its way: wait. clarifai-python-grpc `tests/common.py` (`wait_for_model_trained`, run
-#: against the real API) waits on QUEUED and TRAINING and takes anything else but TRAINED as a
-#: failure; uploading and building are in-progress states of the same family.
-TRAINING_IN_PROGRESS = frozenset({21101, 21103, 21104, 21107})
-#: Will never train: 21102 (a version nobody asked to train; PostModels' own version is one,
-#: Clarifai/docs `code_output_examples/create_model.js`), the upload/build failures, and 21106
-#: plus 21110-21119 (the proto marks the specific ones "deprecate: use 21106 + errStatusMsg").
-TRAINING_FAILED = frozenset({MODEL_UNTRAINED, 21105, 21106, 21108, 21109, *range(21110, 21120)})
-#: Failures whose usual cure is labelling inputs (no data, no positives, insufficient data; the
-#: generic 21106 and "never trained" may be the same thing in other words).
-NEEDS_LABELS = frozenset({MODEL_UNTRAINED, 21106, 21110, 21111, 21117})
 #: The training wait prints at most one line per this many seconds.
 TRAIN_REPORT_EVERY_S = 10.0
 #: Status codes that mean "an object with this id already exists".
@@ -88,17 +60,6 @@ class TrainingNotReady(ApplyError):
         super().__init__(line)
         self.model_id = model_id
         self.line = line
-
-
-def training_code(raw: Any) -> int:
-    """A model version status code sent as a number, a numeric string or a name."""
-    if isinstance(raw, str) and raw.strip().upper() in _TRAINING_CODES:
-        return _TRAINING_CODES[raw.strip().upper()]
-    return status_code_of(raw)
-
-
-def status_name(code: int) -> str:
-    return TRAINING_STATUS_NAMES.get(code) or (str(code) if code else "no status yet")
 
 
 def _is_duplicate(err: ApiError) -> bool:
@@ -332,6 +293,11 @@ class Applier:
         api = modeltypes.to_api(m.type, self._resolve_config(m))
         model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
                                       "metadata": metadata_with_marker(m)}
+        # A trainable model is created bare, as clarifai-python-grpc `tests/client/test_model_crud.py`
+        # and the SDK's workflow loader do: its configuration goes to the PostModelVersions that
+        # trains, so the never-trained version PostModels makes holds none (no twin of the real one).
+        if _trainable(m):
+            api = {}
         if "output_info" in api:
             model_json["output_info"] = api["output_info"]
         if "input_info" in api:
