@@ -81,6 +81,8 @@ class Harness:
 # expects. Tests marked `@pytest.mark.unlabelled` get no seeding and see the real failure codes.
 
 SEED_IMAGE_URL = "https://samples.clarifai.com/metro-north.jpg"
+#: Switched off by conftest for tests marked `unlabelled`.
+SEED_LABELS = True
 
 
 def seed_training_labels(sandbox: Sandbox, environ: dict[str, Any]) -> None:
