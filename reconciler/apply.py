@@ -109,8 +109,8 @@ class Applier:
         groups = _group(actions)
         total = len(actions)
         n = 0
-        for group in groups:
-            group = self._without_deferred(group)
+        for gi, planned in enumerate(groups):
+            group = self._without_deferred(planned)
             if not group:
                 continue
             label = _label(group)
@@ -128,7 +128,8 @@ class Applier:
             except (ReconcilerError, KeyboardInterrupt) as err:
                 why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
                 done = set(self.result.done)
-                not_done = [d for g in groups[groups.index(group):] for d in map(_describe, g) if d not in done]
+                not_done = list(self.deferred) + [d for g in groups[gi:] for d in map(_describe, g)
+                                                  if d not in done and d not in self.deferred]
                 raise ApplyError(
                     f"apply stopped at {label}{why}. {len(self.result.done)} of {total} actions "
                     f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "

@@ -132,3 +132,12 @@ def versions_by_use(client: Any, base: str, model_id: str) -> tuple[list[dict[st
     versions = client.list_all(f"{base}/models/{model_id}/versions", "model_versions")
     untrained = [v for v in versions if (v.get("status") or {}).get("code") == 21102]
     return [v for v in versions if v not in untrained], untrained
+
+
+def labelled_before_training(sandbox: Sandbox) -> Any:
+    """A WSGI app: `sandbox`, with `seed_training_labels` before each request (for code outside
+    pytest, e.g. the benchmarks, where conftest's session-wide seeding does not run)."""
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        seed_training_labels(sandbox, environ)
+        return sandbox(environ, start_response)
+    return app
