@@ -111,6 +111,22 @@ def test_success_annotations_label_inputs_and_pending_ones_do_not(api):
     assert _train(api, "clf", ["x"]) == 21100
 
 
+def test_a_workflow_cannot_use_a_version_that_will_never_train(api):
+    bare = api.post("/models", {"models": [{"id": "clf"}]})["model"]["model_version"]["id"]
+    resp = api.post("/models/clf/versions", {"model_versions": [{"output_info": {"data": {"concepts": [{"id": "x"}]}}}]})
+    failed = resp["model"]["model_version"]["id"]
+    for vid in (bare, failed):
+        wf = {"workflows": [{"id": f"w{vid[:4]}", "nodes": [{"id": "n", "model": {"id": "clf", "model_version": {"id": vid}}}]}]}
+        answer = api.post("/workflows", wf)
+        assert answer["status"]["code"] == 22002, answer
+        assert answer["status"]["description"] == "New model in workflow needs to be trained"
+    api.post("/inputs", {"inputs": [{"data": {"image": {"url": IMG}, "concepts": [{"id": "x"}]}}]})
+    trained = api.post("/models/clf/versions", {"model_versions": [{"output_info": {"data": {"concepts": [{"id": "x"}]}}}]})
+    vid = trained["model"]["model_version"]["id"]
+    ok = api.post("/workflows", {"workflows": [{"id": "w", "nodes": [{"id": "n", "model": {"id": "clf", "model_version": {"id": vid}}}]}]})
+    assert ok["status"]["code"] == 10000
+
+
 def test_a_version_is_queued_then_ends_as_its_data_decided_when_posted(tmp_path):
     import time
 

@@ -33,6 +33,7 @@ MODEL_TRAINING_NO_DATA = 21110
 MODEL_TRAINING_NO_POSITIVES = 21111
 MODEL_DOES_NOT_EXIST = 21200
 MODEL_INVALID_ARGUMENT = 21202
+WORKFLOW_REQUIRE_TRAINED_MODEL = 22002
 WORKFLOW_DOES_NOT_EXIST = 22102
 WORKFLOW_INVALID_ARGUMENT = 22104
 WORKFLOW_INVALID_GRAPH = 22107
@@ -74,6 +75,7 @@ DESCRIPTIONS = {
     MODEL_TRAINING_NO_POSITIVES: "Custom model training had no positive examples",
     MODEL_QUEUED_FOR_TRAINING: "Model is currently in queue for training.",
     MODEL_DOES_NOT_EXIST: "Model does not exist", MODEL_INVALID_ARGUMENT: "Invalid argument",
+    WORKFLOW_REQUIRE_TRAINED_MODEL: "New model in workflow needs to be trained",
     WORKFLOW_DOES_NOT_EXIST: "Workflow does not exist", WORKFLOW_INVALID_ARGUMENT: "Invalid argument",
     WORKFLOW_INVALID_GRAPH: "Invalid workflow graph", ANNOTATION_SUCCESS: "Annotation success",
     ANNOTATION_INVALID_ARGUMENT: "Invalid argument", INPUT_SUCCESS: "Input image modification success",
