@@ -98,6 +98,7 @@ class Applier:
         #: actions left for a later apply because they depend on an untrained model
         self.deferred: list[str] = []
         self._deferred_workflows: set[str] = set()
+        self._trained_ok: set[str] = set()  # reused versions seen trained in this run
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         user = plan.user_id or "me"
         self.base = f"/v2/users/{user}/apps/{plan.app_id}"
@@ -484,10 +485,27 @@ class Applier:
         pins = dict(a.pins)
         nodes = []
         for n in w.nodes:
+            pin = pins.get(n.id, "")
+            if pin and not pin.startswith(NEW_PIN) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
+                self._await_reused_version(n.model.id, pin)
             nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
                           "node_inputs": [{"node_id": i} for i in n.inputs],
                           "suppress_output": n.suppress_output})
         return {"id": w.id, "description": w.description, "metadata": metadata, "nodes": nodes}
+
+    def _await_reused_version(self, model_id: str, version_id: str) -> None:
+        """A node newly pinned to an existing version of a trainable model: the plan reuses
+        versions still queued or training (an earlier apply may have stopped at its timeout), so
+        wait for this one too before the workflow points at it."""
+        m = self.plan.desired.model(model_id)
+        if m is None or not _trainable(m) or version_id in self._trained_ok:
+            return
+        v = self.client.get(f"{self.base}/models/{model_id}/versions/{version_id}").get("model_version") or {}
+        try:
+            self._await_trained(m, {**v, "id": version_id})
+        except TrainingNotReady as err:  # it failed after the plan was made: this workflow cannot go on
+            raise ApplyError(err.line) from None
+        self._trained_ok.add(version_id)
 
     def _node_model(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> dict[str, Any]:
         if ref.external:

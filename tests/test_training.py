@@ -18,13 +18,14 @@ import pytest
 
 from reconciler.apply import Applier, TrainingNotReady
 from reconciler.cli import main
+from reconciler.client import Client
 from reconciler.errors import ApplyError
 from reconciler.plan import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server
 from reconciler.state import App, Model, State
 
-from e2e import EXAMPLES, Harness
+from e2e import EXAMPLES, SECRET_PAT, Harness, labelled_before_training
 
 pytestmark = pytest.mark.unlabelled
 
@@ -252,6 +253,33 @@ def test_deletes_wait_while_a_model_cannot_train(tmp_path):
     h.apply(desired)
     assert h.plan(desired).empty
     assert [w.id for w in h.live("park-activity").workflows] == ["auto-annotate"]
+
+
+def test_after_a_training_timeout_the_next_apply_waits_for_the_reused_version(tmp_path):
+    """apply stops at --train-timeout; the next plan reuses the version still training (no third
+    version), and the next apply waits for it before pointing the workflow at it."""
+    import time
+
+    h = Harness(tmp_path, training_delay_s=0.6)
+    # this test is about waiting, not data: the user labelled inputs before training
+    h.client = Client("http://sandbox.local", SECRET_PAT, user_id=DEFAULT_USER, rate_limit=0,
+                      transport=httpx.WSGITransport(app=labelled_before_training(h.sandbox)))
+    desired = h.desired(PARK)
+    with pytest.raises(ApplyError, match="not trained after"):
+        h.apply(desired, train_timeout_s=0.05)
+    assert not any(p.endswith("/workflows") for _, p, _ in h.writes())
+    plan = h.plan(desired)
+    assert not [a for a in plan.actions if a.op == "new_version"], "the training version is reused"
+    lines: list[str] = []
+    t0 = time.monotonic()
+    h.apply(desired, progress=lines.append, train_timeout_s=30)
+    assert any("training version" in ln for ln in lines), lines
+    assert time.monotonic() - t0 < 5
+    live = h.live("park-activity", desired)
+    clf = live.model("park-activity-classifier")
+    pinned = {n.model.version for w in live.workflows for n in w.nodes if n.model.id == clf.id}
+    assert pinned == {v.id for v in clf.versions if v.status_code == 21100}
+    assert h.plan(desired).empty
 
 
 # --- the README walk, through the CLI on the embedded sandbox ---------------------------------------
