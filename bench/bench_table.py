@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from manifest_gen import generate, scale  # noqa: E402
 from reconciler.apply import apply_plan  # noqa: E402
@@ -43,6 +44,8 @@ from reconciler.plan import make_plan  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
 from reconciler.state import State  # noqa: E402
+from reconciler import modeltypes as _modeltypes  # noqa: E402
+from e2e import labelled_before_training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "auto-annotation" / "manifest.yaml"
@@ -65,8 +68,11 @@ def minimums(s: State) -> dict[str, int]:
     n_c = len(s.concepts)
     subjects = len({r.subject for r in s.relations})
     # fresh: one read (GetApp: absent), then PostApps, PostConcepts per 128, PostConceptRelations per
-    # subject, PostModels per model (one model a call), one PostWorkflows (a list), PatchApps
-    fresh = 1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + 1 + (1 if s.app.default_workflow else 0)
+    # subject, PostModels per model (one model a call), PostModelVersions per trainable model (the
+    # version that trains), one PostWorkflows (a list), PatchApps
+    trainable = sum(1 for m in s.models if m.type in _modeltypes.TRAINABLE_TYPES)
+    fresh = (1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + trainable + 1
+             + (1 if s.app.default_workflow else 0))
     # no-op: one page per listing, ListModelVersions per model (configuration lives in versions)
     noop = 1 + max(1, math.ceil(n_c / 1000)) + 1 + 1 + 1 + len(s.models)
     _, uses = _threshold_change(s)
@@ -161,7 +167,20 @@ def documented(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, flo
             user_app_id=uid, concept_id=rel.subject, concept_relations=[r.ConceptRelation(
                 object_concept=obj, predicate=rel.predicate)]), metadata=meta))
     for m in s.models:
-        resp = ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[model_pb(m)]), metadata=meta))
+        if m.type in modeltypes.TRAINABLE_TYPES:
+            # the custom-model walkthrough: inputs labelled with the concepts, the model, then the
+            # version that trains (PostModels' own version never does), and wait for it
+            pb = model_pb(m)
+            ok(stub.PostInputs(sv.PostInputsRequest(user_app_id=uid, inputs=[r.Input(data=r.Data(
+                image=r.Image(url="https://samples.clarifai.com/metro-north.jpg"),
+                concepts=[r.Concept(id=c.id, value=1.0)])) for c in pb.output_info.data.concepts]), metadata=meta))
+            ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[r.Model(
+                id=m.id, model_type_id=m.type, description=m.description)]), metadata=meta))
+            resp = ok(stub.PostModelVersions(sv.PostModelVersionsRequest(
+                user_app_id=uid, model_id=m.id, model_versions=[r.ModelVersion(
+                    output_info=pb.output_info, input_info=pb.model_version.input_info)]), metadata=meta))
+        else:
+            resp = ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[model_pb(m)]), metadata=meta))
         versions[m.id] = resp.model.model_version.id
         if m.type in modeltypes.TRAINABLE_TYPES:  # the walkthrough waits for training before use
             while True:
@@ -169,6 +188,8 @@ def documented(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, flo
                                                                       version_id=versions[m.id]), metadata=meta))
                 if v.model_version.status.code == 21100:
                     break
+                if v.model_version.status.code not in (21101, 21103):  # queued / training
+                    raise RuntimeError(f"documented way: {m.id} did not train: {v.model_version.status}")
                 time.sleep(0.02)
     for w in s.workflows:
         ok(stub.PostWorkflows(sv.PostWorkflowsRequest(user_app_id=uid, workflows=[workflow_pb(w)]), metadata=meta))
@@ -243,7 +264,8 @@ def main() -> int:
     for label, s in cases:
         with tempfile.TemporaryDirectory() as tmp:
             sandbox = Sandbox(str(Path(tmp) / "bench.sqlite"), latency_ms=args.latency_ms, training_delay_s=0)
-            with running_server(sandbox) as url:
+            # labelled inputs before training, as a real app needs (the documented way posts its own)
+            with running_server(labelled_before_training(sandbox)) as url:  # type: ignore[arg-type]
                 mine = ours(url, sandbox, s)
                 doc = documented(url, sandbox, s)
             sandbox.close()

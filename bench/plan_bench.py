@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from reconciler.apply import apply_plan  # noqa: E402
 from reconciler.client import Client  # noqa: E402
@@ -35,6 +36,8 @@ from reconciler.manifest import load_text  # noqa: E402
 from reconciler.plan import make_plan  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
+from reconciler import modeltypes  # noqa: E402
+from e2e import labelled_before_training  # noqa: E402
 
 
 def generate(n_concepts: int, n_models: int, n_workflows: int) -> str:
@@ -78,12 +81,15 @@ def main() -> int:
     desired = load_text(generate(args.concepts, args.models, args.workflows), "bench.yaml")
     desired = dataclasses.replace(desired, user_id=DEFAULT_USER)
     n_models = len(desired.models)
-    min_fresh = 1 + math.ceil(args.concepts / 128) + n_models + 1 + 1
+    # PostModels per model, plus PostModelVersions (the version that trains) per trainable model
+    n_trainable = sum(1 for m in desired.models if m.type in modeltypes.TRAINABLE_TYPES)
+    min_fresh = 1 + math.ceil(args.concepts / 128) + n_models + n_trainable + 1 + 1
     min_noop = 1 + max(1, math.ceil(args.concepts / 1000)) + 1 + 1 + 1 + n_models
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox(str(Path(tmp) / "bench.sqlite"), latency_ms=args.latency_ms, training_delay_s=0)
-        with running_server(sandbox) as url:
+        # the app's inputs are labelled before the classifier trains, as on the real API
+        with running_server(labelled_before_training(sandbox)) as url:  # type: ignore[arg-type]
             client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=args.rate_limit)
 
             def plan_once():

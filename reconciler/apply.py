@@ -10,7 +10,14 @@ Contract:
   are created one call each.
 - Model versions: a `create` or `new_version` records the version it made; workflow pins written
   as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
-  any workflow is pointed at it (bounded wait, clear failure).
+  any workflow is pointed at it (bounded wait, `train_timeout_s`; README "Trainable models").
+- Trainable models follow the real API's flow: PostModels makes the model (its only version never
+  trains: MODEL_UNTRAINED), PostModelVersions makes the version that trains on the app's labelled
+  inputs. When training cannot succeed yet (no labelled data, or any other training failure),
+  apply says so at once in one progress line naming the model's concepts, carries on with every
+  action that does not depend on that model, defers the workflows pinned to its new version and
+  the default-workflow change (and, to be safe, workflow and model deletes), and ends with an
+  ApplyError (exit 1). The next apply, after the inputs are labelled, posts a new version.
 - Non-idempotent writes (PostModelVersions) are sent without transport-level retries: a retry of a
   request whose response was lost could create a second version. Instead, after a failure we read
   the model's versions back and reuse one that already has the desired config.
@@ -32,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from reconciler import modeltypes
+from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
+                                 training_code)
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
 from reconciler.plan import Action, Plan, action_predecessors
@@ -39,15 +48,24 @@ from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept
                               Workflow)
 
 CONCEPT_BATCH = 128
-MODEL_TRAINED = 21100
-MODEL_UNTRAINED = 21102
-TRAINING_FAILED = frozenset({21106, *range(21110, 21120)})
+#: The training wait prints at most one line per this many seconds.
+TRAIN_REPORT_EVERY_S = 10.0
 #: Status codes that mean "an object with this id already exists".
 DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
 #: Status codes / HTTP statuses that mean "not found".
 NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102, 40003})
 
 Progress = Callable[[str], None]
+
+
+class TrainingNotReady(ApplyError):
+    """A trainable model's new version ended without training (see `TRAINING_FAILED`). The
+    applier defers what depends on the model instead of stopping."""
+
+    def __init__(self, model_id: str, line: str) -> None:
+        super().__init__(line)
+        self.model_id = model_id
+        self.line = line
 
 
 def _is_duplicate(err: ApiError) -> bool:
@@ -77,13 +95,22 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, client: Any, plan: Plan, *, progress: Progress | None = None,
-                 train_timeout_s: float = 600.0, poll_s: float = 0.5):
+                 train_timeout_s: float = 600.0, poll_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.client = client
         self.plan = plan
         self.progress = progress or (lambda _msg: None)
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
+        self.clock = clock  # injectable, so tests drive the training wait without waiting
+        self.sleep = sleep
         self.result = ApplyResult()
+        #: model id -> the one line saying why its new version cannot be used yet
+        self.untrained: dict[str, str] = {}
+        #: actions left for a later apply because they depend on an untrained model
+        self.deferred: list[str] = []
+        self._deferred_workflows: set[str] = set()
+        self._trained_ok: set[str] = set()  # reused versions seen trained in this run
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         self._lock = threading.Lock()
         user = plan.user_id or "me"
@@ -110,13 +137,22 @@ class Applier:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         running: dict[Future[None], _Task] = {}
         ready = [t for t in tasks if not t.deps]
+        skipped: set[int] = set()  # tasks whose every action was deferred
         n = 0
         try:
             while ready or running:
                 if stop is None:
                     for t in ready:
+                        kept = self._without_deferred(t.actions)
+                        if not kept:  # everything in it waits for an untrained model
+                            skipped.add(t.index)
+                            ready.extend(self._release(t, tasks, waiting_on, dependents))
+                            continue
+                        t.actions = kept
                         running[pool.submit(self._execute, t)] = t
                 ready = []
+                if not running:
+                    continue
                 try:
                     done_now, _ = wait(running, return_when=FIRST_COMPLETED)
                 except KeyboardInterrupt as err:
@@ -128,17 +164,18 @@ class Applier:
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)
                     err = fut.exception()
-                    if err is not None:
+                    if isinstance(err, TrainingNotReady):
+                        # the model itself was written (created / its version posted); what uses it waits
+                        self.untrained[err.model_id] = err.line
+                        self.progress(err.line)
+                    elif err is not None:
                         stop = stop or (t, err)  # the first failure is the one reported
                         continue
                     finished.add(t.index)
                     n += len(t.actions)
                     self.result.done.extend(_describe(a) for a in t.actions)
                     self.progress(f"[{n}/{total}] {t.label}: done")
-                    for d in dependents[t.index]:
-                        waiting_on[d].discard(t.index)
-                        if not waiting_on[d]:
-                            ready.append(tasks[d])
+                    ready.extend(self._release(t, tasks, waiting_on, dependents))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         if stop is not None:
@@ -146,13 +183,61 @@ class Applier:
             if not isinstance(err, (ReconcilerError, KeyboardInterrupt)):
                 raise err
             why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
-            not_done = [_describe(a) for t in tasks if t.index not in finished for a in t.actions]
+            not_done = list(self.deferred) + [_describe(a) for t in tasks if t.index not in finished
+                                              and t.index not in skipped for a in t.actions]
             raise ApplyError(
                 f"apply stopped at {task.label}{why}. {len(self.result.done)} of {total} actions "
                 f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
                 f"from the live app and does only what is left.",
                 done=self.result.done, not_done=not_done) from None
+        if self.untrained:
+            raise ApplyError(
+                f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
+                f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
+                f"applied. Label the inputs, then run apply again.",
+                done=self.result.done, not_done=list(self.deferred))
         return self.result
+
+    @staticmethod
+    def _release(t: "_Task", tasks: list["_Task"], waiting_on: dict[int, set[int]],
+                 dependents: dict[int, list[int]]) -> list["_Task"]:
+        """Mark `t` out of the way of its dependents; the ones now free to start."""
+        free = []
+        for d in dependents[t.index]:
+            waiting_on[d].discard(t.index)
+            if not waiting_on[d]:
+                free.append(tasks[d])
+        return free
+
+    def _without_deferred(self, group: list[Action]) -> list[Action]:
+        """Drop (and record) the actions of `group` that must wait for an untrained model: a
+        workflow pinned to its new version, the default-workflow change to such a workflow, and
+        -- once anything waits -- workflow and model deletes (one of them may still be in use by
+        a workflow or default that was not changed)."""
+        if not self.untrained:
+            return group
+        keep: list[Action] = []
+        for a in group:
+            if a.kind is Kind.WORKFLOW and a.op != "delete":
+                waits = sorted({p[len(NEW_PIN):] for _, p in a.pins if p.startswith(NEW_PIN)} & set(self.untrained))
+                if waits:
+                    self._defer(a, f"waits for model {', '.join(waits)} to train")
+                    self._deferred_workflows.add(a.id)
+                    continue
+            elif a.op == "set_default":
+                wf = getattr(a.desired, "default_workflow", None)
+                if wf in self._deferred_workflows:
+                    self._defer(a, f"workflow {wf} is not ready")
+                    continue
+            elif a.op == "delete" and a.kind in (Kind.WORKFLOW, Kind.MODEL):
+                self._defer(a, "deletes wait until the workflows are up to date")
+                continue
+            keep.append(a)
+        return keep
+
+    def _defer(self, a: Action, why: str) -> None:
+        self.deferred.append(_describe(a))
+        self.progress(f"  deferred: {_describe(a)} ({why})")
 
     def _execute(self, task: "_Task") -> None:
         a = task.actions[0]
@@ -303,6 +388,11 @@ class Applier:
         api = modeltypes.to_api(m.type, self._resolve_config(m))
         model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
                                       "metadata": metadata_with_marker(m)}
+        # A trainable model is created bare, as clarifai-python-grpc `tests/client/test_model_crud.py`
+        # and the SDK's workflow loader do: its configuration goes to the PostModelVersions that
+        # trains, so the never-trained version PostModels makes holds none (no twin of the real one).
+        if _trainable(m):
+            api = {}
         if "output_info" in api:
             model_json["output_info"] = api["output_info"]
         if "input_info" in api:
@@ -310,6 +400,12 @@ class Applier:
         try:
             resp = self._write("post", f"{self.base}/models", {"models": [model_json]}, retry=False)
             version = ((resp.get("model") or {}).get("model_version") or {})
+            if _trainable(m):
+                # PostModels only makes the model (its version never trains: Clarifai/docs
+                # `code_output_examples/create_model.js` answers MODEL_UNTRAINED); training is
+                # PostModelVersions (docs `custom-model-walkthrough.md` "Train the model";
+                # clarifai-python-grpc `tests/client/test_model_crud.py`).
+                version = self._ensure_version(m, look_first=False)
         except ApiError as err:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
@@ -372,7 +468,7 @@ class Applier:
         twin. Each racer checks after its own post committed, so exactly one twin survives."""
         pid = posted.get("id", "")
         versions = list_versions(self.client, self.base, m.id, m.type)  # newest first, configs complete
-        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want]
+        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want and self._usable(m, v)]
         if not pid or not twins or twins[-1].get("id") == pid:
             return posted
         if any(v.get("id") == pid for v in twins):
@@ -392,26 +488,57 @@ class Applier:
                 return None
             raise
         for v in versions:  # newest first
-            if modeltypes.from_api(m.type, v) == want:
+            if modeltypes.from_api(m.type, v) == want and self._usable(m, v):
                 return v
         return None
 
+    @staticmethod
+    def _usable(m: Model, v: dict[str, Any]) -> bool:
+        """A trainable model's version that never trained or failed is no version to reuse (a
+        workflow cannot use it); one trained or still training is. Operator versions always are."""
+        if not _trainable(m):
+            return True
+        return training_code((v.get("status") or {}).get("code")) not in TRAINING_FAILED
+
     def _await_trained(self, m: Model, version: dict[str, Any]) -> None:
-        if modeltypes.canonical_type(m.type) not in modeltypes.TRAINABLE_TYPES:
+        """Wait until the version is MODEL_TRAINED. Prints at most one line per
+        TRAIN_REPORT_EVERY_S (elapsed time and status name). A version that will never train
+        raises TrainingNotReady at once; one still training after `train_timeout_s` stops apply."""
+        if not _trainable(m):
             return
         vid = version.get("id", "")
-        deadline = time.monotonic() + self.train_timeout_s
-        code = int(((version.get("status") or {}).get("code")) or 0)
-        while code != MODEL_TRAINED:
+        start = self.clock()
+        last_report: float | None = None
+        status = version.get("status") or {}
+        while True:
+            code = training_code(status.get("code"))
+            if code == MODEL_TRAINED:
+                return
+            elapsed = self.clock() - start
             if code in TRAINING_FAILED:
-                raise ApplyError(f"model {m.id}: version {vid} failed to train (status {code})")
-            if time.monotonic() > deadline:
-                raise ApplyError(f"model {m.id}: version {vid} not trained after {self.train_timeout_s:.0f}s "
-                                 f"(status {code}); workflows were not pointed at it")
-            self.progress(f"  model/{m.id}: waiting for version {vid} to train (status {code})")
-            time.sleep(self.poll_s)
+                raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
+            if elapsed >= self.train_timeout_s:
+                raise ApplyError(f"model {m.id}: version {vid} not trained after {elapsed:.0f}s "
+                                 f"({status_name(code)}); workflows were not pointed at it. Training "
+                                 f"may still finish: run apply again later, or give it longer with "
+                                 f"--train-timeout SECONDS")
+            if last_report is None or elapsed - last_report >= TRAIN_REPORT_EVERY_S:
+                last_report = elapsed
+                self.progress(f"  model/{m.id}: training version {vid}: {status_name(code)} "
+                              f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)")
+            self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(f"{self.base}/models/{m.id}/versions/{vid}").get("model_version") or {}
-            code = int(((v.get("status") or {}).get("code")) or 0)
+            status = v.get("status") or {}
+
+    def _not_ready_line(self, m: Model, vid: str, code: int, description: str) -> str:
+        what = status_name(code) + (f" \"{description}\"" if description else "")
+        concepts = modeltypes.training_concepts(m.type, self._resolve_config(m))
+        if code in NEEDS_LABELS:
+            need = (f"it trains on inputs labelled with its concepts ({_few(concepts)}): add inputs with "
+                    f"those concepts or SUCCESS annotations, at least one per concept" if concepts
+                    else "it trains on labelled inputs, and it names no concepts")
+            return f"model {m.id} cannot train yet ({what}): {need}."
+        return f"model {m.id}: version {vid} failed to train ({what})."
 
     def _delete_model(self, a: Action) -> None:
         try:
@@ -449,6 +576,9 @@ class Applier:
         pins = dict(a.pins)
         nodes = []
         for n in w.nodes:
+            pin = pins.get(n.id, "")
+            if pin and not pin.startswith(NEW_PIN) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
+                self._await_reused_version(n.model.id, pin)
             nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
                           "node_inputs": [{"node_id": i} for i in n.inputs],
                           "suppress_output": n.suppress_output})
@@ -458,6 +588,20 @@ class Applier:
     def _kept_workflow_fields(raw: dict[str, Any]) -> dict[str, Any]:
         """Workflow fields the manifest does not manage, to send back with an overwrite."""
         return {k: raw[k] for k in WORKFLOW_KEPT if raw.get(k) is not None}
+
+    def _await_reused_version(self, model_id: str, version_id: str) -> None:
+        """A node newly pinned to an existing version of a trainable model: the plan reuses
+        versions still queued or training (an earlier apply may have stopped at its timeout), so
+        wait for this one too before the workflow points at it."""
+        m = self.plan.desired.model(model_id)
+        if m is None or not _trainable(m) or version_id in self._trained_ok:
+            return
+        v = self.client.get(f"{self.base}/models/{model_id}/versions/{version_id}").get("model_version") or {}
+        try:
+            self._await_trained(m, {**v, "id": version_id})
+        except TrainingNotReady as err:  # it failed after the plan was made: this workflow cannot go on
+            raise ApplyError(err.line) from None
+        self._trained_ok.add(version_id)
 
     def _node_model(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> dict[str, Any]:
         if ref.external:
@@ -513,6 +657,17 @@ class Applier:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+NEW_PIN = "new:"
+
+
+def _trainable(m: Model) -> bool:
+    return modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+
+
+def _few(ids: list[str], limit: int = 8) -> str:
+    return ", ".join(ids[:limit]) + (f", and {len(ids) - limit} more" if len(ids) > limit else "")
+
 
 def _batched(a: Action) -> bool:
     """Actions whose API call takes a list: they share calls (see `_tasks`)."""
@@ -657,6 +812,9 @@ def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_mar
 
 
 def apply_plan(client: Any, plan: Plan, *, progress: Progress | None = None,
-               train_timeout_s: float = 600.0, poll_s: float = 0.5) -> ApplyResult:
-    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s).run()
+               train_timeout_s: float = 600.0, poll_s: float = 0.5,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
+    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s,
+                   clock=clock, sleep=sleep).run()
 

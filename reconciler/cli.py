@@ -273,9 +273,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not approved and not _confirm(plan):
         print("Apply cancelled; nothing was changed.", file=sys.stderr)
         return EXIT_ERROR
-    result = apply_plan(client, plan, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = apply_plan(client, plan, progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+                        train_timeout_s=args.train_timeout)
     print(f"Apply complete: {len(result.done)} action(s), {result.writes} write call(s).")
     return EXIT_OK
+
+
+def _train_timeout(text: str) -> float:
+    """--train-timeout: a finite number of seconds above 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def _reload_saved_plan(args: argparse.Namespace, path: str, saved: dict):  # -> tuple[Client, Plan]
@@ -497,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("files", nargs="*", metavar="FILE|PLAN")
     _manifest_args(ap)
     ap.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    ap.add_argument("--train-timeout", type=_train_timeout, default=600.0, metavar="SECONDS",
+                    help="how long to wait for a trainable model's new version to train before stopping "
+                    "(default: 600); the wait prints a line at most every 10 s")
     _plan_args(ap)
     _connection_args(ap)
     ap.set_defaults(func=cmd_apply)

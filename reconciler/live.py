@@ -55,6 +55,7 @@ from urllib.parse import quote
 
 from reconciler import liveshape, modeltypes
 from reconciler.client import MAX_PER_PAGE, Client, status_code_of
+from reconciler.training import training_code
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
                               Node, State, Workflow, read_marker)
@@ -295,7 +296,7 @@ def _relations(raw: list[dict[str, Any]], app_id: str) -> list[ConceptRelation]:
 def _version(model_type: str, raw: dict[str, Any]) -> ModelVersion:
     status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
     return ModelVersion(id=_str(raw, "id"), config=modeltypes.from_api(model_type, raw),
-                        status_code=status_code_of(status.get("code")) if status else 0,
+                        status_code=training_code(status.get("code")) if status else 0,
                         created_at=_str(raw, "created_at"))
 
 

@@ -35,8 +35,11 @@ TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER
 
 #: Types whose versions are usable at once (no training).
 OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
-#: Types whose new versions train (queued -> training -> trained) before use.
-TRAINABLE_TYPES = frozenset({CLASSIFIER})
+#: Types whose new versions train (queued -> training -> trained) before use: the Clarifai SDK's
+#: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`; see
+#: /work/shared/clarifai-api/REFERENCE.md, "Model types").
+TRAINABLE_TYPES = frozenset({CLASSIFIER, "visual-classifier", "visual-detector", "visual-segmenter",
+                             "visual-embedder", "clusterer", "text-classifier", "text-to-text"})
 
 COMPARATORS = {
     "CONCEPT_THRESHOLD_NOT_SET": 0,
@@ -152,6 +155,15 @@ def canonical_config(model_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     if out and t not in TYPED_FIELDS:
         cfg["output_info"] = _round_floats(out)
     return cfg
+
+
+def training_concepts(model_type: str, config: dict[str, Any]) -> list[str]:
+    """The concept ids a trainable model's version trains on (its inputs must be labelled with
+    them): the typed `concepts`, else a raw `output_info.data.concepts`."""
+    if canonical_type(model_type) == CLASSIFIER:
+        return [str(c) for c in config.get("concepts", [])]
+    concepts = ((config.get("output_info") or {}).get("data") or {}).get("concepts") or []
+    return [str(c["id"]) for c in concepts if isinstance(c, dict) and c.get("id")]
 
 
 def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:

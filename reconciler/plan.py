@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from typing import Any, Sequence
 
-from reconciler import modeltypes
+from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
 from reconciler.errors import PlanError
 from reconciler.state import (App, Kind, Model, ModelVersion, Resource, ResourceKey, State,
@@ -262,10 +262,26 @@ class _Planner:
                 self.pin_target[m.id] = match[0]
             else:
                 self.pin_target[m.id] = NEW_PREFIX + m.id
+                if trainable:
+                    self._note_failed_training(m, versions)
                 cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
                 self._add("new_version", Kind.MODEL, m.id, desired=m, live=lm, changes=cfg,
                           reason=train_note or "model versions are immutable: configuration changed")
         self._leftovers(Kind.MODEL, live)
+
+    def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
+        """A trainable model whose newest version with the desired config did not train: say why
+        and what the user can do, since the new version this plan makes will meet the same fate
+        unless inputs were labelled meanwhile (apply then leaves its workflows for later)."""
+        tried = next((v for v in versions if v.config == m.config), None)
+        if tried is None or tried.status_code not in training.TRAINING_FAILED:
+            return
+        concepts = modeltypes.training_concepts(m.type, m.config)
+        label = (f"label inputs with its concepts ({_few(concepts)}) before apply, or " if concepts
+                 and tried.status_code in training.NEEDS_LABELS else "")
+        self.notes.append(f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
+                          f"{label}apply trains a new version and leaves the workflows that use it, and "
+                          f"the default-workflow change, for a later apply")
 
     def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
         for rid in sorted(live):

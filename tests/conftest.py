@@ -60,6 +60,45 @@ class ResponseChecker:
         self.checked += 1
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _seed_labels_before_training() -> Iterator[None]:
+    """Every sandbox in the test session (in process: embedded, served, Harness; also those of
+    module-scoped fixtures) gets a user who labelled inputs before training (tests/e2e.py
+    `seed_training_labels`), unless the running test is marked `unlabelled`."""
+    import e2e
+
+    original = Sandbox.__call__
+
+    def call(self: Sandbox, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if e2e.SEED_LABELS:
+            e2e.seed_training_labels(self, environ)
+        return original(self, environ, start_response)
+
+    Sandbox.__call__ = call  # type: ignore[method-assign]
+    yield
+    Sandbox.__call__ = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def labelled_inputs(request: Any) -> Iterator[None]:
+    """`@pytest.mark.unlabelled`: no seeding during this test (it sees the real training rule)."""
+    import e2e
+
+    if request.node.get_closest_marker("unlabelled") is None:
+        yield
+        return
+    e2e.SEED_LABELS = False
+    try:
+        yield
+    finally:
+        e2e.SEED_LABELS = True
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "unlabelled: no labelled inputs are seeded before training "
+                            "(the test sees the sandbox's real training rule)")
+
+
 @pytest.fixture
 def sandbox(tmp_path: Any) -> Iterator[Sandbox]:
     sb = Sandbox(str(tmp_path / "sandbox.sqlite"), training_delay_s=0)

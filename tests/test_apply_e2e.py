@@ -9,9 +9,10 @@ import dataclasses
 
 import pytest
 
+from reconciler.modeltypes import TRAINABLE_TYPES
 from reconciler.state import MARKER_KEY, Model
 
-from e2e import EXAMPLES, Harness
+from e2e import EXAMPLES, Harness, versions_by_use
 
 EXAMPLE_FILES = [EXAMPLES / "auto-annotation" / "manifest.yaml", EXAMPLES / "people-synonyms" / "manifest.yaml"]
 
@@ -208,11 +209,13 @@ def test_failed_apply_says_what_was_done_and_rerun_converges(tmp_path, mode, whe
     h.sandbox.faults.clear()
     h.apply(desired)
     assert h.plan(desired).empty
-    # nothing duplicated: one version per model
+    # nothing duplicated: one usable version per model (a trainable one also keeps the
+    # never-trained version PostModels made)
     base = h.base(desired.app.id)
     for m in desired.models:
-        versions = h.client.list_all(f"{base}/models/{m.id}/versions", "model_versions")
+        versions, untrained = versions_by_use(h.client, base, m.id)
         assert len(versions) == 1, (m.id, len(versions))
+        assert len(untrained) == (1 if m.type in TRAINABLE_TYPES else 0), (m.id, len(untrained))
 
 
 def test_trainable_model_is_trained_before_a_workflow_points_at_it(tmp_path):
@@ -220,7 +223,7 @@ def test_trainable_model_is_trained_before_a_workflow_points_at_it(tmp_path):
     desired = h.desired(EXAMPLE_FILES[0])
     messages: list[str] = []
     h.apply(desired, progress=messages.append)
-    assert any("waiting for version" in m for m in messages)
+    assert any("training version" in m and "elapsed" in m for m in messages)
     assert h.plan(desired).empty
 
 
@@ -248,7 +251,9 @@ def test_create_that_finds_the_resource_already_there_reads_back_and_converges(h
     assert h.plan(desired).empty
     base = h.base(desired.app.id)
     for m in desired.models:
-        assert len(h.client.list_all(f"{base}/models/{m.id}/versions", "model_versions")) == 1
+        versions, untrained = versions_by_use(h.client, base, m.id)
+        assert len(versions) == 1, (m.id, len(versions))
+        assert len(untrained) == (1 if m.type in TRAINABLE_TYPES else 0), (m.id, len(untrained))
     assert len(h.client.list_all(f"{base}/workflows", "workflows")) == len(desired.workflows)
 
 

@@ -191,14 +191,22 @@ def test_versions_are_immutable_listed_newest_first(c):
     err(c.get(A + f"/models/gt/versions/{v1}"), 404, 21200)
 
 
+@pytest.mark.unlabelled
 def test_trainable_versions_go_queued_training_trained(tmp_path):
     sb = Sandbox(str(tmp_path / "t.sqlite"), training_delay_s=0.4)
     with httpx.Client(transport=httpx.WSGITransport(app=sb), base_url="http://x",
                       headers={"Authorization": f"Key {DEFAULT_KEY}"}) as c:
         ok(c.post("/v2/users/me/apps", json={"apps": [{"id": "app1"}]}))
-        t0 = time.monotonic()
         m = model(c, "clf", "", output_info={"data": {"concepts": [{"id": "a"}]}})  # default type
         assert m["model_type_id"] == "embedding-classifier"
+        # PostModels' own version never trains (tests/test_training.py has the whole rule);
+        # PostModelVersions on labelled inputs does
+        assert m["model_version"]["status"]["code"] == 21102
+        ok(c.post(A + "/inputs", json={"inputs": [{"data": {"image": {"url": "https://x.example/a.jpg"},
+                                                            "concepts": [{"id": "a", "value": 1}]}}]}))
+        t0 = time.monotonic()
+        body = {"model_versions": [{"output_info": {"data": {"concepts": [{"id": "a", "value": 1}]}}}]}
+        m = ok(c.post(A + "/models/clf/versions", json=body))["model"]
         seen = [m["model_version"]["status"]["code"]]
         while time.monotonic() - t0 < 3 and seen[-1] != 21100:
             time.sleep(0.05)

@@ -6,8 +6,11 @@ Semantics (README, "The local sandbox"):
   SingleModelResponse with that version in `model.model_version`. A missing `model_type_id` means
   embedding-classifier; `concept-threshold` / `embed-classifier` are stored under their current
   names. Unknown or non-creatable types: MODEL_INVALID_ARGUMENT.
-- Operator types have a trained version (21100) at once. Trainable types go 21103 queued ->
-  21101 training -> 21100 trained over the sandbox's `training_delay_s` (computed from elapsed time).
+- Operator types have a trained version (21100) at once. A trainable type's PostModels makes the
+  model with one version that never trains (21102 MODEL_UNTRAINED); training is PostModelVersions
+  (`train_status` has the rule, with its sources): the new version goes 21103 queued -> 21101
+  training over the sandbox's `training_delay_s` (computed from elapsed time) and then ends in
+  21100 trained, or in the failure code its training data earned when it was posted.
 - Versions are immutable: PostModelVersions adds one (answering SingleModelResponse, new version in
   `model.model_version`); concept values inside output_info are stored as float32. PatchModels
   changes name, description, notes, metadata and visibility (merge / overwrite / remove); an
@@ -26,8 +29,9 @@ from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.quirks import MAIN_MODELS_LISTED, PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
 from reconciler.sandbox.wire import (
-    CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY, MODEL_DOES_NOT_EXIST,
-    MODEL_INVALID_ARGUMENT, MODEL_QUEUED_FOR_TRAINING, MODEL_TRAINED, MODEL_TRAINING, Fail, action_of,
+    ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY, MODEL_DOES_NOT_EXIST,
+    MODEL_INVALID_ARGUMENT, MODEL_QUEUED_FOR_TRAINING, MODEL_TRAINED, MODEL_TRAINING, MODEL_TRAINING_NO_DATA,
+    MODEL_TRAINING_NO_POSITIVES, MODEL_UNTRAINED, Fail, action_of,
     check_id, f32_concepts, get, merge, new_id, norm_visibility, objects, page_slice, paging, qbool,
     remove, rfc3339, status, want,
 )
@@ -67,8 +71,10 @@ def version_out(v: dict[str, Any], now: float) -> dict[str, Any]:
     out = public(v)
     delay = float(v.get("_delay", 0.0))
     elapsed = now - float(v.get("_t", 0.0))
-    if elapsed >= delay:
-        code = MODEL_TRAINED
+    if v.get("_untrained"):
+        code = MODEL_UNTRAINED
+    elif elapsed >= delay:
+        code = int(v.get("_fail") or MODEL_TRAINED)
         out["completed_at"] = rfc3339(float(v.get("_t", 0.0)) + delay)
     else:
         code = MODEL_QUEUED_FOR_TRAINING if elapsed < delay / 2 else MODEL_TRAINING
@@ -77,8 +83,61 @@ def version_out(v: dict[str, Any], now: float) -> dict[str, Any]:
     return out
 
 
+def _positive(c: Any) -> bool:
+    """A label that says "this input shows the concept". A JSON concept without `value` is
+    positive: clarifai-python-grpc `tests/client/test_model_crud.py` posts inputs with
+    `Concept(id=...)` and no value (omitted from the JSON body) and the model then trains on them;
+    `value: 0` is the documented way to post a negative."""
+    if not isinstance(c, dict) or not c.get("id"):
+        return False
+    value = c.get("value", 1.0)
+    return isinstance(value, (int, float)) and value > 0
+
+
+def labelled_concepts(ctx: Ctx) -> set[str]:
+    """Concept ids with at least one positive label in the app: an input's own `data.concepts`
+    (PostInputs with concepts, as the docs' custom-model walkthrough "Add images with concepts"
+    does) or an annotation with status ANNOTATION_SUCCESS (PENDING / AWAITING_REVIEW ones are
+    not trusted yet, so they do not train)."""
+    out: set[str] = set()
+    for inp in ctx.tx.list(ctx.user_id, ctx.app_id, "input"):
+        out.update(c["id"] for c in (inp.get("data") or {}).get("concepts") or [] if _positive(c))
+    for ann in ctx.tx.list(ctx.user_id, ctx.app_id, "annotation"):
+        if (ann.get("status") or {}).get("code") == ANNOTATION_SUCCESS:
+            out.update(c["id"] for c in (ann.get("data") or {}).get("concepts") or [] if _positive(c))
+    return out
+
+
+def train_status(ctx: Ctx, output_info: dict[str, Any]) -> int:
+    """How a version posted now ends its training: MODEL_TRAINED or a failure code. Rule
+    (sandbox; the real service's internals are not published):
+    - no positive label in the app for any of the version's concepts (or no concepts):
+      MODEL_TRAINING_NO_DATA (21110, "Custom model training had no data": Clarifai/docs
+      `docs/api-guide/advanced-topics/status-codes.md`; clarifai-python-grpc skips a test for
+      "'Model training had no data' error");
+    - some concept without a positive: trains, unless the version's
+      `output_config.fail_on_missing_positive_examples` (a clarifai-grpc OutputConfig field) is
+      true: then MODEL_TRAINING_NO_POSITIVES (21111, "Custom model training had no positive
+      examples", same docs page);
+    - one positive per concept is enough: clarifai-python-grpc `tests/client/test_model_crud.py`
+      trains a one-concept model on exactly one labelled input.
+    The data is judged when the version is posted (training works on a snapshot)."""
+    concepts = {c.get("id") for c in (output_info.get("data") or {}).get("concepts") or [] if isinstance(c, dict)}
+    concepts.discard(None)
+    have = labelled_concepts(ctx) & concepts
+    if not have:
+        return MODEL_TRAINING_NO_DATA
+    strict = bool((output_info.get("output_config") or {}).get("fail_on_missing_positive_examples"))
+    if strict and have != concepts:
+        return MODEL_TRAINING_NO_POSITIVES
+    return MODEL_TRAINED
+
+
 def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
-                 output_info: Any = None) -> dict[str, Any]:
+                 output_info: Any = None, *, train: bool = True) -> dict[str, Any]:
+    """A new version of `model`. For a trainable type, `train=False` (PostModels) makes the
+    never-trained version the docs show (`code_output_examples/create_model.js`: MODEL_UNTRAINED);
+    `train=True` (PostModelVersions) starts training (`train_model.js`: MODEL_QUEUED_FOR_TRAINING)."""
     check_fields(spec, "ModelVersion", "model_version")
     oi = output_info if output_info is not None else spec.get("output_info")
     trainable = TYPES_BY_ID.get(model["model_type_id"], {}).get("trainable", False)
@@ -87,6 +146,12 @@ def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
                          "user_id": model["user_id"], "visibility": {"gettable": 10},
                          "metadata": get(spec, "metadata", dict, {}), "output_info": norm_output_info(oi if oi is not None else {}),
                          "_t": ctx.now, "_delay": ctx.training_delay_s if trainable else 0.0}
+    if trainable and not train:
+        v["_untrained"] = True
+    elif trainable:
+        code = train_status(ctx, v["output_info"])
+        if code != MODEL_TRAINED:
+            v["_fail"] = code
     if spec.get("input_info") is not None:
         v["input_info"] = copy.deepcopy(want(spec["input_info"], dict, "input_info"))
     if spec.get("description"):
@@ -185,7 +250,7 @@ def post_models(ctx: Ctx) -> dict[str, Any]:
         raise Fail(DATABASE_DUPLICATE_KEY, f"model {mid!r} already exists")
     spec = get(m, "model_version", dict, {})
     oi = m["output_info"] if m.get("output_info") is not None else spec.get("output_info")
-    version = make_version(ctx, doc, spec, oi)
+    version = make_version(ctx, doc, spec, oi, train=False)
     return {"model": model_out(ctx, doc, version)}
 
 

@@ -3,7 +3,9 @@
 Semantics (README, "The local sandbox"):
 - Every workflow node needs an id unique in the workflow and a `model {id, model_version {id}}`
   (plus `user_id` / `app_id` for another app's model, e.g. clarifai/main). A missing model or
-  version is MODEL_DOES_NOT_EXIST (404); an omitted version pins the model's latest. Duplicate
+  version is MODEL_DOES_NOT_EXIST (404); an omitted version pins the model's latest. A version of a
+  trainable model that will never train (PostModels' own, or a failed one) is
+  WORKFLOW_REQUIRE_TRAINED_MODEL (22002, 400). Duplicate
   node ids, `node_inputs` naming unknown nodes, cycles and node-less workflows are
   WORKFLOW_INVALID_GRAPH (400).
 - PatchWorkflows: `overwrite` replaces the nodes (and each other field sent), `merge` merges nodes
@@ -40,7 +42,8 @@ from reconciler.sandbox.h_run import annotate_new_inputs
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT, ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, DATABASE_DUPLICATE_KEY,
     INPUT_DOES_NOT_EXIST, INPUT_INVALID_ARGUMENT, INPUT_SUCCESS, MODEL_DOES_NOT_EXIST, WORKFLOW_DOES_NOT_EXIST,
-    STATUS_NAMES, WORKFLOW_INVALID_ARGUMENT, WORKFLOW_INVALID_GRAPH, Fail, action_of, check_id, f32_concepts, get,
+    STATUS_NAMES, WORKFLOW_INVALID_ARGUMENT, WORKFLOW_INVALID_GRAPH, WORKFLOW_REQUIRE_TRAINED_MODEL, Fail, action_of,
+    check_id, f32_concepts, get,
     merge, new_id, norm_status, norm_visibility, objects, page_slice, paging, qbool, qlist, remove, rfc3339, want,
 )
 
@@ -74,8 +77,14 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
         if not vid:
             latest = ctx.tx.list(mu, ma, "version", mid, newest_first=True)
             vid = latest[0]["id"] if latest else ""
-        if not vid or ctx.tx.get(mu, ma, "version", vid, parent=mid) is None:
+        version = ctx.tx.get(mu, ma, "version", vid, parent=mid) if vid else None
+        if version is None:
             raise Fail(MODEL_DOES_NOT_EXIST, f"node {nid!r}: model {mid!r} has no version {vid!r}")
+        if version.get("_untrained") or version.get("_fail"):
+            # a version that never trains (PostModels' own, or one whose training failed);
+            # WORKFLOW_REQUIRE_TRAINED_MODEL "New model in workflow needs to be trained"
+            # (Clarifai/docs `docs/api-guide/advanced-topics/status-codes.md`)
+            raise Fail(WORKFLOW_REQUIRE_TRAINED_MODEL, f"node {nid!r}: version {vid!r} of model {mid!r} is not trained")
         inputs = []
         for ni in get(n, "node_inputs", list, []):
             inputs.append({"node_id": want(want(ni, dict, "node_inputs[]").get("node_id", ""), str, "node_id")})

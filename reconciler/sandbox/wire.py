@@ -29,8 +29,11 @@ MODEL_TRAINED = 21100
 MODEL_TRAINING = 21101
 MODEL_UNTRAINED = 21102
 MODEL_QUEUED_FOR_TRAINING = 21103
+MODEL_TRAINING_NO_DATA = 21110
+MODEL_TRAINING_NO_POSITIVES = 21111
 MODEL_DOES_NOT_EXIST = 21200
 MODEL_INVALID_ARGUMENT = 21202
+WORKFLOW_REQUIRE_TRAINED_MODEL = 22002
 WORKFLOW_DOES_NOT_EXIST = 22102
 WORKFLOW_INVALID_ARGUMENT = 22104
 WORKFLOW_INVALID_GRAPH = 22107
@@ -49,6 +52,7 @@ STATUS_NAMES: dict[str, int] = {
     "SUCCESS": SUCCESS, "MIXED_STATUS": MIXED_STATUS, "FAILURE": FAILURE,
     "MODEL_TRAINED": MODEL_TRAINED, "MODEL_TRAINING": MODEL_TRAINING,
     "MODEL_UNTRAINED": MODEL_UNTRAINED, "MODEL_QUEUED_FOR_TRAINING": MODEL_QUEUED_FOR_TRAINING,
+    "MODEL_TRAINING_NO_DATA": MODEL_TRAINING_NO_DATA, "MODEL_TRAINING_NO_POSITIVES": MODEL_TRAINING_NO_POSITIVES,
     "INPUT_SUCCESS": 30000, "INPUT_PENDING": 30001, "INPUT_FAILED": 30002, "INPUT_IN_PROGRESS": 30003,
     "ANNOTATION_SUCCESS": 24150, "ANNOTATION_PENDING": 24151, "ANNOTATION_FAILED": 24152,
     "ANNOTATION_UNKNOWN_STATUS": 24154, "ANNOTATION_INVALID_ARGUMENT": 24155,
@@ -65,9 +69,14 @@ DESCRIPTIONS = {
     CONN_DOES_NOT_EXIST: "Resource does not exist", CONN_INVALID_REQUEST: "Invalid request",
     CONN_METHOD_NOT_ALLOWED: "Method not allowed",
     MODEL_TRAINED: "Model is trained and ready for deployment", MODEL_TRAINING: "Model is currently training",
-    MODEL_UNTRAINED: "Model has not been trained",
-    MODEL_QUEUED_FOR_TRAINING: "Model is currently in queue for training",
+    # these four: Clarifai/docs `code_output_examples/create_model.js` and `train_model.js` (21102,
+    # 21103), `docs/api-guide/advanced-topics/status-codes.md` (21110, 21111)
+    MODEL_UNTRAINED: "Model not yet trained",
+    MODEL_TRAINING_NO_DATA: "Custom model training had no data",
+    MODEL_TRAINING_NO_POSITIVES: "Custom model training had no positive examples",
+    MODEL_QUEUED_FOR_TRAINING: "Model is currently in queue for training.",
     MODEL_DOES_NOT_EXIST: "Model does not exist", MODEL_INVALID_ARGUMENT: "Invalid argument",
+    WORKFLOW_REQUIRE_TRAINED_MODEL: "New model in workflow needs to be trained",
     WORKFLOW_DOES_NOT_EXIST: "Workflow does not exist", WORKFLOW_INVALID_ARGUMENT: "Invalid argument",
     WORKFLOW_INVALID_GRAPH: "Invalid workflow graph", ANNOTATION_SUCCESS: "Annotation success",
     ANNOTATION_INVALID_ARGUMENT: "Invalid argument", INPUT_SUCCESS: "Input image modification success",

@@ -155,9 +155,6 @@ def test_version_listing_reads_newest_first_with_status() -> None:
     assert {v.status_code for v in model.versions} == {21100}
 
 
-@pytest.mark.xfail(strict=True, reason="owned by quirks (versions-without-config): the real version "
-                   "listing has no output_info, so the reader must fetch .../versions/{id}/output_info "
-                   "and never read the missing configuration as an empty one")
 def test_version_configuration_is_read_from_output_info_when_the_listing_lacks_it() -> None:
     created = corpus.load("legacy-post-models-untrained")
     versions = corpus.load("legacy-list-model-versions")
@@ -173,8 +170,6 @@ def test_version_configuration_is_read_from_output_info_when_the_listing_lacks_i
     assert f"GET {base}/models/@modelID/versions/@modelVersionID1/output_info" in seen
 
 
-@pytest.mark.xfail(strict=True, reason="owned by quirks (main-models-in-listing): an app-scoped "
-                   "ListModels returned clarifai/main models; the reader must keep only the app's own")
 def test_main_models_in_an_app_listing_are_not_read_as_the_apps() -> None:
     case = corpus.load("legacy-list-models-main-in-listing")
     client, _ = _client(_app_routes("@appID", models=(200, case.body)))

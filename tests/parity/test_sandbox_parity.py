@@ -38,7 +38,6 @@ ALLOWED: dict[str, dict[str, str]] = {
         ".model.output_info.output_config: missing in sandbox": _NOT_READ,
         ".model.output_info.params: missing in sandbox": _NOT_READ,
         ".model.model_version.active_concept_count: missing in sandbox": _NOT_READ,
-        ".model.model_version.completed_at: extra in sandbox": "a ModelVersion proto field; " + _NOT_READ,
         ".model.model_version.modified_at: extra in sandbox": "a ModelVersion proto field; " + _NOT_READ,
     },
     "legacy-list-model-versions": {
@@ -49,7 +48,6 @@ ALLOWED: dict[str, dict[str, str]] = {
         ".model_versions[].user_id: extra in sandbox": _OLD_ERA + " (docs create_model.js model_version)",
         ".model_versions[].visibility: extra in sandbox": _OLD_ERA + " (docs create_model.js model_version)",
         ".model_versions[].metadata: extra in sandbox": _OLD_ERA + " (docs create_model.js model_version)",
-        ".model_versions[].completed_at: extra in sandbox": "a ModelVersion proto field; " + _NOT_READ,
         ".model_versions[].modified_at: extra in sandbox": "a ModelVersion proto field; " + _NOT_READ,
         ".status.req_id: extra in sandbox": _OLD_ERA,
     },
