@@ -47,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from reconciler import liveshape, modeltypes
-from reconciler.client import Client, status_code_of
+from reconciler.client import Client, api_path, status_code_of
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
                               Node, State, Workflow, read_marker)
@@ -98,13 +98,13 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
         model_ids = [str(m.get("id", "")) for m in raw_models]
         wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
-        f_versions = {mid: pool.submit(client.list_all, f"{base}/models/{mid}/versions", "model_versions")
+        f_versions = {mid: pool.submit(client.list_all, base + api_path("models", mid, "versions"), "model_versions")
                       for mid in wanted}
         concepts = [_concept(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
         for mid, fut in f_versions.items():
-            liveshape.check("model_versions", fut.result(), "GET", f"{base}/models/{mid}/versions")
+            liveshape.check("model_versions", fut.result(), "GET", base + api_path("models", mid, "versions"))
         models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
                          else None) for m in raw_models]
     return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
@@ -131,7 +131,7 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
     # "Invalid API key/application pair": a bad key, or a good key and no such app. Ask.
     user = user_id or client.user_id or "me"
     try:
-        apps = client.list_all(f"/v2/users/{user}/apps", "apps")
+        apps = client.list_all(api_path("v2", "users", user, "apps"), "apps")
     except ApiError:
         return False
     return all(str(a.get("id")) != app_id for a in apps)

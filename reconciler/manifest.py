@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator
 
 import jsonschema
 
-from reconciler import manifestchecks, manifestmerge, manifestvars, modeltypes
+from reconciler import idrules, manifestchecks, manifestmerge, manifestvars, modeltypes
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifestchecks import did_you_mean
 from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
@@ -38,7 +38,7 @@ from reconciler.manifestvars import Inputs, read_inputs
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
 __all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema",
-           "ID_PATTERN", "CONCEPT_ID_PATTERN"]
+           "ID_PATTERN"]
 
 
 @functools.cache
@@ -47,8 +47,8 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("reconciler").joinpath("manifest.schema.json").read_text("utf-8"))
 
 
-ID_PATTERN = "^[0-9A-Za-z]+([-_][0-9A-Za-z]+)*$"
-CONCEPT_ID_PATTERN = schema()["$defs"]["conceptId"]["pattern"]
+#: The one id rule's syntax (`idrules` reads the same definition for the sandbox).
+ID_PATTERN = idrules.CLARIFAI_ID.pattern
 TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
 
 
@@ -254,7 +254,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
     if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
         # jsonschema reports a bad key at its mapping; point at the key itself
         path = path + (inst,)
-        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", "")), at_key=True)
+        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", ""), path), at_key=True)
         return
     if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
         allowed = _allowed_fields(err.schema, inst)
@@ -285,7 +285,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
         yield doc.problem(path, f"{_label(path)} must be {want!r}, not {inst!r}")
         return
     if v == "pattern":
-        yield doc.problem(path, _pattern_message(inst, want))
+        yield doc.problem(path, _pattern_message(inst, want, path))
         return
     if v == "maxLength":
         yield doc.problem(path, f"{_label(path)} is {len(inst)} characters long; the limit is {want}")
@@ -320,12 +320,19 @@ def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path
     yield doc.problem(path, f"{_label(path)} must be {what[:1].lower() + what[1:]}; not {_type_of(err.instance)}")
 
 
-def _pattern_message(value: Any, pattern: str) -> str:
+def _id_kind(path: Path) -> str:
+    """"concept id" where the manifest names a concept (concepts, relations, thresholds, classifier
+    concepts), else "id": concepts share the id rule, but the message should say what is wrong."""
+    top = path[0] if path else None
+    if top in ("concepts", "concept_relations") or (len(path) >= 2 and path[-2] == "thresholds") or (
+            top == "models" and len(path) >= 3 and path[2] == "concepts"):
+        return "concept id"
+    return "id"
+
+
+def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
     if pattern == ID_PATTERN:
-        return (f"invalid id {value!r}: Clarifai ids are letters and digits, optionally separated by "
-                "single '-' or '_'")
-    if pattern == CONCEPT_ID_PATTERN:
-        return f"invalid concept id {value!r}: no whitespace, control characters, '/', '\\', '?', '#' or '%'"
+        return f"invalid {_id_kind(path)} {value!r}: {idrules.ID_HINT}"
     if pattern == manifestvars.VAR_NAME:
         return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
     if pattern == TYPE_PATTERN:

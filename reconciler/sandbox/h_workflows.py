@@ -24,6 +24,7 @@ import copy
 import graphlib
 from typing import Any
 
+from reconciler.idrules import REF_ID
 from reconciler.sandbox.ctx import Ctx, public
 from reconciler.sandbox.h_models import check_fields
 from reconciler.sandbox.h_run import annotate_new_inputs
@@ -46,11 +47,11 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
     graph: dict[str, set[str]] = {}
     for n in raw:
         n = want(n, dict, "nodes[]")
-        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH)
+        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=None)
         if nid in graph:
             raise Fail(WORKFLOW_INVALID_GRAPH, f"node id {nid!r} is used twice")
         m = get(n, "model", dict, {})
-        mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH)
+        mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH, rule=REF_ID)
         mu = get(m, "user_id", str, "") or ctx.user_id
         ma = get(m, "app_id", str, "") or ctx.app_id
         here = (mu, ma) == (ctx.user_id, ctx.app_id)
@@ -204,7 +205,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "inputs"):
         check_fields(item, "Input", "input")
-        iid = check_id(item.get("id") or new_id(), "input", INPUT_INVALID_ARGUMENT)
+        iid = check_id(item.get("id") or new_id(), "input", INPUT_INVALID_ARGUMENT, rule=None)
         data = f32_concepts(copy.deepcopy(get(item, "data", dict, {})))
         if not data:
             raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data")
@@ -284,7 +285,7 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
         iid = want(item.get("input_id") or "", str, "input_id")
         st = _ann_status(item.get("status"))  # shape errors before existence errors
         _input(ctx, iid)
-        aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT)
+        aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT, rule=None)
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {"id": aid, "input_id": iid, "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),
                                "user_id": ctx.key_user, "status": st,
