@@ -26,16 +26,17 @@ import functools
 import json
 import os
 from importlib import resources
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import jsonschema
-
-from reconciler import idrules, manifestchecks, manifestmerge, manifestvars, modeltypes
+from reconciler import idrules, manifestchecks, schemacheck, manifestmerge, manifestvars, modeltypes
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifestchecks import did_you_mean
 from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
 from reconciler.manifestvars import Inputs, read_inputs
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema",
            "ID_PATTERN"]
@@ -53,7 +54,16 @@ TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
 
 
 @functools.cache
+def _fast_check() -> schemacheck.Check:
+    """The yes/no fast path (`schemacheck`): a valid manifest never pays for jsonschema."""
+    return schemacheck.compile_schema(_inline(schema(), schema()["$defs"]))
+
+
+@functools.cache
 def _validator() -> jsonschema.protocols.Validator:
+    # Imported here: a valid manifest never needs jsonschema (see `_fast_check`), only errors do.
+    import jsonschema
+
     # Built once per process. The schema is validated with its local $refs inlined: resolving a
     # $ref per node was a third of the time on a 10,000-concept manifest (bench/validate_bench.py).
     return jsonschema.Draft202012Validator(_inline(schema(), schema()["$defs"]))
@@ -82,6 +92,8 @@ _IF_VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
 def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
     v = _IF_VALIDATORS.get(id(cond))
     if v is None:
+        import jsonschema
+
         v = _IF_VALIDATORS[id(cond)] = jsonschema.Draft202012Validator(cond)
     return v.is_valid(instance)
 
@@ -216,6 +228,8 @@ def _label(path: Path) -> str:
 
 
 def _schema_problems(doc: Document) -> list[Problem]:
+    if _fast_check()(doc.data):
+        return []
     out: list[Problem] = []
     for err in _validator().iter_errors(doc.data):
         out += _translate(doc, err)
