@@ -204,9 +204,8 @@ def get_concept(ctx: Ctx) -> dict[str, Any]:
 
 def list_concepts(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    page, per_page = paging(ctx.query)
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "concept")
-    return {"concepts": [concept_out(d) for d in page_slice(docs, page, per_page)]}
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "concept", page=paging(ctx.query))
+    return {"concepts": [concept_out(d) for d in docs]}
 
 
 # --- concept relations ---------------------------------------------------------------------------

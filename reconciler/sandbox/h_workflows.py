@@ -166,9 +166,8 @@ def get_workflow(ctx: Ctx) -> dict[str, Any]:
 
 def list_workflows(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    page, per_page = paging(ctx.query)
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "workflow")
-    return {"workflows": [public(d) for d in page_slice(docs, page, per_page)]}
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "workflow", page=paging(ctx.query))
+    return {"workflows": [public(d) for d in docs]}
 
 
 def _delete_workflow(ctx: Ctx, app: dict[str, Any], wid: str) -> None:
@@ -230,10 +229,10 @@ def _input(ctx: Ctx, iid: str) -> dict[str, Any]:
 
 def list_inputs(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "input")
     ids = qlist(ctx.query, "ids")
-    if ids:
-        docs = [d for d in docs if d["id"] in ids]
+    if not ids:
+        return {"inputs": ctx.tx.list(ctx.user_id, ctx.app_id, "input", page=paging(ctx.query))}
+    docs = [d for d in ctx.tx.list(ctx.user_id, ctx.app_id, "input") if d["id"] in ids]
     page, per_page = paging(ctx.query)
     return {"inputs": page_slice(docs, page, per_page)}
 
