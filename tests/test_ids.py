@@ -185,3 +185,16 @@ def test_apply_reads_back_and_converges_when_a_concept_exists_already(tmp_path: 
     assert not h.plan(desired).actions
     names = {c.id: c.name for c in h.live("dup").concepts}
     assert names == {"people": "People", "man": "Man"}
+
+
+def test_no_module_interpolates_an_id_into_a_path() -> None:
+    """Paths with ids are built from segments (`api_path`), never by f-string: a guard that a new
+    call site does not bring the unencoded form back."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "reconciler"
+    # `{sub}` in live.py is a literal sub-path ("concepts", "concepts/relations"), not an id
+    pattern = re.compile(r'f"[^"\n]*(/v2/|\{(self\.)?base\}/)[^"\n]*\{(?!sub\})')
+    offenders = [f"{p.name}:{n}" for p in root.glob("*.py")
+                 for n, line in enumerate(p.read_text("utf-8").splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
