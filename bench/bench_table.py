@@ -1,9 +1,15 @@
-"""Benchmark table (Markdown on stdout): requests and wall time of a fresh apply, a no-op plan and a
-one-threshold change, for the auto-annotation example and generated apps of 100, 1,000 and 10,000
-concepts (models and workflows scaled along, `manifest_gen.scale`), beside
+"""Benchmark table (Markdown on stdout): requests, round trips in sequence and wall time of a fresh
+apply, a no-op plan and a one-threshold change, for the auto-annotation example and generated apps
+(default 1,000 concepts scaled by `manifest_gen.scale`, and 5,000 concepts / 100 models / 20
+workflows), beside
 
-(a) the minimum possible requests, and
-(b) the documented way: the walkthrough's calls issued one by one through clarifai-grpc's JSON
+(a) the minimum possible requests: the reads a plan needs plus the fewest writes the API allows.
+    A listing ends on a page shorter than `per_page` (1000), so it costs count // 1000 + 1 pages:
+    the final empty page is unavoidable when the count is a multiple of the page size;
+(b) the depth bound: the dependency depth of the scenario in round trips (see `bounds`), which
+    times the latency is the floor of any client's wall time; beside it the depth measured (the
+    longest chain of requests each sent after the previous one returned, `depth.py`); and
+(c) the documented way: the walkthrough's calls issued one by one through clarifai-grpc's JSON
     client (`ClarifaiChannel.get_json_channel`), against the same served sandbox at the same
     injected latency -- PostApps, PostConcepts (a list, 128 a call), one PostConceptRelations per
     relation, one PostModels per model, one PostWorkflows per workflow, PatchApps for the default.
@@ -13,10 +19,17 @@ concepts (models and workflows scaled along, `manifest_gen.scale`), beside
     PatchWorkflows per workflow using the model (the person doing it by hand already knows what
     to change, so no read of the rest of the app is counted for them).
 
+Then the achieved request rate of a fresh apply against a sandbox that throttles at 15 requests/s
+(Clarifai's documented default; the client's limiter at its default 15/s too), at 50 and 150 ms
+latency: requests / wall time as a share of the 15/s ceiling, and the throttled answers seen.
+
 Then the plan CPU curve: CPU seconds of load + diff + plan (fresh: no live app) at several sizes,
 with CPU microseconds per resource, which stays about flat when growth is linear.
 
-    python bench/bench_table.py [--latency-ms 20] [--sizes 100,1000,10000] [--curve 1000,5000,20000]
+    python bench/bench_table.py [--latency-ms 50] [--sizes 1000,5000/100/20] [--rate-latencies 50,150]
+                                [--curve 1000,5000,20000]
+
+A size is N (models and workflows scaled) or N/M/W.
 
 Counts come from the sandbox's request log. Nothing here asserts times (benchmarks print numbers).
 """
@@ -35,8 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from depth import TimingTransport, depth  # noqa: E402
 from manifest_gen import generate, scale  # noqa: E402
 from reconciler.apply import apply_plan  # noqa: E402
+from reconciler import modeltypes  # noqa: E402
 from reconciler.client import Client  # noqa: E402
 from reconciler.live import fingerprint, read_live  # noqa: E402
 from reconciler.manifest import load, load_text  # noqa: E402
@@ -64,34 +79,59 @@ def _threshold_change(s: State) -> tuple[State, int]:
     return dataclasses.replace(s, models=tuple(new if m.id == th.id else m for m in s.models)), uses
 
 
+PER_PAGE = 1000
+
+
+def pages(count: int) -> int:
+    """Pages of a listing of `count` items: the last one is short, or empty when count is a multiple."""
+    return count // PER_PAGE + 1
+
+
+def _trainable(s: State) -> int:
+    return sum(1 for m in s.models if modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES)
+
+
 def minimums(s: State) -> dict[str, int]:
     n_c = len(s.concepts)
     subjects = len({r.subject for r in s.relations})
     # fresh: one read (GetApp: absent), then PostApps, PostConcepts per 128, PostConceptRelations per
-    # subject, PostModels per model (one model a call), PostModelVersions per trainable model (the
-    # version that trains), one PostWorkflows (a list), PatchApps
-    trainable = sum(1 for m in s.models if m.type in _modeltypes.TRAINABLE_TYPES)
-    fresh = (1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + trainable + 1
+    # subject, PostModels per model (one model a call), PostModelVersions per trainable model (it
+    # starts training), one PostWorkflows (a list), PatchApps
+    fresh = (1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + _trainable(s) + 1
              + (1 if s.app.default_workflow else 0))
-    # no-op: one page per listing, ListModelVersions per model (configuration lives in versions)
-    noop = 1 + max(1, math.ceil(n_c / 1000)) + 1 + 1 + 1 + len(s.models)
+    # no-op: every page of every listing, ListModelVersions per model (configuration lives in versions)
+    noop = 1 + pages(n_c) + pages(len(s.relations)) + pages(len(s.models)) + pages(len(s.workflows)) + len(s.models)
     _, uses = _threshold_change(s)
     # a threshold: the no-op reads, then PostModelVersions and one PatchWorkflows per user
     return {"fresh": fresh, "noop": noop, "threshold": noop + 1 + uses}
 
 
-def ours(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, float]]:
-    client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=0)
-    out: dict[str, tuple[int, float]] = {}
+def bounds(s: State) -> dict[str, int]:
+    """Dependency depth in round trips. Reading: GetApp and every listing (concept pages too: their
+    number follows from the manifest) at once, then the versions of the models the listing shows:
+    2. A fresh apply: the read (1), then app -> concepts -> relations and models -> versions of
+    trainable models -> workflows -> default workflow, each level one round trip with its calls in
+    parallel. A threshold change: the read (2), the new version, the workflow repoints."""
+    levels = [True, bool(s.concepts), bool(s.relations or s.models), _trainable(s) > 0, bool(s.workflows),
+              bool(s.app.default_workflow)]
+    return {"fresh": 1 + sum(levels), "noop": 2, "threshold": 2 + 1 + 1}
+
+
+def ours(url: str, sandbox: Sandbox, s: State, rate_limit: float = 0) -> dict[str, tuple[int, float, int]]:
+    """(requests, wall s, depth) per scenario."""
+    timing = TimingTransport()
+    client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=rate_limit, transport=timing)
+    out: dict[str, tuple[int, float, int]] = {}
 
     def run(label: str, state: State, do_apply: bool) -> None:
         sandbox.request_log.clear()
+        timing.clear()
         t0 = time.perf_counter()
         live = read_live(client, state.app.id, user_id=DEFAULT_USER, want_models={m.id for m in state.models})
         plan = make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
         if do_apply and not plan.empty:
             apply_plan(client, plan, poll_s=0.02)
-        out[label] = (len(sandbox.request_log), time.perf_counter() - t0)
+        out[label] = (len(sandbox.request_log), time.perf_counter() - t0, depth(timing.intervals))
 
     run("fresh", s, True)
     run("noop", s, False)
@@ -243,23 +283,58 @@ def plan_cpu(n_concepts: int) -> tuple[int, float, float]:
     return len(s.concepts) + len(s.relations) + len(s.models) + len(s.workflows), t1 - t0, t2 - t1
 
 
+def rates(s: State, latency_ms: float) -> tuple[int, float, int, str]:
+    """A fresh apply against a sandbox throttling at 15 requests/s: (requests, wall s, throttled
+    answers, error surfaced or "none")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = Sandbox(str(Path(tmp) / "rate.sqlite"), latency_ms=latency_ms, rate_limit=15, training_delay_s=0)
+        with running_server(sandbox) as url:
+            surfaced = "none"
+            try:
+                n, wall, _ = ours_fresh(url, sandbox, s)
+            except Exception as exc:  # a benchmark reports, it does not stop
+                n, wall, surfaced = len(sandbox.request_log), float("nan"), type(exc).__name__
+            throttled = sum(1 for e in sandbox.request_log if e.status == 429)
+        sandbox.close()
+    return n, wall, throttled, surfaced
+
+
+def ours_fresh(url: str, sandbox: Sandbox, s: State) -> tuple[int, float, int]:
+    client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=15.0)
+    sandbox.request_log.clear()
+    t0 = time.perf_counter()
+    plan = make_plan(s, read_live(client, s.app.id, user_id=DEFAULT_USER, want_models={m.id for m in s.models}))
+    apply_plan(client, plan, poll_s=0.02)
+    wall = time.perf_counter() - t0
+    client.close()
+    return len(sandbox.request_log), wall, 0
+
+
+def _cases(sizes: str) -> list[tuple[str, State]]:
+    cases: list[tuple[str, State]] = [("auto-annotation example", _state(None))]
+    for size in (x for x in sizes.split(",") if x):
+        parts = [int(p) for p in size.split("/")]
+        n = parts[0]
+        m, w = (parts[1], parts[2]) if len(parts) == 3 else scale(n)
+        cases.append((f"{n:,} concepts / {m} models / {w} workflows", _state(generate(n, m, w))))
+    return cases
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--latency-ms", type=float, default=20.0)
-    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--sizes", default="1000,5000/100/20")
+    ap.add_argument("--rate-latencies", default="50,150")
     ap.add_argument("--curve", default="1000,2500,5000,10000,20000")
     args = ap.parse_args()
 
-    cases: list[tuple[str, State]] = [("auto-annotation example", _state(None))]
-    for n in (int(x) for x in args.sizes.split(",") if x):
-        m, w = scale(n)
-        cases.append((f"{n:,} concepts / {m} models / {w} workflows", _state(generate(n, m, w))))
+    cases = _cases(args.sizes)
 
-    print(f"### Requests and wall time (sandbox over loopback HTTP, {args.latency_ms:g} ms injected latency "
-          "per request, no rate limit)\n")
-    print("| app | scenario | reconciler requests | minimum | reconciler s | documented way requests "
-          "| documented way s |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"### Requests, depth and wall time (sandbox over loopback HTTP, {args.latency_ms:g} ms injected "
+          "latency per request, no rate limit)\n")
+    print("| app | scenario | requests | minimum | depth | depth bound | wall s | bound s "
+          "| documented way requests (= depth) | documented way s | speed-up |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"fresh": "fresh apply (plan + apply)", "noop": "no-op plan", "threshold": "one threshold change"}
     for label, s in cases:
         with tempfile.TemporaryDirectory() as tmp:
@@ -269,10 +344,23 @@ def main() -> int:
                 mine = ours(url, sandbox, s)
                 doc = documented(url, sandbox, s)
             sandbox.close()
-        mins = minimums(s)
+        mins, bound = minimums(s), bounds(s)
         for key in ("fresh", "noop", "threshold"):
-            print(f"| {label} | {names[key]} | {mine[key][0]} | {mins[key]} | {mine[key][1]:.2f} | "
-                  f"{doc[key][0]} | {doc[key][1]:.2f} |", flush=True)
+            n, wall, d = mine[key]
+            print(f"| {label} | {names[key]} | {n} | {mins[key]} | {d} | {bound[key]} | {wall:.2f} | "
+                  f"{bound[key] * args.latency_ms / 1000:.2f} | {doc[key][0]} | {doc[key][1]:.2f} | "
+                  f"{doc[key][1] / wall:.1f}x |", flush=True)
+
+    print("\n### Fresh apply under a 15 requests/s limit (sandbox throttles at 15/s; client limiter 15/s)\n")
+    print("| app | latency ms | requests | wall s | achieved requests/s | share of the 15/s ceiling "
+          "| throttled answers | error surfaced |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for label, s in cases:
+        for lat in (float(x) for x in args.rate_latencies.split(",") if x):
+            n, wall, throttled, surfaced = rates(s, lat)
+            rate = n / wall if wall == wall and wall > 0 else float("nan")
+            print(f"| {label} | {lat:g} | {n} | {wall:.2f} | {rate:.1f} | {rate / 15:.0%} | {throttled} | "
+                  f"{surfaced} |", flush=True)
 
     print("\n### Plan CPU time (load + diff + plan of a fresh plan; one core)\n")
     print("| concepts | resources | load CPU s | diff + plan CPU s | total CPU s | µs per resource |")

@@ -11,9 +11,10 @@ sent (reads / writes, counted in the sandbox's request log), the minimum possibl
 The minimum for a fresh apply, with batching: 1 PostApps + ceil(N/128) PostConcepts + one
 PostModels per model (the API answers PostModels with a single model, so models cannot share a
 call) + 1 PostWorkflows (it takes a list) + 1 PatchApps for the default workflow. The floor for a
-no-op plan is one page per listing: GetApp + ceil(N/1000) ListConcepts + 1 relations + 1
-ListModels + 1 ListWorkflows + one ListModelVersions per managed model (model configuration lives
-in versions, which ListModels does not return in full).
+no-op plan: GetApp + every page of ListConcepts, the relations, ListModels and ListWorkflows + one
+ListModelVersions per managed model (model configuration lives in versions, which ListModels does
+not return in full). A listing of `count` items costs count // 1000 + 1 pages: the last page is
+short, or empty when the count is a multiple of 1000 (nothing else proves the end).
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def main() -> int:
     # PostModels per model, plus PostModelVersions (the version that trains) per trainable model
     n_trainable = sum(1 for m in desired.models if m.type in modeltypes.TRAINABLE_TYPES)
     min_fresh = 1 + math.ceil(args.concepts / 128) + n_models + n_trainable + 1 + 1
-    min_noop = 1 + max(1, math.ceil(args.concepts / 1000)) + 1 + 1 + 1 + n_models
+    # every listing ends on a short page: count // 1000 + 1 pages (an empty last page when the count
+    # is a multiple of 1000); relations: one synonym-free app here, so one (empty) page
+    min_noop = (1 + args.concepts // 1000 + 1 + 1 + n_models // 1000 + 1 + args.workflows // 1000 + 1
+                + n_models)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox(str(Path(tmp) / "bench.sqlite"), latency_ms=args.latency_ms, training_delay_s=0)

@@ -41,6 +41,7 @@ from typing import Any, Callable
 from reconciler import modeltypes
 from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
                                  training_code)
+from reconciler.client import api_path, app_path
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
 from reconciler.plan import Action, Plan, action_predecessors
@@ -50,10 +51,30 @@ from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.
 TRAIN_REPORT_EVERY_S = 10.0
-#: Status codes that mean "an object with this id already exists".
+# --- outcome recognition ---------------------------------------------------------------------
+# Clarifai's error codes are per resource and not uniform, so an outcome is recognised by code AND
+# by what the status says. Sources:
+# - a duplicate concept is CONCEPTS_INVALID_REQUEST (40003), description "Invalid request", with
+#   "duplicate" only in `details` (Clarifai/clarifai-python-grpc tests/client/test_concept_crud.py,
+#   test_concept_post_get_patch); HTTP 400 is the REST gateway's code for an invalid request;
+# - DATABASE_DUPLICATE_KEY (40010) "Object has a duplicate ID; another object with same ID already
+#   exist" (Clarifai docs' status-code table); WORKFLOW_DUPLICATE (22100), INPUT_DUPLICATE (30100)
+#   (clarifai-grpc status_code.proto); HTTP 409 wherever a gateway maps a conflict;
+# - a concept the app does not have is CONN_DOES_NOT_EXIST (11101) "Resource does not exist"
+#   (test_concept_crud.py, test_patching_public_concept_fails); MODEL_DOES_NOT_EXIST (21200),
+#   WORKFLOW_DOES_NOT_EXIST (22102), INPUT_DOES_NOT_EXIST (30102) name themselves.
+# 40003 is every invalid concept request, so by itself it means neither outcome.
+
+#: Codes that mean "an object with this id already exists" whatever the text says. MIXED_STATUS
+#: (10010) answers a batch in which some items failed: the create paths then read back and converge,
+#: which is right whatever the cause, and re-raise anything that is not a duplicate.
 DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
-#: Status codes / HTTP statuses that mean "not found".
-NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102, 40003})
+#: Codes of "invalid request" families that mean a duplicate only when the status says so.
+INVALID_REQUEST_CODES = frozenset({40003, 11102, 21203, 22999, 39999})
+#: Codes that mean "not found" whatever the text says.
+NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102})
+_DUPLICATE_WORDS = ("duplicate", "already exist")
+_NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
 
@@ -68,18 +89,27 @@ class TrainingNotReady(ApplyError):
         self.line = line
 
 
+def _status_text(err: ApiError) -> str:
+    """The server's own words (status description and details), lower-cased: never the request
+    path, which holds ids that may themselves contain such words."""
+    body = err.details.get("response") if isinstance(err.details, dict) else None
+    status = body.get("status") if isinstance(body, dict) else None
+    details = status.get("details") if isinstance(status, dict) else ""
+    return f"{err.description} {details if isinstance(details, str) else ''}".lower()
+
+
 def _is_duplicate(err: ApiError) -> bool:
-    # 40003 + "duplicate" in details: the real duplicate-concept answer (issue 10). Minimal form
-    # here so the pessimistic sandbox's `duplicate-invalid-request` converges; the `ids` helper
-    # owns the full recognition rule.
-    details = str(((err.details.get("response") or {}).get("status") or {}).get("details") or "").lower() \
-        if isinstance(err.details.get("response"), dict) else ""
-    return (err.code in DUPLICATE_CODES or err.http_status == 409 or "already exist" in err.description.lower()
-            or (err.code == 40003 and "duplicate" in details))
+    if err.code in DUPLICATE_CODES or err.http_status == 409:
+        return True
+    if not any(w in _status_text(err) for w in _DUPLICATE_WORDS):
+        return False
+    return err.code in INVALID_REQUEST_CODES or (400 <= err.http_status < 500 and err.http_status != 429)
 
 
 def _is_not_found(err: ApiError) -> bool:
-    return err.code in NOT_FOUND_CODES or err.http_status == 404
+    if err.code in NOT_FOUND_CODES or err.http_status == 404:
+        return True
+    return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
 
 
 def metadata_with_marker(res: Model | Workflow) -> dict[str, Any]:
@@ -114,8 +144,8 @@ class Applier:
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         self._lock = threading.Lock()
         user = plan.user_id or "me"
-        self.base = f"/v2/users/{user}/apps/{plan.app_id}"
-        self.apps_path = f"/v2/users/{user}/apps"
+        self.base = app_path(plan.app_id, user)
+        self.apps_path = api_path("v2", "users", user, "apps")
 
     # --- driver ----------------------------------------------------------------------------
     def run(self) -> ApplyResult:
@@ -250,6 +280,10 @@ class Applier:
             handler(a)
 
     # --- HTTP helpers ----------------------------------------------------------------------
+    def _at(self, *segments: str) -> str:
+        """A path under the app; ids are encoded one segment each (`client.api_path`)."""
+        return self.base + api_path(*segments)
+
     def _write(self, method: str, path: str, body: dict[str, Any] | None, *, retry: bool = True) -> dict[str, Any]:
         """One write. `body` None: no body at all -- DeleteModel, DeleteModelVersion and
         DeleteWorkflow bind no body (clarifai-grpc's http rules; routes.tsv), and a gateway may
@@ -302,7 +336,7 @@ class Applier:
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch: list[Concept] = concepts[i:i + CONCEPT_BATCH]  # type: ignore[assignment]
             try:
-                self._write("post", f"{self.base}/concepts", {"concepts": [_concept_json(c) for c in batch]})
+                self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in batch]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
@@ -311,24 +345,24 @@ class Applier:
     def _converge_concepts(self, batch: list[Concept]) -> None:
         """Some of the batch exist already (an earlier run was cut off): create the rest one call,
         overwrite the existing ones whose fields differ."""
-        existing = {c["id"]: c for c in self.client.list_all(f"{self.base}/concepts", "concepts")}
+        existing = {c["id"]: c for c in self.client.list_all(self._at("concepts"), "concepts")}
         missing = [c for c in batch if c.id not in existing]
         if missing:
-            self._write("post", f"{self.base}/concepts", {"concepts": [_concept_json(c) for c in missing]})
+            self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in missing]})
         differ = [c for c in batch if c.id in existing and (
             existing[c.id].get("name", "") != c.name or existing[c.id].get("definition", "") != c.description)]
         if differ:
-            self._write("patch", f"{self.base}/concepts",
+            self._write("patch", self._at("concepts"),
                         {"concepts": [_concept_json(c, existing[c.id]) for c in differ], "action": "overwrite"})
 
     def _update_concept(self, group: list[Action]) -> None:
         # PatchConcepts takes only "overwrite", which may replace the whole concept: send back the
         # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces).
-        existing = {c.get("id"): c for c in self.client.list_all(f"{self.base}/concepts", "concepts")}
+        existing = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
         concepts = [a.desired for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
-            self._write("patch", f"{self.base}/concepts",
+            self._write("patch", self._at("concepts"),
                         {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],  # type: ignore[arg-type,union-attr]
                          "action": "overwrite"})
 
@@ -339,7 +373,7 @@ class Applier:
             r: ConceptRelation = a.desired  # type: ignore[assignment]
             by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
-            path = f"{self.base}/concepts/{subject}/relations"
+            path = self._at("concepts", subject, "relations")
             try:
                 self._write("post", path, {"concept_relations": [_relation_json(r) for r in rels]})
             except ApiError as err:
@@ -362,7 +396,7 @@ class Applier:
                 by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
             try:
-                self._write("delete", f"{self.base}/concepts/{subject}/relations",
+                self._write("delete", self._at("concepts", subject, "relations"),
                             {"ids": [r.server_id for r in rels]})
             except ApiError as err:
                 if not _is_not_found(err):
@@ -376,7 +410,7 @@ class Applier:
         sides = [r.subject] + ([r.object.id] if not r.object.external else [])
         for side in sides:
             try:
-                self._write("delete", f"{self.base}/concepts/{side}/relations", {"ids": [r.server_id]})
+                self._write("delete", self._at("concepts", side, "relations"), {"ids": [r.server_id]})
                 return
             except ApiError as err:
                 if not _is_not_found(err):
@@ -398,7 +432,7 @@ class Applier:
         if "input_info" in api:
             model_json["model_version"] = {"input_info": api["input_info"], "output_info": api.get("output_info", {})}
         try:
-            resp = self._write("post", f"{self.base}/models", {"models": [model_json]}, retry=False)
+            resp = self._write("post", self._at("models"), {"models": [model_json]}, retry=False)
             version = ((resp.get("model") or {}).get("model_version") or {})
             if _trainable(m):
                 # PostModels only makes the model (its version never trains: Clarifai/docs
@@ -426,10 +460,10 @@ class Applier:
     def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
         body = {"models": [{"id": m.id, "description": m.description, "metadata": metadata_with_marker(m)}],
                 "action": "merge"}
-        self._write("patch", f"{self.base}/models", body)
+        self._write("patch", self._at("models"), body)
         gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
         if gone:
-            self._write("patch", f"{self.base}/models",
+            self._write("patch", self._at("models"),
                         {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"})
 
     def _new_version_model(self, a: Action) -> None:
@@ -450,14 +484,14 @@ class Applier:
                 return found
         body = {"model_versions": [modeltypes.to_api(m.type, want)]}
         try:
-            resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
+            resp = self._write("post", self._at("models", m.id, "versions"), body, retry=False)
         except ApiError as err:
             if err.http_status and err.http_status < 500 and err.http_status != 429:
                 raise
             found = self._find_version(m, want)  # did the lost request commit?
             if found is not None:
                 return found
-            resp = self._write("post", f"{self.base}/models/{m.id}/versions", body, retry=False)
+            resp = self._write("post", self._at("models", m.id, "versions"), body, retry=False)
         posted = (resp.get("model") or {}).get("model_version") or {}
         return self._settle_version(m, want, posted)
 
@@ -473,7 +507,7 @@ class Applier:
             return posted
         if any(v.get("id") == pid for v in twins):
             try:
-                self._write("delete", f"{self.base}/models/{m.id}/versions/{pid}", None)
+                self._write("delete", self._at("models", m.id, "versions", pid), None)
             except ApiError as err:
                 if not _is_not_found(err):
                     raise
@@ -527,7 +561,7 @@ class Applier:
                 self.progress(f"  model/{m.id}: training version {vid}: {status_name(code)} "
                               f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)")
             self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
-            v = self.client.get(f"{self.base}/models/{m.id}/versions/{vid}").get("model_version") or {}
+            v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}
             status = v.get("status") or {}
 
     def _not_ready_line(self, m: Model, vid: str, code: int, description: str) -> str:
@@ -542,7 +576,7 @@ class Applier:
 
     def _delete_model(self, a: Action) -> None:
         try:
-            self._write("delete", f"{self.base}/models/{a.id}", None)
+            self._write("delete", self._at("models", a.id), None)
         except ApiError as err:
             if not _is_not_found(err):
                 raise
@@ -596,7 +630,7 @@ class Applier:
         m = self.plan.desired.model(model_id)
         if m is None or not _trainable(m) or version_id in self._trained_ok:
             return
-        v = self.client.get(f"{self.base}/models/{model_id}/versions/{version_id}").get("model_version") or {}
+        v = self.client.get(self._at("models", model_id, "versions", version_id)).get("model_version") or {}
         try:
             self._await_trained(m, {**v, "id": version_id})
         except TrainingNotReady as err:  # it failed after the plan was made: this workflow cannot go on
@@ -622,14 +656,14 @@ class Applier:
         off), fall back to one call each: create the missing, overwrite the existing."""
         body = {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired)) for a in group]}  # type: ignore[arg-type]
         try:
-            self._write("post", f"{self.base}/workflows", body)
+            self._write("post", self._at("workflows"), body)
             return
         except ApiError as err:
             if not _is_duplicate(err):
                 raise
         for a in group:
             try:
-                self._write("post", f"{self.base}/workflows",
+                self._write("post", self._at("workflows"),
                             {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired))]})  # type: ignore[arg-type]
             except ApiError as err:
                 if not _is_duplicate(err):
@@ -638,19 +672,19 @@ class Applier:
 
     def _update_workflow(self, a: Action) -> None:
         w: Workflow = a.desired  # type: ignore[assignment]
-        raw = self.client.get(f"{self.base}/workflows/{w.id}").get("workflow") or {}
+        raw = self.client.get(self._at("workflows", w.id)).get("workflow") or {}
         live_meta = raw.get("metadata") or {}
         meta = _merged_metadata(live_meta, w.metadata, metadata_with_marker(w))
         body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}],
                 "action": "overwrite"}
-        self._write("patch", f"{self.base}/workflows", body)
+        self._write("patch", self._at("workflows"), body)
 
     _adopt_workflow = _update_workflow
     _repoint_workflow = _update_workflow
 
     def _delete_workflow(self, a: Action) -> None:
         try:
-            self._write("delete", f"{self.base}/workflows/{a.id}", None)
+            self._write("delete", self._at("workflows", a.id), None)
         except ApiError as err:
             if not _is_not_found(err):
                 raise

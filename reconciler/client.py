@@ -35,6 +35,10 @@ Contract:
 - `Client.map(fn, items)` runs calls on a thread pool (httpx.Client is thread-safe and the limiter
   holds across threads). With the embedded sandbox, httpx's WSGITransport runs the app in the
   calling thread, so the pool is also where its concurrency comes from.
+- Paths: every id that goes into a URL goes through `path_segment` (`api_path`, `app_path` build
+  paths from segments), so an id can never leave its segment: '/', '?', '#', '%', spaces and any
+  non-ASCII are percent-encoded, and the dot segments '.' and '..' are sent as %2E / %2E%2E, which
+  no client or server removes as RFC 3986 dot segments would be.
 - `connect(...)` resolves credentials and endpoint from flags and environment, falling back to the
   embedded in-process sandbox (see its docstring).
 """
@@ -86,6 +90,44 @@ RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
 _RETRY_EXC = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, ConnectionError)
 #: ... of which these mean the request never reached the server (safe to repeat any write).
 _UNSENT_EXC = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def path_segment(value: str) -> str:
+    """One URL path segment holding `value` and nothing else (see the module docstring)."""
+    encoded = quote(str(value), safe="")  # leaves only A-Z a-z 0-9 _ . - ~ unencoded
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+def api_path(*segments: str) -> str:
+    """``/seg1/seg2/...`` with every segment encoded by `path_segment`."""
+    return "".join("/" + path_segment(s) for s in segments)
+
+
+def app_path(app_id: str, user_id: str | None = None) -> str:
+    """``/v2/users/{user}/apps/{app}``; user "me" (the PAT's owner) when none is given."""
+    return api_path("v2", "users", user_id or "me", "apps", app_id)
+
+
+def sandbox_transport(app: Callable[..., Any]) -> httpx.BaseTransport:
+    """httpx's WSGITransport for an in-process app, also passing the request's raw path as
+    ``REQUEST_URI`` (WSGI's PATH_INFO is percent-decoded, so an encoded '/' inside an id would
+    otherwise reach the app as a segment separator)."""
+    return _RawPathWSGITransport(app=app)
+
+
+class _RawPathWSGITransport(httpx.WSGITransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raw = request.url.raw_path.decode("ascii")
+        app = self.app
+
+        def with_raw(environ: dict[str, Any], start_response: Any) -> Any:
+            environ["REQUEST_URI"] = raw
+            return app(environ, start_response)
+
+        inner = httpx.WSGITransport(app=with_raw, raise_app_exceptions=self.raise_app_exceptions,
+                                    script_name=self.script_name, remote_addr=self.remote_addr,
+                                    wsgi_errors=self.wsgi_errors)
+        return inner.handle_request(request)
 
 
 def status_code_of(raw: Any) -> int:
@@ -271,8 +313,7 @@ class Client:
 
     def app_path(self, app_id: str, user_id: str | None = None) -> str:
         """``/v2/users/{user}/apps/{app}``; user "me" (the PAT's owner) when none is known."""
-        user = user_id or self.user_id or "me"
-        return f"/v2/users/{quote(user, safe='')}/apps/{quote(app_id, safe='')}"
+        return app_path(app_id, user_id or self.user_id)
 
     # --- verbs -----------------------------------------------------------------------------------
 
@@ -600,7 +641,7 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
         print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox "
               f"(data in {db}; {how})", file=err)
-        transport = httpx.WSGITransport(app=Sandbox(str(db)))
+        transport = sandbox_transport(Sandbox(str(db)))
         return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
                       transport=transport, rate_limit=0, max_retries=max_retries,
                       timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})",

@@ -51,10 +51,9 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable
-from urllib.parse import quote
 
 from reconciler import liveshape, modeltypes
-from reconciler.client import MAX_PER_PAGE, Client, status_code_of
+from reconciler.client import MAX_PER_PAGE, Client, api_path, status_code_of
 from reconciler.training import training_code
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
@@ -99,7 +98,7 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
             # Models and workflows first: the version reads they imply start while the (longer)
             # concept and relation listings are still coming in.
             for key in ("models", "workflows"):
-                liveshape.check(key, lists[key].result(), "GET", f"{base}/{key}")
+                liveshape.check(key, lists[key].result(), "GET", base + api_path(key))
         except ApiError:
             _discard(lists.values())
             raise
@@ -153,7 +152,7 @@ def list_versions(client: Client, base: str, model_id: str, model_type: str) -> 
     (GET .../models/{id}/versions/{version}/output_info, clarifai-grpc's `additional_2` binding of
     that RPC, documented in its service_pb2_grpc.py as "Get a the output info for a given model_id
     or model_id/version_id"), never taken as empty -- that would plan a new version on every run."""
-    path = f"{base}/models/{quote(model_id, safe='')}/versions"
+    path = base + api_path("models", model_id, "versions")
     versions = client.list_all(path, "model_versions")
     liveshape.check("model_versions", versions, "GET", path)
     lacking = [v for v in versions if not modeltypes.shows_config(model_type, v)]
@@ -164,7 +163,7 @@ def list_versions(client: Client, base: str, model_id: str, model_type: str) -> 
 
 
 def _output_info(client: Client, versions_path: str, raw: dict[str, Any], model_type: str) -> dict[str, Any]:
-    path = f"{versions_path}/{quote(_str(raw, 'id'), safe='')}/output_info"
+    path = versions_path + api_path(_str(raw, "id"), "output_info")
     model = _shape(client.get(path).get("model"), dict, "GET", path, "model")
     # SingleModelResponse: the version's output_info as the model's, or inside model_version
     mv = model.get("model_version") if isinstance(model.get("model_version"), dict) else {}
@@ -214,7 +213,7 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
     # "Invalid API key/application pair": a bad key, or a good key and no such app. Ask.
     user = user_id or client.user_id or "me"
     try:
-        apps = client.list_all(f"/v2/users/{user}/apps", "apps")
+        apps = client.list_all(api_path("v2", "users", user, "apps"), "apps")
     except ApiError:
         return False
     return all(str(a.get("id")) != app_id for a in apps)

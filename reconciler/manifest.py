@@ -26,19 +26,20 @@ import functools
 import json
 import os
 from importlib import resources
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-import jsonschema
-
-from reconciler import manifestchecks, manifestmerge, manifestvars, modeltypes
+from reconciler import idrules, manifestchecks, schemacheck, manifestmerge, manifestvars, modeltypes
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifestchecks import did_you_mean
 from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
 from reconciler.manifestvars import Inputs, read_inputs
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
+if TYPE_CHECKING:
+    import jsonschema
+
 __all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema",
-           "ID_PATTERN", "CONCEPT_ID_PATTERN"]
+           "ID_PATTERN"]
 
 
 @functools.cache
@@ -47,13 +48,22 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("reconciler").joinpath("manifest.schema.json").read_text("utf-8"))
 
 
-ID_PATTERN = "^[0-9A-Za-z]+([-_][0-9A-Za-z]+)*$"
-CONCEPT_ID_PATTERN = schema()["$defs"]["conceptId"]["pattern"]
+#: The one id rule's syntax (`idrules` reads the same definition for the sandbox).
+ID_PATTERN = idrules.CLARIFAI_ID.pattern
 TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
 
 
 @functools.cache
+def _fast_check() -> schemacheck.Check:
+    """The yes/no fast path (`schemacheck`): a valid manifest never pays for jsonschema."""
+    return schemacheck.compile_schema(_inline(schema(), schema()["$defs"]))
+
+
+@functools.cache
 def _validator() -> jsonschema.protocols.Validator:
+    # Imported here: a valid manifest never needs jsonschema (see `_fast_check`), only errors do.
+    import jsonschema
+
     # Built once per process. The schema is validated with its local $refs inlined: resolving a
     # $ref per node was a third of the time on a 10,000-concept manifest (bench/validate_bench.py).
     return jsonschema.Draft202012Validator(_inline(schema(), schema()["$defs"]))
@@ -82,6 +92,8 @@ _IF_VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
 def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
     v = _IF_VALIDATORS.get(id(cond))
     if v is None:
+        import jsonschema
+
         v = _IF_VALIDATORS[id(cond)] = jsonschema.Draft202012Validator(cond)
     return v.is_valid(instance)
 
@@ -216,6 +228,8 @@ def _label(path: Path) -> str:
 
 
 def _schema_problems(doc: Document) -> list[Problem]:
+    if _fast_check()(doc.data):
+        return []
     out: list[Problem] = []
     for err in _validator().iter_errors(doc.data):
         out += _translate(doc, err)
@@ -254,7 +268,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
     if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
         # jsonschema reports a bad key at its mapping; point at the key itself
         path = path + (inst,)
-        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", "")), at_key=True)
+        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", ""), path), at_key=True)
         return
     if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
         allowed = _allowed_fields(err.schema, inst)
@@ -285,7 +299,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
         yield doc.problem(path, f"{_label(path)} must be {want!r}, not {inst!r}")
         return
     if v == "pattern":
-        yield doc.problem(path, _pattern_message(inst, want))
+        yield doc.problem(path, _pattern_message(inst, want, path))
         return
     if v == "maxLength":
         yield doc.problem(path, f"{_label(path)} is {len(inst)} characters long; the limit is {want}")
@@ -320,12 +334,19 @@ def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path
     yield doc.problem(path, f"{_label(path)} must be {what[:1].lower() + what[1:]}; not {_type_of(err.instance)}")
 
 
-def _pattern_message(value: Any, pattern: str) -> str:
+def _id_kind(path: Path) -> str:
+    """"concept id" where the manifest names a concept (concepts, relations, thresholds, classifier
+    concepts), else "id": concepts share the id rule, but the message should say what is wrong."""
+    top = path[0] if path else None
+    if top in ("concepts", "concept_relations") or (len(path) >= 2 and path[-2] == "thresholds") or (
+            top == "models" and len(path) >= 3 and path[2] == "concepts"):
+        return "concept id"
+    return "id"
+
+
+def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
     if pattern == ID_PATTERN:
-        return (f"invalid id {value!r}: Clarifai ids are letters and digits, optionally separated by "
-                "single '-' or '_'")
-    if pattern == CONCEPT_ID_PATTERN:
-        return f"invalid concept id {value!r}: no whitespace, control characters, '/', '\\', '?', '#' or '%'"
+        return f"invalid {_id_kind(path)} {value!r}: {idrules.ID_HINT}"
     if pattern == manifestvars.VAR_NAME:
         return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
     if pattern == TYPE_PATTERN:

@@ -1,5 +1,5 @@
 """Shared harness for end-to-end tests: a fresh sandbox, a client on it (in process, through
-httpx's WSGI transport), and the pipeline load → read live → plan → apply, with the sandbox's
+the client's raw-path WSGI transport), and the pipeline load → read live → plan → apply, with the sandbox's
 request log to count calls."""
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from reconciler.apply import apply_plan
-from reconciler.client import Client
+from reconciler.client import Client, sandbox_transport
 from reconciler.live import fingerprint, read_live
 from reconciler.manifest import load, load_text
 from reconciler.plan import Plan, make_plan
@@ -35,7 +34,7 @@ class Harness:
     def make_client(self, **kw: Any) -> Client:
         kw.setdefault("rate_limit", 0)
         return Client("http://sandbox.local", SECRET_PAT, user_id=DEFAULT_USER,
-                      transport=httpx.WSGITransport(app=self.sandbox), **kw)
+                      transport=sandbox_transport(self.sandbox), **kw)
 
     # --- pipeline ---
     @staticmethod

@@ -95,11 +95,17 @@ def test_patch_apps_sets_an_existing_default_workflow_only(c):
 
 def test_concepts_post_get_list_patch_and_no_delete(c):
     ok(c.post(A + "/concepts", json={"concepts": [{"id": "people", "name": "People", "value": 0.0}, {"id": "man"}]}))
-    err(c.post(A + "/concepts", json={"concepts": [{"id": "man"}]}), 409, 40010)
+    # the real answer to a duplicate concept (clarifai-python-grpc tests/client/test_concept_crud.py)
+    dup = err(c.post(A + "/concepts", json={"concepts": [{"id": "man"}]}), 400, 40003)
+    assert dup["status"]["description"] == "Invalid request"
+    assert "duplicate" in dup["status"]["details"].lower()
     got = ok(c.get(A + "/concepts/people"))["concept"]
     assert (got["id"], got["name"], got["value"], got["app_id"]) == ("people", "People", 1.0, "app1")
     assert ok(c.get(A + "/concepts/man"))["concept"]["name"] == "man"
-    err(c.get(A + "/concepts/ghost"), 404, 40003)
+    err(c.get(A + "/concepts/ghost"), 404, 11101)
+    # patching a concept the app does not have: 11101 "Resource does not exist" (test_concept_crud.py)
+    ghost = err(c.patch(A + "/concepts", json={"concepts": [{"id": "ghost"}], "action": "overwrite"}), 404, 11101)
+    assert ghost["status"]["description"] == "Resource does not exist"
     ok(c.patch(A + "/concepts", json={"concepts": [{"id": "man", "name": "Man"}], "action": "overwrite"}))
     assert ok(c.get(A + "/concepts/man"))["concept"]["name"] == "Man"
     err(c.patch(A + "/concepts", json={"concepts": [{"id": "man"}], "action": "merge"}), 400, 40003)
@@ -370,7 +376,7 @@ def test_data_survives_a_restart_and_a_failed_request_writes_nothing(tmp_path):
     with httpx.Client(transport=httpx.WSGITransport(app=sb), base_url="http://x", headers=hdr) as c:
         ok(c.post("/v2/users/me/apps", json={"apps": [{"id": "app1"}]}))
         # the second concept is a duplicate: the whole request (one transaction) is refused
-        err(c.post(A + "/concepts", json={"concepts": [{"id": "a"}, {"id": "a"}]}), 409, 40010)
+        err(c.post(A + "/concepts", json={"concepts": [{"id": "a"}, {"id": "a"}]}), 400, 40003)
         ok(c.post(A + "/concepts", json={"concepts": [{"id": "b"}]}))
     sb.close()
     sb2 = Sandbox(path, training_delay_s=0)

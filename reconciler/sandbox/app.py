@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from typing import Any, Callable, Iterable, cast
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from reconciler.predictions import Predictions
 from reconciler.sandbox.ctx import Ctx
@@ -63,6 +63,17 @@ class RequestLog(list[LogEntry]):
     def clear(self) -> None:
         super().clear()
         self._on_clear()
+
+
+def request_path(environ: dict[str, Any]) -> str:
+    """The request path still percent-encoded, as the client sent it, so that an encoded '/' in an
+    id stays inside its segment (`routes.match` decodes each segment). WSGI's PATH_INFO is
+    decoded; servers that keep the raw target pass it as REQUEST_URI (our `sandbox serve`, the
+    client's in-process transport) or RAW_URI (gunicorn). Without one, PATH_INFO is re-encoded."""
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if isinstance(raw, str) and raw.startswith("/"):
+        return raw.split("?", 1)[0].split("#", 1)[0]
+    return quote(str(environ.get("PATH_INFO", "") or "/"), safe="/:@!$&'()*+,;=~")
 
 
 class Sandbox:
@@ -125,7 +136,7 @@ class Sandbox:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        path = str(environ.get("PATH_INFO", "") or "/")
+        path = request_path(environ)
         req_id = "sandbox-" + new_id()
         if path.startswith("/_sandbox/"):
             return self._send(start_response, self._admin(environ, method, path, req_id))

@@ -7,11 +7,12 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
 - `default_workflow_id` (or `default_workflow {id, user_id?, app_id?}`) must name an existing
   workflow of the app (or of clarifai/main): WORKFLOW_DOES_NOT_EXIST (404) otherwise.
 - concepts: ids required; PatchConcepts supports only `overwrite` (name, definition, metadata);
-  patching a concept the app does not have is CONN_DOES_NOT_EXIST "Resource does not exist"
-  (Clarifai/clarifai-python-grpc tests/client/test_concept_crud.py,
-  test_patching_public_concept_fails); a missing concept elsewhere is CONCEPTS_INVALID_REQUEST
-  with HTTP 404 (Clarifai has no CONCEPT_DOES_NOT_EXIST);
-  concepts always read back with `value: 1`.
+  concepts always read back with `value: 1`. Answered as the real API does (Clarifai/clarifai-python-grpc
+  tests/client/test_concept_crud.py): a concept id that exists already is CONCEPTS_INVALID_REQUEST
+  (40003), description "Invalid request", "duplicate" only in `details`, HTTP 400 (the HTTP code is
+  the REST gateway's usual one for an invalid request; the test runs over gRPC); patching (or
+  reading) a concept the app does not have is CONN_DOES_NOT_EXIST (11101) "Resource does not exist"
+  (test_patching_public_concept_fails in the same file).
 - relations: `predicate` is synonym / hypernym / hyponym; the object concept must exist (an
   object with `app_id: main` and no user id means clarifai/main); duplicates of (subject,
   predicate, object, knowledge graph) are DATABASE_DUPLICATE_KEY. Listing per concept also shows
@@ -194,11 +195,17 @@ def concept_out(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _concept(ctx: Ctx, cid: str, missing: int = CONCEPTS_INVALID_REQUEST) -> dict[str, Any]:
+def _concept(ctx: Ctx, cid: str) -> dict[str, Any]:
     doc = ctx.tx.get(ctx.user_id, ctx.app_id, "concept", cid)
     if doc is None:
-        raise Fail(missing, f"concept {cid!r} does not exist", http=404)
+        raise Fail(CONN_DOES_NOT_EXIST, f"concept {cid!r} does not exist")
     return doc
+
+
+def duplicate_concept(cid: str) -> Fail:
+    """The real API's answer to PostConcepts with an id the app has (see the module docstring)."""
+    return Fail(CONCEPTS_INVALID_REQUEST, f"duplicate concept id: concept {cid!r} already exists in the app",
+                http=400)
 
 
 def post_concepts(ctx: Ctx) -> dict[str, Any]:
@@ -214,7 +221,7 @@ def post_concepts(ctx: Ctx) -> dict[str, Any]:
         if item.get("metadata") is not None:
             doc["metadata"] = get(item, "metadata", dict)
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "concept", cid, doc):
-            raise Fail(DATABASE_DUPLICATE_KEY, f"concept {cid!r} already exists")
+            raise duplicate_concept(cid)
         out.append(concept_out(doc))
     return {"concepts": out}
 
@@ -224,7 +231,7 @@ def patch_concepts(ctx: Ctx) -> dict[str, Any]:
     action_of(ctx.body, ("overwrite",), CONCEPTS_INVALID_REQUEST)
     out = []
     for item in objects(ctx.body, "concepts"):
-        doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST), CONN_DOES_NOT_EXIST)
+        doc = _concept(ctx, check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST))
         if PATCH_OVERWRITE_REPLACES in ctx.quirks:
             clear_unsent(doc, item, {"name": doc["id"], "definition": None, "metadata": None})
         for k in ("name", "definition"):
@@ -244,9 +251,8 @@ def get_concept(ctx: Ctx) -> dict[str, Any]:
 
 def list_concepts(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    page, per_page = paging(ctx.query)
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "concept")
-    return {"concepts": [concept_out(d) for d in page_slice(docs, page, per_page)]}
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "concept", page=paging(ctx.query))
+    return {"concepts": [concept_out(d) for d in docs]}
 
 
 # --- concept relations ---------------------------------------------------------------------------

@@ -169,8 +169,8 @@ def _model(ctx: Ctx, model_id: str) -> dict[str, Any]:
     return doc
 
 
-def _versions(ctx: Ctx, model: dict[str, Any]) -> list[dict[str, Any]]:
-    return ctx.tx.list(model["user_id"], model["app_id"], "version", model["id"], newest_first=True)
+def _versions(ctx: Ctx, model: dict[str, Any], page: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    return ctx.tx.list(model["user_id"], model["app_id"], "version", model["id"], newest_first=True, page=page)
 
 
 def _version(ctx: Ctx, model: dict[str, Any], version_id: str) -> dict[str, Any]:
@@ -263,12 +263,16 @@ def get_model(ctx: Ctx) -> dict[str, Any]:
 
 def list_models(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
+    mtype = (ctx.query.get("model_type_id") or [""])[-1]
+    main_too = MAIN_MODELS_LISTED in ctx.quirks and (ctx.user_id, ctx.app_id) != (MAIN_USER, MAIN_APP)
+    if not mtype and not main_too:  # the usual listing: paged in SQL
+        return {"models": [model_out(ctx, m) for m in ctx.tx.list(ctx.user_id, ctx.app_id, "model",
+                                                                  page=paging(ctx.query))]}
     models = ctx.tx.list(ctx.user_id, ctx.app_id, "model")
-    if MAIN_MODELS_LISTED in ctx.quirks and (ctx.user_id, ctx.app_id) != (MAIN_USER, MAIN_APP):
+    if main_too:
         # the old behaviour clarifai-grpc's ListModelsRequest.dont_fetch_from_main describes,
         # played as if that (deprecated) flag were ignored
         models = models + ctx.tx.list(MAIN_USER, MAIN_APP, "model")
-    mtype = (ctx.query.get("model_type_id") or [""])[-1]
     if mtype:
         models = [m for m in models if m["model_type_id"] == TYPE_ALIASES.get(mtype, mtype)]
     page, per_page = paging(ctx.query)
@@ -353,9 +357,10 @@ def post_model_versions(ctx: Ctx) -> dict[str, Any]:
 def list_model_versions(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
     model = _model(ctx, ctx.params["model_id"])
+    if not qbool(ctx.query, "trained_only"):  # the usual listing: paged in SQL
+        return {"model_versions": [version_out(v, ctx.now) for v in _versions(ctx, model, paging(ctx.query))]}
     versions = [version_out(v, ctx.now) for v in _versions(ctx, model)]
-    if qbool(ctx.query, "trained_only"):
-        versions = [v for v in versions if v["status"]["code"] == MODEL_TRAINED]
+    versions = [v for v in versions if v["status"]["code"] == MODEL_TRAINED]
     page, per_page = paging(ctx.query)
     return {"model_versions": page_slice(versions, page, per_page)}
 

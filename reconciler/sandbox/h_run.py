@@ -159,7 +159,7 @@ def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
             if stored is None:
                 raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data and is not an input of the app")
             data = stored["data"]
-        inp = {"id": check_id(iid, "input", INPUT_INVALID_ARGUMENT) if iid else new_id(), "data": copy.deepcopy(data)}
+        inp = {"id": check_id(iid, "input", INPUT_INVALID_ARGUMENT, rule=None) if iid else new_id(), "data": copy.deepcopy(data)}
         outputs = []
         for r in _run(ctx, app, wf, inp):
             if r.node.suppress_output:

@@ -35,6 +35,7 @@ import copy
 import graphlib
 from typing import Any
 
+from reconciler.idrules import REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
@@ -59,11 +60,11 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
     graph: dict[str, set[str]] = {}
     for n in raw:
         n = want(n, dict, "nodes[]")
-        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH)
+        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=None)
         if nid in graph:
             raise Fail(WORKFLOW_INVALID_GRAPH, f"node id {nid!r} is used twice")
         m = get(n, "model", dict, {})
-        mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH)
+        mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH, rule=REF_ID)
         mu, ma = get(m, "user_id", str, ""), get(m, "app_id", str, "")
         if not (mu or ma) and ctx.tx.get(ctx.user_id, ctx.app_id, "model", mid) is None \
                 and ctx.readable_app(MAIN_USER, MAIN_APP) and ctx.tx.get(MAIN_USER, MAIN_APP, "model", mid):
@@ -194,9 +195,8 @@ def get_workflow(ctx: Ctx) -> dict[str, Any]:
 
 def list_workflows(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    page, per_page = paging(ctx.query)
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "workflow")
-    return {"workflows": [public(d) for d in page_slice(docs, page, per_page)]}
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "workflow", page=paging(ctx.query))
+    return {"workflows": [public(d) for d in docs]}
 
 
 def _delete_workflow(ctx: Ctx, app: dict[str, Any], wid: str) -> None:
@@ -233,7 +233,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "inputs"):
         check_fields(item, "Input", "input")
-        iid = check_id(item.get("id") or new_id(), "input", INPUT_INVALID_ARGUMENT)
+        iid = check_id(item.get("id") or new_id(), "input", INPUT_INVALID_ARGUMENT, rule=None)
         data = _named_concepts(ctx, f32_concepts(copy.deepcopy(get(item, "data", dict, {}))))
         if not data:
             raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data")
@@ -291,10 +291,10 @@ def patch_inputs(ctx: Ctx) -> dict[str, Any]:
 
 def list_inputs(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "input")
     ids = qlist(ctx.query, "ids")
-    if ids:
-        docs = [d for d in docs if d["id"] in ids]
+    if not ids:
+        return {"inputs": ctx.tx.list(ctx.user_id, ctx.app_id, "input", page=paging(ctx.query))}
+    docs = [d for d in ctx.tx.list(ctx.user_id, ctx.app_id, "input") if d["id"] in ids]
     page, per_page = paging(ctx.query)
     return {"inputs": page_slice(docs, page, per_page)}
 
@@ -346,7 +346,7 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
         iid = want(item.get("input_id") or "", str, "input_id")
         st = _ann_status(item.get("status"))  # shape errors before existence errors
         _input(ctx, iid, INPUT_DOES_NOT_EXIST)  # [unverified] which code the real API answers here
-        aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT)
+        aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT, rule=None)
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {"id": aid, "input_id": iid, "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),
                                "user_id": ctx.key_user, "status": st,

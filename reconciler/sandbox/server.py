@@ -21,7 +21,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
-from typing import Iterator
+from typing import Any, Iterator
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from reconciler.errors import ReconcilerError
@@ -39,6 +39,11 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _Handler(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # the request log lives in the sandbox; stderr stays quiet
+
+    def get_environ(self) -> dict[str, Any]:
+        env = super().get_environ()
+        env["REQUEST_URI"] = self.path  # the raw target: PATH_INFO is percent-decoded (see app.request_path)
+        return env
 
     def handle(self) -> None:
         # wsgiref's handle(), minus its error page: a dropped connection must send nothing at all.

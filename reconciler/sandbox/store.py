@@ -48,13 +48,21 @@ class Tx:
         return json.loads(row[0]) if row else None
 
     def list(self, user: str, app: str, kind: str, parent: str | None = "", *,
-             newest_first: bool = False) -> list[dict[str, Any]]:
+             newest_first: bool = False, page: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        """Documents in insertion order (or newest first). `page=(page, per_page)` (1-based) reads
+        only that page, in SQL: with `parent` given, `docs_scope` serves both the filter and the
+        order (an index entry ends with the rowid, which `seq` is), so a page of a 10,000-row
+        listing reads and decodes per_page rows, not the table."""
         sql = "SELECT body FROM docs WHERE user_id=? AND app_id=? AND kind=?"
         args: list[Any] = [user, app, kind]
         if parent is not None:
             sql += " AND parent=?"
             args.append(parent)
         sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
+        if page is not None:
+            number, per_page = page
+            sql += " LIMIT ? OFFSET ?"
+            args += [per_page, (number - 1) * per_page]
         return [json.loads(r[0]) for r in self._c.execute(sql, args)]
 
     def insert(self, user: str, app: str, kind: str, id: str, body: dict[str, Any], parent: str = "") -> bool:

@@ -14,6 +14,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from reconciler import idrules
+
 # --- status codes (values from clarifai-grpc's status_code_pb2; only the ones the sandbox uses) ---
 SUCCESS = 10000
 MIXED_STATUS = 10010
@@ -120,7 +122,10 @@ def status(code: int, req_id: str, details: str = "", description: str | None = 
 
 # --- ids, time, floats -----------------------------------------------------------------------------
 
-ID_RE = re.compile(r"^[0-9A-Za-z]+([-_.][0-9A-Za-z]+)*$")
+#: Ids of things Clarifai does not validate as ids (workflow node ids, per clarifai-python's
+#: clarifai/workflows/validate.py: "Node IDs are not validated as IDs by the API"), inputs and
+#: annotations: kept loose, but never a path-breaking character.
+LOOSE_ID_RE = re.compile(r"^[0-9A-Za-z]+([-_.][0-9A-Za-z]+)*$(?!\n)")
 
 
 def new_id() -> str:
@@ -128,10 +133,16 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def check_id(value: Any, what: str, code: int) -> str:
+def check_id(value: Any, what: str, code: int, rule: idrules.IdRule | None = idrules.CLARIFAI_ID) -> str:
+    """`value` if it is a valid id of `what` under `rule` (the manifest's own rule: apps, models,
+    workflows, concepts); `rule=None` for the loose ids above. Fail(code) otherwise."""
     if not isinstance(value, str) or not value:
         raise Fail(code, f"{what} id is required")
-    if len(value) > 128 or not ID_RE.match(value):
+    if rule is not None:
+        why = rule.problem(value)
+        if why:
+            raise Fail(code, f"{what}: {why}")
+    elif len(value) > 128 or not LOOSE_ID_RE.match(value):
         raise Fail(code, f"{what} id {value!r} is not valid: use letters, digits, '-', '_' and '.'")
     return value
 

@@ -231,8 +231,6 @@ def test_throttled_with_the_code_as_a_name_reads_as_11005(http: int) -> None:
     assert "CONN_THROTTLED (11005)" in str(exc.value) and "15 requests per second" in str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason="owned by ids: a duplicate concept is 40003 'Invalid request' "
-                   "with 'duplicate' only in details (clarifai-python-grpc test_concept_crud.py)")
 def test_duplicate_concept_40003_is_recognised_as_duplicate() -> None:
     client, _ = _client({"/v2/concepts": (400, corpus.asserted_body("duplicate-concept"))})
     with pytest.raises(ApiError) as exc:

@@ -200,9 +200,7 @@ def _asserted_request(http: httpx.Client, key: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("key", [
-    pytest.param("duplicate-concept", marks=pytest.mark.xfail(strict=True, reason=(
-        "owned by ids: the sandbox answers a duplicate concept 40010/409; the real API 40003 "
-        "'Invalid request' with 'duplicate' in details"))),
+    "duplicate-concept",
     "patch-missing-concept",
     "invalid-key",
 ])

@@ -1,0 +1,69 @@
+"""Clarifai's id rules, read from the one place they are written: the manifest JSON Schema's `$defs`
+(`idSyntax` holds the rule and its source in `$comment`; `id` and `refId` add the lengths).
+
+Contract: `CLARIFAI_ID` is the rule for every id the tool creates or names in the app (app, model,
+workflow, workflow node, concept); `REF_ID` for ids of other apps' resources, which are only read.
+`IdRule.problem(value)` says why a value breaks a rule, or None. The manifest's schema stage applies
+the same definitions through jsonschema; the sandbox (`sandbox/wire.check_id`) applies them here,
+so `validate` refuses exactly the ids the sandbox would refuse part-way through an apply.
+Stdlib only: the sandbox imports this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT"]
+
+#: How the rule reads to a user; used in every message about an invalid id.
+ID_HINT = "Clarifai ids are ASCII letters and digits, optionally separated by single '-' or '_'"
+
+
+@functools.cache
+def _defs() -> dict[str, Any]:
+    text = resources.files("reconciler").joinpath("manifest.schema.json").read_text("utf-8")
+    return json.loads(text)["$defs"]
+
+
+def _resolved(name: str) -> dict[str, Any]:
+    """A `$defs` entry with its `$ref` chain merged in (the entry's own keywords win)."""
+    node = dict(_defs()[name])
+    ref = node.pop("$ref", None)
+    if isinstance(ref, str):
+        return {**_resolved(ref.removeprefix("#/$defs/")), **node}
+    return node
+
+
+@dataclass(frozen=True)
+class IdRule:
+    pattern: str
+    max_length: int
+
+    @functools.cached_property
+    def _regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not a valid id under this rule, or None. `re.search`, as JSON Schema's
+        `pattern` does, so this and the schema agree on every string."""
+        if not isinstance(value, str) or not value:
+            return "an id must be a non-empty string"
+        if not self._regex.search(value):
+            return f"invalid id {value!r}: {ID_HINT}"
+        if len(value) > self.max_length:
+            return f"id {value[:20]!r}... is {len(value)} characters long; the limit is {self.max_length}"
+        return None
+
+
+def _rule(name: str) -> IdRule:
+    d = _resolved(name)
+    return IdRule(pattern=d["pattern"], max_length=int(d["maxLength"]))
+
+
+CLARIFAI_ID = _rule("id")
+REF_ID = _rule("refId")
