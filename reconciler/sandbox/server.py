@@ -92,12 +92,14 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
     from reconciler.predictions import load as load_predictions
 
     recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
+    from reconciler.client import open_sandbox
+
     parent = os.path.dirname(os.path.abspath(db))
     try:
         os.makedirs(parent, exist_ok=True)
-        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded)
-    except (OSError, Exception) as err:  # sqlite3.Error included
-        raise ReconcilerError(f"cannot open sandbox database {db}: {err}") from None
+    except OSError as err:
+        raise ReconcilerError(f"cannot open the sandbox database {db}: {err.strerror or err}") from None
+    sandbox = open_sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded)
     try:
         server = _bind(sandbox, host, port)
     except OSError as err:
