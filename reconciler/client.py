@@ -496,9 +496,10 @@ def _read_pat_file(pat_file: str) -> str:
     except UnicodeDecodeError:
         raise ReconcilerError(f"cannot read PAT file {pat_file}: not UTF-8 text") from None
     pat = text.strip()
+    if pat and _pat_flaw(pat) not in (None, "a space"):  # NUL, line break, ...: say which
+        check_pat(pat, f"the PAT in {pat_file}")
     if not pat or len(pat.split()) != 1:
         raise ReconcilerError(f"PAT file {pat_file} must contain exactly one token")
-    check_pat(pat, f"the PAT in {pat_file}")
     return pat
 
 
@@ -512,10 +513,10 @@ def _pat_flaw(pat: str) -> str | None:
             return "a NUL byte"
         if ch in "\r\n":
             return "a line break"
-        if ord(ch) > 0x7E:
-            return "a non-ASCII character"
         if ord(ch) < 0x20 or ord(ch) == 0x7F:
             return "a control character"
+        if ord(ch) > 0x7F:
+            return "a non-ASCII character"
         if ch == " ":
             return "a space"
     return None

@@ -41,8 +41,8 @@ DEFAULT_USER = "sandbox"
 MAX_BODY = 32 * 1024 * 1024
 
 _REASONS = {200: "OK", 207: "Multi-Status", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
-            500: "Internal Server Error"}
+            404: "Not Found", 408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error"}
 
 StartResponse = Callable[..., Any]
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
@@ -229,12 +229,17 @@ def _error(f: Fail, req_id: str) -> Response:
 
 def _read_body(environ: dict[str, Any]) -> dict[str, Any]:
     raw_len = str(environ.get("CONTENT_LENGTH", "") or "0")
-    if not raw_len.isdigit():
+    if not (raw_len.isascii() and raw_len.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise Fail(CONN_BAD_REQUEST_FORMAT, "bad Content-Length")
     length = int(raw_len)
     if length > MAX_BODY:
         raise Fail(RPC_MAX_MESSAGE_SIZE_EXCEEDED, f"request body over {MAX_BODY} bytes")
-    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        raw = environ["wsgi.input"].read(length) if length else b""
+    except TimeoutError:  # the server's read timeout: the client stopped sending part-way
+        raise Fail(CONN_BAD_REQUEST_FORMAT, "the request body did not arrive in time", http=408) from None
+    if len(raw) < length:
+        raise Fail(CONN_BAD_REQUEST_FORMAT, f"the request body ended after {len(raw)} of {length} bytes")
     if not raw.strip():
         return {}
     try:
