@@ -13,8 +13,8 @@ Contract:
 - Requests HTTP itself rejects get Clarifai-style JSON errors (``{"status": {"code": 11100,
   "description", "details", "req_id"}}``), never the stdlib's HTML page or a traceback: a request
   line over 64 KiB is 414, a header line over 64 KiB or over 100 headers is 431, bad syntax is
-  400, an unsupported HTTP version 505. (Clarifai documents no code for these; 11100
-  CONN_BAD_REQUEST_FORMAT is its "bad request format".)
+  400, an unsupported HTTP version 505. (Clarifai documents no code for these; 11100 is
+  CONN_BAD_REQUEST_FORMAT in clarifai-grpc's clarifai_grpc/grpc/api/status/status_code_pb2.)
 - A connection that sends nothing, or stops part-way, for `read_timeout` seconds (default 30) is
   closed, so idle or trickling clients cannot hold server threads forever.
 """
