@@ -439,20 +439,6 @@ def test_as_a_subprocess(argv, expect, manifest, tmp_path):
     assert "subprocess-pat" not in p.stdout + p.stderr
 
 
-def test_zz_report_case_count(request):
-    """Runs last in this module: how many hostile cases gave their one clear line."""
-    if not CASES_RUN:
-        pytest.skip("no case ran (deselected)")
-    line = f"hostile input: {len(CASES_RUN)} cases, each one clear line and exit 1"
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("\n" + line)
-    if os.environ.get("HOSTILE_SHOW_LINES"):
-        for ln in CASES_RUN:
-            print(ln)
-    assert len(CASES_RUN) >= 50
-
-
 # --- 6. holes found by trying to break it (issue 11) -----------------------------------------------
 
 class _Hung(BaseException):
@@ -808,3 +794,17 @@ def test_readme_variables_example_parses_as_meant(tmp_path):
     start = text.index("### Variables\n```yaml\n") + len("### Variables\n```yaml\n")
     doc = yaml.safe_load(text[start: text.index("```", start)])
     assert doc["variables"]["team"] == {"description": "no default, so it must be given"}, doc["variables"]
+
+
+def test_zz_report_case_count(request):
+    """Runs last in this module: how many hostile cases gave their one clear line."""
+    if not CASES_RUN:
+        pytest.skip("no case ran (deselected)")
+    line = f"hostile input: {len(CASES_RUN)} cases, each one clear line and exit 1"
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("\n" + line)
+    if os.environ.get("HOSTILE_SHOW_LINES"):
+        for ln in CASES_RUN:
+            print(ln)
+    assert len(CASES_RUN) >= 50
