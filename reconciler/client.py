@@ -538,29 +538,6 @@ def sandbox_db_path() -> Path:
     return Path(env) if env else Path.cwd() / ".reconciler" / "sandbox.sqlite"
 
 
-def open_sandbox(db: str, **kwargs: Any):  # -> Sandbox
-    """The sandbox on database file `db`, checked: a file that is not a regular file, not an SQLite
-    database, truncated or corrupt, or cannot be opened is a ReconcilerError naming the file (one
-    line), not a traceback or a retried "internal error" per request later."""
-    import sqlite3
-
-    from reconciler.sandbox.app import Sandbox
-
-    what = f"cannot open the sandbox database {db}"
-    try:
-        if os.path.exists(db) and not os.path.isfile(db):
-            raise ReconcilerError(f"{what}: not a regular file")
-        sandbox = Sandbox(db, **kwargs)
-    except (sqlite3.Error, OSError) as exc:
-        raise ReconcilerError(f"{what}: {exc}; move it away to start afresh") from None
-    try:
-        sandbox.store.check()
-    except sqlite3.Error as exc:
-        sandbox.close()
-        raise ReconcilerError(f"{what}: {exc}; move it away to start afresh") from None
-    return sandbox
-
-
 def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id: str | None = None,
             manifest_user_id: str | None = None, rate_limit: float | None = None, debug: bool = False,
             stderr: TextIO | None = None, max_retries: int = 5, timeout: float = 30.0) -> Client:
@@ -586,7 +563,8 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
     if not pat and not base:
-        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
+        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
+        from reconciler.sandbox.opening import open_sandbox
 
         db = sandbox_db_path()
         try:

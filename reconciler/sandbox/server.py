@@ -144,7 +144,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
     from reconciler.predictions import load as load_predictions
 
     recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
-    from reconciler.client import open_sandbox
+    from reconciler.sandbox.opening import open_sandbox
 
     parent = os.path.dirname(os.path.abspath(db))
     try:
