@@ -579,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    if isinstance(sys.stdout, _Masked):  # main() running in another thread already masks
+        return _run(func, args)
     out, err_stream = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream)  # type: ignore[assignment]
     try:

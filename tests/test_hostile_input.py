@@ -679,6 +679,14 @@ def test_plan_out_is_private_atomic_and_ignores_planted_symlinks(manifest, tmp_p
     assert victim.read_text() == "precious\n"
 
 
+def test_a_failed_output_write_leaves_nothing_behind(manifest, tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "inside").write_text("x")  # a non-empty directory cannot be replaced
+    code, out, err = run(capsys, ["plan", manifest, "--out", tmp_path / "taken"])
+    assert_one_clear_line(code, "", err, "cannot write plan file")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "a temporary file was left"
+
+
 @pytest.mark.parametrize("verb", ["export", "convert", "simulate-svg"])
 def test_every_output_file_is_written_atomically(verb, manifest, tmp_path, capsys, monkeypatch):
     from reconciler import fileio
