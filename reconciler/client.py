@@ -527,8 +527,8 @@ def check_pat(pat: str, source: str) -> None:
     library's own error (which quotes the header, PAT included) would be what the user sees."""
     flaw = _pat_flaw(pat)
     if flaw:
-        raise ReconcilerError(f"{source} contains {flaw}, which an HTTP header cannot carry; "
-                              "check the value (it is not shown here)")
+        raise ReconcilerError(f"{source} contains {flaw}: a PAT is one token of visible ASCII, the "
+                              "only kind an HTTP header carries safely; check the value (not shown here)")
 
 
 def sandbox_db_path() -> Path:

@@ -175,8 +175,8 @@ def test_a_pat_http_cannot_carry_is_refused_up_front_by_source_never_by_value(fl
     out, err = capsys.readouterr()
     assert code == 1
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert lines == [f"error: {named} contains {flaw}, which an HTTP header cannot carry; "
-                     "check the value (it is not shown here)"], err
+    assert lines == [f"error: {named} contains {flaw}: a PAT is one token of visible ASCII, the only "
+                     "kind an HTTP header carries safely; check the value (not shown here)"], err
     for half in _HALVES:
         assert half not in out + err
     assert len(sandbox.request_log) == 0, "a request was sent with the bad PAT"
