@@ -509,12 +509,13 @@ def _fifo_cases(tmp: Path, m: Path) -> dict[str, tuple[list[Any], tuple[str, ...
         "saved-plan": (["apply", f], ("fifo", "not a regular file")),
         "sdk-workflow": (["convert", f], ("fifo", "not a regular file")),
         "predictions": (["simulate", m, "--predictions", f], ("fifo", "not a regular file")),
+        "serve-predictions": (["sandbox", "serve", "--port", "0", "--predictions", f], ("fifo", "not a regular file")),
         "device": (["validate", "/dev/zero"], ("/dev/zero", "character device")),
     }
 
 
 @pytest.mark.parametrize("case", ["manifest", "validate", "overlay", "var-file", "pat-file", "saved-plan",
-                                  "sdk-workflow", "predictions", "device"])
+                                  "sdk-workflow", "predictions", "serve-predictions", "device"])
 def test_a_fifo_or_device_is_refused_not_waited_on(case, manifest, tmp_path, capsys, no_hang):
     argv, expect = _fifo_cases(tmp_path, manifest)[case]
     t0 = time.monotonic()

@@ -140,7 +140,8 @@ def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sandbox.sqlite",
           latency_ms: float = 0.0, rate_limit: float = 0.0, predictions: str | None = None) -> int:
     if predictions is not None and not os.path.isfile(predictions):
-        raise ReconcilerError(f"--predictions: no such file: {predictions}")
+        what = "not a regular file" if os.path.exists(predictions) else "no such file"
+        raise ReconcilerError(f"--predictions: {what}: {predictions}")
     from reconciler.predictions import load as load_predictions
 
     recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
