@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TextIO
 
 from reconciler import __version__
 from reconciler.errors import ManifestError, ReconcilerError
@@ -30,6 +30,96 @@ class _Parser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and every option's default shown (like
+    ArgumentDefaultsHelpFormatter, minus the noise of "default: None / False / []")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (not action.option_strings or "default" in text.lower() or d is None or d is False
+                or d == [] or d is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
+# --- numeric flags: finite and in range, or one clear line (argparse words the error) ---------------
+
+def _number(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout is more than 0 and at most 3600 seconds")
+    return value
+
+
+#: Slowest non-zero rate accepted: one request every 100 s (a smaller one is surely a typo, and
+#: 1/rate would overflow the sleep for tiny values).
+MIN_RATE = 0.01
+
+
+def _rate(text: str) -> float:
+    value = _number(text)
+    if value != 0 and not MIN_RATE <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: requests per second are 0 (no limit) or from "
+                                         f"{MIN_RATE:g} to 1000000")
+    return value
+
+
+def _latency(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 600_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: added latency is from 0 to 600000 ms")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port is from 0 to 65535 (0 picks a free one)")
+    return value
+
+
+# --- output: everything printed or written has the PAT masked -------------------------------------
+
+class _Masked:
+    """A text stream that masks the PAT(s) in use (`client.mask_secrets`) in whatever is written
+    to it: values the API returns (a description, metadata) are printed as they are, except that."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from reconciler.client import mask_secrets
+
+        return self._stream.write(mask_secrets(text))
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
+def _write_file(path: str, text: str, *, private: bool = False) -> None:
+    """Write an output file atomically (fileio.write_atomic), the PAT masked."""
+    from reconciler.client import mask_secrets
+    from reconciler.fileio import write_atomic
+
+    write_atomic(path, mask_secrets(text), private=private)
 
 
 # --- verbs -------------------------------------------------------------------------------------
@@ -65,9 +155,9 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pat-file", default=None, help="read the PAT from this file (default: CLARIFAI_PAT)")
     g.add_argument("--user", dest="user_id", default=None, help="Clarifai user id (default: the "
                    "manifest's app.user_id, else CLARIFAI_USER_ID)")
-    g.add_argument("--rate-limit", type=float, default=15.0, help="client-side requests/second (0 = off)")
+    g.add_argument("--rate-limit", type=_rate, default=15.0, help="client-side requests/second (0 = off)")
     g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
-    g.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    g.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
                    help="per-request timeout (connect, read, write); timed-out requests are retried")
     g.add_argument("--require-credentials", action="store_true",
                    help="a missing PAT is an error, never the embedded sandbox (implied when CI or "
@@ -121,7 +211,10 @@ def _load_desired(args: argparse.Namespace, files: list[str]):  # -> State
 def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", action="append", default=[], metavar="KIND/ID",
                    help="limit to this resource and what it depends on (repeatable)")
-    p.add_argument("--no-color", action="store_true", help="no ANSI colour (also: NO_COLOR)")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="ANSI colour: auto = only on a terminal, and not when NO_COLOR is set (non-empty) "
+                   "or TERM=dumb")
+    p.add_argument("--no-color", action="store_true", help="the same as --color=never")
 
 
 def _max_chars_arg(p: argparse.ArgumentParser) -> None:
@@ -141,8 +234,10 @@ def _positive_int(text: str) -> int:
 
 
 def _use_color(args: argparse.Namespace) -> bool:
-    return (not getattr(args, "no_color", False) and "NO_COLOR" not in os.environ
-            and sys.stdout.isatty())
+    from reconciler.render import use_color
+
+    mode = "never" if getattr(args, "no_color", False) else getattr(args, "color", "auto")
+    return use_color(mode, os.environ, sys.stdout.isatty())
 
 
 def _make_plan(args: argparse.Namespace, files: list[str]):  # -> tuple[Client, Plan]
@@ -188,13 +283,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _write_plan_file(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
+    try:  # key order kept: it is the order changes are listed in; NaN / infinities are not JSON
+        text = json.dumps(data, indent=1, allow_nan=False)
+    except ValueError:
+        raise ReconcilerError(f"cannot write plan file {path}: the plan holds a non-finite number "
+                              "(NaN or infinity), which JSON cannot carry") from None
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)  # key order kept: it is the order changes are listed in
-        os.replace(tmp, path)
+        _write_file(path, text, private=True)  # 0600: a plan describes the app in full
     except OSError as err:
-        raise ReconcilerError(f"cannot write plan file {path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot write plan file {path}: {err.strerror or err}") from None
+
+
+#: A saved plan larger than this is not read as one (the manifest reader then words the refusal).
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 
 
 #: How far into a file to look for the saved-plan marker (it is the second key we write).
@@ -207,14 +308,15 @@ def _read_plan_file(path: str) -> dict | None:
     A file is a saved plan when it starts with ``{`` and names our kind (``"reconciler-plan"``)
     near its start, or parses as JSON with that kind; one that looks like a plan but cannot be
     read as one (truncated, too deep, not JSON) is an error, not a manifest to parse as YAML."""
+    from reconciler.fileio import read_regular
     from reconciler.serialize import PLAN_FILE_KIND
 
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        # a FIFO or device is refused (then as a manifest, with one line), not waited on
+        raw = read_regular(path, MAX_PLAN_BYTES + 1)
     except OSError:
         return None  # the manifest loader reports unreadable files, with the same wording as always
-    if not raw.lstrip().startswith(b"{"):
+    if not raw.lstrip().startswith(b"{") or len(raw) > MAX_PLAN_BYTES:
         return None
     looks_like_plan = f'"{PLAN_FILE_KIND}"'.encode() in raw[:_PLAN_MARKER_WINDOW]
     try:
@@ -363,13 +465,10 @@ def _write_text(path: str | None, text: str) -> None:
     if not path or path == "-":
         sys.stdout.write(text)
         return
-    tmp = f"{path}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        _write_file(path, text)
     except OSError as err:
-        raise ReconcilerError(f"cannot write {path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _schema_ref(args: argparse.Namespace) -> str | None:
@@ -473,18 +572,30 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 # --- parser ------------------------------------------------------------------------------------
 
+def _verb(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, summary: str,
+          example: str) -> argparse.ArgumentParser:
+    """A verb's parser: its one-line summary (in `reconciler --help` too) and an example."""
+    return sub.add_parser(name, help=summary, description=summary[:1].upper() + summary[1:] + ".",
+                          epilog=f"example:\n  {example}", formatter_class=_HelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="reconciler", description="Terraform-style plan/apply for Clarifai apps.")
+    p = _Parser(prog="reconciler", description="Terraform-style plan/apply for Clarifai apps.",
+                formatter_class=_HelpFormatter,
+                epilog="example:\n  reconciler plan manifest.yaml --out plan.json && reconciler apply plan.json\n\n"
+                "Each verb has its own help: reconciler VERB --help")
     p.add_argument("--version", action="version", version=f"reconciler {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
-    v = sub.add_parser("validate", help="check manifests without touching any API")
+    v = _verb(sub, "validate", "check manifests without touching any API",
+              "reconciler validate manifest.yaml\n  reconciler validate -f base.yaml -f prod.yaml --var cut=0.9")
     v.add_argument("files", nargs="*", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
     _manifest_args(v)
     v.set_defaults(func=cmd_validate)
 
-    pl = sub.add_parser("plan", help="show what apply would change in the live app")
+    pl = _verb(sub, "plan", "show what apply would change in the live app",
+               "reconciler plan manifest.yaml --out plan.json\n  reconciler plan -f base.yaml -f prod.yaml --markdown")
     pl.add_argument("files", nargs="*", metavar="FILE")
     _manifest_args(pl)
     fmt = pl.add_mutually_exclusive_group()
@@ -498,27 +609,33 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(pl)
     pl.set_defaults(func=cmd_plan)
 
-    sh = sub.add_parser("show", help="print a saved plan (text, --json or --markdown) without connecting")
+    sh = _verb(sub, "show", "print a saved plan (text, --json or --markdown) without connecting",
+               "reconciler show plan.json --markdown > comment.md")
     sh.add_argument("plan", metavar="PLAN", help="a file written by `reconciler plan --out`")
     shfmt = sh.add_mutually_exclusive_group()
     shfmt.add_argument("--json", action="store_true", help="the plan's machine format (as `plan --json`)")
     shfmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
     _max_chars_arg(sh)
-    sh.add_argument("--no-color", action="store_true", help="no ANSI colour (also: NO_COLOR)")
+    sh.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                    help="ANSI colour: auto = only on a terminal, and not when NO_COLOR is set (non-empty) "
+                    "or TERM=dumb")
+    sh.add_argument("--no-color", action="store_true", help="the same as --color=never")
     sh.set_defaults(func=cmd_show)
 
-    ap = sub.add_parser("apply", help="make the live app match the manifest (or a saved plan)")
+    ap = _verb(sub, "apply", "make the live app match the manifest (or a saved plan)",
+               "reconciler apply plan.json\n  reconciler apply manifest.yaml --auto-approve")
     ap.add_argument("files", nargs="*", metavar="FILE|PLAN")
     _manifest_args(ap)
     ap.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     ap.add_argument("--train-timeout", type=_train_timeout, default=600.0, metavar="SECONDS",
-                    help="how long to wait for a trainable model's new version to train before stopping "
-                    "(default: 600); the wait prints a line at most every 10 s")
+                    help="how long to wait for a trainable model's new version to train before stopping; "
+                    "the wait prints a line at most every 10 s")
     _plan_args(ap)
     _connection_args(ap)
     ap.set_defaults(func=cmd_apply)
 
-    ex = sub.add_parser("export", help="write a manifest capturing a live app")
+    ex = _verb(sub, "export", "write a manifest capturing a live app",
+               "reconciler export --app my-app -o manifest.yaml")
     ex.add_argument("--app", required=True, metavar="ID", help="the app to export")
     ex.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     ex.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline (default: the packaged "
@@ -526,15 +643,16 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(ex)
     ex.set_defaults(func=cmd_export)
 
-    dr = sub.add_parser("drift", help="report what differs in the live app from the manifest (read-only); "
-                        "exit 0 clean, 2 drift, 1 error")
+    dr = _verb(sub, "drift", "report what differs in the live app from the manifest (read-only); "
+               "exit 0 clean, 2 drift, 1 error", "reconciler drift manifest.yaml --json")
     dr.add_argument("files", nargs="*", metavar="FILE")
     dr.add_argument("--json", action="store_true", help="the plan's JSON format plus \"drift\": bool")
     _manifest_args(dr)
     _connection_args(dr)
     dr.set_defaults(func=cmd_drift)
 
-    cv = sub.add_parser("convert", help="turn a Clarifai SDK workflow YAML into a manifest")
+    cv = _verb(sub, "convert", "turn a Clarifai SDK workflow YAML into a manifest",
+               "reconciler convert workflow.yml --app my-app -o manifest.yaml")
     cv.add_argument("file", metavar="SDK_WORKFLOW.yml")
     cv.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     cv.add_argument("--app", metavar="ID", help="the manifest's app id (default: the workflow id)")
@@ -543,8 +661,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline ('none' for none)")
     cv.set_defaults(func=cmd_convert)
 
-    si = sub.add_parser("simulate", help="forecast, offline, which inputs a workflow would annotate "
-                        "SUCCESS / PENDING from recorded predictions")
+    si = _verb(sub, "simulate", "forecast, offline, which inputs a workflow would annotate "
+               "SUCCESS / PENDING from recorded predictions",
+               "reconciler simulate manifest.yaml --predictions preds.jsonl --sweep all=0.5:0.95:0.05")
     si.add_argument("files", nargs="*", metavar="FILE")
     si.add_argument("--predictions", required=True, metavar="JSONL", help="recorded model outputs (README)")
     si.add_argument("--workflow", metavar="ID", help="the workflow to run (default: the app's default workflow)")
@@ -557,22 +676,26 @@ def build_parser() -> argparse.ArgumentParser:
     _manifest_args(si)
     si.set_defaults(func=cmd_simulate)
 
-    gr = sub.add_parser("graph", help="draw a manifest's workflow DAG (Mermaid or Graphviz DOT)")
+    gr = _verb(sub, "graph", "draw a manifest's workflow DAG (Mermaid or Graphviz DOT)",
+               "reconciler graph manifest.yaml --format dot | dot -Tsvg > dag.svg")
     gr.add_argument("files", nargs="*", metavar="FILE")
     gr.add_argument("--workflow", metavar="ID", help="the workflow to draw (default: the app's default workflow)")
-    gr.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    gr.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="diagram language")
     _manifest_args(gr)
     gr.set_defaults(func=cmd_graph)
 
-    sb = sub.add_parser("sandbox", help="the local Clarifai-compatible API")
+    sb = _verb(sub, "sandbox", "the local Clarifai-compatible API", "reconciler sandbox serve --port 8080")
     sbsub = sb.add_subparsers(dest="sandbox_verb", metavar="VERB", parser_class=_Parser)
-    serve = sbsub.add_parser("serve", help="serve the sandbox over HTTP on loopback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve = _verb(sbsub, "serve", "serve the sandbox over HTTP on loopback",
+                  "reconciler sandbox serve --port 8080 --db .reconciler/sandbox.sqlite")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback unless you "
+                       "mean otherwise)")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port; 0 picks a free port")
     serve.add_argument("--db", default=".reconciler/sandbox.sqlite", help="SQLite file (created if missing)")
-    serve.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
-    serve.add_argument("--rate-limit", type=float, default=0.0, help="requests/second; 0 = unlimited")
-    serve.add_argument("--predictions", default=None, help="JSONL of recorded model predictions")
+    serve.add_argument("--latency-ms", type=_latency, default=0.0, help="added to every request")
+    serve.add_argument("--rate-limit", type=_rate, default=0.0, help="requests/second; 0 = unlimited")
+    serve.add_argument("--predictions", default=None, metavar="JSONL",
+                       help="recorded model predictions for the workflow runner")
     serve.add_argument("--quirks", nargs="?", const="pessimistic", default=None, metavar="NAMES",
                        help="pessimistic mode: play the other plausible reading of unsettled API "
                             "behaviour; bare = every quirk, or a comma list of names (README)")
@@ -597,6 +720,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_ERROR
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    if isinstance(sys.stdout, _Masked):  # main() running in another thread already masks
+        return _run(func, args)
+    out, err_stream = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream)  # type: ignore[assignment]
+    try:
+        return _run(func, args)
+    finally:
+        sys.stdout, sys.stderr = out, err_stream
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`func(args)` with every error mapped to one line and an exit code."""
     try:
         return func(args)
     except ManifestError as err:

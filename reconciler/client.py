@@ -63,6 +63,7 @@ import httpx
 
 from reconciler.errors import ApiError, ReconcilerError
 from reconciler.status_codes import BY_NAME, NAME_OF
+from reconciler.fileio import read_regular_text
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -171,6 +172,26 @@ def _hourly_limit_hint(resp: httpx.Response | None) -> str:
             f"after {when} (in about {max(1, round(seconds / 60))} minutes)")
 
 
+#: The PATs `connect` resolved in this process: `mask_secrets` masks them in anything the CLI
+#: prints or writes (values the API returns are shown as they are, except for a PAT in them).
+_IN_USE: set[str] = set()
+_IN_USE_LOCK = threading.Lock()
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every PAT in use replaced by ***."""
+    with _IN_USE_LOCK:
+        secrets = sorted(_IN_USE, key=len, reverse=True)
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+def _remember_secret(pat: str) -> None:
+    with _IN_USE_LOCK:
+        _IN_USE.add(pat)
+
+
 class _Secret:
     """Holds the PAT; its repr and str never show it."""
 
@@ -268,6 +289,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         #: where this client writes, as plans record it: the API base, or "local sandbox at PATH"
         self.endpoint = endpoint or self.base_url
+        check_pat(pat, "the PAT")
         self._pat = _Secret(pat)
         self.user_id = user_id
         self.max_retries = max(0, int(max_retries))
@@ -399,7 +421,11 @@ class Client:
         headers = {"Authorization": f"Key {self._pat.reveal()}", "Accept": "application/json"}
         content = None
         if body is not None:
-            content = json.dumps(body).encode()
+            try:  # NaN and infinities are not JSON (RFC 8259 section 6); never send them
+                content = json.dumps(body, allow_nan=False).encode()
+            except ValueError:
+                raise self._error("the request holds a non-finite number (NaN or infinity), which "
+                                  "JSON cannot carry; nothing was sent", method, path) from None
             headers["Content-Type"] = "application/json"
         started = self._clock()
         attempt = 0
@@ -414,7 +440,10 @@ class Client:
                 failure: ApiError = self._error(
                     f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
                 unsent = isinstance(exc, _UNSENT_EXC)
-            except httpx.HTTPError as exc:  # unsupported protocol, proxy or local protocol errors
+            except httpx.LocalProtocolError as exc:  # its text can quote our headers: not shown
+                raise self._error(f"cannot send the request to {self.label}: {type(exc).__name__} "
+                                  "(a header value HTTP cannot carry)", method, path) from None
+            except httpx.HTTPError as exc:  # unsupported protocol, proxy errors
                 raise self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}",
                                   method, path) from None
             else:
@@ -533,15 +562,45 @@ def _is_loopback(base: str) -> bool:
 
 def _read_pat_file(pat_file: str) -> str:
     try:
-        text = Path(pat_file).read_text(encoding="utf-8")
+        text = read_regular_text(pat_file, 64 * 1024)  # a FIFO or device is refused, not waited on
     except OSError as exc:
         raise ReconcilerError(f"cannot read PAT file {pat_file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ReconcilerError(f"cannot read PAT file {pat_file}: not UTF-8 text") from None
     pat = text.strip()
+    if pat and _pat_flaw(pat) not in (None, "a space"):  # NUL, line break, ...: say which
+        check_pat(pat, f"the PAT in {pat_file}")
     if not pat or len(pat.split()) != 1:
         raise ReconcilerError(f"PAT file {pat_file} must contain exactly one token")
     return pat
+
+
+def _pat_flaw(pat: str) -> str | None:
+    """What makes `pat` unsendable as ``Authorization: Key <pat>``, or None. HTTP header values
+    are visible ASCII (RFC 9110 section 5.5 allows obs-text and spaces too, but httpx and most
+    servers refuse them, and a Clarifai PAT is 32 hex digits); a NUL or line break could also
+    split the header. Named by kind, never by value."""
+    for ch in pat:
+        if ch == "\0":
+            return "a NUL byte"
+        if ch in "\r\n":
+            return "a line break"
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            return "a control character"
+        if ord(ch) > 0x7F:
+            return "a non-ASCII character"
+        if ch == " ":
+            return "a space"
+    return None
+
+
+def check_pat(pat: str, source: str) -> None:
+    """Refuse, before any request, a PAT that an HTTP header cannot carry: otherwise the HTTP
+    library's own error (which quotes the header, PAT included) would be what the user sees."""
+    flaw = _pat_flaw(pat)
+    if flaw:
+        raise ReconcilerError(f"{source} contains {flaw}: a PAT is one token of visible ASCII, the "
+                              "only kind an HTTP header carries safely; check the value (not shown here)")
 
 
 #: Where the embedded sandbox keeps its data inside a `.reconciler/` directory.
@@ -620,11 +679,14 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
     """
     err = stderr if stderr is not None else sys.stderr
     pat = _read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip()
+    if pat and not pat_file:
+        check_pat(pat, "the CLARIFAI_PAT environment variable")
     base = (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
     if not pat and not base:
-        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
+        from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
+        from reconciler.sandbox.opening import open_sandbox
 
         why = credentials_required(require_credentials)
         if why:
@@ -641,7 +703,7 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
         print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox "
               f"(data in {db}; {how})", file=err)
-        transport = sandbox_transport(Sandbox(str(db)))
+        transport = sandbox_transport(open_sandbox(str(db)))
         return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
                       transport=transport, rate_limit=0, max_retries=max_retries,
                       timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})",
@@ -656,5 +718,7 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
 
         pat, user = DEFAULT_KEY, user or DEFAULT_USER
+    else:
+        _remember_secret(pat)
     return Client(base, pat, user_id=user, rate_limit=15.0 if rate_limit is None else rate_limit,
                   max_retries=max_retries, timeout=timeout, debug=trace)

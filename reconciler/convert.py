@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from reconciler import modeltypes
 from reconciler.errors import ManifestError, Problem
+from reconciler.fileio import read_regular
 from reconciler.export import dump_yaml
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
@@ -188,8 +189,7 @@ def convert_file(path: str, *, app_id: str | None = None, model_owner: tuple[str
                  schema_ref: str | None = None) -> tuple[str, list[str]]:
     """Read an SDK workflow file and return (manifest YAML, warnings). Raises ManifestError."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = read_regular(path, MAX_BYTES + 1)  # a FIFO or device is refused, not waited on
     except OSError as err:
         raise ManifestError([Problem(path, 1, 1, f"cannot read SDK workflow file: {err.strerror or err}")]) from None
     doc = load_yaml(raw, path)

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from reconciler import idrules, manifestchecks, schemacheck, manifestmerge, manifestvars, modeltypes
 from reconciler.errors import ManifestError, Problem
+from reconciler.fileio import read_regular
 from reconciler.manifestchecks import did_you_mean
 from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
 from reconciler.manifestvars import Inputs, read_inputs
@@ -160,8 +162,8 @@ def load_text(text: str, filename: str = "<manifest>", *, inputs: Inputs | None 
 
 def _read(path: str) -> tuple[bytes | None, list[Problem]]:
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_BYTES + 1), []  # never read a huge file whole: one byte over is enough
+        # never read a huge file whole: one byte over is enough; a FIFO or device is refused
+        return read_regular(path, MAX_BYTES + 1), []
     except OSError as err:
         return None, [Problem(path, 1, 1, f"cannot read manifest: {err.strerror or err}")]
 
@@ -183,6 +185,7 @@ def _load_bytes(data: bytes, filename: str, inputs: Inputs | None = None) -> tup
 
 def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State | None, list[Problem]]:
     manifestvars.substitute(doc, inputs)
+    _check_finite(doc, doc.data, ())  # a --var can bring in nan / inf / 1e400, which YAML never did
     if doc.problems:  # an unsubstituted reference would only add confusing schema errors
         return None, _dedupe(doc.problems)
     doc.problems += _schema_problems(doc)
@@ -190,6 +193,20 @@ def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State 
     if doc.problems:
         return None, _dedupe(doc.problems)
     return _build_state(doc.data, source), []
+
+
+def _check_finite(doc: Document, value: Any, path: Path) -> None:
+    """A problem for every NaN or infinity in the substituted manifest: the YAML loader refuses
+    them as written, and variables get the same rule after substitution."""
+    if isinstance(value, float) and not math.isfinite(value):
+        doc.add(path, f"non-finite number {value!r} is not allowed (from a variable)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if path or k != "variables":  # declarations were checked when the YAML was read
+                _check_finite(doc, v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(doc, v, path + (i,))
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

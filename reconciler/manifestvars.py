@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from reconciler.errors import ManifestError, Problem
+from reconciler.fileio import read_regular
 from reconciler.manifestchecks import did_you_mean
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
@@ -64,8 +65,7 @@ def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (),
     problems: list[Problem] = []
     for path in var_files:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_BYTES + 1)
+            data = read_regular(path, MAX_BYTES + 1)  # a FIFO or device is refused, not waited on
         except OSError as err:
             problems.append(Problem(path, 1, 1, f"cannot read var file: {err.strerror or err}"))
             continue

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from reconciler.errors import ReconcilerError
+from reconciler.fileio import read_regular_text
 from reconciler.modeltypes import f32
 from reconciler.state import ConceptRef, ModelRef
 
@@ -102,7 +103,7 @@ class Predictions:
 def load(path: str | Path) -> Predictions:
     p = str(path)
     try:
-        text = Path(p).read_text(encoding="utf-8")
+        text = read_regular_text(p)  # a FIFO or device is refused, not waited on
     except FileNotFoundError:
         raise ReconcilerError(f"{p}: no such predictions file") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -11,7 +11,7 @@ The dict (`format_version` 1) is documented in README, "Plans". Text glyphs: ``+
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from reconciler.plan import OPS, Action, Plan, is_new_pin
 from reconciler.serialize import json_value
@@ -112,6 +112,17 @@ def config_change_words(change: dict[str, Any]) -> list[str]:
 
 def _address(a: dict[str, Any]) -> str:
     return f"{a['kind']}/{a['id']}"
+
+
+def use_color(mode: str, env: Mapping[str, str], isatty: bool) -> bool:
+    """Whether to colour: `mode` "always" / "never" decide; "auto" colours a terminal unless
+    NO_COLOR is set to a non-empty value (no-color.org: "when present and not an empty string")
+    or TERM is "dumb" (a terminal that cannot show escape codes)."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    if env.get("NO_COLOR", "") != "" or env.get("TERM", "") == "dumb":
+        return False
+    return isatty
 
 
 def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:

@@ -12,6 +12,7 @@ and stopped by it: each case rewrites, delays, truncates or replaces some respon
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -448,6 +449,372 @@ def test_as_a_subprocess(argv, expect, manifest, tmp_path):
     lines = error_lines(p.stderr)
     assert len(lines) == 1 and expect in lines[0], p.stderr
     assert "subprocess-pat" not in p.stdout + p.stderr
+
+
+# --- 6. holes found by trying to break it (issue 11) -----------------------------------------------
+
+class _Hung(BaseException):
+    """Raised by the alarm when a command blocks (main() catches Exception, not this)."""
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, instead of hanging the suite, when a command blocks for 20 s (e.g. on a FIFO)."""
+    import signal
+
+    def alarm(signum, frame):
+        raise _Hung("the command blocked")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+VAR_MANIFEST = ("variables: {cut: {default: 0.9}}\n"
+                + EXAMPLE.read_text().replace("walker: 0.9", "walker: ${var.cut}", 1))
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", "-1e999"])
+def test_a_var_cannot_bring_in_a_non_finite_number(value, tmp_path, capsys):
+    m = tmp_path / "vars.yaml"
+    m.write_text(VAR_MANIFEST)
+    for verb in (["validate", m], ["plan", m]):
+        code, out, err = run(capsys, [*verb, "--var", f"cut={value}"])
+        line = assert_one_clear_line(code, out, err, "non-finite number")
+        assert line.startswith(f"{m}:"), line  # located at the reference, like any manifest problem
+    assert run(capsys, ["validate", m, "--var", "cut=0.5"])[0] == 0  # the check is not a blanket refusal
+    _assert_no_embedded_writes(tmp_path)
+
+
+def test_the_client_refuses_to_send_nan_or_infinity(tmp_path):
+    from reconciler.client import Client
+    from reconciler.errors import ApiError
+
+    sandbox = Sandbox(str(tmp_path / "nan.sqlite"))
+    with running_server(sandbox) as url:
+        client = Client(url, DEFAULT_KEY, rate_limit=0, max_retries=0)
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            with pytest.raises(ApiError, match="non-finite number"):
+                client.post("/v2/users/me/apps", {"apps": [{"id": "x", "metadata": {"v": [bad]}}]})
+        assert client.stats.requests == 0 and len(sandbox.request_log) == 0, "nothing may be sent"
+        client.close()
+    sandbox.close()
+
+
+def _fifo(tmp_path: Path, name: str) -> Path:
+    p = tmp_path / name
+    os.mkfifo(p)
+    return p
+
+
+def _fifo_cases(tmp: Path, m: Path) -> dict[str, tuple[list[Any], tuple[str, ...]]]:
+    f = _fifo(tmp, "fifo")
+    base = ["--api-base", "http://127.0.0.1:9"]
+    return {
+        "manifest": (["plan", f], ("fifo", "not a regular file")),
+        "validate": (["validate", f], ("fifo", "not a regular file")),
+        "overlay": (["plan", "-f", m, "-f", f], ("fifo", "not a regular file")),
+        "var-file": (["plan", m, "--var-file", f], ("fifo", "not a regular file")),
+        "pat-file": (["plan", m, "--pat-file", f, *base], ("fifo", "not a regular file")),
+        "saved-plan": (["apply", f], ("fifo", "not a regular file")),
+        "sdk-workflow": (["convert", f], ("fifo", "not a regular file")),
+        "predictions": (["simulate", m, "--predictions", f], ("fifo", "not a regular file")),
+        "serve-predictions": (["sandbox", "serve", "--port", "0", "--predictions", f], ("fifo", "not a regular file")),
+        "device": (["validate", "/dev/zero"], ("/dev/zero", "character device")),
+    }
+
+
+@pytest.mark.parametrize("case", ["manifest", "validate", "overlay", "var-file", "pat-file", "saved-plan",
+                                  "sdk-workflow", "predictions", "serve-predictions", "device"])
+def test_a_fifo_or_device_is_refused_not_waited_on(case, manifest, tmp_path, capsys, no_hang):
+    argv, expect = _fifo_cases(tmp_path, manifest)[case]
+    t0 = time.monotonic()
+    code, out, err = run(capsys, argv)
+    line = assert_one_clear_line(code, out, err, expect)
+    assert "not a regular file" in line, line
+    assert time.monotonic() - t0 < 10
+    _assert_no_embedded_writes(tmp_path)
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["plan", "{m}", "--timeout", "-1"], "--timeout"),
+    (["plan", "{m}", "--timeout", "0"], "--timeout"),
+    (["plan", "{m}", "--timeout", "nan"], "not a finite number"),
+    (["plan", "{m}", "--timeout", "inf"], "not a finite number"),
+    (["drift", "{m}", "--timeout", "1e400"], "not a finite number"),
+    (["plan", "{m}", "--rate-limit", "1e-300"], "--rate-limit"),
+    (["plan", "{m}", "--rate-limit", "-5"], "--rate-limit"),
+    (["apply", "{m}", "--rate-limit", "nan"], "not a finite number"),
+    (["export", "--app", "x", "--rate-limit", "inf"], "not a finite number"),
+    (["sandbox", "serve", "--port", "99999"], "port"),
+    (["sandbox", "serve", "--port", "-1"], "port"),
+    (["sandbox", "serve", "--rate-limit", "nan"], "not a finite number"),
+    (["sandbox", "serve", "--latency-ms", "-3"], "latency"),
+], ids=lambda v: "_".join(v) if isinstance(v, list) else None)
+def test_out_of_range_numeric_flags(argv, expect, manifest, tmp_path, capsys):
+    code, out, err = run(capsys, [a.replace("{m}", str(manifest)) for a in argv])
+    line = assert_one_clear_line(code, out, err, expect)
+    assert argv[-1] in line, line  # the line quotes the value it refuses
+    _assert_no_embedded_writes(tmp_path)
+
+
+def _sqlite_db(path: Path) -> None:
+    Sandbox(str(path)).close()
+    for extra in path.parent.glob(path.name + "-*"):  # fold the WAL into the file first
+        extra.unlink()
+
+
+def _bad_db(tmp: Path, kind: str) -> Path:
+    db = tmp / "bad.sqlite"
+    if kind == "garbage":
+        db.write_bytes(b"this is not a database\n" * 200)
+    elif kind == "truncated":
+        real = tmp / "real.sqlite"
+        _sqlite_db(real)
+        db.write_bytes(real.read_bytes()[:3000])
+    elif kind == "corrupt-pages":
+        real = tmp / "real.sqlite"
+        _sqlite_db(real)
+        data = bytearray(real.read_bytes())
+        data[4096:8192] = b"\xa5" * 4096  # page 2 onwards: the docs table's pages
+        db.write_bytes(bytes(data))
+    elif kind == "directory":
+        db.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(db)
+    return db
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "corrupt-pages", "directory", "fifo"])
+def test_a_bad_embedded_sandbox_database_is_one_line_naming_it(kind, manifest, tmp_path, capsys, monkeypatch,
+                                                               no_hang):
+    db = _bad_db(tmp_path, kind)
+    monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(db))
+    for argv in (["plan", manifest], ["sandbox", "serve", "--port", "0", "--db", db]):
+        code, out, err = run(capsys, argv)
+        line = assert_one_clear_line(code, out, err, str(db))
+        assert "sandbox database" in line, line
+
+
+def _raw(url: str, data: bytes, *, half_close: bool = True, wait: float = 10.0) -> bytes:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=wait) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def _json_error(resp: bytes, http: int) -> dict[str, Any]:
+    head, _, body = resp.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(http).encode(), resp[:300]
+    assert b"application/json" in head.lower(), head
+    doc = json.loads(body)
+    assert isinstance(doc["status"]["code"], int) and doc["status"]["description"], doc
+    assert doc["status"]["req_id"], doc
+    return doc
+
+
+REQ = b"POST /v2/users/me/apps HTTP/1.1\r\nHost: x\r\nAuthorization: Key " + DEFAULT_KEY.encode() + b"\r\n"
+
+
+@pytest.mark.parametrize("name, data, http", [
+    ("content-length-superscript", REQ + b"Content-Length: \xb2\r\n\r\n{}", 400),
+    ("content-length-arabic-digit", REQ + "Content-Length: ٣\r\n\r\n{}".encode(), 400),
+    ("request-line-too-long", b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    ("header-line-too-long", b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    ("too-many-headers", b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(150)) + b"\r\n", 431),
+    ("bad-syntax", b"\x00\x01\x02\r\n\r\n", 400),
+    ("bad-http-version", b"GET / HTTP/9.9\r\n\r\n", 505),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_sandbox_server_answers_broken_http_with_json(name, data, http, tmp_path, capfd):
+    sandbox = Sandbox(str(tmp_path / "srv.sqlite"))
+    with running_server(sandbox) as url:
+        doc = _json_error(_raw(url, data), http)
+        assert doc["status"]["code"] == 11100, doc
+        # the server still serves afterwards
+        ok = _raw(url, b"GET /v2/users/me/apps HTTP/1.0\r\nAuthorization: Key sandbox-key\r\n\r\n")
+        assert b" 200 " in ok.split(b"\r\n", 1)[0], ok[:200]
+    assert not sandbox.internal_errors, sandbox.internal_errors
+    sandbox.close()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, err
+
+
+def test_sandbox_server_hangs_up_on_silent_or_stalled_clients(tmp_path, capfd):
+    sandbox = Sandbox(str(tmp_path / "srv.sqlite"))
+    with running_server(sandbox, read_timeout=0.5) as url:
+        for partial in (b"", b"GET /v2/users/me/ap"):  # nothing at all; half a request line
+            t0 = time.monotonic()
+            assert _raw(url, partial, half_close=False) == b""
+            assert time.monotonic() - t0 < 5, "the server did not time the connection out"
+        # a body that stops part-way: a JSON 408, not a traceback or a 500 page
+        t0 = time.monotonic()
+        resp = _raw(url, REQ + b"Content-Length: 100\r\n\r\n{\"apps", half_close=False)
+        assert time.monotonic() - t0 < 5
+        _json_error(resp, 408)
+    assert not sandbox.internal_errors, sandbox.internal_errors
+    sandbox.close()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, err
+
+
+# output files: atomic, never through a planted symlink, saved plans 0600
+
+def test_plan_out_is_private_atomic_and_ignores_planted_symlinks(manifest, tmp_path, capsys, monkeypatch):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "plan.json"
+    (tmp_path / "plan.json.tmp").symlink_to(victim)  # the old fixed temporary name
+    assert run(capsys, ["plan", manifest, "--out", out])[0] == 0
+    assert victim.read_text() == "precious\n"
+    assert out.is_file() and not out.is_symlink()
+    assert (out.stat().st_mode & 0o777) == 0o600, oct(out.stat().st_mode)
+    assert json.loads(out.read_text())["kind"] == "reconciler-plan"
+    assert not list(tmp_path.glob(".plan.json.*")), "a temporary file was left behind"
+    # a symlink AT the output path is replaced, not written through
+    out.unlink()
+    out.symlink_to(victim)
+    assert run(capsys, ["plan", manifest, "--out", out])[0] == 0
+    assert victim.read_text() == "precious\n" and not out.is_symlink()
+    # a symlink planted at the (random) temporary name is refused, not followed
+    monkeypatch.setattr("reconciler.fileio.secrets.token_hex", lambda n: "guessed")
+    (tmp_path / ".plan.json.guessed.tmp").symlink_to(victim)
+    code, o, e = run(capsys, ["plan", manifest, "--out", out])
+    assert_one_clear_line(code, "", e, "cannot write plan file")
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_failed_output_write_leaves_nothing_behind(manifest, tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "inside").write_text("x")  # a non-empty directory cannot be replaced
+    code, out, err = run(capsys, ["plan", manifest, "--out", tmp_path / "taken"])
+    assert_one_clear_line(code, "", err, "cannot write plan file")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "a temporary file was left"
+
+
+@pytest.mark.parametrize("verb", ["export", "convert", "simulate-svg"])
+def test_every_output_file_is_written_atomically(verb, manifest, tmp_path, capsys, monkeypatch):
+    from reconciler import fileio
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.file"
+    out.symlink_to(victim)
+    writes: list[str] = []
+    real = fileio.write_atomic
+    monkeypatch.setattr(fileio, "write_atomic", lambda p, d, **kw: (writes.append(str(p)), real(p, d, **kw)))
+    if verb == "export":
+        assert run(capsys, ["apply", manifest, "--auto-approve"])[0] == 0
+        argv = ["export", "--app", "park-activity", "-o", out]
+    elif verb == "convert":
+        sdk = next((ROOT / "tests" / "sdk_workflows").glob("*.y*ml"))
+        argv = ["convert", sdk, "-o", out]
+    else:
+        preds = tmp_path / "p.jsonl"
+        preds.write_text("")
+        argv = ["simulate", manifest, "--predictions", preds, "--sweep", "all=0.5:0.9:0.2", "--svg", out]
+    code, o, e = run(capsys, argv)
+    assert code == 0, e
+    assert writes == [str(out)]
+    assert victim.read_text() == "precious\n" and out.is_file() and not out.is_symlink()
+    assert not list(tmp_path.glob(".out.file.*"))
+
+
+# colour, help
+
+@pytest.mark.parametrize("env, flag, tty, want", [
+    ({}, None, True, True),
+    ({"NO_COLOR": ""}, None, True, True),       # empty NO_COLOR does not count (no-color.org)
+    ({"NO_COLOR": "1"}, None, True, False),
+    ({"TERM": "dumb"}, None, True, False),
+    ({}, None, False, False),
+    ({"NO_COLOR": "1"}, "always", False, True),
+    ({}, "never", True, False),
+    ({}, "no-color", True, False),
+])
+def test_colour_rules(env, flag, tty, want, manifest, capsys, monkeypatch):
+    from reconciler.render import use_color
+
+    assert use_color(flag if flag in ("always", "never") else ("never" if flag else "auto"), env, tty) is want
+    for k in ("NO_COLOR", "TERM"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty, raising=False)
+    extra = {None: [], "always": ["--color=always"], "never": ["--color", "never"], "no-color": ["--no-color"]}
+    code, out, err = run(capsys, ["plan", manifest, *extra[flag]])
+    assert code == 0, err
+    assert ("\033[" in out) is want, out[:300]
+
+
+def test_color_flag_refuses_other_values(manifest, tmp_path, capsys):
+    assert_one_clear_line(*run(capsys, ["plan", manifest, "--color=sometimes"]), "invalid choice")
+
+
+def _verbs() -> list[list[str]]:
+    from reconciler.cli import build_parser
+
+    out = []
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        out.append([name])
+        nested = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        for n in nested:
+            out += [[name, child] for child in n.choices]
+    return out
+
+
+@pytest.mark.parametrize("verb", _verbs(), ids=" ".join)
+def test_every_verb_has_a_description_an_example_and_shown_defaults(verb, capsys):
+    from reconciler.cli import build_parser
+
+    code = main([*verb, "--help"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    lines = out.splitlines()
+    blank = lines.index("")  # usage, blank, description
+    assert lines[blank + 1].strip() and not lines[blank + 1].startswith(("options", "positional")), out[:400]
+    assert "example:" in out and f"reconciler {' '.join(verb)}" in out.split("example:", 1)[1], out[-400:]
+    parser = build_parser()
+    for word in verb:
+        parser = next(a for a in parser._actions
+                      if isinstance(a, argparse._SubParsersAction)).choices[word]
+    for action in parser._actions:
+        d = action.default
+        if action.option_strings and d not in (None, False, [], argparse.SUPPRESS) \
+                and not isinstance(d, bool):
+            assert str(d) in " ".join(out.split()), f"{action.option_strings[0]}'s default {d!r} is not shown"
+    summary = build_parser().format_help()
+    assert f"    {verb[0]}" in summary
+
+
+def test_readme_python_sandbox_snippet_runs_as_written(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\nimport httpx\n\nfrom reconciler.sandbox.app")
+    snippet = text[start + len("```python\n"): text.index("```", start + 10)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["10000", "[]", "401"], p.stdout
+
+
+def test_readme_variables_example_parses_as_meant(tmp_path):
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("### Variables\n```yaml\n") + len("### Variables\n```yaml\n")
+    doc = yaml.safe_load(text[start: text.index("```", start)])
+    assert doc["variables"]["team"] == {"description": "no default, so it must be given"}, doc["variables"]
 
 
 def test_zz_report_case_count(request):

@@ -145,3 +145,74 @@ def test_apply_with_a_pat_and_no_user_id_converges(served, capsys):
     assert main(["apply", str(EXAMPLE), "--auto-approve", *conn]) == 0
     assert main(["plan", str(EXAMPLE), "--detailed-exitcode", *conn]) == 0, capsys.readouterr().out
     _no_secret(*capsys.readouterr())
+
+
+# --- issue 11: a PAT HTTP cannot carry; the PAT inside values the API returns -------------------------
+
+_HALVES = (SECRET_PAT[:12], SECRET_PAT[12:])
+
+
+@pytest.mark.parametrize("flaw, inserted", [("a NUL byte", "\x00"), ("a line break", "\n"),
+                                            ("a line break", "\r"), ("a non-ASCII character", "é"),
+                                            ("a non-ASCII character", "\u2028"),
+                                            ("a control character", "\x7f")])
+@pytest.mark.parametrize("source", ["pat-file", "env"])
+def test_a_pat_http_cannot_carry_is_refused_up_front_by_source_never_by_value(flaw, inserted, source, served,
+                                                                               capsys, monkeypatch):
+    sandbox, url, tmp = served
+    bad = _HALVES[0] + inserted + _HALVES[1]
+    argv = ["plan", str(EXAMPLE), "--api-base", url, "--debug"]
+    if source == "pat-file":
+        (tmp / "badpat").write_bytes(bad.encode("utf-8") + b"\n")
+        argv += ["--pat-file", str(tmp / "badpat")]
+        named = f"the PAT in {tmp / 'badpat'}"
+    else:
+        if inserted == "\x00":
+            pytest.skip("an environment variable cannot hold a NUL byte")
+        monkeypatch.setenv("CLARIFAI_PAT", bad)
+        named = "the CLARIFAI_PAT environment variable"
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == [f"error: {named} contains {flaw}: a PAT is one token of visible ASCII, the only "
+                     "kind an HTTP header carries safely; check the value (not shown here)"], err
+    for half in _HALVES:
+        assert half not in out + err
+    assert len(sandbox.request_log) == 0, "a request was sent with the bad PAT"
+
+
+def test_the_client_itself_refuses_such_a_pat_without_showing_it():
+    from reconciler.errors import ReconcilerError
+
+    for inserted in ("\x00", "\n", "é"):
+        with pytest.raises(ReconcilerError) as info:
+            Client("http://127.0.0.1:9", _HALVES[0] + inserted + _HALVES[1], rate_limit=0)
+        for half in _HALVES:
+            assert half not in str(info.value) and half not in repr(info.value)
+
+
+def test_a_pat_inside_values_the_api_returns_is_masked_in_every_output_and_file(served, capsys):
+    """A description or metadata value that holds the PAT (pasted by mistake, or echoed) is shown
+    with the PAT as ***, everywhere: text, JSON and Markdown plans, the saved plan, drift, export,
+    errors. conftest also fails this test if the PAT shows in anything captured."""
+    sandbox, url, tmp = served
+    client = Client(url, SECRET_PAT, rate_limit=0)
+    client.post("/v2/users/me/apps", {"apps": [{"id": "park-activity", "description": f"key {SECRET_PAT} oops",
+                                                "metadata": {"note": SECRET_PAT, "nested": [SECRET_PAT]}}]})
+    client.close()
+    conn = ["--api-base", url, "--pat-file", str(tmp / "pat")]
+    outputs: list[str] = []
+    for argv in (["plan", str(EXAMPLE)], ["plan", str(EXAMPLE), "--json"], ["plan", str(EXAMPLE), "--markdown"],
+                 ["plan", str(EXAMPLE), "--out", str(tmp / "plan.json")], ["drift", str(EXAMPLE)],
+                 ["drift", str(EXAMPLE), "--json"],
+                 ["export", "--app", "park-activity", "-o", str(tmp / "exported.yaml")],
+                 ["export", "--app", "park-activity"]):
+        main([*argv, *conn])
+        out, err = capsys.readouterr()
+        outputs += [out, err]
+    files = [(tmp / "plan.json").read_text(), (tmp / "exported.yaml").read_text()]
+    _no_secret(*outputs, *files)
+    shown = "\n".join(outputs + files)
+    assert "key *** oops" in shown, "the description is shown, with the PAT masked"
+    assert "key *** oops" in files[1], files[1][:800]

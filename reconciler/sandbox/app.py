@@ -46,8 +46,8 @@ DEFAULT_USER = "sandbox"
 MAX_BODY = 32 * 1024 * 1024
 
 _REASONS = {200: "OK", 207: "Multi-Status", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
-            500: "Internal Server Error"}
+            404: "Not Found", 408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error"}
 
 StartResponse = Callable[..., Any]
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
@@ -274,12 +274,17 @@ def _read_body(environ: dict[str, Any], no_body_rpc: str | None = None) -> dict[
     """The JSON request body ({} if none). `no_body_rpc`: the quirk `delete-body-refused` is on
     and this is that RPC: a body its binding does not declare is refused."""
     raw_len = str(environ.get("CONTENT_LENGTH", "") or "0")
-    if not raw_len.isdigit():
+    if not (raw_len.isascii() and raw_len.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise Fail(CONN_BAD_REQUEST_FORMAT, "bad Content-Length")
     length = int(raw_len)
     if length > MAX_BODY:
         raise Fail(RPC_MAX_MESSAGE_SIZE_EXCEEDED, f"request body over {MAX_BODY} bytes")
-    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        raw = environ["wsgi.input"].read(length) if length else b""
+    except TimeoutError:  # the server's read timeout: the client stopped sending part-way
+        raise Fail(CONN_BAD_REQUEST_FORMAT, "the request body did not arrive in time", http=408) from None
+    if len(raw) < length:
+        raise Fail(CONN_BAD_REQUEST_FORMAT, f"the request body ended after {len(raw)} of {length} bytes")
     if no_body_rpc is not None:
         refused = Q.refuse_body(no_body_rpc, raw)
         if refused is not None:

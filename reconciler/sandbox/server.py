@@ -10,10 +10,18 @@ Contract:
   `sandbox` from a background thread and yields the base URL (no trailing slash, no /v2); it shuts
   the server down on exit.
 - A `DroppedConnection` raised by the app (fault injection) closes the socket with no response.
+- Requests HTTP itself rejects get Clarifai-style JSON errors (``{"status": {"code": 11100,
+  "description", "details", "req_id"}}``), never the stdlib's HTML page or a traceback: a request
+  line over 64 KiB is 414, a header line over 64 KiB or over 100 headers is 431, bad syntax is
+  400, an unsupported HTTP version 505. (Clarifai documents no code for these; 11100 is
+  CONN_BAD_REQUEST_FORMAT in clarifai-grpc's clarifai_grpc/grpc/api/status/status_code_pb2.)
+- A connection that sends nothing, or stops part-way, for `read_timeout` seconds (default 30) is
+  closed, so idle or trickling clients cannot hold server threads forever.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -26,6 +34,12 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
+from reconciler.sandbox.wire import CONN_BAD_REQUEST_FORMAT, new_id, status
+
+#: Seconds a connection may stay silent while its request is read.
+READ_TIMEOUT = 30.0
+#: The longest request line read (the stdlib's own limit for header lines).
+MAX_LINE = 65536
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -34,9 +48,22 @@ class _Server(ThreadingMixIn, WSGIServer):
     # socketserver's default listen backlog is 5: a client opening 16 connections at once (the
     # live reader's thread pool) would see SYNs dropped and wait a full second to retransmit.
     request_queue_size = 128
+    read_timeout: float | None = READ_TIMEOUT
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # socketserver prints a traceback here; a client that hangs up or times out is not news,
+        # and anything else is one line
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        print(f"sandbox: error serving {client_address}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 class _Handler(WSGIRequestHandler):
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # type: ignore[attr-defined]  # StreamRequestHandler applies it
+        super().setup()
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # the request log lives in the sandbox; stderr stays quiet
 
@@ -45,11 +72,34 @@ class _Handler(WSGIRequestHandler):
         env["REQUEST_URI"] = self.path  # the raw target: PATH_INFO is percent-decoded (see app.request_path)
         return env
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's error page, as a Clarifai-style JSON body (parse_request calls this)."""
+        reason = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps({"status": status(CONN_BAD_REQUEST_FORMAT, "sandbox-" + new_id(),
+                                            details=f"HTTP {code}: {message or reason}")}).encode()
+        head = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1")
+        self.close_connection = True
+        try:
+            self.wfile.write(head + body)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client is gone
+
     def handle(self) -> None:
+        try:
+            self._handle_one()
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # a silent, slow or vanished client: just hang up
+
+    def _handle_one(self) -> None:
         # wsgiref's handle(), minus its error page: a dropped connection must send nothing at all.
-        self.raw_requestline = self.rfile.readline(65537)
-        if len(self.raw_requestline) > 65536:
-            self.send_error(414)
+        self.requestline, self.request_version, self.command = "", "HTTP/1.0", ""
+        self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
+        if not self.raw_requestline:
+            return  # connected and left (or timed out) without a request
+        if len(self.raw_requestline) > MAX_LINE:
+            self.send_error(414, "request line too long")
             return
         if not self.parse_request():
             return
@@ -71,15 +121,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _bind(sandbox: Sandbox, host: str, port: int) -> _Server:
+def _bind(sandbox: Sandbox, host: str, port: int, read_timeout: float | None = READ_TIMEOUT) -> _Server:
     server = _Server((host, port), _Handler)
+    server.read_timeout = read_timeout
     server.set_app(sandbox)
     return server
 
 
 @contextmanager
-def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    server = _bind(sandbox, host, port)
+def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
+                   read_timeout: float | None = READ_TIMEOUT) -> Iterator[str]:
+    server = _bind(sandbox, host, port, read_timeout)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -100,16 +152,19 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sand
     except ValueError as err:
         raise ReconcilerError(f"--quirks: {err}") from None
     if predictions is not None and not os.path.isfile(predictions):
-        raise ReconcilerError(f"--predictions: no such file: {predictions}")
+        what = "not a regular file" if os.path.exists(predictions) else "no such file"
+        raise ReconcilerError(f"--predictions: {what}: {predictions}")
     from reconciler.predictions import load as load_predictions
 
     recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
+    from reconciler.sandbox.opening import open_sandbox
+
     parent = os.path.dirname(os.path.abspath(db))
     try:
         os.makedirs(parent, exist_ok=True)
-        sandbox = Sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded, quirks=active)
-    except (OSError, Exception) as err:  # sqlite3.Error included
-        raise ReconcilerError(f"cannot open sandbox database {db}: {err}") from None
+    except OSError as err:
+        raise ReconcilerError(f"cannot open the sandbox database {db}: {err.strerror or err}") from None
+    sandbox = open_sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded, quirks=active)
     try:
         server = _bind(sandbox, host, port)
     except OSError as err:

@@ -117,6 +117,14 @@ class Store:
             else:
                 self._conn.execute("COMMIT")
 
+    def check(self) -> None:
+        """Raise sqlite3.DatabaseError when the file is damaged (a truncated or corrupt database
+        can open fine and only fail on the pages a later request touches)."""
+        with self._lock:
+            rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        if [tuple(r) for r in rows] != [("ok",)]:
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({str(rows[0][0])[:120]})")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
