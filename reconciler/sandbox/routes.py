@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from reconciler.sandbox import h_apps as A
 from reconciler.sandbox import h_models as M
+from reconciler.sandbox import h_predict as P
 from reconciler.sandbox import h_run as R
 from reconciler.sandbox import h_workflows as W
 
@@ -96,6 +97,9 @@ ROUTES: tuple[Route, ...] = (
           R.post_workflow_results),
     Route("POST", UA + "/workflows/{workflow_id}/versions/{version_id}/results", "PostWorkflowResults",
           "PostWorkflowResultsResponse", R.post_workflow_results),
+    Route("POST", UA + "/models/{model_id}/versions/{version_id}/outputs", "PostModelOutputs", "MultiOutputResponse",
+          P.post_model_outputs),
+    Route("POST", UA + "/models/{model_id}/outputs", "PostModelOutputs", "MultiOutputResponse", P.post_model_outputs),
 )
 
 #: Path parameters that may be empty: an empty workflow id in PostWorkflowResults is the app default.
