@@ -275,3 +275,33 @@ def test_options_check_directly() -> None:
         Options(target=1.0).check()
     Options(target=0.5).check()
     assert random  # the module is used by the fixtures' generator
+
+
+@pytest.mark.parametrize("which", ["park", "people"])
+def test_automation_and_review_load_agree_with_simulate(park: dict[str, Path], which: str) -> None:
+    """tune counts by binary search over the thresholder's scores; simulate runs every node on
+    every input: before and after the proposal, their per-concept numbers must be the same."""
+    import dataclasses
+
+    from reconciler.simulate import simulate
+
+    if which == "park":
+        state, recorded, labels = load(str(park["manifest"])), P.load(park["preds"]), L.load(park["labels"])
+    else:  # people-synonyms: scores reach the thresholders through the synonym mapper
+        state = load(str(PEOPLE))
+        recorded = P.load(EXAMPLES / "people-synonyms" / "predictions.jsonl")
+        labels = L.parse("\n".join(json.dumps({"input": i, "concepts": {"people": True}}) for i in recorded.inputs()))
+    report = tune(state, recorded, labels, Options(target=0.9))
+    before = simulate(state, recorded).as_dict()["concepts"]
+    new = {m.id: m for m in state.models}
+    for ch in report["changes"]:
+        m = new[ch["model"]]
+        new[m.id] = dataclasses.replace(m, config={**m.config, "thresholds": {**m.config["thresholds"], ch["concept"]: ch["to"]}})
+    after = simulate(dataclasses.replace(state, models=tuple(new[m.id] for m in state.models)), recorded).as_dict()["concepts"]
+    if which == "park":
+        assert report["changes"]  # the comparison covers a real change
+    for c, row in report["concepts"].items():
+        assert row["automation_before"] == before[c]["automation_rate"]
+        assert row["review_before"] == before[c]["review_load"]
+        assert row["automation_after"] == after[c]["automation_rate"]
+        assert row["review_after"] == after[c]["review_load"]
