@@ -37,7 +37,7 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -187,11 +187,18 @@ class Ranked:
     operators' own `passes` as the test, instead of a pass over every input."""
 
     def __init__(self, points: Iterable[tuple[float, bool]]):
-        pts = sorted(points, key=lambda p: -p[0])
+        # plain tuple order, high to low: ties need no order (equal scores all pass or all fail)
+        pts = sorted(points, reverse=True)
         self.scores = [s for s, _ok in pts]
-        self.right = [0]
-        for _s, ok in pts:
-            self.right.append(self.right[-1] + bool(ok))
+        self.right = [0, *itertools.accumulate(1 if ok else 0 for _s, ok in pts)]
+
+    @classmethod
+    def of_scores(cls, scores: Iterable[float]) -> "Ranked":
+        """Scores with no labels (every one counted as not right): for automation shares."""
+        r = cls(())
+        r.scores = sorted(scores, reverse=True)
+        r.right = [0] * (len(r.scores) + 1)
+        return r
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -242,16 +249,6 @@ def _precision(ranked: Ranked, comparator: str, t: float | None, confidence: flo
         return {"accepted": 0, "correct": 0, "precision": None, "lower": None, "upper": None}
     return {"accepted": n, "correct": k, "precision": round(k / n, 6),
             "lower": round(stats.cp_lower(k, n, confidence), 6), "upper": round(stats.cp_upper(k, n, confidence), 6)}
-
-
-def _with_thresholds(nodes: list[RunNode], changes: dict[str, dict[str, float]]) -> list[RunNode]:
-    out = []
-    for n in nodes:
-        new = changes.get(n.id)
-        if new:
-            n = dataclasses.replace(n, config={**n.config, "thresholds": {**n.config["thresholds"], **new}})
-        out.append(n)
-    return out
 
 
 def _split(ids: list[str], holdout: float, seed: int) -> tuple[set[str], set[str]]:
@@ -340,7 +337,7 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
             note = ""
         # automation / review load: the share of ALL recorded inputs whose score passes the
         # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
-        everyone = Ranked((sc[c], False) for sc in scores.values() if c in sc)
+        everyone = Ranked.of_scores(sc[c] for sc in scores.values() if c in sc)
         rev_before = review_now.get(c)
         rev_after = new if (follows and rev_before is not None) else rev_before
         row: dict[str, Any] = {
