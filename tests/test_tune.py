@@ -301,3 +301,21 @@ def test_automation_and_review_load_agree_with_simulate(park: dict[str, Path], w
         assert row["review_before"] == before[c]["review_load"]
         assert row["automation_after"] == after[c]["automation_rate"]
         assert row["review_after"] == after[c]["review_load"]
+
+
+def test_write_in_place_keeps_flow_style_and_crlf(tmp_path: Path) -> None:
+    from reconciler.thresholdwrite import write_in_place
+
+    src = (EXAMPLES / "people-synonyms" / "manifest.yaml").read_text()
+    m = tmp_path / "m.yaml"
+    m.write_bytes(src.replace("\n", "\r\n").encode())
+    write_in_place(str(m), [{"model": "greater-than", "concept": "man", "from": 0.5, "to": 0.73},
+                            {"model": "less-than", "concept": "adult", "from": 0.95, "to": 0.875}])
+    want = src.replace("thresholds: {people: 0.5, man: 0.5, adult: 0.95}",
+                       "thresholds: {people: 0.5, man: 0.73, adult: 0.95}", 1)
+    i = want.index("thresholds: {people: 0.5, man: 0.5, adult: 0.95}")
+    want = want[:i] + "thresholds: {people: 0.5, man: 0.5, adult: 0.875}" + want[i + len("thresholds: {people: 0.5, man: 0.5, adult: 0.95}"):]
+    assert m.read_bytes() == want.replace("\n", "\r\n").encode()
+    state = load(str(m))
+    assert state.model("greater-than").config["thresholds"]["man"] == pytest.approx(0.73)
+    assert state.model("less-than").config["thresholds"]["adult"] == pytest.approx(0.875)
