@@ -11,7 +11,7 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   not run. Each runs on the version the LIVE workflow pins (GetWorkflow), with PostModelOutputs
   (`.../models/{id}/versions/{version}/outputs`, clarifai-grpc route, Clarifai/docs
   `code_snippets/api-guide/model/curl/predict_with_model.sh`), in batches of at most 128 inputs (the
-  documented predict limit; REFERENCE.md section 6), each input sent with its `id` and `data`.
+  documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent with its `id` and `data`.
   Another app's model (clarifai/main) is called under its owner's path.
 - Output: one `predictions` line per (input, model) -- `{"input", "model", "concepts"}`, the model
   as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
@@ -19,12 +19,17 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   line written. Re-running skips (input, model) pairs already in the file; a torn last line (an
   interrupted write) is dropped first. Rate limiting, retries and redaction are the client's.
 - Labels (`--labels`): from ListAnnotations (`list_all_annotations=true`, paged), the SUCCESS
-  annotations (24150) a person made -- no `model_version_id` -- or reviewed -- written by one of the
+  annotations (24150) a person made -- no model version -- or reviewed -- written by one of the
   manifest's review writers (PENDING and similar statuses; any of their versions), whose status a
-  reviewer turned to SUCCESS. Annotations written by SUCCESS writers, by the app's base workflow or
-  any other model are not ground truth and are skipped. A concept value > 0 reads as true, 0 as
-  false (how Clarifai marks a negative concept); several such annotations on one input: the most
-  recently modified wins per concept. One line per labelled input; concepts of other apps are left
+  reviewer turned to SUCCESS. The writing model version is `worker.model.model_version.id`, or the
+  deprecated `model_version_id` (fields.txt: Annotation.model_version_id is DEPRECATED "Use
+  worker.model.model_version.id instead"). Annotations written by SUCCESS writers, by the app's
+  base workflow or any other model, and those whose worker is a workflow with no model named
+  (which writer wrote them cannot be told), are not ground truth and are skipped: a label that
+  might be the workflow's own answer would make precision look better than it is. A concept value
+  > 0 reads as true, 0 as false (Concept.value: "presence (1.0) or not (0.0)", default 1.0 when
+  absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
+  annotations on one input: the most recently modified wins per concept. One line per labelled input; concepts of other apps are left
   out. The labels file is rewritten whole (temp file + rename), since reviews change over time.
 """
 
@@ -194,6 +199,19 @@ def _writer_versions(client: Client, state: State, base: str, statuses: set[str]
     return out - {""}
 
 
+def writer_version(annotation: dict[str, Any]) -> str | None:
+    """The model version that wrote an annotation: "" for a person, None for a workflow that names
+    no model (the writer is unknown)."""
+    worker = annotation.get("worker") or {}
+    model = worker.get("model") or {}
+    mv = annotation.get("model_version_id") or (model.get("model_version") or {}).get("id") or ""
+    if mv:
+        return str(mv)
+    if model or worker.get("workflow"):
+        return None
+    return ""
+
+
 def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], out_path: str) -> int:
     base = client.app_path(state.app.id, state.user_id)
     reviewed = _writer_versions(client, state, base, set(REVIEW_STATUSES))
@@ -204,8 +222,8 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
     for a in anns:
         if ((a.get("status") or {}).get("code")) != ANNOTATION_STATUSES["SUCCESS"]:
             continue
-        mv = a.get("model_version_id") or ""
-        if mv and mv not in reviewed:
+        mv = writer_version(a)
+        if mv is None or (mv and mv not in reviewed):
             continue  # written by a model (a SUCCESS writer, the base workflow): not ground truth
         iid = a.get("input_id", "")
         if iid not in wanted:
@@ -217,6 +235,7 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
             if cid not in concepts:
                 continue
             if cid not in slot or slot[cid][0] <= when:
+                # Concept.value defaults to 1.0 when absent (fields.txt: default_float=1.0)
                 slot[cid] = (when, float(c.get("value", 1.0) or 0.0) > 0)
     lines = [labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
              for i in inputs if by_input.get(i.get("id", ""))]

@@ -223,3 +223,14 @@ def test_record_before_apply_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     _out, err = capsys.readouterr()
     assert code == 1 and "error:" in err and "Traceback" not in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_writer_version_reads_every_shape_of_worker() -> None:
+    from reconciler.record import writer_version
+
+    assert writer_version({"worker": {"user": {"id": "me"}}}) == ""  # a person
+    assert writer_version({}) == ""
+    assert writer_version({"model_version_id": "v1"}) == "v1"  # the deprecated field
+    assert writer_version({"worker": {"model": {"id": "w", "model_version": {"id": "v2"}}}}) == "v2"
+    assert writer_version({"worker": {"workflow": {"id": "auto-annotate"}}}) is None  # writer unknown
+    assert writer_version({"worker": {"model": {"id": "w"}}}) is None

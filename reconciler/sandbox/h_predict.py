@@ -9,8 +9,9 @@ Semantics:
 - The model must exist in the app addressed by the path (clarifai/main's models are readable by
   every key), and the version, when given, must be one of its versions: MODEL_DOES_NOT_EXIST
   otherwise, as GetModelVersion answers.
-- `inputs` (required, at most 128: the documented predict batch limit, docs "Advanced Inference
-  Options" and clarifai-python `MAX_MODEL_PREDICT_INPUTS`): each by `data` (and optionally `id`), or
+- `inputs` (required, at most 128: the documented predict batch limit, "The batch size should not
+  exceed 128", https://docs.clarifai.com/compute/inference/advanced; clarifai-python
+  `MAX_MODEL_PREDICT_INPUTS`): each by `data` (and optionally `id`), or
   by the `id` of an input already in the app, as PostWorkflowResults takes them.
 - The response is a MultiOutputResponse (fields.txt: `outputs[]` of Output `{id, status,
   created_at, model, input, data}`), one output per input in request order. `data.concepts` are
