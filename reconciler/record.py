@@ -11,7 +11,8 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   not run. Each runs on the version the LIVE workflow pins (GetWorkflow), with PostModelOutputs
   (`.../models/{id}/versions/{version}/outputs`, clarifai-grpc route, Clarifai/docs
   `code_snippets/api-guide/model/curl/predict_with_model.sh`), in batches of at most 128 inputs (the
-  documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent with its `id` and `data`.
+  documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent
+  with its `id` and `data`.
   Another app's model (clarifai/main) is called under its owner's path.
 - Output: one `predictions` line per (input, model) -- `{"input", "model", "concepts"}`, the model
   as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
@@ -29,8 +30,8 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   might be the workflow's own answer would make precision look better than it is. A concept value
   > 0 reads as true, 0 as false (Concept.value: "presence (1.0) or not (0.0)", default 1.0 when
   absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
-  annotations on one input: the most recently modified wins per concept. One line per labelled input; concepts of other apps are left
-  out. The labels file is rewritten whole (temp file + rename), since reviews change over time.
+  annotations on one input: the most recently modified wins per concept. One line per labelled
+  input; concepts of other apps are left out. The labels file is rewritten whole (temp file + rename), since reviews change over time.
 """
 
 from __future__ import annotations

@@ -283,7 +283,8 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
     stray = [i for i in labels.by_input if i not in known]
     if stray:
         raise ReconcilerError(f"{labels.source}:{labels.line_of[stray[0]]}: input {stray[0]!r} has no recorded "
-                              f"prediction in {predictions.source}" + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""))
+                              f"prediction in {predictions.source}"
+                              + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""))
     app_concepts = {c.id for c in state.concepts}
     for iid, cs in labels.by_input.items():
         bad = sorted(set(cs) - app_concepts)
@@ -294,7 +295,8 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
     comparator = str(acc.config.get("comparator", "GREATER_THAN"))
     current: dict[str, float] = dict(acc.config["thresholds"])
     scores = thresholder_scores(state, th, predictions)
-    calib, hold = _split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout else (set(labels.by_input), set())
+    calib, hold = (_split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout
+                   else (set(labels.by_input), set()))
 
     def points(concept: str, ids: set[str]) -> tuple[list[tuple[float, bool]], int, int]:
         """(score, right) of the inputs labelled for `concept`, and how many are labelled / positive."""
