@@ -32,6 +32,7 @@ of this app, `ConceptRef(id, "clarifai", "main")` one of clarifai/main.
 
 from __future__ import annotations
 
+import functools
 import graphlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -125,20 +126,36 @@ def implies_edges(relations: Iterable[ConceptRelation], knowledge_graph_id: str 
     return edges
 
 
+@functools.lru_cache(maxsize=16)
+def _mapper_table(relations: tuple[ConceptRelation, ...], knowledge_graph_id: str,
+                  concepts: frozenset[str]) -> tuple[dict[ConceptRef, set[ConceptRef]], dict[ConceptRef, tuple[ConceptRef, ...]]]:
+    """The implies-edges of an app's relations and a memo of each start concept's reach: the reach
+    depends only on the relations and the app's concepts, so it is computed once per concept, not
+    once per input (simulate and tune run the mapper on every recorded input)."""
+    return implies_edges(relations, knowledge_graph_id), {}
+
+
+def _reach(start: ConceptRef, edges: dict[ConceptRef, set[ConceptRef]], concepts: Iterable[str]) -> tuple[ConceptRef, ...]:
+    seen, todo = {start}, [start]
+    while todo:
+        cur = todo.pop()
+        for nxt in sorted(edges.get(cur, ()), key=str):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    known = set(concepts)
+    return tuple(sorted((c for c in seen if not c.external and c.id in known), key=lambda c: c.id))
+
+
 def map_concepts(scores: Scores, app: AppView, knowledge_graph_id: str = "") -> Scores:
-    edges = implies_edges(app.relations, knowledge_graph_id)
+    edges, memo = _mapper_table(tuple(app.relations), knowledge_graph_id, frozenset(app.concepts))
     out: Scores = {}
     for ref, value in scores.items():
         start = _norm(ref, app)
-        seen, todo = {start}, [start]
-        while todo:
-            cur = todo.pop()
-            for nxt in sorted(edges.get(cur, ()), key=str):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        reached = [c for c in seen if not c.external and c.id in app.concepts]
-        for c in sorted(reached, key=lambda c: c.id):
+        reached = memo.get(start)
+        if reached is None:
+            reached = memo[start] = _reach(start, edges, app.concepts)
+        for c in reached:
             out[c] = max(out.get(c, value), value)
     return out
 

@@ -311,3 +311,60 @@ def _reader_position(text: str, err: yaml.YAMLError) -> tuple[int, int]:
         return 1, 1
     line = text.count("\n", 0, position) + 1
     return line, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+def scalar_spans(text: str) -> dict[Path, tuple[int, int, str]]:
+    """Every plain-data scalar VALUE of a single-document YAML text: path -> (start, end, source
+    text), as character offsets into `text`. For editing a value in place (`reconciler tune
+    --write`) without touching a byte around it. Aliased or merged values are not listed: they are
+    not written where their path is. Raises ValueError on text that does not parse."""
+    try:
+        return _scalar_spans(text)
+    except yaml.YAMLError as err:
+        raise ValueError(str(err).replace("\n", " ")) from None
+
+
+def _scalar_spans(text: str) -> dict[Path, tuple[int, int, str]]:
+    out: dict[Path, tuple[int, int, str]] = {}
+    stack: list[list[Any]] = []  # [kind, path, next key or index, expecting key]
+
+    def child_path() -> Path | None:
+        top = stack[-1]
+        if top[0] == "map":
+            return top[1] + (top[2],)
+        path = top[1] + (top[2],)
+        top[2] += 1
+        return path
+
+    def value_done() -> None:
+        if stack and stack[-1][0] == "map":
+            stack[-1][3] = True
+
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, (MappingStartEvent, SequenceStartEvent)):
+            if stack and stack[-1][0] == "map" and stack[-1][3]:
+                return out  # a complex key: not a manifest
+            path = child_path() if stack else ()
+            stack.append(["map", path, None, True] if isinstance(ev, MappingStartEvent) else ["seq", path, 0, False])
+        elif isinstance(ev, (MappingEndEvent, SequenceEndEvent)):
+            stack.pop()
+            value_done()
+        elif isinstance(ev, ScalarEvent):
+            if not stack:
+                continue
+            top = stack[-1]
+            if top[0] == "map" and top[3]:
+                top[2], top[3] = ev.value, False
+                continue
+            path = child_path()
+            if path is not None and top[2] != "<<":
+                out[path] = (ev.start_mark.index, ev.end_mark.index, text[ev.start_mark.index:ev.end_mark.index])
+            value_done()
+        elif isinstance(ev, AliasEvent) and stack:
+            top = stack[-1]
+            if top[0] == "map" and top[3]:
+                top[2], top[3] = None, False
+                continue
+            child_path()
+            value_done()
+    return out

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from reconciler.sandbox import h_apps as A
 from reconciler.sandbox import h_models as M
+from reconciler.sandbox import h_predict as P
 from reconciler.sandbox import h_run as R
 from reconciler.sandbox import h_workflows as W
 
@@ -112,6 +113,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", UA + "/workflows/{workflow_id}/versions/{version_id}/results", "PostWorkflowResults",
           "PostWorkflowResultsResponse", R.post_workflow_results),
     Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
+    Route("POST", UA + "/models/{model_id}/versions/{version_id}/outputs", "PostModelOutputs", "MultiOutputResponse",
+          P.post_model_outputs),
+    Route("POST", UA + "/models/{model_id}/outputs", "PostModelOutputs", "MultiOutputResponse", P.post_model_outputs),
 )
 
 #: (method, path after the app prefix) of the primary routes that also have an app-less binding.
