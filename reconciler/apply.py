@@ -143,6 +143,7 @@ class Applier:
         self._trained_ok: set[str] = set()  # reused versions seen trained in this run
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         self._lock = threading.Lock()
+        self._app_sent: dict[str, Any] | None = None  # the app object as this apply last wrote it
         user = plan.user_id or "me"
         self.base = app_path(plan.app_id, user)
         self.apps_path = api_path("v2", "users", user, "apps")
@@ -298,28 +299,40 @@ class Applier:
     # --- app -------------------------------------------------------------------------------
     def _create_app(self, a: Action) -> None:
         app: App = a.desired  # type: ignore[assignment]
-        body = {"apps": [{"id": app.id, "description": app.description,
-                          "metadata": _app_metadata(app)}]}
+        sent = {"id": app.id, "description": app.description, "metadata": _app_metadata(app)}
+        body = {"apps": [sent]}
         try:
             self._write("post", self.apps_path, body)
         except ApiError as err:
             if not _is_duplicate(err):
                 raise
             self._update_app(a)
+            return
+        self._app_sent = sent
+
+    def _live_app(self, a: Action) -> dict[str, Any]:
+        """The app as the API last showed it: what this apply wrote to it, else the plan's live
+        read, else (a plan without one, e.g. a golden case) a fresh GetApp."""
+        if self._app_sent is not None:
+            return self._app_sent
+        if isinstance(a.live, App) and a.live.raw:
+            return a.live.raw
+        return self.client.get(self.base).get("app", {})
 
     def _update_app(self, a: Action) -> None:
         app: App = a.desired  # type: ignore[assignment]
-        raw = self.client.get(self.base).get("app", {})
+        raw = self._live_app(a)
         meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, _app_metadata(app))
-        body = {"apps": [{**_kept_app_fields(raw), "id": app.id, "description": app.description, "metadata": meta}],
-                "action": "overwrite", "metadata_action": {"op": "overwrite"}}
+        sent = {**_kept_app_fields(raw), "id": app.id, "description": app.description, "metadata": meta}
+        body = {"apps": [sent], "action": "overwrite", "metadata_action": {"op": "overwrite"}}
         self._write("patch", self.apps_path, body)
+        self._app_sent = {**raw, **sent}
 
     _adopt_app = _update_app
 
     def _set_default_app(self, a: Action) -> None:
         app: App = a.desired  # type: ignore[assignment]
-        raw = self.client.get(self.base).get("app", {})
+        raw = self._live_app(a)
         kept = {k: v for k, v in _kept_app_fields(raw).items() if k not in ("default_workflow", "default_workflow_id")}
         for k in ("description", "metadata"):  # the app update (if any) ran before: keep what it wrote
             if raw.get(k) is not None:
@@ -672,7 +685,10 @@ class Applier:
 
     def _update_workflow(self, a: Action) -> None:
         w: Workflow = a.desired  # type: ignore[assignment]
-        raw = self.client.get(self._at("workflows", w.id)).get("workflow") or {}
+        # the plan's live read has the workflow as it is; a plan without one (a golden case, a
+        # create that met an existing workflow) reads it now
+        raw = a.live.raw if isinstance(a.live, Workflow) and a.live.raw else \
+            self.client.get(self._at("workflows", w.id)).get("workflow") or {}
         live_meta = raw.get("metadata") or {}
         meta = _merged_metadata(live_meta, w.metadata, metadata_with_marker(w))
         body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}],

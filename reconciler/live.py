@@ -240,7 +240,7 @@ def _app(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
     if not default or elsewhere or default not in workflow_ids:
         default = ""
     return App(id=_str(raw, "id") or app_id, description=_str(raw, "description"),
-               default_workflow=default or None, metadata=metadata)
+               default_workflow=default or None, metadata=metadata, raw=raw)
 
 
 def _concept(raw: dict[str, Any]) -> Concept:
@@ -318,7 +318,7 @@ def _workflow(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
         nodes_raw = raw["version"].get("nodes")
     nodes = tuple(_node(n, app_id, owner) for n in (nodes_raw or []) if isinstance(n, dict))
     return Workflow(id=_str(raw, "id"), description=_str(raw, "description"), metadata=metadata,
-                    protect=protect, nodes=nodes, managed=managed)
+                    protect=protect, nodes=nodes, managed=managed, raw=raw)
 
 
 def _node(raw: dict[str, Any], app_id: str, owner: str) -> Node:
@@ -337,6 +337,10 @@ def fingerprint(state: State) -> str:
     """A stable sha256 of the state including bookkeeping fields (not `source`)."""
     d = dataclasses.asdict(state)
     d.pop("source", None)
+    # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
+    d["app"].pop("raw", None)
+    for w in d["workflows"]:
+        w.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: (lambda x: str(x.get(k)))
     d["concepts"] = sorted(d["concepts"], key=by("id"))
     d["relations"] = sorted(d["relations"], key=lambda r: json.dumps(r, sort_keys=True))

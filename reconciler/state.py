@@ -111,6 +111,9 @@ class App:
     description: str = ""
     default_workflow: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: live only: the object as the API returned it, so an overwrite can send back the fields the
+    #: manifest does not manage without reading the app again (not compared, not fingerprinted)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,8 @@ class Workflow:
     protect: bool = False
     nodes: tuple[Node, ...] = ()
     managed: bool = field(default=True, compare=False)
+    #: live only: the object as the API returned it (see `App.raw`)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 Resource = App | Concept | ConceptRelation | Model | Workflow

@@ -166,7 +166,9 @@ def canon(client: Any, app_id: str) -> tuple[dict[str, Any], State]:
                           "pinned": pinned, "inputs": list(n.inputs), "suppress_output": n.suppress_output})
         workflows[w.id] = {"description": w.description, "metadata": w.metadata, "protect": w.protect,
                            "managed": w.managed, "nodes": nodes}
-    picture = {"app": dataclasses.asdict(live.app),
+    app = dataclasses.asdict(live.app)
+    app.pop("raw")  # the API's echo (timestamps, ids): what matters of it is in the other fields
+    picture = {"app": app,
                "concepts": {c.id: dataclasses.asdict(c) for c in live.concepts},
                "relations": sorted(r.key for r in live.relations),
                "models": models, "workflows": workflows}
