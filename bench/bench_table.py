@@ -127,7 +127,8 @@ def ours(url: str, sandbox: Sandbox, s: State, rate_limit: float = 0) -> dict[st
         sandbox.request_log.clear()
         timing.clear()
         t0 = time.perf_counter()
-        live = read_live(client, state.app.id, user_id=DEFAULT_USER, want_models={m.id for m in state.models})
+        live = read_live(client, state.app.id, user_id=DEFAULT_USER, want_models={m.id for m in state.models},
+                         expect_concepts=len(state.concepts))
         plan = make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
         if do_apply and not plan.empty:
             apply_plan(client, plan, poll_s=0.02)
@@ -288,7 +289,7 @@ def rates(s: State, latency_ms: float) -> tuple[int, float, int, str]:
     answers, error surfaced or "none")."""
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox(str(Path(tmp) / "rate.sqlite"), latency_ms=latency_ms, rate_limit=15, training_delay_s=0)
-        with running_server(sandbox) as url:
+        with running_server(labelled_before_training(sandbox)) as url:  # type: ignore[arg-type]
             surfaced = "none"
             try:
                 n, wall, _ = ours_fresh(url, sandbox, s)

@@ -283,7 +283,7 @@ class Client:
                  transport: httpx.BaseTransport | None = None, rate_limit: float = 15.0,
                  max_retries: int = 5, timeout: float = 30.0, debug: TextIO | bool | None = None,
                  max_retry_seconds: float = 120.0, backoff_base: float = 0.5, backoff_cap: float = 20.0,
-                 max_workers: int = 16, sleep: Callable[[float], None] = time.sleep,
+                 max_workers: int = 64, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, label: str | None = None,
                  endpoint: str | None = None):
         self.base_url = base_url.rstrip("/")

@@ -54,7 +54,7 @@ from typing import Any, Callable
 
 from reconciler import liveshape, modeltypes
 from reconciler.client import MAX_PER_PAGE, Client, api_path, status_code_of
-from reconciler.training import training_code
+from reconciler.training import TRAINING_FAILED, training_code
 from reconciler.errors import ApiError
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
                               Node, State, Workflow, read_marker)
@@ -155,11 +155,22 @@ def list_versions(client: Client, base: str, model_id: str, model_type: str) -> 
     path = base + api_path("models", model_id, "versions")
     versions = client.list_all(path, "model_versions")
     liveshape.check("model_versions", versions, "GET", path)
-    lacking = [v for v in versions if not modeltypes.shows_config(model_type, v)]
+    versions = sorted(versions, key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
+    # A trainable model's version that never trained or failed is never reused or pointed at, so
+    # its configuration is not worth a round trip -- unless it is the newest, whose configuration
+    # is the model's (`_model`). The usual case: the bare version PostModels makes.
+    lacking = [v for i, v in enumerate(versions) if not modeltypes.shows_config(model_type, v)
+               and (i == 0 or not _never_usable(model_type, v))]
     if lacking:
         found = dict(zip((id(v) for v in lacking), client.map(lambda v: _output_info(client, path, v, model_type), lacking)))
         versions = [{**v, "output_info": found[id(v)]} if id(v) in found else v for v in versions]
     return sorted(versions, key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
+
+
+def _never_usable(model_type: str, raw: dict[str, Any]) -> bool:
+    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+    return (modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES
+            and training_code(status.get("code")) in TRAINING_FAILED)
 
 
 def _output_info(client: Client, versions_path: str, raw: dict[str, Any], model_type: str) -> dict[str, Any]:
