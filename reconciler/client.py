@@ -285,7 +285,7 @@ class Client:
                  max_retry_seconds: float = 120.0, backoff_base: float = 0.5, backoff_cap: float = 20.0,
                  max_workers: int = 64, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, label: str | None = None,
-                 endpoint: str | None = None):
+                 endpoint: str | None = None, on_retry: Callable[[str], None] | None = None):
         self.base_url = base_url.rstrip("/")
         #: where this client writes, as plans record it: the API base, or "local sandbox at PATH"
         self.endpoint = endpoint or self.base_url
@@ -298,6 +298,8 @@ class Client:
         self.max_workers = max(1, int(max_workers))
         self.debug: TextIO | None = sys.stderr if debug is True else (debug or None)
         self.label = label or self.base_url  # what messages call this endpoint
+        #: told one line before each retry's wait ("... retrying (n/5) in Xs"): the CLI prints it
+        self.on_retry = on_retry
         self.stats = Stats()
         self._sleep, self._clock = sleep, clock
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
@@ -464,6 +466,10 @@ class Client:
             if self._clock() - started + delay > self.max_retry_seconds:
                 raise self._final(failure, attempt)
             attempt += 1
+            if self.on_retry is not None:
+                why = "throttled" if failure.http_status == 429 or failure.code == 11005 else (
+                    "unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
+                self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
             with self.stats._lock:
                 self.stats.slept_s += delay
             self._sleep(delay)
@@ -684,6 +690,9 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
     base = (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
+
+    def say(line: str) -> None:
+        print(line, file=err, flush=True)
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
         from reconciler.sandbox.opening import open_sandbox
@@ -707,7 +716,7 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
         return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
                       transport=transport, rate_limit=0, max_retries=max_retries,
                       timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})",
-                      endpoint=sandbox_endpoint(db))
+                      endpoint=sandbox_endpoint(db), on_retry=say)
     base = base or DEFAULT_API_BASE
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")
@@ -721,4 +730,4 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
     else:
         _remember_secret(pat)
     return Client(base, pat, user_id=user, rate_limit=15.0 if rate_limit is None else rate_limit,
-                  max_retries=max_retries, timeout=timeout, debug=trace)
+                  max_retries=max_retries, timeout=timeout, debug=trace, on_retry=say)

@@ -376,3 +376,39 @@ def test_retry_false_repeats_only_what_never_ran() -> None:
         with pytest.raises(ApiError):
             make(h, sleep=ft.sleep, clock=ft.clock).post("/v2/a/models/m/versions", {}, retry=False)
         assert len(seen) == 1
+
+
+def test_each_retry_says_one_line_with_its_count_and_wait():
+    """Long waits talk: every retry of a throttled or failing request is announced on its own
+    line ("retrying (n/5) in Xs"); the request that finally succeeds says nothing more."""
+    answers = iter([(429, {"status": {"code": 11005, "description": "throttled"}}),
+                    (503, {"status": {"code": 21001, "description": "busy"}}),
+                    (200, {"status": {"code": 10000}, "concepts": []})])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status, body = next(answers)
+        return httpx.Response(status, json=body)
+
+    lines: list[str] = []
+    fake = FakeTime()
+    c = make(handler, on_retry=lines.append, sleep=fake.sleep, clock=fake.clock)
+    assert c.get("/v2/users/u/apps/a/concepts") == {"status": {"code": 10000}, "concepts": []}
+    assert len(lines) == 2
+    assert "throttled; retrying (1/5) in " in lines[0] and lines[0].endswith("s")
+    assert "HTTP 503; retrying (2/5) in " in lines[1]
+    waited = [float(x.rsplit(" in ", 1)[1].rstrip("s")) for x in lines]
+    assert waited == pytest.approx(fake.sleeps, abs=0.06)
+    assert all(PAT not in x for x in lines)
+
+
+def test_connect_prints_retries_on_stderr(monkeypatch, tmp_path):
+    from reconciler.client import connect
+
+    monkeypatch.delenv("CLARIFAI_PAT", raising=False)
+    monkeypatch.delenv("CLARIFAI_API_BASE", raising=False)
+    monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / "sb.sqlite"))
+    err = io.StringIO()
+    client = connect(stderr=err)
+    assert client.on_retry is not None
+    client.on_retry("  GET /x: unreachable; retrying (1/5) in 0.4s")
+    assert err.getvalue().splitlines()[-1] == "  GET /x: unreachable; retrying (1/5) in 0.4s"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -51,8 +52,13 @@ def run(capsys, argv: list[Any]) -> tuple[int, str, str]:
     return code, out, err
 
 
+RETRY_LINE = re.compile(r"^  \S+ \S+: (throttled|unreachable|HTTP \d+); retrying \(\d+/\d+\) in \d+\.\ds$")
+
+
 def error_lines(err: str) -> list[str]:
-    return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
+    """stderr less the notes and the progress lines each retry prints (issue 11: waits talk)."""
+    return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")
+            and not RETRY_LINE.match(ln)]
 
 
 def assert_one_clear_line(code: int, out: str, err: str, expect: str | tuple[str, ...]) -> str:

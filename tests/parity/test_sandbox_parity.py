@@ -24,7 +24,7 @@ BASE = f"/v2/users/{DEFAULT_USER}/apps/{APP}"
 _NOT_READ = "not read by the tool; the sandbox need not send it"
 _OLD_ERA = "the real body is from an older API era that did not send it yet; newer real bodies do"
 _CONFIG_IN_ANSWERS = ("normal mode keeps a version's configuration in model answers; the real API "
-                      "sends only a summary there, played by the pessimistic quirk versions-without-config")
+                      "sends only a summary there, played by the pessimistic quirk listing-without-config")
 
 #: case -> {difference: reason}
 ALLOWED: dict[str, dict[str, str]] = {
