@@ -109,14 +109,15 @@ def minimums(s: State) -> dict[str, int]:
 def bounds(s: State) -> dict[str, int]:
     """Dependency depth in round trips. Reading: GetApp and every listing (concept pages too: their
     number follows from the manifest) at once, then the versions of the models the listing shows:
-    2. A fresh apply: the read (1), then app -> concepts -> relations and models -> versions of
-    trainable models -> the read that sees them trained -> workflows -> default workflow, each
-    level one round trip with its calls in parallel. The training read is part of the bound: the
-    real PostModelVersions answers MODEL_QUEUED_FOR_TRAINING (Clarifai/docs
-    code_output_examples/train_model.js), and a workflow may not point at an untrained version, so
-    every client must read the version again before creating the workflow. A threshold change: the
+    2. A fresh apply: the read (1), then app -> concepts -> relations, models and the versions of
+    trainable models (a trainable model is created bare alongside the concepts; only its training
+    version names them) -> the read that sees those versions trained -> workflows -> default
+    workflow, each level one round trip with its calls in parallel. The training read is part of
+    the bound: the real PostModelVersions answers MODEL_QUEUED_FOR_TRAINING (Clarifai/docs
+    code_output_examples/train_model.js) and a workflow may not point at an untrained version, so
+    every client reads the version again before creating the workflow. A threshold change: the
     read (2), the new version, the workflow repoints."""
-    levels = [True, bool(s.concepts), bool(s.relations or s.models), _trainable(s) > 0, _trainable(s) > 0,
+    levels = [True, bool(s.concepts), bool(s.relations or s.models), _trainable(s) > 0,
               bool(s.workflows), bool(s.app.default_workflow)]
     return {"fresh": 1 + sum(levels), "noop": 2, "threshold": 2 + 1 + 1}
 

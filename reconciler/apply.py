@@ -144,6 +144,8 @@ class Applier:
         self._owner_id: str | None = None  # resolved on first need, see `_owner`
         self._lock = threading.Lock()
         self._app_sent: dict[str, Any] | None = None  # the app object as this apply last wrote it
+        self._gates: dict[str, list[threading.Event]] = {}  # model id -> tasks to await part-way
+        self._stopping = threading.Event()
         user = plan.user_id or "me"
         self.base = app_path(plan.app_id, user)
         self.apps_path = api_path("v2", "users", user, "apps")
@@ -168,20 +170,27 @@ class Applier:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         running: dict[Future[None], _Task] = {}
         ready = [t for t in tasks if not t.deps]
+        finished_event = {t.index: threading.Event() for t in tasks}
+        self._gates = {t.actions[0].id: [finished_event[g] for g in t.gate] for t in tasks if t.gate}
         skipped: set[int] = set()  # tasks whose every action was deferred
         n = 0
         try:
             while ready or running:
-                if stop is None:
-                    for t in ready:
-                        kept = self._without_deferred(t.actions)
-                        if not kept:  # everything in it waits for an untrained model
-                            skipped.add(t.index)
-                            ready.extend(self._release(t, tasks, waiting_on, dependents))
-                            continue
-                        t.actions = kept
-                        running[pool.submit(self._execute, t)] = t
+                while stop is None and ready:
+                    # tasks submitted in index order: a gated model task (see `_tasks`) is picked
+                    # up by the pool only after the concept tasks it waits for
+                    ready.sort(key=lambda x: x.index, reverse=True)
+                    t = ready.pop()
+                    kept = self._without_deferred(t.actions)
+                    if not kept:  # everything in it waits for an untrained model
+                        skipped.add(t.index)
+                        ready.extend(self._release(t, tasks, waiting_on, dependents))
+                        continue
+                    t.actions = kept
+                    running[pool.submit(self._execute, t)] = t
                 ready = []
+                if stop is not None:
+                    self._stopping.set()  # gated tasks waiting part-way give up
                 if not running:
                     continue
                 try:
@@ -203,11 +212,13 @@ class Applier:
                         stop = stop or (t, err)  # the first failure is the one reported
                         continue
                     finished.add(t.index)
+                    finished_event[t.index].set()
                     n += len(t.actions)
                     self.result.done.extend(_describe(a) for a in t.actions)
                     self.progress(f"[{n}/{total}] {t.label}: done")
                     ready.extend(self._release(t, tasks, waiting_on, dependents))
         finally:
+            self._stopping.set()
             pool.shutdown(wait=False, cancel_futures=True)
         if stop is not None:
             task, err = stop
@@ -452,16 +463,27 @@ class Applier:
                 # `code_output_examples/create_model.js` answers MODEL_UNTRAINED); training is
                 # PostModelVersions (docs `custom-model-walkthrough.md` "Train the model";
                 # clarifai-python-grpc `tests/client/test_model_crud.py`).
+                self._await_gate(m.id)
                 version = self._ensure_version(m, look_first=False)
         except ApiError as err:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
             # Created by a run whose answer was lost, or by someone else: adopt what is there.
+            self._await_gate(m.id)
             version = self._ensure_version(m)
             self._patch_model_fields(m)
         vid = version.get("id", "")
         self.result.new_versions[m.id] = vid
         self._await_trained(m, version)
+
+    def _await_gate(self, model_id: str) -> None:
+        """Wait until the concept batches this model's training version names have been created
+        (see `_tasks`); give up if the apply is stopping (one of them failed, or Ctrl-C)."""
+        for event in self._gates.get(model_id, ()):
+            while not event.wait(0.05):
+                if self._stopping.is_set():
+                    raise ApplyError(f"model {model_id}: not trained: apply stopped before the concepts "
+                                     "it trains on were created")
 
     def _update_model(self, a: Action) -> None:
         m: Model = a.desired  # type: ignore[assignment]
@@ -731,6 +753,8 @@ class _Task:
     index: int
     actions: list[Action]
     deps: set[int] = field(default_factory=set)
+    #: tasks it may start before, but must wait for part-way (see `_tasks`)
+    gate: set[int] = field(default_factory=set)
 
     @property
     def label(self) -> str:
@@ -789,6 +813,13 @@ def _tasks(actions: list[Action]) -> list[_Task]:
         if t.actions[0].op == "delete":
             t.deps |= nondelete
         t.deps.discard(t.index)
+        first = t.actions[0]
+        if first.op == "create" and isinstance(first.desired, Model) and _trainable(first.desired):
+            # A trainable model is created bare (PostModels names no concept); only the version
+            # that trains names its concepts. So its PostModels runs alongside the concept batches
+            # and waits for them only before PostModelVersions (`_await_gate`): one round trip less.
+            t.gate = {d for d in t.deps if tasks[d].actions[0].kind is Kind.CONCEPT}
+            t.deps -= t.gate
     return tasks
 
 
