@@ -120,9 +120,6 @@ def test_missing_model_is_not_found_with_a_status_code_number(answers: dict[str,
     assert body["status"]["code"] in (21200, 11101) and status == 404
 
 
-@pytest.mark.xfail(strict=True, reason="owned by train: Clarifai's legacy and JavaScript clients train "
-                   "with POST .../models/{id}/versions and body '{}' and the real API answers the model "
-                   "with its new version; the sandbox refuses an empty model_versions")
 def test_training_with_an_empty_body_is_accepted(answers: dict[str, tuple[int, dict[str, Any]]]) -> None:
     status, body = answers["legacy-post-model-versions-trained"]
     assert status == 200
