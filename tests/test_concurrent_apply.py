@@ -25,6 +25,8 @@ from reconciler.sandbox.server import running_server
 from e2e import EXAMPLES, ROOT, Harness
 from robust import canon, generate, updated, with_extras
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
+
 EXAMPLE = EXAMPLES / "auto-annotation" / "manifest.yaml"
 
 

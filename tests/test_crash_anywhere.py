@@ -36,6 +36,8 @@ from reconciler.state import State
 from e2e import EXAMPLES, Harness
 from robust import add_bystanders, canon, generate, snapshot_bystanders, updated, user_metadata, with_extras
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
+
 MODES = [("http500", "before"), ("http500", "after"), ("drop", "after")]
 EXAMPLE = EXAMPLES / "auto-annotation" / "manifest.yaml"
 #: (k, mode) cases run, by scenario: reported at the end of the session

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "people-synonyms" / "manifest.yaml"
 SANDBOX_KEY, SANDBOX_USER = "sandbox-key", "sandbox"  # reconciler.sandbox.app.DEFAULT_KEY / DEFAULT_USER
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
 @dataclass

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from reconciler import manifest, schemacheck
 from reconciler.yamlload import load_yaml
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
+
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted([*ROOT.glob("examples/*/manifest.yaml"), *ROOT.glob("tests/cases/*/desired.yaml"),
                 *ROOT.glob("tests/manifests/invalid/*.yaml")])

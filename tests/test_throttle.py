@@ -20,6 +20,8 @@ from reconciler.sandbox.server import running_server
 
 from robust import generate
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
+
 LIMIT = 15.0
 #: (requests/s achieved, requests) per scenario, for the terminal summary / README
 RESULTS: dict[str, tuple[float, int]] = {}
