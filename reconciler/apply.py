@@ -1,7 +1,10 @@
 """Apply: execute a `plan.Plan` against the API, action by action, in plan order.
 
 Contract:
-- One dispatcher over (op, kind); each executor is small and idempotent: "already exists" on a
+- One executor table, `(Op, Kind) -> executor` (`EXECUTORS`, filled by the `executes` decorator
+  and checked at import against `plan.PLANNED`, every pair the planner can emit). Every executor
+  takes the list of actions it executes (the batched ones several, the others one); each is small
+  and idempotent: "already exists" on a
   create means an earlier, interrupted run got there first, so we read back and carry on; "not
   found" on a delete means done. A re-run of apply after any failure converges (plan again: what
   was done no longer shows).
@@ -36,7 +39,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from reconciler import modeltypes
 from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
@@ -44,9 +47,9 @@ from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, s
 from reconciler.client import api_path, app_path
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
-from reconciler.plan import Action, Plan, action_predecessors
+from reconciler.plan import PLANNED, Action, Op, Plan, action_predecessors, is_new_pin, new_pin, new_pin_model
 from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
-                              Workflow)
+                              Resource, Workflow)
 
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.
@@ -77,6 +80,51 @@ _DUPLICATE_WORDS = ("duplicate", "already exist")
 _NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
+
+
+# --- the executor table ----------------------------------------------------------------------
+
+_Fn = Callable[["Applier", list[Action]], None]
+
+
+class Executor(NamedTuple):
+    """How apply carries out one (op, kind): `run(applier, actions)`; `batched` executors get
+    every action of a dependency level that the API takes in one list (see `_tasks`)."""
+
+    run: _Fn
+    batched: bool
+
+
+#: (op, kind) -> its executor; `executes` fills it, `_check_executors` checks it at import.
+EXECUTORS: dict[tuple[Op, Kind], Executor] = {}
+
+
+def executes(*pairs: tuple[Op, Kind], batched: bool = False) -> Callable[[_Fn], _Fn]:
+    """Register the decorated method as the executor of each (op, kind) in `pairs`."""
+    def register(fn: _Fn) -> _Fn:
+        for pair in pairs:
+            if pair in EXECUTORS:
+                raise TypeError(f"two executors for {pair[0].value} {pair[1].value}")
+            EXECUTORS[pair] = Executor(fn, batched)
+        return fn
+    return register
+
+
+R = TypeVar("R", bound=Resource)
+
+
+def _desired(a: Action, cls: type[R]) -> R:
+    """The action's desired resource, which the planner always sets to a `cls` for this (op, kind)."""
+    if not isinstance(a.desired, cls):
+        raise ApplyError(f"{a.op.value} {a.address}: the plan has no desired {cls.__name__.lower()}")
+    return a.desired
+
+
+def _live(a: Action, cls: type[R]) -> R:
+    """The action's live resource (a delete's, an update's), a `cls`."""
+    if not isinstance(a.live, cls):
+        raise ApplyError(f"{a.op.value} {a.address}: the plan has no live {cls.__name__.lower()}")
+    return a.live
 
 
 class TrainingNotReady(ApplyError):
@@ -249,18 +297,18 @@ class Applier:
             return group
         keep: list[Action] = []
         for a in group:
-            if a.kind is Kind.WORKFLOW and a.op != "delete":
-                waits = sorted({p[len(NEW_PIN):] for _, p in a.pins if p.startswith(NEW_PIN)} & set(self.untrained))
+            if a.kind is Kind.WORKFLOW and a.op is not Op.DELETE:
+                waits = sorted({m for _, p in a.pins if (m := new_pin_model(p))} & set(self.untrained))
                 if waits:
                     self._defer(a, f"waits for model {', '.join(waits)} to train")
                     self._deferred_workflows.add(a.id)
                     continue
-            elif a.op == "set_default":
-                wf = getattr(a.desired, "default_workflow", None)
+            elif a.op is Op.SET_DEFAULT:
+                wf = a.desired.default_workflow if isinstance(a.desired, App) else None
                 if wf in self._deferred_workflows:
                     self._defer(a, f"workflow {wf} is not ready")
                     continue
-            elif a.op == "delete" and a.kind in (Kind.WORKFLOW, Kind.MODEL):
+            elif a.op is Op.DELETE and a.kind in (Kind.WORKFLOW, Kind.MODEL):
                 self._defer(a, "deletes wait until the workflows are up to date")
                 continue
             keep.append(a)
@@ -272,13 +320,7 @@ class Applier:
 
     def _execute(self, task: "_Task") -> None:
         a = task.actions[0]
-        handler = getattr(self, f"_{a.op}_{a.kind.value}", None)
-        if handler is None:
-            raise ApplyError(f"no executor for {a.op} {a.kind.value}")
-        if _batched(a):
-            handler(task.actions)
-        else:
-            handler(a)
+        EXECUTORS[a.op, a.kind].run(self, task.actions)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:
@@ -291,14 +333,19 @@ class Applier:
         refuse one (quirk delete-body-refused)."""
         with self._lock:
             self.result.writes += 1
-        fn = getattr(self.client, method)
+        fn = {"post": self.client.post, "patch": self.client.patch, "delete": self.client.delete}[method]
         if retry:
             return fn(path, body)
         return fn(path, body, retry=False)
 
     # --- app -------------------------------------------------------------------------------
-    def _create_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
+    @executes((Op.CREATE, Kind.APP))
+    def _create_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._create_one_app(a)
+
+    def _create_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
         sent = {"id": app.id, "description": app.description, "metadata": _app_metadata(app)}
         body = {"apps": [sent]}
         try:
@@ -306,7 +353,7 @@ class Applier:
         except ApiError as err:
             if not _is_duplicate(err):
                 raise
-            self._update_app(a)
+            self._update_one_app(a)
             return
         self._app_sent = sent
 
@@ -319,8 +366,13 @@ class Applier:
             return a.live.raw
         return self.client.get(self.base).get("app", {})
 
-    def _update_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
+    @executes((Op.UPDATE, Kind.APP))
+    def _update_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._update_one_app(a)
+
+    def _update_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
         raw = self._live_app(a)
         meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, _app_metadata(app))
         sent = {**_kept_app_fields(raw), "id": app.id, "description": app.description, "metadata": meta}
@@ -328,10 +380,13 @@ class Applier:
         self._write("patch", self.apps_path, body)
         self._app_sent = {**raw, **sent}
 
-    _adopt_app = _update_app
+    @executes((Op.SET_DEFAULT, Kind.APP))
+    def _set_default_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._set_default_one_app(a)
 
-    def _set_default_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
+    def _set_default_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
         raw = self._live_app(a)
         kept = {k: v for k, v in _kept_app_fields(raw).items() if k not in ("default_workflow", "default_workflow_id")}
         for k in ("description", "metadata"):  # the app update (if any) ran before: keep what it wrote
@@ -344,10 +399,11 @@ class Applier:
         self._write("patch", self.apps_path, body)
 
     # --- concepts (batched) ----------------------------------------------------------------
+    @executes((Op.CREATE, Kind.CONCEPT), batched=True)
     def _create_concept(self, group: list[Action]) -> None:
-        concepts = [a.desired for a in group]
+        concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
-            batch: list[Concept] = concepts[i:i + CONCEPT_BATCH]  # type: ignore[assignment]
+            batch = concepts[i:i + CONCEPT_BATCH]
             try:
                 self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in batch]})
             except ApiError as err:
@@ -368,22 +424,24 @@ class Applier:
             self._write("patch", self._at("concepts"),
                         {"concepts": [_concept_json(c, existing[c.id]) for c in differ], "action": "overwrite"})
 
+    @executes((Op.UPDATE, Kind.CONCEPT), batched=True)
     def _update_concept(self, group: list[Action]) -> None:
         # PatchConcepts takes only "overwrite", which may replace the whole concept: send back the
         # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces).
-        existing = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
-        concepts = [a.desired for a in group]
+        existing: dict[str, dict[str, Any]] = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
+        concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
             self._write("patch", self._at("concepts"),
-                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],  # type: ignore[arg-type,union-attr]
+                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],
                          "action": "overwrite"})
 
     # --- relations (one call per subject) --------------------------------------------------
+    @executes((Op.CREATE, Kind.RELATION), batched=True)
     def _create_concept_relation(self, group: list[Action]) -> None:
         by_subject: dict[str, list[ConceptRelation]] = {}
         for a in group:
-            r: ConceptRelation = a.desired  # type: ignore[assignment]
+            r = _desired(a, ConceptRelation)
             by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
             path = self._at("concepts", subject, "relations")
@@ -401,10 +459,11 @@ class Applier:
                 if rest:
                     self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
 
+    @executes((Op.DELETE, Kind.RELATION), batched=True)
     def _delete_concept_relation(self, group: list[Action]) -> None:
         by_subject: dict[str, list[ConceptRelation]] = {}
         for a in group:
-            r: ConceptRelation = a.live  # type: ignore[assignment]
+            r = _live(a, ConceptRelation)
             if r.server_id:
                 by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
@@ -430,8 +489,12 @@ class Applier:
                     raise
 
     # --- models ----------------------------------------------------------------------------
-    def _create_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
+    @executes((Op.CREATE, Kind.MODEL))
+    def _create_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._create_one_model(_desired(a, Model))
+
+    def _create_one_model(self, m: Model) -> None:
         api = modeltypes.to_api(m.type, self._resolve_config(m))
         model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
                                       "metadata": metadata_with_marker(m)}
@@ -463,12 +526,10 @@ class Applier:
         self.result.new_versions[m.id] = vid
         self._await_trained(m, version)
 
-    def _update_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
-        self._patch_model_fields(m, a.live)  # type: ignore[arg-type]
-
-    def _adopt_model(self, a: Action) -> None:
-        self._update_model(a)
+    @executes((Op.UPDATE, Kind.MODEL), (Op.ADOPT, Kind.MODEL))
+    def _update_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._patch_model_fields(_desired(a, Model), _live(a, Model))
 
     def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
         body = {"models": [{"id": m.id, "description": m.description, "metadata": metadata_with_marker(m)}],
@@ -479,8 +540,12 @@ class Applier:
             self._write("patch", self._at("models"),
                         {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"})
 
-    def _new_version_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
+    @executes((Op.NEW_VERSION, Kind.MODEL))
+    def _new_version_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._new_version_one_model(_desired(a, Model))
+
+    def _new_version_one_model(self, m: Model) -> None:
         # The plan saw no version with this config, so post at once; `_settle_version` then
         # resolves a race with another apply that posted the same config meanwhile.
         version = self._ensure_version(m, look_first=False)
@@ -587,12 +652,14 @@ class Applier:
             return f"model {m.id} cannot train yet ({what}): {need}."
         return f"model {m.id}: version {vid} failed to train ({what})."
 
-    def _delete_model(self, a: Action) -> None:
-        try:
-            self._write("delete", self._at("models", a.id), None)
-        except ApiError as err:
-            if not _is_not_found(err):
-                raise
+    @executes((Op.DELETE, Kind.MODEL))
+    def _delete_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            try:
+                self._write("delete", self._at("models", a.id), None)
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
 
     def _resolve_config(self, m: Model) -> dict[str, Any]:
         """Fill the annotation writer's default user (the app owner) if the manifest left it out."""
@@ -619,12 +686,12 @@ class Applier:
 
     # --- workflows -------------------------------------------------------------------------
     def _workflow_json(self, a: Action, metadata: dict[str, Any]) -> dict[str, Any]:
-        w: Workflow = a.desired  # type: ignore[assignment]
+        w = _desired(a, Workflow)
         pins = dict(a.pins)
         nodes = []
         for n in w.nodes:
             pin = pins.get(n.id, "")
-            if pin and not pin.startswith(NEW_PIN) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
+            if pin and not is_new_pin(pin) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
                 self._await_reused_version(n.model.id, pin)
             nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
                           "node_inputs": [{"node_id": i} for i in n.inputs],
@@ -656,18 +723,19 @@ class Applier:
             if ref.version:
                 out["model_version"] = {"id": ref.version}
             return out
-        pin = pins.get(node_id) or ref.version or f"new:{ref.id}"
-        if pin.startswith("new:"):
-            model_id = pin[4:]
+        pin = pins.get(node_id) or ref.version or new_pin(ref.id)
+        model_id = new_pin_model(pin)
+        if model_id is not None:
             if model_id not in self.result.new_versions:
                 raise ApplyError(f"node {node_id}: no version of model {model_id} was made by this apply")
             pin = self.result.new_versions[model_id]
         return {"id": ref.id, "model_version": {"id": pin}}
 
+    @executes((Op.CREATE, Kind.WORKFLOW), batched=True)
     def _create_workflow(self, group: list[Action]) -> None:
         """One PostWorkflows for the whole group; if some exist already (an earlier run was cut
         off), fall back to one call each: create the missing, overwrite the existing."""
-        body = {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired)) for a in group]}  # type: ignore[arg-type]
+        body = {"workflows": [self._workflow_json(a, metadata_with_marker(_desired(a, Workflow))) for a in group]}
         try:
             self._write("post", self._at("workflows"), body)
             return
@@ -677,14 +745,19 @@ class Applier:
         for a in group:
             try:
                 self._write("post", self._at("workflows"),
-                            {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired))]})  # type: ignore[arg-type]
+                            {"workflows": [self._workflow_json(a, metadata_with_marker(_desired(a, Workflow)))]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
-                self._update_workflow(a)
+                self._overwrite_workflow(a)
 
-    def _update_workflow(self, a: Action) -> None:
-        w: Workflow = a.desired  # type: ignore[assignment]
+    @executes((Op.UPDATE, Kind.WORKFLOW), (Op.ADOPT, Kind.WORKFLOW), (Op.REPOINT, Kind.WORKFLOW))
+    def _update_workflow(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._overwrite_workflow(a)
+
+    def _overwrite_workflow(self, a: Action) -> None:
+        w = _desired(a, Workflow)
         # the plan's live read has the workflow as it is; a plan without one (a golden case, a
         # create that met an existing workflow) reads it now
         raw = a.live.raw if isinstance(a.live, Workflow) and a.live.raw else \
@@ -695,20 +768,30 @@ class Applier:
                 "action": "overwrite"}
         self._write("patch", self._at("workflows"), body)
 
-    _adopt_workflow = _update_workflow
-    _repoint_workflow = _update_workflow
+    @executes((Op.DELETE, Kind.WORKFLOW))
+    def _delete_workflow(self, actions: list[Action]) -> None:
+        for a in actions:
+            try:
+                self._write("delete", self._at("workflows", a.id), None)
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
 
-    def _delete_workflow(self, a: Action) -> None:
-        try:
-            self._write("delete", self._at("workflows", a.id), None)
-        except ApiError as err:
-            if not _is_not_found(err):
-                raise
+
+def _check_executors() -> None:
+    """Every (op, kind) the planner can emit has an executor, and no executor waits for a pair
+    the planner never emits (checked at import, so a new op or kind cannot reach apply unrun)."""
+    missing = sorted(f"{op.value} {kind.value}" for op, kind in PLANNED - EXECUTORS.keys())
+    extra = sorted(f"{op.value} {kind.value}" for op, kind in EXECUTORS.keys() - PLANNED)
+    if missing or extra:
+        raise TypeError(f"apply's executor table does not match the planner: no executor for "
+                        f"{missing or 'nothing'}; executors for pairs never planned: {extra or 'none'}")
+
+
+_check_executors()
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-NEW_PIN = "new:"
 
 
 def _trainable(m: Model) -> bool:
@@ -721,8 +804,7 @@ def _few(ids: list[str], limit: int = 8) -> str:
 
 def _batched(a: Action) -> bool:
     """Actions whose API call takes a list: they share calls (see `_tasks`)."""
-    return ((a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"))
-            or (a.kind == Kind.WORKFLOW and a.op == "create"))
+    return EXECUTORS[a.op, a.kind].batched
 
 
 @dataclass
@@ -736,7 +818,7 @@ class _Task:
     def label(self) -> str:
         if len(self.actions) == 1:
             return _describe(self.actions[0])
-        return f"{self.actions[0].op} {len(self.actions)} {self.actions[0].kind.value}s"
+        return f"{self.actions[0].op.value} {len(self.actions)} {self.actions[0].kind.value}s"
 
 
 def _call_units(group: list[Action]) -> list[list[Action]]:
@@ -748,8 +830,8 @@ def _call_units(group: list[Action]) -> list[list[Action]]:
     if a.kind is Kind.RELATION:
         by_subject: dict[str, list[Action]] = {}
         for x in group:
-            r = x.desired if x.desired is not None else x.live
-            by_subject.setdefault(r.subject, []).append(x)  # type: ignore[union-attr]
+            r = _desired(x, ConceptRelation) if x.desired is not None else _live(x, ConceptRelation)
+            by_subject.setdefault(r.subject, []).append(x)
         return list(by_subject.values())
     return [group]
 
@@ -764,10 +846,10 @@ def _tasks(actions: list[Action]) -> list[_Task]:
     last_nondelete = 0
     for i in range(len(actions)):  # plan order is topological, so predecessors come first
         depth[i] = 1 + max((depth[p] for p in preds[i]), default=0)
-        if actions[i].op != "delete":
+        if actions[i].op is not Op.DELETE:
             last_nondelete = max(last_nondelete, depth[i])
     for i, a in enumerate(actions):  # the barrier: after every non-delete
-        if a.op == "delete":
+        if a.op is Op.DELETE:
             depth[i] += last_nondelete
     groups: dict[tuple[int, Kind, str], list[int]] = {}
     units: list[list[int]] = []
@@ -782,18 +864,18 @@ def _tasks(actions: list[Action]) -> list[_Task]:
     units.sort(key=lambda u: u[0])  # plan order of each task's first action
     task_of = {i: n for n, unit in enumerate(units) for i in unit}
     tasks = [_Task(n, [actions[i] for i in unit]) for n, unit in enumerate(units)]
-    nondelete = {task_of[i] for i, a in enumerate(actions) if a.op != "delete"}
+    nondelete = {task_of[i] for i, a in enumerate(actions) if a.op is not Op.DELETE}
     for t, unit in zip(tasks, units):
         for i in unit:
             t.deps |= {task_of[p] for p in preds[i]}
-        if t.actions[0].op == "delete":
+        if t.actions[0].op is Op.DELETE:
             t.deps |= nondelete
         t.deps.discard(t.index)
     return tasks
 
 
 def _describe(a: Action) -> str:
-    return f"{a.op} {a.kind.value}/{a.id}"
+    return f"{a.op.value} {a.kind.value}/{a.id}"
 
 
 def _concept_json(c: Concept, live: dict[str, Any] | None = None) -> dict[str, Any]:
