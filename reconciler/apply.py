@@ -234,11 +234,11 @@ class Applier:
                     continue
                 try:
                     done_now, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt as err:
+                except KeyboardInterrupt as interrupt:
                     if stop is not None and isinstance(stop[1], KeyboardInterrupt):
                         raise  # a second Ctrl-C: stop waiting for the requests in flight
                     self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
-                    stop = stop or (min(running.values(), key=lambda t: t.index), err)
+                    stop = stop or (min(running.values(), key=lambda t: t.index), interrupt)
                     continue
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)

@@ -47,28 +47,51 @@ __all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_
 
 class Op(StrEnum):
     """What an action does. The value is the word in plans' JSON and saved plans; each op also
-    carries how it is shown: `glyph` (text and Markdown), `label` (the action column), `drift`
-    (drift's wording) and `rank`, its order among the ops on one resource (adopt/update before a
-    new version). Members are listed in summary order."""
+    carries how it is shown (`_SHOWN`): `glyph` (text and Markdown), `label` (the action column),
+    `drift` (drift's wording) and `rank`, its order among the ops on one resource (adopt/update
+    before a new version). Members are listed in summary order."""
 
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    NEW_VERSION = "new_version"
+    REPOINT = "repoint"
+    SET_DEFAULT = "set_default"
+    DELETE = "delete"
+
+    @property
+    def glyph(self) -> str:
+        return _SHOWN[self].glyph
+
+    @property
+    def label(self) -> str:
+        return _SHOWN[self].label
+
+    @property
+    def drift(self) -> str:
+        return _SHOWN[self].drift
+
+    @property
+    def rank(self) -> int:
+        return _SHOWN[self].rank
+
+
+class _Shown(NamedTuple):
     glyph: str
     label: str
     drift: str
     rank: int
 
-    CREATE = "create", "+", "create", "missing from the app", 0
-    UPDATE = "update", "~", "update", "differs", 2
-    ADOPT = "adopt", "~", "adopt (take ownership)", "not marked as managed", 1
-    NEW_VERSION = "new_version", "±", "new version", "model configuration differs", 3
-    REPOINT = "repoint", "~", "repoint", "workflow pins other model versions", 4
-    SET_DEFAULT = "set_default", "~", "set default workflow", "default workflow differs", 5
-    DELETE = "delete", "-", "delete", "managed, but no longer in the manifest", 6
 
-    def __new__(cls, value: str, glyph: str, label: str, drift: str, rank: int) -> "Op":
-        op = str.__new__(cls, value)
-        op._value_ = value
-        op.glyph, op.label, op.drift, op.rank = glyph, label, drift, rank
-        return op
+_SHOWN = {
+    Op.CREATE: _Shown("+", "create", "missing from the app", 0),
+    Op.UPDATE: _Shown("~", "update", "differs", 2),
+    Op.ADOPT: _Shown("~", "adopt (take ownership)", "not marked as managed", 1),
+    Op.NEW_VERSION: _Shown("±", "new version", "model configuration differs", 3),
+    Op.REPOINT: _Shown("~", "repoint", "workflow pins other model versions", 4),
+    Op.SET_DEFAULT: _Shown("~", "set default workflow", "default workflow differs", 5),
+    Op.DELETE: _Shown("-", "delete", "managed, but no longer in the manifest", 6),
+}
 
 
 class Note(str):
@@ -558,13 +581,14 @@ def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
         if app_create is not None and i != app_create:
             preds[i].add(app_create)
         if a.op is Op.DELETE:
-            for k in resource_dependencies(a.live):  # type: ignore[arg-type]
+            for k in resource_dependencies(a.live) if a.live is not None else ():
                 for j in by_key.get(k, ()):
                     if actions[j].op is Op.DELETE:
                         preds[j].add(i)
             continue
         if a.op is Op.SET_DEFAULT:
-            dep_keys = {ResourceKey(Kind.WORKFLOW, a.desired.default_workflow)}  # type: ignore[union-attr]
+            named = a.desired.default_workflow if isinstance(a.desired, App) else None
+            dep_keys = {ResourceKey(Kind.WORKFLOW, named)} if named else set()
         elif a.kind is Kind.APP:
             dep_keys = set()
         else:
