@@ -45,10 +45,11 @@ from reconciler import modeltypes
 from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
                                  training_code)
 from reconciler.client import api_path, app_path
+from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec, metadata_with_marker
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
 from reconciler.plan import PLANNED, Action, Op, Plan, action_predecessors, is_new_pin, new_pin, new_pin_model
-from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
+from reconciler.state import (MARKER_KEY, App, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
                               Resource, Workflow)
 
 CONCEPT_BATCH = 128
@@ -158,10 +159,6 @@ def _is_not_found(err: ApiError) -> bool:
     if err.code in NOT_FOUND_CODES or err.http_status == 404:
         return True
     return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
-
-
-def metadata_with_marker(res: Model | Workflow) -> dict[str, Any]:
-    return {**res.metadata, MARKER_KEY: make_marker(res.protect, res.metadata)}
 
 
 @dataclass
@@ -346,7 +343,7 @@ class Applier:
 
     def _create_one_app(self, a: Action) -> None:
         app = _desired(a, App)
-        sent = {"id": app.id, "description": app.description, "metadata": _app_metadata(app)}
+        sent = AppCodec.to_api(app)
         body = {"apps": [sent]}
         try:
             self._write("post", self.apps_path, body)
@@ -374,8 +371,8 @@ class Applier:
     def _update_one_app(self, a: Action) -> None:
         app = _desired(a, App)
         raw = self._live_app(a)
-        meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, _app_metadata(app))
-        sent = {**_kept_app_fields(raw), "id": app.id, "description": app.description, "metadata": meta}
+        meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, AppCodec.to_api(app)["metadata"])
+        sent = {**_kept_app_fields(raw), **AppCodec.to_api(app), "metadata": meta}
         body = {"apps": [sent], "action": "overwrite", "metadata_action": {"op": "overwrite"}}
         self._write("patch", self.apps_path, body)
         self._app_sent = {**raw, **sent}
@@ -392,7 +389,8 @@ class Applier:
         for k in ("description", "metadata"):  # the app update (if any) ran before: keep what it wrote
             if raw.get(k) is not None:
                 kept[k] = raw[k]
-        body: dict[str, Any] = {"apps": [{**kept, "id": app.id, "default_workflow_id": app.default_workflow or ""}],
+        managed = AppCodec.to_api(app, with_default=True)
+        body: dict[str, Any] = {"apps": [{**kept, "id": app.id, "default_workflow_id": managed["default_workflow_id"]}],
                                 "action": "overwrite"}
         if "metadata" in kept:
             body["metadata_action"] = {"op": "overwrite"}
@@ -405,7 +403,7 @@ class Applier:
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
             try:
-                self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in batch]})
+                self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in batch]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
@@ -417,12 +415,11 @@ class Applier:
         existing = {c["id"]: c for c in self.client.list_all(self._at("concepts"), "concepts")}
         missing = [c for c in batch if c.id not in existing]
         if missing:
-            self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in missing]})
-        differ = [c for c in batch if c.id in existing and (
-            existing[c.id].get("name", "") != c.name or existing[c.id].get("definition", "") != c.description)]
+            self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in missing]})
+        differ = [c for c in batch if c.id in existing and ConceptCodec.differs(c, existing[c.id])]
         if differ:
             self._write("patch", self._at("concepts"),
-                        {"concepts": [_concept_json(c, existing[c.id]) for c in differ], "action": "overwrite"})
+                        {"concepts": [ConceptCodec.to_api(c, existing[c.id]) for c in differ], "action": "overwrite"})
 
     @executes((Op.UPDATE, Kind.CONCEPT), batched=True)
     def _update_concept(self, group: list[Action]) -> None:
@@ -433,7 +430,7 @@ class Applier:
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
             self._write("patch", self._at("concepts"),
-                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],
+                        {"concepts": [ConceptCodec.to_api(c, existing.get(c.id)) for c in batch],
                          "action": "overwrite"})
 
     # --- relations (one call per subject) --------------------------------------------------
@@ -446,18 +443,18 @@ class Applier:
         for subject, rels in by_subject.items():
             path = self._at("concepts", subject, "relations")
             try:
-                self._write("post", path, {"concept_relations": [_relation_json(r) for r in rels]})
+                self._write("post", path, {"concept_relations": [RelationCodec.to_api(r) for r in rels]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
                 # Some exist: create only the ones still missing.
                 live = self.client.list_all(path, "concept_relations")
                 app = self.plan.app_id
-                have = {_relation_sig(x, app) for x in live}
-                rest = [r for r in rels if _relation_sig(
-                    _relation_json(r) | {"subject_concept": {"id": subject}}, app) not in have]
+                have = {RelationCodec.signature(x, app) for x in live}
+                rest = [r for r in rels
+                        if RelationCodec.signature(RelationCodec.to_api(r, with_subject=True), app) not in have]
                 if rest:
-                    self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
+                    self._write("post", path, {"concept_relations": [RelationCodec.to_api(r) for r in rest]})
 
     @executes((Op.DELETE, Kind.RELATION), batched=True)
     def _delete_concept_relation(self, group: list[Action]) -> None:
@@ -495,9 +492,8 @@ class Applier:
             self._create_one_model(_desired(a, Model))
 
     def _create_one_model(self, m: Model) -> None:
-        api = modeltypes.to_api(m.type, self._resolve_config(m))
-        model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
-                                      "metadata": metadata_with_marker(m)}
+        api = ModelCodec.version_to_api(m.type, self._resolve_config(m))
+        model_json = ModelCodec.to_api(m)
         # A trainable model is created bare, as clarifai-python-grpc `tests/client/test_model_crud.py`
         # and the SDK's workflow loader do: its configuration goes to the PostModelVersions that
         # trains, so the never-trained version PostModels makes holds none (no twin of the real one).
@@ -532,8 +528,8 @@ class Applier:
             self._patch_model_fields(_desired(a, Model), _live(a, Model))
 
     def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
-        body = {"models": [{"id": m.id, "description": m.description, "metadata": metadata_with_marker(m)}],
-                "action": "merge"}
+        sent = {k: v for k, v in ModelCodec.to_api(m).items() if k != "model_type_id"}
+        body = {"models": [sent], "action": "merge"}
         self._write("patch", self._at("models"), body)
         gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
         if gone:
@@ -560,7 +556,7 @@ class Applier:
             found = self._find_version(m, want)
             if found is not None:
                 return found
-        body = {"model_versions": [modeltypes.to_api(m.type, want)]}
+        body = {"model_versions": [ModelCodec.version_to_api(m.type, want)]}
         try:
             resp = self._write("post", self._at("models", m.id, "versions"), body, retry=False)
         except ApiError as err:
@@ -688,15 +684,15 @@ class Applier:
     def _workflow_json(self, a: Action, metadata: dict[str, Any]) -> dict[str, Any]:
         w = _desired(a, Workflow)
         pins = dict(a.pins)
-        nodes = []
+        versions: dict[str, str] = {}
         for n in w.nodes:
+            if n.model.external:
+                continue
             pin = pins.get(n.id, "")
             if pin and not is_new_pin(pin) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
                 self._await_reused_version(n.model.id, pin)
-            nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
-                          "node_inputs": [{"node_id": i} for i in n.inputs],
-                          "suppress_output": n.suppress_output})
-        return {"id": w.id, "description": w.description, "metadata": metadata, "nodes": nodes}
+            versions[n.id] = self._resolved_pin(n.id, n.model, pins)
+        return WorkflowCodec.to_api(w, metadata, versions)
 
     @staticmethod
     def _kept_workflow_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -717,25 +713,22 @@ class Applier:
             raise ApplyError(err.line) from None
         self._trained_ok.add(version_id)
 
-    def _node_model(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> dict[str, Any]:
-        if ref.external:
-            out: dict[str, Any] = {"id": ref.id, "user_id": ref.user_id, "app_id": ref.app_id}
-            if ref.version:
-                out["model_version"] = {"id": ref.version}
-            return out
+    def _resolved_pin(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> str:
+        """The version a node on a local model is pinned to: a new version this apply made
+        (``new:<model>``) resolved to its id."""
         pin = pins.get(node_id) or ref.version or new_pin(ref.id)
         model_id = new_pin_model(pin)
         if model_id is not None:
             if model_id not in self.result.new_versions:
                 raise ApplyError(f"node {node_id}: no version of model {model_id} was made by this apply")
             pin = self.result.new_versions[model_id]
-        return {"id": ref.id, "model_version": {"id": pin}}
+        return pin
 
     @executes((Op.CREATE, Kind.WORKFLOW), batched=True)
     def _create_workflow(self, group: list[Action]) -> None:
         """One PostWorkflows for the whole group; if some exist already (an earlier run was cut
         off), fall back to one call each: create the missing, overwrite the existing."""
-        body = {"workflows": [self._workflow_json(a, metadata_with_marker(_desired(a, Workflow))) for a in group]}
+        body = {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow))) for a in group]}
         try:
             self._write("post", self._at("workflows"), body)
             return
@@ -745,7 +738,7 @@ class Applier:
         for a in group:
             try:
                 self._write("post", self._at("workflows"),
-                            {"workflows": [self._workflow_json(a, metadata_with_marker(_desired(a, Workflow)))]})
+                            {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow)))]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
@@ -763,7 +756,7 @@ class Applier:
         raw = a.live.raw if isinstance(a.live, Workflow) and a.live.raw else \
             self.client.get(self._at("workflows", w.id)).get("workflow") or {}
         live_meta = raw.get("metadata") or {}
-        meta = _merged_metadata(live_meta, w.metadata, metadata_with_marker(w))
+        meta = _merged_metadata(live_meta, w.metadata, _marked(w))
         body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}],
                 "action": "overwrite"}
         self._write("patch", self._at("workflows"), body)
@@ -878,37 +871,6 @@ def _describe(a: Action) -> str:
     return f"{a.op.value} {a.kind.value}/{a.id}"
 
 
-def _concept_json(c: Concept, live: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A concept to send; with `live` (an overwrite of an existing one), its metadata is kept."""
-    out: dict[str, Any] = {"id": c.id, "name": c.name or c.id}
-    if c.description:
-        out["definition"] = c.description
-    if live is not None and isinstance(live.get("metadata"), dict) and live["metadata"]:
-        out["metadata"] = live["metadata"]
-    return out
-
-
-def _relation_json(r: ConceptRelation) -> dict[str, Any]:
-    obj: dict[str, Any] = {"id": r.object.id}
-    if r.object.external:
-        obj.update(app_id=r.object.app_id, user_id=r.object.user_id)
-    return {"object_concept": obj, "predicate": r.predicate, "knowledge_graph_id": r.knowledge_graph_id}
-
-
-def _relation_sig(x: dict[str, Any], app_id: str) -> tuple[str, str, str, str, str]:
-    """A relation's content in normal form (`state.ConceptRelation.normal`): an object in this app
-    reads the same with or without its app id, and a relation between two concepts of this app
-    reads the same from either side (``b hyponym a`` is ``a hypernym b``)."""
-    obj = x.get("object_concept") or {}
-    obj_app = obj.get("app_id") or ""
-    obj_app = "" if obj_app == app_id else obj_app
-    subj, pred, oid = (x.get("subject_concept") or {}).get("id", ""), x.get("predicate", ""), obj.get("id", "")
-    kg = x.get("knowledge_graph_id", "") or ""
-    if not obj_app and (pred == "hyponym" or (pred == "synonym" and oid < subj)):
-        subj, oid, pred = oid, subj, "hypernym" if pred == "hyponym" else pred
-    return (subj, pred, oid, obj_app, kg)
-
-
 #: App / workflow fields apply never manages but sends back as read: PatchApps' and
 #: PatchWorkflows' "overwrite" may replace the whole object (Clarifai/docs
 #: docs/api-guide/advanced-topics/patching.md: overwrite replaces the object with what is sent,
@@ -931,8 +893,9 @@ def _kept_app_fields(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _app_metadata(app: App) -> dict[str, Any]:
-    return {**app.metadata, MARKER_KEY: make_marker(False, app.metadata)}
+def _marked(w: Workflow) -> dict[str, Any]:
+    """A workflow's metadata as written: the manifest's keys and the ownership marker."""
+    return metadata_with_marker(w.metadata, w.protect)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
