@@ -51,6 +51,7 @@ from reconciler.live import list_versions
 from reconciler.plan import PLANNED, Action, Op, Plan, action_predecessors, is_new_pin, new_pin, new_pin_model
 from reconciler.state import (MARKER_KEY, App, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
                               Resource, Workflow)
+from reconciler.status_codes import BY_NAME
 
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.
@@ -72,11 +73,15 @@ TRAIN_REPORT_EVERY_S = 10.0
 #: Codes that mean "an object with this id already exists" whatever the text says. MIXED_STATUS
 #: (10010) answers a batch in which some items failed: the create paths then read back and converge,
 #: which is right whatever the cause, and re-raise anything that is not a duplicate.
-DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
+DUPLICATE_CODES = frozenset(BY_NAME[name] for name in (
+    "DATABASE_DUPLICATE_KEY", "WORKFLOW_DUPLICATE", "INPUT_DUPLICATE", "MIXED_STATUS"))
 #: Codes of "invalid request" families that mean a duplicate only when the status says so.
-INVALID_REQUEST_CODES = frozenset({40003, 11102, 21203, 22999, 39999})
+INVALID_REQUEST_CODES = frozenset(BY_NAME[name] for name in (
+    "CONCEPTS_INVALID_REQUEST", "CONN_INVALID_REQUEST", "MODEL_INVALID_REQUEST", "WORKFLOW_INVALID_REQUEST",
+    "INPUT_INVALID_REQUEST"))
 #: Codes that mean "not found" whatever the text says.
-NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102})
+NOT_FOUND_CODES = frozenset(BY_NAME[name] for name in (
+    "CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST"))
 _DUPLICATE_WORDS = ("duplicate", "already exist")
 _NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 

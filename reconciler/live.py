@@ -53,15 +53,16 @@ from datetime import datetime
 from typing import Any, Callable
 
 from reconciler import liveshape, modeltypes
-from reconciler.client import MAX_PER_PAGE, Client, api_path, status_code_of
+from reconciler.client import MAX_PER_PAGE, Client, api_path
 from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
 from reconciler.codecs import text as _str
 from reconciler.training import TRAINING_FAILED, training_code
 from reconciler.errors import ApiError
 from reconciler.state import ConceptRelation, Model, State
+from reconciler.status_codes import BY_NAME
 
-CONN_KEY_INVALID = 11008
-CONN_DOES_NOT_EXIST = 11101
+CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
+CONN_DOES_NOT_EXIST = BY_NAME["CONN_DOES_NOT_EXIST"]
 #: The inverse a relation shows from its object's side.
 INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
 #: Query parameters of the listings: ListModels asks not to mix in clarifai/main's models
@@ -216,7 +217,9 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
         return True
     # A Clarifai answer (a parsed status) with HTTP 404 that is not about credentials. A 404
     # without a Clarifai body (an HTML page: a wrong --api-base) is an error, not "no app".
-    if err.http_status == 404 and err.code and not (11000 <= err.code < 11100 or err.code == 11200):
+    auth = BY_NAME["CONN_ACCOUNT_ISSUES"] <= err.code < BY_NAME["CONN_BAD_REQUEST_FORMAT"] \
+        or err.code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]  # 110xx and 11200: about credentials
+    if err.http_status == 404 and err.code and not auth:
         return True
     if err.code != CONN_KEY_INVALID:
         return False

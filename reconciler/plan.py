@@ -125,7 +125,6 @@ PLANNED: frozenset[tuple[Op, Kind]] = frozenset({
 KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
 #: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
 NEW_PREFIX = "new:"
-MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED = 21100, 21101, 21103
 #: How many ids an aggregated note names before "and N more".
 NOTE_IDS = 5
 
@@ -234,7 +233,7 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     # a trainable model's version is usable once trained; one training or queued will be (apply
     # waits); untrained or failed ones are not. Operator versions are usable at once.
     if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
-        return v.status_code in (MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED)
+        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
     return True
 
 

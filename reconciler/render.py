@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from reconciler.plan import Action, Op, Plan, is_new_pin
+from reconciler.plan import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.serialize import json_value
 from reconciler.state import Model, Node, Workflow
 
@@ -95,7 +95,7 @@ def format_value(value: Any, path: str = "") -> str:
     if value is None:
         return "(none)"
     if isinstance(value, str) and path.endswith(".model.version") and is_new_pin(value):
-        return f"(new version of {value.split(':', 1)[1]})"
+        return f"(new version of {new_pin_model(value)})"
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
@@ -348,7 +348,7 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         wf = a.desired if a.desired is not None else a.live
         assert isinstance(wf, Workflow)
         changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
-        changed |= {n for n, v in a.pins if is_new_pin(v) and v[4:] in new_models}
+        changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
         lines = [f"**Workflow `{wf.id}`** ({a.op.label})", "", "```mermaid"]
         cls = "deleted" if a.op is Op.DELETE else "changed"
         marked = sorted(changed) if a.op is not Op.DELETE else [n.id for n in wf.nodes]

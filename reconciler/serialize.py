@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.diff import ABSENT, Change
 from reconciler.errors import PlanError
 from reconciler.plan import Action, Note, Op, Plan
+from reconciler.status_codes import BY_NAME
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, Model, ModelRef,
                               ModelVersion, Node, Resource, State, Workflow)
 
@@ -97,7 +98,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                          config=dict(d.get("config") or {}), managed=bool(d.get("managed", True)),
                          version_id=d.get("version_id"),
                          versions=tuple(ModelVersion(id=v["id"], config=dict(v.get("config") or {}),
-                                                     status_code=int(v.get("status_code", 21100)),
+                                                     status_code=int(v.get("status_code", BY_NAME["MODEL_TRAINED"])),
                                                      created_at=v.get("created_at", ""))
                                         for v in d.get("versions") or ()))
         if kind is Kind.WORKFLOW:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Iterator
 
+from reconciler.status_codes import BY_NAME
+
 #: Key under which a managed resource's `metadata` carries the ownership marker:
 #: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]"}}``.
 #: `keys` lists the metadata keys the manifest manages, as a JSON string (not a list: a PATCH
@@ -161,7 +163,7 @@ class ModelVersion:
 
     id: str
     config: dict[str, Any]
-    status_code: int = 21100  # MODEL_TRAINED
+    status_code: int = BY_NAME["MODEL_TRAINED"]
     created_at: str = ""
 
 
