@@ -21,9 +21,10 @@
   live node whose pinned version already matches stays as it is. Structural differences ->
   `update` (whole node list, with pins); pins only -> `repoint`.
 
-Order: creates/updates/new versions/repoints/set_default follow the dependency graph (graphlib,
-ready nodes sorted by kind then id, so the order is deterministic); all deletes come after, in
-reverse dependency order (workflows, then models, then relations). `set_default` therefore runs
+Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
+dependency graph (ready actions taken smallest first by kind, id and op, so the order is
+deterministic); then all deletes, in reverse dependency order (workflows, then models, then
+relations). `set_default` therefore runs
 after the workflow it names exists and before any old default workflow is deleted.
 """
 
@@ -33,8 +34,7 @@ import dataclasses
 import heapq
 from dataclasses import dataclass, field
 from enum import StrEnum
-from graphlib import TopologicalSorter
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
@@ -600,38 +600,42 @@ def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
 
 
 def _order(actions: list[Action]) -> list[Action]:
-    """Deterministic topological order; see the module docstring."""
-    barrier = -1  # a pseudo-node: every delete waits for every other action
-    ts: TopologicalSorter[int] = TopologicalSorter()
-    ts.add(barrier)
-    for i, (a, preds) in enumerate(zip(actions, action_predecessors(actions))):
-        if a.op is Op.DELETE:
-            preds = preds | {barrier}
-        else:
-            ts.add(barrier, i)
-        ts.add(i, *preds)
-    # the smallest ready action first (a heap, not layer by layer): creates read as "app, all
-    # concepts, all models by id, workflows" rather than interleaving kinds by graph depth
-    out: list[Action] = []
-    ts.prepare()
-    heap: list[tuple[tuple[int, int, str, int], int]] = []
+    """Deterministic order in two passes (see the module docstring): first every non-delete in
+    topological order, then every delete, dependents before what they use."""
+    preds = action_predecessors(actions)
+    keep = [i for i, a in enumerate(actions) if a.op is not Op.DELETE]
+    gone = [i for i, a in enumerate(actions) if a.op is Op.DELETE]
+    return ([actions[i] for i in _topological(actions, keep, preds, _sort_key)]
+            + [actions[i] for i in _topological(actions, gone, preds, _delete_key)])
 
-    def push(ids: Sequence[int]) -> None:
-        for i in ids:
-            heapq.heappush(heap, ((-1, 0, "", 0) if i == barrier else _delete_aware_key(actions[i]), i))
 
-    push(ts.get_ready())
+def _topological(actions: list[Action], members: list[int], preds: list[set[int]],
+                 key: Callable[[Action], tuple[Any, ...]]) -> list[int]:
+    """`members` (action indices) in dependency order, the smallest ready action by `key` first
+    (a heap, not layer by layer: creates read as "app, all concepts, all models by id, workflows"
+    rather than interleaving kinds by graph depth); ties keep plan-building order. Predecessors
+    outside `members` are done already (a delete's non-delete predecessors: the first pass)."""
+    inside = set(members)
+    waiting = {i: preds[i] & inside for i in members}
+    dependents: dict[int, list[int]] = {}
+    for i in members:
+        for p in waiting[i]:
+            dependents.setdefault(p, []).append(i)
+    heap = [(key(actions[i]), i) for i in members if not waiting[i]]
+    heapq.heapify(heap)
+    out: list[int] = []
     while heap:
         _, i = heapq.heappop(heap)
-        if i != barrier:
-            out.append(actions[i])
-        ts.done(i)
-        push(ts.get_ready())
+        out.append(i)
+        for d in dependents.get(i, ()):
+            waiting[d].discard(i)
+            if not waiting[d]:
+                heapq.heappush(heap, (key(actions[d]), d))
+    if len(out) != len(members):
+        raise PlanError("the plan's actions depend on each other in a cycle")
     return out
 
 
-def _delete_aware_key(a: Action) -> tuple[int, int, str, int]:
+def _delete_key(a: Action) -> tuple[int, str]:
     # deletes run dependents first: workflows, then models, then relations
-    if a.op is Op.DELETE:
-        return 1, -KIND_ORDER[a.kind], a.id, 0
-    return (0, *_sort_key(a))
+    return -KIND_ORDER[a.kind], a.id
