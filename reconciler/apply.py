@@ -331,7 +331,7 @@ class Applier:
 
     def _write(self, method: str, path: str, body: dict[str, Any] | None, *, retry: bool = True) -> dict[str, Any]:
         """One write. `body` None: no body at all -- DeleteModel, DeleteModelVersion and
-        DeleteWorkflow bind no body (clarifai-grpc's http rules; routes.tsv), and a gateway may
+        DeleteWorkflow bind no body (clarifai-grpc's `google.api.http` rules), and a gateway may
         refuse one (quirk delete-body-refused)."""
         with self._lock:
             self.result.writes += 1

@@ -38,8 +38,7 @@ TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER
 #: Types whose versions are usable at once (no training).
 OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
 #: Types whose new versions train (queued -> training -> trained) before use: the Clarifai SDK's
-#: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`; see
-#: /work/shared/clarifai-api/REFERENCE.md, "Model types").
+#: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`).
 TRAINABLE_TYPES = frozenset({CLASSIFIER, "visual-classifier", "visual-detector", "visual-segmenter",
                              "visual-embedder", "clusterer", "text-classifier", "text-to-text"})
 

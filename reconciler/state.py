@@ -239,16 +239,9 @@ class State:
         return next((w for w in self.workflows if w.id == workflow_id), None)
 
 
-def dependencies(state: State, key: ResourceKey) -> set[ResourceKey]:
-    """Resources of `state` that `key` needs to exist first (creates run in this order, deletes in
-    reverse). External references (clarifai/main) are not resources of the state."""
-    res = state.by_key().get(key)
-    return resource_dependencies(res) if res is not None else set()
-
-
 def resource_dependencies(res: Resource) -> set[ResourceKey]:
-    """`dependencies` for a resource already in hand (no O(n) lookup: the planner calls this for
-    every resource of apps with thousands of concepts)."""
+    """The resources `res` needs to exist first (creates run in this order, deletes in reverse).
+    External references (clarifai/main) are not resources of the state."""
     deps: set[ResourceKey] = set()
     if isinstance(res, ConceptRelation):
         deps.add(ResourceKey(Kind.CONCEPT, res.subject))

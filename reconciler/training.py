@@ -1,7 +1,7 @@
 """Training statuses of a trainable model's version: the one place that knows their codes, names
 and meaning (apply waits on them, plan notes them).
 
-Codes and names: clarifai-grpc's status codes (/work/shared/clarifai-api/status_codes.tsv); their
+Codes and names: clarifai-grpc's status codes (`reconciler.status_codes`); their
 meanings: Clarifai/docs `docs/api-guide/advanced-topics/status-codes.md`. Names let a status sent as
 a string (`"code": "MODEL_TRAINING_NO_DATA"`) read the same as its number.
 """
