@@ -26,12 +26,25 @@ metadata goes through `state.read_marker`. What each item must look like is chec
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler import modeltypes
 from reconciler.idrules import MAIN_APP, MAIN_USER
-from reconciler.state import (MARKER_KEY, App, Concept, ConceptRef, ConceptRelation, Model, ModelRef,
-                              ModelVersion, Node, Workflow, make_marker, read_marker)
+from reconciler.state import (
+    MARKER_KEY,
+    App,
+    Concept,
+    ConceptRef,
+    ConceptRelation,
+    Model,
+    ModelRef,
+    ModelVersion,
+    Node,
+    Workflow,
+    make_marker,
+    read_marker,
+)
 from reconciler.training import training_code
 
 

@@ -11,9 +11,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import modeltypes as mt
-from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
-from reconciler.state import (MARKER_KEY, App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node,
-                              Workflow)
+from reconciler.codecs import (
+    AppCodec,
+    ConceptCodec,
+    ModelCodec,
+    RelationCodec,
+    WorkflowCodec,
+)
+from reconciler.state import (
+    MARKER_KEY,
+    App,
+    Concept,
+    ConceptRef,
+    ConceptRelation,
+    Model,
+    ModelRef,
+    Node,
+    Workflow,
+)
 from tests.parity import corpus
 
 APP = "my-app"
