@@ -34,7 +34,7 @@ import dataclasses
 import heapq
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Self, Sequence
 
 from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
@@ -101,7 +101,7 @@ class Note(str):
 
     key: ResourceKey | None
 
-    def __new__(cls, key: ResourceKey | None, text: str) -> "Note":
+    def __new__(cls, key: ResourceKey | None, text: str) -> Self:
         note = super().__new__(cls, text)
         note.key = key
         return note
@@ -109,6 +109,10 @@ class Note(str):
     @property
     def text(self) -> str:
         return str.__str__(self)
+
+    def __getnewargs__(self) -> tuple[ResourceKey | None, str]:  # type: ignore[override]
+        # copy and pickle rebuild a Note through __new__, which takes the key too
+        return self.key, self.text
 
 
 #: Every (op, kind) the planner emits (`_Planner._add` refuses others); apply has one executor
