@@ -1,7 +1,10 @@
 """Apply: execute a `plan.Plan` against the API, action by action, in plan order.
 
 Contract:
-- One dispatcher over (op, kind); each executor is small and idempotent: "already exists" on a
+- One executor table, `(Op, Kind) -> executor` (`EXECUTORS`, filled by the `executes` decorator
+  and checked at import against `plan.PLANNED`, every pair the planner can emit). Every executor
+  takes the list of actions it executes (the batched ones several, the others one); each is small
+  and idempotent: "already exists" on a
   create means an earlier, interrupted run got there first, so we read back and carry on; "not
   found" on a delete means done. A re-run of apply after any failure converges (plan again: what
   was done no longer shows).
@@ -36,17 +39,19 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from reconciler import modeltypes
 from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
                                  training_code)
 from reconciler.client import api_path, app_path
+from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec, metadata_with_marker
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
-from reconciler.plan import Action, Plan, action_predecessors
-from reconciler.state import (MARKER_KEY, App, make_marker, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
-                              Workflow)
+from reconciler.plan import PLANNED, Action, Op, Plan, action_predecessors, is_new_pin, new_pin, new_pin_model
+from reconciler.state import (MARKER_KEY, App, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
+                              Resource, Workflow)
+from reconciler.status_codes import BY_NAME
 
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.
@@ -68,15 +73,64 @@ TRAIN_REPORT_EVERY_S = 10.0
 #: Codes that mean "an object with this id already exists" whatever the text says. MIXED_STATUS
 #: (10010) answers a batch in which some items failed: the create paths then read back and converge,
 #: which is right whatever the cause, and re-raise anything that is not a duplicate.
-DUPLICATE_CODES = frozenset({40010, 22100, 30100, 10010})
+DUPLICATE_CODES = frozenset(BY_NAME[name] for name in (
+    "DATABASE_DUPLICATE_KEY", "WORKFLOW_DUPLICATE", "INPUT_DUPLICATE", "MIXED_STATUS"))
 #: Codes of "invalid request" families that mean a duplicate only when the status says so.
-INVALID_REQUEST_CODES = frozenset({40003, 11102, 21203, 22999, 39999})
+INVALID_REQUEST_CODES = frozenset(BY_NAME[name] for name in (
+    "CONCEPTS_INVALID_REQUEST", "CONN_INVALID_REQUEST", "MODEL_INVALID_REQUEST", "WORKFLOW_INVALID_REQUEST",
+    "INPUT_INVALID_REQUEST"))
 #: Codes that mean "not found" whatever the text says.
-NOT_FOUND_CODES = frozenset({11101, 21200, 22102, 30102})
+NOT_FOUND_CODES = frozenset(BY_NAME[name] for name in (
+    "CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST"))
 _DUPLICATE_WORDS = ("duplicate", "already exist")
 _NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
+
+
+# --- the executor table ----------------------------------------------------------------------
+
+_Fn = Callable[["Applier", list[Action]], None]
+
+
+class Executor(NamedTuple):
+    """How apply carries out one (op, kind): `run(applier, actions)`; `batched` executors get
+    every action of a dependency level that the API takes in one list (see `_tasks`)."""
+
+    run: _Fn
+    batched: bool
+
+
+#: (op, kind) -> its executor; `executes` fills it, `_check_executors` checks it at import.
+EXECUTORS: dict[tuple[Op, Kind], Executor] = {}
+
+
+def executes(*pairs: tuple[Op, Kind], batched: bool = False) -> Callable[[_Fn], _Fn]:
+    """Register the decorated method as the executor of each (op, kind) in `pairs`."""
+    def register(fn: _Fn) -> _Fn:
+        for pair in pairs:
+            if pair in EXECUTORS:
+                raise TypeError(f"two executors for {pair[0].value} {pair[1].value}")
+            EXECUTORS[pair] = Executor(fn, batched)
+        return fn
+    return register
+
+
+R = TypeVar("R", bound=Resource)
+
+
+def _desired(a: Action, cls: type[R]) -> R:
+    """The action's desired resource, which the planner always sets to a `cls` for this (op, kind)."""
+    if not isinstance(a.desired, cls):
+        raise ApplyError(f"{a.op.value} {a.address}: the plan has no desired {cls.__name__.lower()}")
+    return a.desired
+
+
+def _live(a: Action, cls: type[R]) -> R:
+    """The action's live resource (a delete's, an update's), a `cls`."""
+    if not isinstance(a.live, cls):
+        raise ApplyError(f"{a.op.value} {a.address}: the plan has no live {cls.__name__.lower()}")
+    return a.live
 
 
 class TrainingNotReady(ApplyError):
@@ -110,10 +164,6 @@ def _is_not_found(err: ApiError) -> bool:
     if err.code in NOT_FOUND_CODES or err.http_status == 404:
         return True
     return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
-
-
-def metadata_with_marker(res: Model | Workflow) -> dict[str, Any]:
-    return {**res.metadata, MARKER_KEY: make_marker(res.protect, res.metadata)}
 
 
 @dataclass
@@ -195,11 +245,11 @@ class Applier:
                     continue
                 try:
                     done_now, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt as err:
+                except KeyboardInterrupt as interrupt:
                     if stop is not None and isinstance(stop[1], KeyboardInterrupt):
                         raise  # a second Ctrl-C: stop waiting for the requests in flight
                     self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
-                    stop = stop or (min(running.values(), key=lambda t: t.index), err)
+                    stop = stop or (min(running.values(), key=lambda t: t.index), interrupt)
                     continue
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)
@@ -260,18 +310,18 @@ class Applier:
             return group
         keep: list[Action] = []
         for a in group:
-            if a.kind is Kind.WORKFLOW and a.op != "delete":
-                waits = sorted({p[len(NEW_PIN):] for _, p in a.pins if p.startswith(NEW_PIN)} & set(self.untrained))
+            if a.kind is Kind.WORKFLOW and a.op is not Op.DELETE:
+                waits = sorted({m for _, p in a.pins if (m := new_pin_model(p))} & set(self.untrained))
                 if waits:
                     self._defer(a, f"waits for model {', '.join(waits)} to train")
                     self._deferred_workflows.add(a.id)
                     continue
-            elif a.op == "set_default":
-                wf = getattr(a.desired, "default_workflow", None)
+            elif a.op is Op.SET_DEFAULT:
+                wf = a.desired.default_workflow if isinstance(a.desired, App) else None
                 if wf in self._deferred_workflows:
                     self._defer(a, f"workflow {wf} is not ready")
                     continue
-            elif a.op == "delete" and a.kind in (Kind.WORKFLOW, Kind.MODEL):
+            elif a.op is Op.DELETE and a.kind in (Kind.WORKFLOW, Kind.MODEL):
                 self._defer(a, "deletes wait until the workflows are up to date")
                 continue
             keep.append(a)
@@ -283,13 +333,7 @@ class Applier:
 
     def _execute(self, task: "_Task") -> None:
         a = task.actions[0]
-        handler = getattr(self, f"_{a.op}_{a.kind.value}", None)
-        if handler is None:
-            raise ApplyError(f"no executor for {a.op} {a.kind.value}")
-        if _batched(a):
-            handler(task.actions)
-        else:
-            handler(a)
+        EXECUTORS[a.op, a.kind].run(self, task.actions)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:
@@ -298,26 +342,31 @@ class Applier:
 
     def _write(self, method: str, path: str, body: dict[str, Any] | None, *, retry: bool = True) -> dict[str, Any]:
         """One write. `body` None: no body at all -- DeleteModel, DeleteModelVersion and
-        DeleteWorkflow bind no body (clarifai-grpc's http rules; routes.tsv), and a gateway may
+        DeleteWorkflow bind no body (clarifai-grpc's `google.api.http` rules), and a gateway may
         refuse one (quirk delete-body-refused)."""
         with self._lock:
             self.result.writes += 1
-        fn = getattr(self.client, method)
+        fn = {"post": self.client.post, "patch": self.client.patch, "delete": self.client.delete}[method]
         if retry:
             return fn(path, body)
         return fn(path, body, retry=False)
 
     # --- app -------------------------------------------------------------------------------
-    def _create_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
-        sent = {"id": app.id, "description": app.description, "metadata": _app_metadata(app)}
+    @executes((Op.CREATE, Kind.APP))
+    def _create_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._create_one_app(a)
+
+    def _create_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
+        sent = AppCodec.to_api(app)
         body = {"apps": [sent]}
         try:
             self._write("post", self.apps_path, body)
         except ApiError as err:
             if not _is_duplicate(err):
                 raise
-            self._update_app(a)
+            self._update_one_app(a)
             return
         self._app_sent = sent
 
@@ -330,37 +379,47 @@ class Applier:
             return a.live.raw
         return self.client.get(self.base).get("app", {})
 
-    def _update_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
+    @executes((Op.UPDATE, Kind.APP))
+    def _update_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._update_one_app(a)
+
+    def _update_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
         raw = self._live_app(a)
-        meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, _app_metadata(app))
-        sent = {**_kept_app_fields(raw), "id": app.id, "description": app.description, "metadata": meta}
+        meta = _merged_metadata(raw.get("metadata") or {}, app.metadata, AppCodec.to_api(app)["metadata"])
+        sent = {**_kept_app_fields(raw), **AppCodec.to_api(app), "metadata": meta}
         body = {"apps": [sent], "action": "overwrite", "metadata_action": {"op": "overwrite"}}
         self._write("patch", self.apps_path, body)
         self._app_sent = {**raw, **sent}
 
-    _adopt_app = _update_app
+    @executes((Op.SET_DEFAULT, Kind.APP))
+    def _set_default_app(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._set_default_one_app(a)
 
-    def _set_default_app(self, a: Action) -> None:
-        app: App = a.desired  # type: ignore[assignment]
+    def _set_default_one_app(self, a: Action) -> None:
+        app = _desired(a, App)
         raw = self._live_app(a)
         kept = {k: v for k, v in _kept_app_fields(raw).items() if k not in ("default_workflow", "default_workflow_id")}
         for k in ("description", "metadata"):  # the app update (if any) ran before: keep what it wrote
             if raw.get(k) is not None:
                 kept[k] = raw[k]
-        body: dict[str, Any] = {"apps": [{**kept, "id": app.id, "default_workflow_id": app.default_workflow or ""}],
+        managed = AppCodec.to_api(app, with_default=True)
+        body: dict[str, Any] = {"apps": [{**kept, "id": app.id, "default_workflow_id": managed["default_workflow_id"]}],
                                 "action": "overwrite"}
         if "metadata" in kept:
             body["metadata_action"] = {"op": "overwrite"}
         self._write("patch", self.apps_path, body)
 
     # --- concepts (batched) ----------------------------------------------------------------
+    @executes((Op.CREATE, Kind.CONCEPT), batched=True)
     def _create_concept(self, group: list[Action]) -> None:
-        concepts = [a.desired for a in group]
+        concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
-            batch: list[Concept] = concepts[i:i + CONCEPT_BATCH]  # type: ignore[assignment]
+            batch = concepts[i:i + CONCEPT_BATCH]
             try:
-                self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in batch]})
+                self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in batch]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
@@ -372,50 +431,52 @@ class Applier:
         existing = {c["id"]: c for c in self.client.list_all(self._at("concepts"), "concepts")}
         missing = [c for c in batch if c.id not in existing]
         if missing:
-            self._write("post", self._at("concepts"), {"concepts": [_concept_json(c) for c in missing]})
-        differ = [c for c in batch if c.id in existing and (
-            existing[c.id].get("name", "") != c.name or existing[c.id].get("definition", "") != c.description)]
+            self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in missing]})
+        differ = [c for c in batch if c.id in existing and ConceptCodec.differs(c, existing[c.id])]
         if differ:
             self._write("patch", self._at("concepts"),
-                        {"concepts": [_concept_json(c, existing[c.id]) for c in differ], "action": "overwrite"})
+                        {"concepts": [ConceptCodec.to_api(c, existing[c.id]) for c in differ], "action": "overwrite"})
 
+    @executes((Op.UPDATE, Kind.CONCEPT), batched=True)
     def _update_concept(self, group: list[Action]) -> None:
         # PatchConcepts takes only "overwrite", which may replace the whole concept: send back the
         # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces).
-        existing = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
-        concepts = [a.desired for a in group]
+        existing: dict[str, dict[str, Any]] = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
+        concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i:i + CONCEPT_BATCH]
             self._write("patch", self._at("concepts"),
-                        {"concepts": [_concept_json(c, existing.get(c.id)) for c in batch],  # type: ignore[arg-type,union-attr]
+                        {"concepts": [ConceptCodec.to_api(c, existing.get(c.id)) for c in batch],
                          "action": "overwrite"})
 
     # --- relations (one call per subject) --------------------------------------------------
+    @executes((Op.CREATE, Kind.RELATION), batched=True)
     def _create_concept_relation(self, group: list[Action]) -> None:
         by_subject: dict[str, list[ConceptRelation]] = {}
         for a in group:
-            r: ConceptRelation = a.desired  # type: ignore[assignment]
+            r = _desired(a, ConceptRelation)
             by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
             path = self._at("concepts", subject, "relations")
             try:
-                self._write("post", path, {"concept_relations": [_relation_json(r) for r in rels]})
+                self._write("post", path, {"concept_relations": [RelationCodec.to_api(r) for r in rels]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
                 # Some exist: create only the ones still missing.
                 live = self.client.list_all(path, "concept_relations")
                 app = self.plan.app_id
-                have = {_relation_sig(x, app) for x in live}
-                rest = [r for r in rels if _relation_sig(
-                    _relation_json(r) | {"subject_concept": {"id": subject}}, app) not in have]
+                have = {RelationCodec.signature(x, app) for x in live}
+                rest = [r for r in rels
+                        if RelationCodec.signature(RelationCodec.to_api(r, with_subject=True), app) not in have]
                 if rest:
-                    self._write("post", path, {"concept_relations": [_relation_json(r) for r in rest]})
+                    self._write("post", path, {"concept_relations": [RelationCodec.to_api(r) for r in rest]})
 
+    @executes((Op.DELETE, Kind.RELATION), batched=True)
     def _delete_concept_relation(self, group: list[Action]) -> None:
         by_subject: dict[str, list[ConceptRelation]] = {}
         for a in group:
-            r: ConceptRelation = a.live  # type: ignore[assignment]
+            r = _live(a, ConceptRelation)
             if r.server_id:
                 by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
@@ -441,11 +502,14 @@ class Applier:
                     raise
 
     # --- models ----------------------------------------------------------------------------
-    def _create_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
-        api = modeltypes.to_api(m.type, self._resolve_config(m))
-        model_json: dict[str, Any] = {"id": m.id, "model_type_id": m.type, "description": m.description,
-                                      "metadata": metadata_with_marker(m)}
+    @executes((Op.CREATE, Kind.MODEL))
+    def _create_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._create_one_model(_desired(a, Model))
+
+    def _create_one_model(self, m: Model) -> None:
+        api = ModelCodec.version_to_api(m.type, self._resolve_config(m))
+        model_json = ModelCodec.to_api(m)
         # A trainable model is created bare, as clarifai-python-grpc `tests/client/test_model_crud.py`
         # and the SDK's workflow loader do: its configuration goes to the PostModelVersions that
         # trains, so the never-trained version PostModels makes holds none (no twin of the real one).
@@ -485,24 +549,26 @@ class Applier:
                     raise ApplyError(f"model {model_id}: not trained: apply stopped before the concepts "
                                      "it trains on were created")
 
-    def _update_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
-        self._patch_model_fields(m, a.live)  # type: ignore[arg-type]
-
-    def _adopt_model(self, a: Action) -> None:
-        self._update_model(a)
+    @executes((Op.UPDATE, Kind.MODEL), (Op.ADOPT, Kind.MODEL))
+    def _update_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._patch_model_fields(_desired(a, Model), _live(a, Model))
 
     def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
-        body = {"models": [{"id": m.id, "description": m.description, "metadata": metadata_with_marker(m)}],
-                "action": "merge"}
+        sent = {k: v for k, v in ModelCodec.to_api(m).items() if k != "model_type_id"}
+        body = {"models": [sent], "action": "merge"}
         self._write("patch", self._at("models"), body)
         gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
         if gone:
             self._write("patch", self._at("models"),
                         {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"})
 
-    def _new_version_model(self, a: Action) -> None:
-        m: Model = a.desired  # type: ignore[assignment]
+    @executes((Op.NEW_VERSION, Kind.MODEL))
+    def _new_version_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._new_version_one_model(_desired(a, Model))
+
+    def _new_version_one_model(self, m: Model) -> None:
         # The plan saw no version with this config, so post at once; `_settle_version` then
         # resolves a race with another apply that posted the same config meanwhile.
         version = self._ensure_version(m, look_first=False)
@@ -517,7 +583,7 @@ class Applier:
             found = self._find_version(m, want)
             if found is not None:
                 return found
-        body = {"model_versions": [modeltypes.to_api(m.type, want)]}
+        body = {"model_versions": [ModelCodec.version_to_api(m.type, want)]}
         try:
             resp = self._write("post", self._at("models", m.id, "versions"), body, retry=False)
         except ApiError as err:
@@ -609,12 +675,14 @@ class Applier:
             return f"model {m.id} cannot train yet ({what}): {need}."
         return f"model {m.id}: version {vid} failed to train ({what})."
 
-    def _delete_model(self, a: Action) -> None:
-        try:
-            self._write("delete", self._at("models", a.id), None)
-        except ApiError as err:
-            if not _is_not_found(err):
-                raise
+    @executes((Op.DELETE, Kind.MODEL))
+    def _delete_model(self, actions: list[Action]) -> None:
+        for a in actions:
+            try:
+                self._write("delete", self._at("models", a.id), None)
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
 
     def _resolve_config(self, m: Model) -> dict[str, Any]:
         """Fill the annotation writer's default user (the app owner) if the manifest left it out."""
@@ -641,17 +709,17 @@ class Applier:
 
     # --- workflows -------------------------------------------------------------------------
     def _workflow_json(self, a: Action, metadata: dict[str, Any]) -> dict[str, Any]:
-        w: Workflow = a.desired  # type: ignore[assignment]
+        w = _desired(a, Workflow)
         pins = dict(a.pins)
-        nodes = []
+        versions: dict[str, str] = {}
         for n in w.nodes:
+            if n.model.external:
+                continue
             pin = pins.get(n.id, "")
-            if pin and not pin.startswith(NEW_PIN) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
+            if pin and not is_new_pin(pin) and any(c.path == f"nodes.{n.id}.model.version" for c in a.changes):
                 self._await_reused_version(n.model.id, pin)
-            nodes.append({"id": n.id, "model": self._node_model(n.id, n.model, pins),
-                          "node_inputs": [{"node_id": i} for i in n.inputs],
-                          "suppress_output": n.suppress_output})
-        return {"id": w.id, "description": w.description, "metadata": metadata, "nodes": nodes}
+            versions[n.id] = self._resolved_pin(n.id, n.model, pins)
+        return WorkflowCodec.to_api(w, metadata, versions)
 
     @staticmethod
     def _kept_workflow_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -672,24 +740,22 @@ class Applier:
             raise ApplyError(err.line) from None
         self._trained_ok.add(version_id)
 
-    def _node_model(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> dict[str, Any]:
-        if ref.external:
-            out: dict[str, Any] = {"id": ref.id, "user_id": ref.user_id, "app_id": ref.app_id}
-            if ref.version:
-                out["model_version"] = {"id": ref.version}
-            return out
-        pin = pins.get(node_id) or ref.version or f"new:{ref.id}"
-        if pin.startswith("new:"):
-            model_id = pin[4:]
+    def _resolved_pin(self, node_id: str, ref: ModelRef, pins: dict[str, str]) -> str:
+        """The version a node on a local model is pinned to: a new version this apply made
+        (``new:<model>``) resolved to its id."""
+        pin = pins.get(node_id) or ref.version or new_pin(ref.id)
+        model_id = new_pin_model(pin)
+        if model_id is not None:
             if model_id not in self.result.new_versions:
                 raise ApplyError(f"node {node_id}: no version of model {model_id} was made by this apply")
             pin = self.result.new_versions[model_id]
-        return {"id": ref.id, "model_version": {"id": pin}}
+        return pin
 
+    @executes((Op.CREATE, Kind.WORKFLOW), batched=True)
     def _create_workflow(self, group: list[Action]) -> None:
         """One PostWorkflows for the whole group; if some exist already (an earlier run was cut
         off), fall back to one call each: create the missing, overwrite the existing."""
-        body = {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired)) for a in group]}  # type: ignore[arg-type]
+        body = {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow))) for a in group]}
         try:
             self._write("post", self._at("workflows"), body)
             return
@@ -699,38 +765,53 @@ class Applier:
         for a in group:
             try:
                 self._write("post", self._at("workflows"),
-                            {"workflows": [self._workflow_json(a, metadata_with_marker(a.desired))]})  # type: ignore[arg-type]
+                            {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow)))]})
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
-                self._update_workflow(a)
+                self._overwrite_workflow(a)
 
-    def _update_workflow(self, a: Action) -> None:
-        w: Workflow = a.desired  # type: ignore[assignment]
+    @executes((Op.UPDATE, Kind.WORKFLOW), (Op.ADOPT, Kind.WORKFLOW), (Op.REPOINT, Kind.WORKFLOW))
+    def _update_workflow(self, actions: list[Action]) -> None:
+        for a in actions:
+            self._overwrite_workflow(a)
+
+    def _overwrite_workflow(self, a: Action) -> None:
+        w = _desired(a, Workflow)
         # the plan's live read has the workflow as it is; a plan without one (a golden case, a
         # create that met an existing workflow) reads it now
         raw = a.live.raw if isinstance(a.live, Workflow) and a.live.raw else \
             self.client.get(self._at("workflows", w.id)).get("workflow") or {}
         live_meta = raw.get("metadata") or {}
-        meta = _merged_metadata(live_meta, w.metadata, metadata_with_marker(w))
+        meta = _merged_metadata(live_meta, w.metadata, _marked(w))
         body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}],
                 "action": "overwrite"}
         self._write("patch", self._at("workflows"), body)
 
-    _adopt_workflow = _update_workflow
-    _repoint_workflow = _update_workflow
+    @executes((Op.DELETE, Kind.WORKFLOW))
+    def _delete_workflow(self, actions: list[Action]) -> None:
+        for a in actions:
+            try:
+                self._write("delete", self._at("workflows", a.id), None)
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
 
-    def _delete_workflow(self, a: Action) -> None:
-        try:
-            self._write("delete", self._at("workflows", a.id), None)
-        except ApiError as err:
-            if not _is_not_found(err):
-                raise
+
+def _check_executors() -> None:
+    """Every (op, kind) the planner can emit has an executor, and no executor waits for a pair
+    the planner never emits (checked at import, so a new op or kind cannot reach apply unrun)."""
+    missing = sorted(f"{op.value} {kind.value}" for op, kind in PLANNED - EXECUTORS.keys())
+    extra = sorted(f"{op.value} {kind.value}" for op, kind in EXECUTORS.keys() - PLANNED)
+    if missing or extra:
+        raise TypeError(f"apply's executor table does not match the planner: no executor for "
+                        f"{missing or 'nothing'}; executors for pairs never planned: {extra or 'none'}")
+
+
+_check_executors()
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-NEW_PIN = "new:"
 
 
 def _trainable(m: Model) -> bool:
@@ -743,8 +824,7 @@ def _few(ids: list[str], limit: int = 8) -> str:
 
 def _batched(a: Action) -> bool:
     """Actions whose API call takes a list: they share calls (see `_tasks`)."""
-    return ((a.kind in (Kind.CONCEPT, Kind.RELATION) and a.op in ("create", "update", "delete"))
-            or (a.kind == Kind.WORKFLOW and a.op == "create"))
+    return EXECUTORS[a.op, a.kind].batched
 
 
 @dataclass
@@ -760,7 +840,7 @@ class _Task:
     def label(self) -> str:
         if len(self.actions) == 1:
             return _describe(self.actions[0])
-        return f"{self.actions[0].op} {len(self.actions)} {self.actions[0].kind.value}s"
+        return f"{self.actions[0].op.value} {len(self.actions)} {self.actions[0].kind.value}s"
 
 
 def _call_units(group: list[Action]) -> list[list[Action]]:
@@ -772,8 +852,8 @@ def _call_units(group: list[Action]) -> list[list[Action]]:
     if a.kind is Kind.RELATION:
         by_subject: dict[str, list[Action]] = {}
         for x in group:
-            r = x.desired if x.desired is not None else x.live
-            by_subject.setdefault(r.subject, []).append(x)  # type: ignore[union-attr]
+            r = _desired(x, ConceptRelation) if x.desired is not None else _live(x, ConceptRelation)
+            by_subject.setdefault(r.subject, []).append(x)
         return list(by_subject.values())
     return [group]
 
@@ -788,10 +868,10 @@ def _tasks(actions: list[Action]) -> list[_Task]:
     last_nondelete = 0
     for i in range(len(actions)):  # plan order is topological, so predecessors come first
         depth[i] = 1 + max((depth[p] for p in preds[i]), default=0)
-        if actions[i].op != "delete":
+        if actions[i].op is not Op.DELETE:
             last_nondelete = max(last_nondelete, depth[i])
     for i, a in enumerate(actions):  # the barrier: after every non-delete
-        if a.op == "delete":
+        if a.op is Op.DELETE:
             depth[i] += last_nondelete
     groups: dict[tuple[int, Kind, str], list[int]] = {}
     units: list[list[int]] = []
@@ -806,15 +886,15 @@ def _tasks(actions: list[Action]) -> list[_Task]:
     units.sort(key=lambda u: u[0])  # plan order of each task's first action
     task_of = {i: n for n, unit in enumerate(units) for i in unit}
     tasks = [_Task(n, [actions[i] for i in unit]) for n, unit in enumerate(units)]
-    nondelete = {task_of[i] for i, a in enumerate(actions) if a.op != "delete"}
+    nondelete = {task_of[i] for i, a in enumerate(actions) if a.op is not Op.DELETE}
     for t, unit in zip(tasks, units):
         for i in unit:
             t.deps |= {task_of[p] for p in preds[i]}
-        if t.actions[0].op == "delete":
+        if t.actions[0].op is Op.DELETE:
             t.deps |= nondelete
         t.deps.discard(t.index)
         first = t.actions[0]
-        if first.op == "create" and isinstance(first.desired, Model) and _trainable(first.desired):
+        if first.op is Op.CREATE and isinstance(first.desired, Model) and _trainable(first.desired):
             # A trainable model is created bare (PostModels names no concept); only the version
             # that trains names its concepts. So its PostModels runs alongside the concept batches
             # and waits for them only before PostModelVersions (`_await_gate`): one round trip less.
@@ -824,38 +904,7 @@ def _tasks(actions: list[Action]) -> list[_Task]:
 
 
 def _describe(a: Action) -> str:
-    return f"{a.op} {a.kind.value}/{a.id}"
-
-
-def _concept_json(c: Concept, live: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A concept to send; with `live` (an overwrite of an existing one), its metadata is kept."""
-    out: dict[str, Any] = {"id": c.id, "name": c.name or c.id}
-    if c.description:
-        out["definition"] = c.description
-    if live is not None and isinstance(live.get("metadata"), dict) and live["metadata"]:
-        out["metadata"] = live["metadata"]
-    return out
-
-
-def _relation_json(r: ConceptRelation) -> dict[str, Any]:
-    obj: dict[str, Any] = {"id": r.object.id}
-    if r.object.external:
-        obj.update(app_id=r.object.app_id, user_id=r.object.user_id)
-    return {"object_concept": obj, "predicate": r.predicate, "knowledge_graph_id": r.knowledge_graph_id}
-
-
-def _relation_sig(x: dict[str, Any], app_id: str) -> tuple[str, str, str, str, str]:
-    """A relation's content in normal form (`state.ConceptRelation.normal`): an object in this app
-    reads the same with or without its app id, and a relation between two concepts of this app
-    reads the same from either side (``b hyponym a`` is ``a hypernym b``)."""
-    obj = x.get("object_concept") or {}
-    obj_app = obj.get("app_id") or ""
-    obj_app = "" if obj_app == app_id else obj_app
-    subj, pred, oid = (x.get("subject_concept") or {}).get("id", ""), x.get("predicate", ""), obj.get("id", "")
-    kg = x.get("knowledge_graph_id", "") or ""
-    if not obj_app and (pred == "hyponym" or (pred == "synonym" and oid < subj)):
-        subj, oid, pred = oid, subj, "hypernym" if pred == "hyponym" else pred
-    return (subj, pred, oid, obj_app, kg)
+    return f"{a.op.value} {a.kind.value}/{a.id}"
 
 
 #: App / workflow fields apply never manages but sends back as read: PatchApps' and
@@ -880,8 +929,9 @@ def _kept_app_fields(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _app_metadata(app: App) -> dict[str, Any]:
-    return {**app.metadata, MARKER_KEY: make_marker(False, app.metadata)}
+def _marked(w: Workflow) -> dict[str, Any]:
+    """A workflow's metadata as written: the manifest's keys and the ownership marker."""
+    return metadata_with_marker(w.metadata, w.protect)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_API_BASE = "https://api.clarifai.com"
-SUCCESS = 10000
+SUCCESS = BY_NAME["SUCCESS"]
 MAX_PER_PAGE = 1000
 #: Paging stops with an error past this many pages (10 million items at 1000 a page).
 MAX_PAGES = 10_000
@@ -81,10 +81,11 @@ MAX_PAGES = 10_000
 #: downstream ever sees a name. Unknown names read as code 0 and keep their name in messages.
 STATUS_CODES: dict[str, int] = BY_NAME
 STATUS_NAMES: dict[int, str] = NAME_OF
-CONN_EXCEED_HOURLY_LIMIT = 11003
+CONN_EXCEED_HOURLY_LIMIT = BY_NAME["CONN_EXCEED_HOURLY_LIMIT"]
 
 #: Statuses that mean "the same request may succeed later".
-RETRY_CODES = frozenset({10030, 11005, 40030, 40031, 40032})
+RETRY_CODES = frozenset(BY_NAME[name] for name in ("TRY_AGAIN", "CONN_THROTTLED", "RPC_REQUEST_QUEUE_FULL",
+                                                   "RPC_SERVER_UNAVAILABLE", "RPC_REQUEST_TIMEOUT"))
 #: Transport failures worth retrying (local protocol errors / bad URLs are bugs, not weather).
 #: ConnectionError: a transport that runs the app in process (httpx's WSGITransport, used for the
 #: embedded sandbox) lets the app's own "connection reset" through unwrapped.
@@ -456,7 +457,7 @@ class Client:
                 failure = result
                 unsent = False
             self._trace(method, path, params, resp, t0, failure.code, None, failure)
-            safe = retry or unsent or failure.http_status == 429 or failure.code == 11005
+            safe = retry or unsent or failure.http_status == 429 or failure.code == BY_NAME["CONN_THROTTLED"]
             if not safe or not self._retryable(failure) or attempt >= self.max_retries:
                 raise self._final(failure, attempt)
             delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))

@@ -11,9 +11,13 @@ Contract (pure, no I/O):
   it is shown as the user wrote it). A key present on one side only is `ABSENT` on the other.
 - `created_fields(resource)` lists what a create sets (defaults and empty values omitted).
 
-Plain recursion rather than deepdiff: the values are small canonical dicts (floats already rounded
-to float32 by `modeltypes`), and we need leaf paths in our own dotted form and whole-list values,
-which would mean post-processing deepdiff's output into exactly this walk. No other module diffs.
+Plain recursion, not deepdiff (which the project no longer depends on), decided by measurement:
+`make_plan` on bench/plan_bench.py's generated app (5,000 concepts, 100 models, 20 workflows)
+against a live app where every resource's description differs (5,120 diffs) takes 57 ms with
+this walk and 451 ms with a DeepDiff-based walk producing the same Changes (8x; deepdiff 9.1,
+best of 3). The values are small canonical dicts (floats already rounded to float32 by
+`modeltypes`), and DeepDiff's tree output must still be turned into these dotted paths and
+`ABSENT` sides, so it would add time and a dependency and remove no code. No other module diffs.
 """
 
 from __future__ import annotations

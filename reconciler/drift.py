@@ -19,13 +19,8 @@ from typing import Any
 
 from reconciler import render
 from reconciler.live import fingerprint, read_live
-from reconciler.plan import Plan, make_plan
+from reconciler.plan import Op, Plan, make_plan
 from reconciler.state import State
-
-WHAT = {"create": "missing from the app", "update": "differs", "adopt": "not marked as managed",
-        "new_version": "model configuration differs", "repoint": "workflow pins other model versions",
-        "set_default": "default workflow differs", "delete": "managed, but no longer in the manifest"}
-
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -56,7 +51,8 @@ def render_text(data: dict[str, Any]) -> str:
     if data.get("endpoint"):
         lines.append(f"Endpoint: {data['endpoint']}")
     for a in data["actions"]:
-        lines.append(f"  {render.GLYPHS[a['op']]} {a['kind']}/{a['id']}: {WHAT[a['op']]}")
+        op = Op(a["op"])
+        lines.append(f"  {op.glyph} {a['kind']}/{a['id']}: {op.drift}")
         for c in a["changes"]:
             lines.append(f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
                          f"manifest {render.format_value(c['after'], c['path'])}")

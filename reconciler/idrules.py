@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT"]
+__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT", "MAIN_USER", "MAIN_APP"]
+
+#: The public app whose concepts, models and workflows every app references: clarifai/main.
+MAIN_USER, MAIN_APP = "clarifai", "main"
 
 #: How the rule reads to a user; used in every message about an invalid id.
 ID_HINT = "Clarifai ids are ASCII letters and digits, optionally separated by single '-' or '_'"

@@ -21,7 +21,7 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
   type is an ApiError naming the field, never silently read as absent.
-- Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
+- Decoding each item: `codecs` (one codec per kind). Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
   enums may be names or integers and floats are float32 (`modeltypes.from_api` handles both);
   missing strings read as "" and a concept's missing name as its id; a concept's description is
   its `definition`. Metadata goes through `state.read_marker`: marked resources have
@@ -53,21 +53,21 @@ from datetime import datetime
 from typing import Any, Callable
 
 from reconciler import liveshape, modeltypes
-from reconciler.client import MAX_PER_PAGE, Client, api_path, status_code_of
+from reconciler.client import MAX_PER_PAGE, Client, api_path
+from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
+from reconciler.codecs import text as _str
 from reconciler.training import TRAINING_FAILED, training_code
 from reconciler.errors import ApiError
-from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion,
-                              Node, State, Workflow, read_marker)
+from reconciler.state import ConceptRelation, Model, State
+from reconciler.status_codes import BY_NAME
 
-CONN_KEY_INVALID = 11008
-CONN_DOES_NOT_EXIST = 11101
+CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
+CONN_DOES_NOT_EXIST = BY_NAME["CONN_DOES_NOT_EXIST"]
 #: The inverse a relation shows from its object's side.
 INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
 #: Query parameters of the listings: ListModels asks not to mix in clarifai/main's models
 #: (clarifai-grpc ListModelsRequest field 23, deprecated; `_in_app` filters by owner anyway).
 LIST_PARAMS: dict[str, dict[str, Any]] = {"models": {"dont_fetch_from_main": True}}
-#: The public app whose concepts and workflows everyone references.
-MAIN_USER, MAIN_APP = "clarifai", "main"
 
 
 def read_live(client: Client, app_id: str, *, user_id: str | None = None,
@@ -107,7 +107,7 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
             owner = ""
         raw_models = [m for m in lists["models"].result() if _in_app(m, app_id, owner)]
         raw_wfs = lists["workflows"].result()
-        workflows = [_workflow(w, app_id, owner) for w in raw_wfs]
+        workflows = [WorkflowCodec.from_api(w, app_id, owner) for w in raw_wfs]
         pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
         model_ids = [str(m.get("id", "")) for m in raw_models]
         wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
@@ -119,12 +119,12 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         except ApiError:
             _discard([*lists.values(), *f_versions.values()])
             raise
-        concepts = [_concept(c) for c in lists["concepts"].result()
+        concepts = [ConceptCodec.from_api(c) for c in lists["concepts"].result()
                     if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
         models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
                          else None) for m in raw_models]
-    return State(app=_app(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
+    return State(app=AppCodec.from_api(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
                  relations=tuple(relations), models=tuple(models), workflows=tuple(workflows),
                  user_id=owner or user_id or client.user_id, source="live")
 
@@ -217,7 +217,9 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
         return True
     # A Clarifai answer (a parsed status) with HTTP 404 that is not about credentials. A 404
     # without a Clarifai body (an HTML page: a wrong --api-base) is an error, not "no app".
-    if err.http_status == 404 and err.code and not (11000 <= err.code < 11100 or err.code == 11200):
+    auth = BY_NAME["CONN_ACCOUNT_ISSUES"] <= err.code < BY_NAME["CONN_BAD_REQUEST_FORMAT"] \
+        or err.code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]  # 110xx and 11200: about credentials
+    if err.http_status == 404 and err.code and not auth:
         return True
     if err.code != CONN_KEY_INVALID:
         return False
@@ -237,39 +239,6 @@ def _shape(value: Any, typ: type, method: str, path: str, what: str) -> Any:
     return value
 
 
-def _str(d: dict[str, Any], key: str) -> str:
-    v = d.get(key)
-    return "" if v is None else str(v)
-
-
-def _app(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
-    _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
-    dw_obj = raw.get("default_workflow") if isinstance(raw.get("default_workflow"), dict) else {}
-    default = _str(raw, "default_workflow_id") or _str(dw_obj, "id")
-    # The object says where the default lives; a bare id is judged by this app's workflows alone.
-    elsewhere = _str(dw_obj, "id") == default and _str(dw_obj, "app_id") not in ("", app_id)
-    if not default or elsewhere or default not in workflow_ids:
-        default = ""
-    return App(id=_str(raw, "id") or app_id, description=_str(raw, "description"),
-               default_workflow=default or None, metadata=metadata, raw=raw)
-
-
-def _concept(raw: dict[str, Any]) -> Concept:
-    cid = _str(raw, "id")
-    return Concept(id=cid, name=_str(raw, "name") or cid,
-                   description=_str(raw, "definition") or _str(raw, "description"))
-
-
-def _concept_ref(raw: Any, app_id: str) -> ConceptRef:
-    raw = raw if isinstance(raw, dict) else {}
-    cid, other = _str(raw, "id"), _str(raw, "app_id")
-    if other in ("", app_id):
-        return ConceptRef(cid)
-    # clarifai/main is referenced as {id, app_id: "main"} in the docs; its owner is implicit.
-    user = _str(raw, "user_id") or (MAIN_USER if other == MAIN_APP else "") or None
-    return ConceptRef(cid, user_id=user, app_id=other)
-
-
 def _relations(raw: list[dict[str, Any]], app_id: str) -> list[ConceptRelation]:
     """Dedupe rule. Relations are created on a subject concept of this app, and the API shows each
     from its object's side too (inverse predicate, subject and object swapped), possibly in the
@@ -282,66 +251,27 @@ def _relations(raw: list[dict[str, Any]], app_id: str) -> list[ConceptRelation]:
     out: list[ConceptRelation] = []
     seen_ids: set[str] = set()
     seen: set[tuple[str, str, str, str, str]] = set()
-    for r in raw:
-        subj = _concept_ref(r.get("subject_concept"), app_id)
-        if subj.external or not subj.id:
+    for item in raw:
+        r = RelationCodec.from_api(item, app_id)
+        if r.subject == "" or RelationCodec.concept_ref(item.get("subject_concept"), app_id).external:
             continue
-        obj = _concept_ref(r.get("object_concept"), app_id)
-        pred = _str(r, "predicate").lower()
-        kg = _str(r, "knowledge_graph_id")
-        sid = _str(r, "id")
-        fwd = (subj.id, pred, str(obj), kg, "")
+        subj, pred, obj, kg, sid = r.subject, r.predicate, r.object, r.knowledge_graph_id, r.server_id
+        fwd = (subj, pred, str(obj), kg, "")
         if (sid and sid in seen_ids) or fwd in seen:
             continue
         seen.add(fwd)
         if not obj.external and pred in INVERSE:
-            seen.add((obj.id, INVERSE[pred], subj.id, kg, ""))
+            seen.add((obj.id, INVERSE[pred], subj, kg, ""))
         if sid:
             seen_ids.add(sid)
-        out.append(ConceptRelation(subject=subj.id, predicate=pred, object=obj,
-                                   knowledge_graph_id=kg, server_id=sid or None))
+        out.append(r)
     return out
 
 
-def _version(model_type: str, raw: dict[str, Any]) -> ModelVersion:
-    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
-    return ModelVersion(id=_str(raw, "id"), config=modeltypes.from_api(model_type, raw),
-                        status_code=training_code(status.get("code")) if status else 0,
-                        created_at=_str(raw, "created_at"))
-
-
 def _model(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
-    mtype = modeltypes.canonical_type(_str(raw, "model_type_id"))
-    managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
     # Newest first by parsed time; `sorted(reverse=True)` is stable, so ties keep server order.
     ordered = sorted(versions_raw or [], key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
-    versions = tuple(_version(mtype, v) for v in ordered)
-    latest = versions[0] if versions else None
-    return Model(id=_str(raw, "id"), type=mtype, description=_str(raw, "description"), metadata=metadata,
-                 protect=protect, config=dict(latest.config) if latest else {}, managed=managed,
-                 version_id=latest.id if latest else None, versions=versions)
-
-
-def _workflow(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
-    managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
-    nodes_raw = raw.get("nodes")
-    if not nodes_raw and isinstance(raw.get("version"), dict):
-        nodes_raw = raw["version"].get("nodes")
-    nodes = tuple(_node(n, app_id, owner) for n in (nodes_raw or []) if isinstance(n, dict))
-    return Workflow(id=_str(raw, "id"), description=_str(raw, "description"), metadata=metadata,
-                    protect=protect, nodes=nodes, managed=managed, raw=raw)
-
-
-def _node(raw: dict[str, Any], app_id: str, owner: str) -> Node:
-    m = raw.get("model") if isinstance(raw.get("model"), dict) else {}
-    mv = m.get("model_version") if isinstance(m.get("model_version"), dict) else {}
-    version = _str(mv, "id") or None
-    m_app, m_user = _str(m, "app_id"), _str(m, "user_id")
-    local = m_app in ("", app_id) and (not m_user or not owner or m_user in (owner, "me"))
-    ref = (ModelRef(_str(m, "id"), version=version) if local
-           else ModelRef(_str(m, "id"), user_id=m_user or None, app_id=m_app or None, version=version))
-    inputs = tuple(_str(i, "node_id") for i in (raw.get("node_inputs") or []) if isinstance(i, dict))
-    return Node(id=_str(raw, "id"), model=ref, inputs=inputs, suppress_output=bool(raw.get("suppress_output")))
+    return ModelCodec.from_api(raw, ordered)
 
 
 def fingerprint(state: State) -> str:

@@ -25,6 +25,8 @@ import copy
 import struct
 from typing import Any
 
+from reconciler.status_codes import BY_NAME
+
 THRESHOLDER = "concept-thresholder"
 WRITER = "annotation-writer"
 MAPPER = "concept-synonym-mapper"
@@ -36,8 +38,7 @@ TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER
 #: Types whose versions are usable at once (no training).
 OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
 #: Types whose new versions train (queued -> training -> trained) before use: the Clarifai SDK's
-#: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`; see
-#: /work/shared/clarifai-api/REFERENCE.md, "Model types").
+#: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`).
 TRAINABLE_TYPES = frozenset({CLASSIFIER, "visual-classifier", "visual-detector", "visual-segmenter",
                              "visual-embedder", "clusterer", "text-classifier", "text-to-text"})
 
@@ -51,17 +52,10 @@ COMPARATORS = {
 }
 COMPARATOR_NAMES = {v: k for k, v in COMPARATORS.items()}
 
-ANNOTATION_STATUSES = {
-    "SUCCESS": 24150,
-    "PENDING": 24151,
-    "FAILED": 24152,
-    "UNKNOWN_STATUS": 24154,
-    "INVALID_ARGUMENT": 24155,
-    "PERMISSION_DENIED": 24156,
-    "AWAITING_REVIEW": 24157,
-    "REVIEW_DENIED": 24158,
-    "AWAITING_CONSENSUS_REVIEW": 24159,
-}
+#: Annotation statuses by short name (the status code's name without "ANNOTATION_").
+ANNOTATION_STATUSES = {name: BY_NAME["ANNOTATION_" + name] for name in (
+    "SUCCESS", "PENDING", "FAILED", "UNKNOWN_STATUS", "INVALID_ARGUMENT", "PERMISSION_DENIED",
+    "AWAITING_REVIEW", "REVIEW_DENIED", "AWAITING_CONSENSUS_REVIEW")}
 ANNOTATION_STATUS_NAMES = {v: k for k, v in ANNOTATION_STATUSES.items()}
 
 #: The typed manifest fields each type takes (anything else is raw passthrough).

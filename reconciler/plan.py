@@ -21,9 +21,10 @@
   live node whose pinned version already matches stays as it is. Structural differences ->
   `update` (whole node list, with pins); pins only -> `repoint`.
 
-Order: creates/updates/new versions/repoints/set_default follow the dependency graph (graphlib,
-ready nodes sorted by kind then id, so the order is deterministic); all deletes come after, in
-reverse dependency order (workflows, then models, then relations). `set_default` therefore runs
+Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
+dependency graph (ready actions taken smallest first by kind, id and op, so the order is
+deterministic); then all deletes, in reverse dependency order (workflows, then models, then
+relations). `set_default` therefore runs
 after the workflow it names exists and before any old default workflow is deleted.
 """
 
@@ -32,8 +33,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 from dataclasses import dataclass, field
-from graphlib import TopologicalSorter
-from typing import Any, Sequence
+from enum import StrEnum
+from typing import Any, Callable, NamedTuple, Self, Sequence
 
 from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
@@ -41,21 +42,100 @@ from reconciler.errors import PlanError
 from reconciler.state import (App, Kind, Model, ModelVersion, Resource, ResourceKey, State,
                               Workflow, resource_dependencies)
 
-__all__ = ["ABSENT", "Action", "Change", "OPS", "Plan", "make_plan", "parse_target"]
+__all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_plan", "parse_target"]
 
-OPS = ("create", "update", "adopt", "new_version", "repoint", "set_default", "delete")
+
+class Op(StrEnum):
+    """What an action does. The value is the word in plans' JSON and saved plans; each op also
+    carries how it is shown (`_SHOWN`): `glyph` (text and Markdown), `label` (the action column),
+    `drift` (drift's wording) and `rank`, its order among the ops on one resource (adopt/update
+    before a new version). Members are listed in summary order."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    NEW_VERSION = "new_version"
+    REPOINT = "repoint"
+    SET_DEFAULT = "set_default"
+    DELETE = "delete"
+
+    @property
+    def glyph(self) -> str:
+        return _SHOWN[self].glyph
+
+    @property
+    def label(self) -> str:
+        return _SHOWN[self].label
+
+    @property
+    def drift(self) -> str:
+        return _SHOWN[self].drift
+
+    @property
+    def rank(self) -> int:
+        return _SHOWN[self].rank
+
+
+class _Shown(NamedTuple):
+    glyph: str
+    label: str
+    drift: str
+    rank: int
+
+
+_SHOWN = {
+    Op.CREATE: _Shown("+", "create", "missing from the app", 0),
+    Op.UPDATE: _Shown("~", "update", "differs", 2),
+    Op.ADOPT: _Shown("~", "adopt (take ownership)", "not marked as managed", 1),
+    Op.NEW_VERSION: _Shown("±", "new version", "model configuration differs", 3),
+    Op.REPOINT: _Shown("~", "repoint", "workflow pins other model versions", 4),
+    Op.SET_DEFAULT: _Shown("~", "set default workflow", "default workflow differs", 5),
+    Op.DELETE: _Shown("-", "delete", "managed, but no longer in the manifest", 6),
+}
+
+
+class Note(str):
+    """A plan note: its text (the note IS its text, so it reads and compares as one) and the
+    resource it is about, `key` (None: several resources or none). `--target` keeps the notes of
+    the resources it keeps."""
+
+    key: ResourceKey | None
+
+    def __new__(cls, key: ResourceKey | None, text: str) -> Self:
+        note = super().__new__(cls, text)
+        note.key = key
+        return note
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+    def __getnewargs__(self) -> tuple[ResourceKey | None, str]:  # type: ignore[override]
+        # copy and pickle rebuild a Note through __new__, which takes the key too
+        return self.key, self.text
+
+
+#: Every (op, kind) the planner emits (`_Planner._add` refuses others); apply has one executor
+#: for each (`apply.EXECUTORS`, checked at import).
+PLANNED: frozenset[tuple[Op, Kind]] = frozenset({
+    (Op.CREATE, Kind.APP), (Op.UPDATE, Kind.APP), (Op.SET_DEFAULT, Kind.APP),
+    (Op.CREATE, Kind.CONCEPT), (Op.UPDATE, Kind.CONCEPT),
+    (Op.CREATE, Kind.RELATION), (Op.DELETE, Kind.RELATION),
+    (Op.CREATE, Kind.MODEL), (Op.UPDATE, Kind.MODEL), (Op.ADOPT, Kind.MODEL), (Op.NEW_VERSION, Kind.MODEL),
+    (Op.DELETE, Kind.MODEL),
+    (Op.CREATE, Kind.WORKFLOW), (Op.UPDATE, Kind.WORKFLOW), (Op.ADOPT, Kind.WORKFLOW), (Op.REPOINT, Kind.WORKFLOW),
+    (Op.DELETE, Kind.WORKFLOW),
+})
 KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
-_OP_ORDER = {op: i for i, op in enumerate(("create", "adopt", "update", "new_version", "repoint",
-                                           "set_default", "delete"))}
+#: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
 NEW_PREFIX = "new:"
-MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED = 21100, 21101, 21103
 #: How many ids an aggregated note names before "and N more".
 NOTE_IDS = 5
 
 
 @dataclass(frozen=True)
 class Action:
-    op: str  # one of OPS
+    op: Op
     kind: Kind
     id: str  # resource id (relation: ConceptRelation.key)
     changes: tuple[Change, ...] = ()
@@ -86,7 +166,7 @@ class Plan:
     app_id: str
     user_id: str | None
     actions: tuple[Action, ...]  # in execution order
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     live_fingerprint: str
     desired: State
     targets: tuple[str, ...] = ()
@@ -98,14 +178,23 @@ class Plan:
         return not self.actions
 
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(OPS, 0)
+        counts = {op.value: 0 for op in Op}
         for a in self.actions:
-            counts[a.op] += 1
+            counts[a.op.value] += 1
         return counts
 
 
 def is_new_pin(pin: str) -> bool:
     return pin.startswith(NEW_PREFIX)
+
+
+def new_pin_model(pin: str) -> str | None:
+    """The model id of a ``new:<model>`` pin; None for a pin to an existing version."""
+    return pin[len(NEW_PREFIX):] if is_new_pin(pin) else None
+
+
+def new_pin(model_id: str) -> str:
+    return NEW_PREFIX + model_id
 
 
 def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
@@ -148,7 +237,7 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     # a trainable model's version is usable once trained; one training or queued will be (apply
     # waits); untrained or failed ones are not. Operator versions are usable at once.
     if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
-        return v.status_code in (MODEL_TRAINED, MODEL_TRAINING, MODEL_QUEUED)
+        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
     return True
 
 
@@ -163,14 +252,14 @@ class _Planner:
         self.live = live
         self.lv = live or State(app=App(id=desired.app.id))
         self.actions: list[Action] = []
-        self.notes: list[str] = []
+        self.notes: list[Note] = []
         self.unmanaged: list[str] = []
         #: model id -> the pin a node should get: "new:<id>" or the newest matching version id
         self.pin_target: dict[str, str] = {}
         #: model id -> ids of live versions whose config equals the desired config
         self.matching: dict[str, set[str]] = {}
 
-    def run(self) -> tuple[list[Action], list[str]]:
+    def run(self) -> tuple[list[Action], list[Note]]:
         self._app()
         self._concepts()
         self._relations()
@@ -178,11 +267,13 @@ class _Planner:
         self._workflows()
         self._keep_models_in_use()
         if self.unmanaged:
-            self.notes.append(f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
-                              f"manifest, not marked as managed): {_few(self.unmanaged)}")
+            self.notes.append(Note(None, f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
+                              f"manifest, not marked as managed): {_few(self.unmanaged)}"))
         return self.actions, self.notes
 
-    def _add(self, op: str, kind: Kind, id: str, **kw: Any) -> None:
+    def _add(self, op: Op, kind: Kind, id: str, **kw: Any) -> None:
+        if (op, kind) not in PLANNED:
+            raise AssertionError(f"the planner emitted {op.value} {kind.value}, which is not in PLANNED")
         kw["changes"] = tuple(kw.get("changes", ()))
         self.actions.append(Action(op, kind, id, **kw))
 
@@ -190,17 +281,17 @@ class _Planner:
     def _app(self) -> None:
         d = self.desired.app
         if self.live is None:
-            self._add("create", Kind.APP, d.id, desired=d,
+            self._add(Op.CREATE, Kind.APP, d.id, desired=d,
                       changes=created_fields(d, exclude=("default_workflow",)))
             before: str | None = None
         else:
             la = self.live.app
             changes = diff_resources(la, d, exclude=("default_workflow",))
             if changes:
-                self._add("update", Kind.APP, d.id, changes=changes, desired=d, live=la)
+                self._add(Op.UPDATE, Kind.APP, d.id, changes=changes, desired=d, live=la)
             before = la.default_workflow
         if d.default_workflow and d.default_workflow != before:
-            self._add("set_default", Kind.APP, d.id, desired=d, live=self.live.app if self.live else None,
+            self._add(Op.SET_DEFAULT, Kind.APP, d.id, desired=d, live=self.live.app if self.live else None,
                       changes=[Change("default_workflow", before, d.default_workflow)])
 
     # --- concepts and relations ---------------------------------------------------------------
@@ -209,13 +300,13 @@ class _Planner:
         for c in self.desired.concepts:
             lc = live.pop(c.id, None)
             if lc is None:
-                self._add("create", Kind.CONCEPT, c.id, desired=c, changes=created_fields(c))
+                self._add(Op.CREATE, Kind.CONCEPT, c.id, desired=c, changes=created_fields(c))
             elif lc != c:
-                self._add("update", Kind.CONCEPT, c.id, desired=c, live=lc, changes=diff_resources(lc, c))
+                self._add(Op.UPDATE, Kind.CONCEPT, c.id, desired=c, live=lc, changes=diff_resources(lc, c))
         if live:
             ids = sorted(live)
-            self.notes.append(f"{len(ids)} concept(s) in the app are not in the manifest ({_few(ids)}); "
-                              "the Clarifai API cannot delete concepts; left as is")
+            self.notes.append(Note(None, f"{len(ids)} concept(s) in the app are not in the manifest "
+                                   f"({_few(ids)}); the Clarifai API cannot delete concepts; left as is"))
 
     def _relations(self) -> None:
         declared = {c.id for c in self.desired.concepts}
@@ -223,11 +314,11 @@ class _Planner:
         live = {r.normal: r for r in self.lv.relations}
         for r in self.desired.relations:
             if live.pop(r.normal, None) is None:
-                self._add("create", Kind.RELATION, r.key, desired=r)
+                self._add(Op.CREATE, Kind.RELATION, r.key, desired=r)
         for r in sorted(live.values(), key=lambda x: x.key):
             key = r.key
             if r.subject in declared:  # the manifest is authoritative for its concepts' relations
-                self._add("delete", Kind.RELATION, key, live=r,
+                self._add(Op.DELETE, Kind.RELATION, key, live=r,
                           reason=f"concept {r.subject} is declared in the manifest without this relation")
             else:
                 self.unmanaged.append(f"{Kind.RELATION.value}/{key}")
@@ -240,8 +331,8 @@ class _Planner:
             trainable = modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
             train_note = "trainable: apply waits until the new version is trained" if trainable else ""
             if lm is None:
-                self._add("create", Kind.MODEL, m.id, desired=m, changes=created_fields(m), reason=train_note)
-                self.pin_target[m.id] = NEW_PREFIX + m.id
+                self._add(Op.CREATE, Kind.MODEL, m.id, desired=m, changes=created_fields(m), reason=train_note)
+                self.pin_target[m.id] = new_pin(m.id)
                 self.matching[m.id] = set()
                 continue
             if modeltypes.canonical_type(lm.type) != modeltypes.canonical_type(m.type):
@@ -254,18 +345,18 @@ class _Planner:
             reuse = match[0] if match and match[0] != latest else None
             changes = diff_resources(lm, m, exclude=("config", "type"))
             if not lm.managed:
-                self._add("adopt", Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse,
+                self._add(Op.ADOPT, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse,
                           reason="in the app but not marked as managed: take ownership")
             elif changes:
-                self._add("update", Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
+                self._add(Op.UPDATE, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
             if match:
                 self.pin_target[m.id] = match[0]
             else:
-                self.pin_target[m.id] = NEW_PREFIX + m.id
+                self.pin_target[m.id] = new_pin(m.id)
                 if trainable:
                     self._note_failed_training(m, versions)
                 cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
-                self._add("new_version", Kind.MODEL, m.id, desired=m, live=lm, changes=cfg,
+                self._add(Op.NEW_VERSION, Kind.MODEL, m.id, desired=m, live=lm, changes=cfg,
                           reason=train_note or "model versions are immutable: configuration changed")
         self._leftovers(Kind.MODEL, live)
 
@@ -279,9 +370,10 @@ class _Planner:
         concepts = modeltypes.training_concepts(m.type, m.config)
         label = (f"label inputs with its concepts ({_few(concepts)}) before apply, or " if concepts
                  and tried.status_code in training.NEEDS_LABELS else "")
-        self.notes.append(f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
-                          f"{label}apply trains a new version and leaves the workflows that use it, and "
-                          f"the default-workflow change, for a later apply")
+        self.notes.append(Note(ResourceKey(Kind.MODEL, m.id),
+                               f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
+                               f"{label}apply trains a new version and leaves the workflows that use it, and "
+                               f"the default-workflow change, for a later apply"))
 
     def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
         for rid in sorted(live):
@@ -289,16 +381,16 @@ class _Planner:
             if not res.managed:
                 self.unmanaged.append(f"{kind.value}/{rid}")
             elif res.protect:
-                self.notes.append(f"{kind.value}/{rid} is protected (protect: true) and no longer in the "
-                                  "manifest: not deleted")
+                self.notes.append(Note(ResourceKey(kind, rid), f"{kind.value}/{rid} is protected (protect: true) "
+                                       "and no longer in the manifest: not deleted"))
             else:
-                self._add("delete", kind, rid, live=res, reason="managed, and no longer in the manifest")
+                self._add(Op.DELETE, kind, rid, live=res, reason="managed, and no longer in the manifest")
 
     def _keep_models_in_use(self) -> None:
         """Do not delete a model a workflow will still use after this plan (an unmanaged or
         protected workflow the manifest does not name): deleting it would break a workflow we
         promised to leave alone, and the API may refuse anyway."""
-        deleted = {a.id for a in self.actions if a.op == "delete" and a.kind is Kind.WORKFLOW}
+        deleted = {a.id for a in self.actions if a.op is Op.DELETE and a.kind is Kind.WORKFLOW}
         users: dict[str, list[str]] = {}
         for lw in self.lv.workflows:
             if lw.id in deleted or self.desired.workflow(lw.id) is not None:
@@ -308,9 +400,9 @@ class _Planner:
                     users.setdefault(n.model.id, []).append(lw.id)
         kept = []
         for a in self.actions:
-            if a.op == "delete" and a.kind is Kind.MODEL and a.id in users:
-                self.notes.append(f"model/{a.id} is no longer in the manifest but workflow(s) "
-                                  f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted")
+            if a.op is Op.DELETE and a.kind is Kind.MODEL and a.id in users:
+                self.notes.append(Note(a.key, f"model/{a.id} is no longer in the manifest but workflow(s) "
+                                       f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted"))
             else:
                 kept.append(a)
         self.actions = kept
@@ -320,24 +412,24 @@ class _Planner:
         live = {w.id: w for w in self.lv.workflows}
         for w in self.desired.workflows:
             lw = live.pop(w.id, None)
-            pins, pin_changes, why, waits = self._pins(w, lw)
+            pins, pin_changes, why, waits = self._pins(w, lw)  # a _Pins
             words = self._version_changes(w, pin_changes)
             order = _change_order(w, lw)
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
-                self._add("create", Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
+                self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
                 continue
             structural = diff_resources(lw, w)
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
-                self._add("adopt", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins,
+                self._add(Op.ADOPT, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins,
                           reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])),
                           version_changes=words)
             elif structural:
-                self._add("update", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
+                self._add(Op.UPDATE, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
                           version_changes=words)
             elif pin_changes:
-                self._add("repoint", Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
+                self._add(Op.REPOINT, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
                           version_changes=words)
         self._leftovers(Kind.WORKFLOW, live)
 
@@ -357,7 +449,7 @@ class _Planner:
                     out.append((c.path, words))
         return tuple(out)
 
-    def _pins(self, w: Workflow, lw: Workflow | None) -> tuple[tuple[tuple[str, str], ...], list[Change], str, str]:
+    def _pins(self, w: Workflow, lw: Workflow | None) -> "_Pins":
         """Pins for every local-model node of `w`, the pin changes against `lw`, why they change,
         and which of them wait for training."""
         live_nodes = {n.id: n for n in lw.nodes} if lw else {}
@@ -387,7 +479,20 @@ class _Planner:
                     reason = f"existing version {pin} of {mid} matches the manifest (reused)"
                 if reason not in why:
                     why.append(reason)
-        return tuple(pins), changes, "; ".join(why), "; ".join(waits)
+        return _Pins(tuple(pins), changes, "; ".join(why), "; ".join(waits))
+
+
+class _Pins(NamedTuple):
+    """A workflow's pins (`_Planner._pins`)."""
+
+    #: (node id, version id | "new:<model id>") for every node on a local model
+    pins: tuple[tuple[str, str], ...]
+    #: the pin changes against the live workflow (``nodes.NODE.model.version``)
+    changes: list[Change]
+    #: why the pins change, in words ("; "-joined)
+    why: str
+    #: which of the pinned models the workflow waits on to train ("; "-joined)
+    waits: str
 
 
 def _change_order(w: Workflow, lw: Workflow | None) -> Any:
@@ -423,10 +528,11 @@ def parse_target(text: str) -> ResourceKey:
     return ResourceKey(kind, rid)
 
 
-def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence[str], desired: State,
-                      live: State | None) -> tuple[list[Action], list[str]]:
+def _limit_to_targets(actions: list[Action], notes: list[Note], targets: Sequence[str], desired: State,
+                      live: State | None) -> tuple[list[Action], list[Note]]:
     """Keep the actions of the targets and of what they depend on, transitively, in the desired
-    state (plus the app's creation, without which nothing else can exist)."""
+    state (plus the app's creation, without which nothing else can exist), and the notes about
+    the resources kept (a note about several resources or none is dropped)."""
     d_keys = desired.by_key()
     l_keys = live.by_key() if live else {}
     wanted: set[ResourceKey] = set()
@@ -441,10 +547,10 @@ def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence
         wanted.add(key)
         if key in d_keys:
             todo.extend(resource_dependencies(d_keys[key]) - wanted)
-    kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op == "create")]
-    kept_notes = [n for n in notes if any(n.startswith(f"{k} ") for k in wanted)]
-    kept_notes.append(f"plan limited to {', '.join(targets)} and their dependencies; other "
-                      "differences are not shown")
+    kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op is Op.CREATE)]
+    kept_notes = [n for n in notes if n.key in wanted]
+    kept_notes.append(Note(None, f"plan limited to {', '.join(targets)} and their dependencies; other "
+                               "differences are not shown"))
     return kept, kept_notes
 
 
@@ -453,8 +559,8 @@ def _limit_to_targets(actions: list[Action], notes: list[str], targets: Sequence
 def _sort_key(a: Action) -> tuple[int, str, int]:
     # set_default reads best last (after the workflows), where it must come anyway when it waits
     # for one; it is never needed earlier
-    kind = len(KIND_ORDER) if a.op == "set_default" else KIND_ORDER[a.kind]
-    return kind, a.id, _OP_ORDER[a.op]
+    kind = len(KIND_ORDER) if a.op is Op.SET_DEFAULT else KIND_ORDER[a.kind]
+    return kind, a.id, a.op.rank
 
 
 def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
@@ -472,63 +578,68 @@ def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
     by_key: dict[ResourceKey, list[int]] = {}
     for i, a in enumerate(actions):
         by_key.setdefault(a.key, []).append(i)
-    app_create = next((i for i, a in enumerate(actions) if a.kind is Kind.APP and a.op == "create"), None)
+    app_create = next((i for i, a in enumerate(actions) if a.kind is Kind.APP and a.op is Op.CREATE), None)
     preds: list[set[int]] = [set() for _ in actions]
     for i, a in enumerate(actions):
         if app_create is not None and i != app_create:
             preds[i].add(app_create)
-        if a.op == "delete":
-            for k in resource_dependencies(a.live):  # type: ignore[arg-type]
+        if a.op is Op.DELETE:
+            for k in resource_dependencies(a.live) if a.live is not None else ():
                 for j in by_key.get(k, ()):
-                    if actions[j].op == "delete":
+                    if actions[j].op is Op.DELETE:
                         preds[j].add(i)
             continue
-        if a.op == "set_default":
-            dep_keys = {ResourceKey(Kind.WORKFLOW, a.desired.default_workflow)}  # type: ignore[union-attr]
+        if a.op is Op.SET_DEFAULT:
+            named = a.desired.default_workflow if isinstance(a.desired, App) else None
+            dep_keys = {ResourceKey(Kind.WORKFLOW, named)} if named else set()
         elif a.kind is Kind.APP:
             dep_keys = set()
         else:
             dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
         for k in dep_keys:
-            preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op != "delete"}
-        preds[i] |= {j for j in by_key[a.key] if actions[j].op != "delete"
-                     and _OP_ORDER[actions[j].op] < _OP_ORDER[a.op]}
+            preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op is not Op.DELETE}
+        preds[i] |= {j for j in by_key[a.key] if actions[j].op is not Op.DELETE
+                     and actions[j].op.rank < a.op.rank}
     return preds
 
 
 def _order(actions: list[Action]) -> list[Action]:
-    """Deterministic topological order; see the module docstring."""
-    barrier = -1  # a pseudo-node: every delete waits for every other action
-    ts: TopologicalSorter[int] = TopologicalSorter()
-    ts.add(barrier)
-    for i, (a, preds) in enumerate(zip(actions, action_predecessors(actions))):
-        if a.op == "delete":
-            preds = preds | {barrier}
-        else:
-            ts.add(barrier, i)
-        ts.add(i, *preds)
-    # the smallest ready action first (a heap, not layer by layer): creates read as "app, all
-    # concepts, all models by id, workflows" rather than interleaving kinds by graph depth
-    out: list[Action] = []
-    ts.prepare()
-    heap: list[tuple[tuple[int, int, str, int], int]] = []
+    """Deterministic order in two passes (see the module docstring): first every non-delete in
+    topological order, then every delete, dependents before what they use."""
+    preds = action_predecessors(actions)
+    keep = [i for i, a in enumerate(actions) if a.op is not Op.DELETE]
+    gone = [i for i, a in enumerate(actions) if a.op is Op.DELETE]
+    return ([actions[i] for i in _topological(actions, keep, preds, _sort_key)]
+            + [actions[i] for i in _topological(actions, gone, preds, _delete_key)])
 
-    def push(ids: Sequence[int]) -> None:
-        for i in ids:
-            heapq.heappush(heap, ((-1, 0, "", 0) if i == barrier else _delete_aware_key(actions[i]), i))
 
-    push(ts.get_ready())
+def _topological(actions: list[Action], members: list[int], preds: list[set[int]],
+                 key: Callable[[Action], tuple[Any, ...]]) -> list[int]:
+    """`members` (action indices) in dependency order, the smallest ready action by `key` first
+    (a heap, not layer by layer: creates read as "app, all concepts, all models by id, workflows"
+    rather than interleaving kinds by graph depth); ties keep plan-building order. Predecessors
+    outside `members` are done already (a delete's non-delete predecessors: the first pass)."""
+    inside = set(members)
+    waiting = {i: preds[i] & inside for i in members}
+    dependents: dict[int, list[int]] = {}
+    for i in members:
+        for p in waiting[i]:
+            dependents.setdefault(p, []).append(i)
+    heap = [(key(actions[i]), i) for i in members if not waiting[i]]
+    heapq.heapify(heap)
+    out: list[int] = []
     while heap:
         _, i = heapq.heappop(heap)
-        if i != barrier:
-            out.append(actions[i])
-        ts.done(i)
-        push(ts.get_ready())
+        out.append(i)
+        for d in dependents.get(i, ()):
+            waiting[d].discard(i)
+            if not waiting[d]:
+                heapq.heappush(heap, (key(actions[d]), d))
+    if len(out) != len(members):
+        raise PlanError("the plan's actions depend on each other in a cycle")
     return out
 
 
-def _delete_aware_key(a: Action) -> tuple[int, int, str, int]:
+def _delete_key(a: Action) -> tuple[int, str]:
     # deletes run dependents first: workflows, then models, then relations
-    if a.op == "delete":
-        return 1, -KIND_ORDER[a.kind], a.id, 0
-    return (0, *_sort_key(a))
+    return -KIND_ORDER[a.kind], a.id

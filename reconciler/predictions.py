@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from reconciler.errors import ReconcilerError
 from reconciler.fileio import read_regular_text
@@ -64,12 +64,6 @@ class Predictions:
     def __post_init__(self) -> None:
         for p in self.lines:
             self._index[(p.input, p.model)] = p
-
-    @classmethod
-    def from_records(cls, records: Iterable[dict[str, Any]], source: str = "<memory>") -> "Predictions":
-        """From already-parsed dicts (tests, in-process use); validated like a file."""
-        text = "\n".join(json.dumps(r) for r in records)
-        return parse(text, source)
 
     def inputs(self) -> list[str]:
         """Every input key, in first-seen order: `simulate` runs the workflow once per key."""

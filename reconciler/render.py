@@ -4,8 +4,9 @@ Terraform's rule: the human views are rendered FROM the machine dict (`plan_to_d
 the Plan directly, so the text and the JSON cannot disagree. `render_markdown` takes the Plan as
 well, only for the workflow graphs it draws (node lists and model types are not in the dict).
 
-The dict (`format_version` 1) is documented in README, "Plans". Text glyphs: ``+`` create,
-``~`` update / adopt / repoint / set_default, ``-`` delete, ``±`` new model version.
+The dict (`format_version` 1) is documented in README, "Plans". Each op's glyph and label are
+`plan.Op`'s: ``+`` create, ``~`` update / adopt / repoint / set_default, ``-`` delete, ``±`` new
+model version.
 """
 
 from __future__ import annotations
@@ -13,17 +14,12 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from reconciler.plan import OPS, Action, Plan, is_new_pin
+from reconciler.plan import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.serialize import json_value
 from reconciler.state import Model, Node, Workflow
 
 FORMAT_VERSION = 1
 
-GLYPHS = {"create": "+", "update": "~", "adopt": "~", "repoint": "~", "set_default": "~",
-          "delete": "-", "new_version": "±"}
-LABELS = {"create": "create", "update": "update", "adopt": "adopt (take ownership)",
-          "new_version": "new version", "repoint": "repoint", "set_default": "set default workflow",
-          "delete": "delete"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "±": "\033[36m"}
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
 NO_CHANGES = "No changes. The app matches the manifest."
@@ -52,7 +48,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "empty": plan.empty,
         "summary": plan.summary(),
         "actions": [_action(a) for a in plan.actions],
-        "notes": list(plan.notes),
+        "notes": [n.text for n in plan.notes],
     }
 
 
@@ -68,14 +64,14 @@ def _action(a: Action) -> dict[str, Any]:
         if c.path in words:  # a repoint between existing versions: how their configurations differ
             entry["config_changes"] = [_change(w) for w in words[c.path]]
         changes.append(entry)
-    return {"op": a.op, "kind": a.kind.value, "id": a.id,
+    return {"op": a.op.value, "kind": a.kind.value, "id": a.id,
             "changes": changes,
             "pins": [{"node": n, "version": v} for n, v in a.pins],
             "reuse_version": a.reuse_version, "reason": a.reason}
 
 
 def summary_line(summary: dict[str, int]) -> str:
-    if not any(summary.get(op, 0) for op in OPS):
+    if not any(summary.get(op, 0) for op in Op):
         return NO_CHANGES
     parts = [f"{summary.get('create', 0)} to create", f"{summary.get('update', 0)} to update"]
     n = summary.get("adopt", 0)
@@ -99,7 +95,7 @@ def format_value(value: Any, path: str = "") -> str:
     if value is None:
         return "(none)"
     if isinstance(value, str) and path.endswith(".model.version") and is_new_pin(value):
-        return f"(new version of {value.split(':', 1)[1]})"
+        return f"(new version of {new_pin_model(value)})"
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
@@ -137,8 +133,8 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         lines.append(f"Endpoint: {plan_dict['endpoint']}")
     lines.append("")
     for a in plan_dict["actions"]:
-        glyph = GLYPHS[a["op"]]
-        lines.append(f"  {paint(_COLORS[glyph], glyph)} {paint(_BOLD, _address(a))}  {LABELS[a['op']]}")
+        op = Op(a["op"])
+        lines.append(f"  {paint(_COLORS[op.glyph], op.glyph)} {paint(_BOLD, _address(a))}  {op.label}")
         if a.get("reason"):
             lines.append(paint(_DIM, f"      # {a['reason']}"))
         for c in a["changes"]:
@@ -168,7 +164,8 @@ def _md_row(a: dict[str, Any]) -> str:
         for c in a["changes"])
     if a.get("reason"):
         changes = (changes + "<br>" if changes else "") + f"_{_md_cell(a['reason'])}_"
-    return f"| `{GLYPHS[a['op']]}` | `{_md_cell(_address(a))}` | {LABELS[a['op']]} | {changes} |"
+    op = Op(a["op"])
+    return f"| `{op.glyph}` | `{_md_cell(_address(a))}` | {op.label} | {changes} |"
 
 
 _TABLE_HEAD = ["| | Resource | Action | Changes |", "|---|---|---|---|"]
@@ -180,9 +177,9 @@ def _size(lines: list[str]) -> int:
 
 def _kind_summary(actions: list[dict[str, Any]]) -> list[str]:
     """A table: per kind, how many actions of each op."""
-    ops = [op for op in OPS if any(a["op"] == op for a in actions)]
+    ops = [op for op in Op if any(a["op"] == op for a in actions)]
     kinds = [k for k in _KIND_TITLES if any(a["kind"] == k for a in actions)]
-    out = ["| kind | " + " | ".join(LABELS[op].split(" (")[0] for op in ops) + " |",
+    out = ["| kind | " + " | ".join(op.label.split(" (")[0] for op in ops) + " |",
            "|---|" + "---:|" * len(ops)]
     for k in kinds:
         counts = [sum(1 for a in actions if a["kind"] == k and a["op"] == op) for op in ops]
@@ -271,7 +268,7 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
 
 
 def _ops_in_words(actions: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{n} {LABELS[op].split(' (')[0]}" for op in OPS
+    return ", ".join(f"{n} {op.label.split(' (')[0]}" for op in Op
                      if (n := sum(1 for a in actions if a["op"] == op)))
 
 
@@ -343,7 +340,7 @@ def mermaid_flowchart(wf: Workflow, models: dict[str, Model], marked: list[str] 
 
 def _workflow_charts(plan: Plan) -> list[list[str]]:
     models = {m.id: m for m in plan.desired.models}
-    new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in ("create", "new_version")}
+    new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in (Op.CREATE, Op.NEW_VERSION)}
     charts = []
     for a in plan.actions:
         if a.kind.value != "workflow":
@@ -351,13 +348,13 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         wf = a.desired if a.desired is not None else a.live
         assert isinstance(wf, Workflow)
         changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
-        changed |= {n for n, v in a.pins if is_new_pin(v) and v[4:] in new_models}
-        lines = [f"**Workflow `{wf.id}`** ({LABELS[a.op]})", "", "```mermaid"]
-        cls = "deleted" if a.op == "delete" else "changed"
-        marked = sorted(changed) if a.op != "delete" else [n.id for n in wf.nodes]
+        changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
+        lines = [f"**Workflow `{wf.id}`** ({a.op.label})", "", "```mermaid"]
+        cls = "deleted" if a.op is Op.DELETE else "changed"
+        marked = sorted(changed) if a.op is not Op.DELETE else [n.id for n in wf.nodes]
         kept = {n.id for n in wf.nodes}
         gone = tuple(n for n in a.live.nodes if n.id not in kept) \
-            if a.op != "delete" and isinstance(a.live, Workflow) else ()
+            if a.op is not Op.DELETE and isinstance(a.live, Workflow) else ()
         lines += mermaid_flowchart(wf, models, marked, cls, removed=gone)
         lines.append("```")
         removed = sorted(changed - {n.id for n in wf.nodes})

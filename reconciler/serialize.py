@@ -28,7 +28,8 @@ from typing import Any
 
 from reconciler.diff import ABSENT, Change
 from reconciler.errors import PlanError
-from reconciler.plan import OPS, Action, Plan
+from reconciler.plan import Action, Note, Op, Plan
+from reconciler.status_codes import BY_NAME
 from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, Model, ModelRef,
                               ModelVersion, Node, Resource, State, Workflow)
 
@@ -97,7 +98,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                          config=dict(d.get("config") or {}), managed=bool(d.get("managed", True)),
                          version_id=d.get("version_id"),
                          versions=tuple(ModelVersion(id=v["id"], config=dict(v.get("config") or {}),
-                                                     status_code=int(v.get("status_code", 21100)),
+                                                     status_code=int(v.get("status_code", BY_NAME["MODEL_TRAINED"])),
                                                      created_at=v.get("created_at", ""))
                                         for v in d.get("versions") or ()))
         if kind is Kind.WORKFLOW:
@@ -159,7 +160,7 @@ def change_to_dict(c: Change) -> dict[str, Any]:
 
 
 def action_to_dict(a: Action) -> dict[str, Any]:
-    return {"op": a.op, "kind": a.kind.value, "id": a.id,
+    return {"op": a.op.value, "kind": a.kind.value, "id": a.id,
             "changes": [change_to_dict(c) for c in a.changes],
             "pins": [{"node": n, "version": v} for n, v in a.pins],
             "reuse_version": a.reuse_version, "reason": a.reason,
@@ -171,8 +172,10 @@ def action_to_dict(a: Action) -> dict[str, Any]:
 
 def action_from_dict(d: dict[str, Any]) -> Action:
     try:
+        if d["op"] not in {op.value for op in Op}:
+            raise PlanError(f"unknown action op {d['op']!r}")
         kind = Kind(d["kind"])
-        return Action(op=d["op"], kind=kind, id=d["id"],
+        return Action(op=Op(d["op"]), kind=kind, id=d["id"],
                       changes=tuple(Change(c["path"], c.get("before"), c.get("after")) for c in d.get("changes") or ()),
                       desired=resource_from_dict(kind, d["desired"]) if d.get("desired") is not None else None,
                       live=resource_from_dict(kind, d["live"]) if d.get("live") is not None else None,
@@ -200,7 +203,8 @@ def plan_to_file_dict(plan: Plan) -> dict[str, Any]:
             "targets": list(plan.targets),
             "desired": state_to_dict(plan.desired),
             "actions": [action_to_dict(a) for a in plan.actions],
-            "notes": list(plan.notes)}
+            # notes are saved as their text: a re-plan makes them again, with their resources
+            "notes": [n.text for n in plan.notes]}
 
 
 def _depth(value: Any) -> int:
@@ -245,6 +249,8 @@ def _type_problem(value: Any, hint: Any, where: str) -> str | None:
                      if (p := _type_problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"))), None)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return None if isinstance(value, hint) else f"{where} is not a known {hint.__name__.lower()}"
+    if isinstance(hint, type) and issubclass(hint, str):  # a Note: what a file holds is its text
+        return None if isinstance(value, str) else f"{where} should be a str"
     if hint is int or hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return None if ok else f"{where} should be a number"
@@ -274,7 +280,8 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
     try:
         plan = Plan(app_id=d["app_id"], user_id=d["user_id"],
                     actions=tuple(action_from_dict(a) for a in d["actions"]),
-                    notes=tuple(d["notes"]), live_fingerprint=d["live_fingerprint"],
+                    notes=tuple(Note(None, n) if isinstance(n, str) else n for n in d["notes"]),
+                    live_fingerprint=d["live_fingerprint"],
                     desired=state_from_dict(d["desired"]), targets=tuple(d["targets"]),
                     endpoint=d["endpoint"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -282,9 +289,6 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
     problem = _type_problem(plan, Plan, "plan")
     if problem:
         raise PlanError(problem.removeprefix("plan."))
-    unknown = sorted({a.op for a in plan.actions} - set(OPS))
-    if unknown:
-        raise PlanError(f"unknown action op {unknown[0]!r}")
     _check_one_app(plan)
     if d["fingerprint"] != bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint):
         raise PlanError("its fingerprint does not match its endpoint, user, app and live fingerprint "

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Iterator
 
+from reconciler.status_codes import BY_NAME
+
 #: Key under which a managed resource's `metadata` carries the ownership marker:
 #: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]"}}``.
 #: `keys` lists the metadata keys the manifest manages, as a JSON string (not a list: a PATCH
@@ -161,7 +163,7 @@ class ModelVersion:
 
     id: str
     config: dict[str, Any]
-    status_code: int = 21100  # MODEL_TRAINED
+    status_code: int = BY_NAME["MODEL_TRAINED"]
     created_at: str = ""
 
 
@@ -237,16 +239,9 @@ class State:
         return next((w for w in self.workflows if w.id == workflow_id), None)
 
 
-def dependencies(state: State, key: ResourceKey) -> set[ResourceKey]:
-    """Resources of `state` that `key` needs to exist first (creates run in this order, deletes in
-    reverse). External references (clarifai/main) are not resources of the state."""
-    res = state.by_key().get(key)
-    return resource_dependencies(res) if res is not None else set()
-
-
 def resource_dependencies(res: Resource) -> set[ResourceKey]:
-    """`dependencies` for a resource already in hand (no O(n) lookup: the planner calls this for
-    every resource of apps with thousands of concepts)."""
+    """The resources `res` needs to exist first (creates run in this order, deletes in reverse).
+    External references (clarifai/main) are not resources of the state."""
     deps: set[ResourceKey] = set()
     if isinstance(res, ConceptRelation):
         deps.add(ResourceKey(Kind.CONCEPT, res.subject))

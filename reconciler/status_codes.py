@@ -1,10 +1,10 @@
 """Every status code of Clarifai's API by name: the `StatusCode` enum of clarifai-grpc
-(`clarifai_grpc/grpc/api/status/status_code_pb2.py`, listed in /work/shared/clarifai-api/status_codes.tsv),
-copied here because clarifai-grpc is only a test dependency (tests/test_status_codes.py checks this
-table against the installed package, so it cannot drift unnoticed).
+(`clarifai_grpc/grpc/api/status/status_code_pb2.py`), copied here because clarifai-grpc is only a
+test dependency (tests/test_status_codes.py checks this table against the installed package, so it
+cannot drift unnoticed). Every module takes its codes from here, by name.
 
 Contract: `BY_NAME[name] -> code` for every name, deprecated aliases included; `NAME_OF[code] -> name`
-gives the first (canonical) name for a code. Generated from the TSV; do not edit by hand.
+gives the first (canonical) name for a code. Generated from that enum; do not edit by hand.
 """
 
 from __future__ import annotations

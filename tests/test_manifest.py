@@ -12,7 +12,7 @@ import pytest
 from reconciler import manifest
 from reconciler.cli import main
 from reconciler.errors import ManifestError
-from reconciler.state import ConceptRef, ModelRef, State, dependencies, Kind, ResourceKey
+from reconciler.state import ConceptRef, ModelRef, State, resource_dependencies, Kind, ResourceKey
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(ROOT.glob("examples/*/manifest.yaml"))
@@ -106,7 +106,7 @@ def test_full_manifest_state() -> None:
     assert classify.model == ModelRef("cls") and not classify.model.external
     assert classify.inputs == ("embed",) and classify.suppress_output
     assert threshold.suppress_output is False
-    assert dependencies(s, ResourceKey(Kind.WORKFLOW, "flow")) == {
+    assert resource_dependencies(s.by_key()[ResourceKey(Kind.WORKFLOW, "flow")]) == {
         ResourceKey(Kind.MODEL, "cls"), ResourceKey(Kind.MODEL, "gt")}
 
 

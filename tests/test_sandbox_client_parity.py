@@ -15,7 +15,9 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf.struct_pb2 import Struct
 
-from reconciler.predictions import Predictions
+import json
+
+from reconciler.predictions import parse as parse_predictions
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 
 APP = "client-tests"
@@ -106,8 +108,8 @@ def test_main_workflow_results_honour_output_config_and_full_prediction_keys(san
     # tests/client/test_workflow_predict.py test_workflow_predict_image_url: clarifai/main "General",
     # max_concepts=3 -> exactly 3 concepts. The recorded line names the model by its full reference.
     scores = {"ai_l8TKp2h5": 0.99, "ai_dxSG2s86": 0.4, "ai_VPmHr5bm": 0.8, "ai_x1": 0.7, "ai_x2": 0.2}
-    sandbox.set_predictions(Predictions.from_records([
-        {"input": DOG_IMAGE_URL, "model": "clarifai/main/general-image-recognition", "concepts": scores}]))
+    sandbox.set_predictions(parse_predictions(json.dumps(
+        {"input": DOG_IMAGE_URL, "model": "clarifai/main/general-image-recognition", "concepts": scores})))
 
     def run(**config) -> list[tuple[str, float]]:
         resp = ok(stub.PostWorkflowResults(service_pb2.PostWorkflowResultsRequest(

@@ -17,11 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.idrules import MAIN_APP, MAIN_USER
 from reconciler.sandbox.store import Tx
 from reconciler.sandbox.wire import CONN_DOES_NOT_EXIST, CONN_INSUFFICIENT_SCOPES, Fail
 
-MAIN_USER = "clarifai"
-MAIN_APP = "main"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """PostModelOutputs (predict) in the sandbox, from recorded predictions.
 
-Routes (clarifai-grpc's V2 descriptor, /work/shared/clarifai-api/routes.tsv; Clarifai/docs
+Routes (clarifai-grpc's V2 descriptor, its `google.api.http` options; Clarifai/docs
 `code_snippets/api-guide/model/curl/predict_with_model.sh` and `.../create_get_update_delete/curl/
 predict_model.sh`): POST `.../models/{model_id}/versions/{version_id}/outputs`, and
 `.../models/{model_id}/outputs` for the model's latest version.

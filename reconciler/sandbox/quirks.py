@@ -56,8 +56,8 @@ QUIRKS: dict[str, str] = {
     DELETE_BODY_REFUSED: "a DELETE whose route binding has no body is refused if it sends one",
 }
 
-#: RPCs whose HTTP binding declares no body (clarifai-grpc's `google.api.http` options; routes.tsv
-#: column `body` empty): a gateway may refuse a DELETE that sends one anyway.
+#: RPCs whose HTTP binding declares no body (clarifai-grpc's `google.api.http` options, `body`
+#: empty): a gateway may refuse a DELETE that sends one anyway.
 NO_BODY_RPCS = frozenset({"DeleteApp", "DeleteModel", "DeleteModelVersion", "DeleteWorkflow",
                           "DeleteInput"})
 #: Responses that would carry a model's configuration; GetModelOutputInfo is the one that keeps it.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.idrules import MAIN_APP, MAIN_USER
 from reconciler.sandbox.store import Tx
 from reconciler.sandbox.wire import rfc3339
 
-MAIN_USER, MAIN_APP = "clarifai", "main"
 
 #: Older names Clarifai's docs used; the sandbox stores and returns the current name.
 TYPE_ALIASES = {"concept-threshold": "concept-thresholder", "embed-classifier": "embedding-classifier"}

@@ -17,6 +17,7 @@ import pytest
 from reconciler import live, liveshape
 from reconciler.apply import _is_duplicate, _is_not_found
 from reconciler.client import Client, status_code_of
+from reconciler.codecs import ConceptCodec, ModelCodec
 from reconciler.errors import ApiError
 from reconciler.modeltypes import f32
 from reconciler.state import Concept, ConceptRef, ConceptRelation
@@ -93,7 +94,7 @@ def test_concept_answers_pass_the_shape_check(name: str) -> None:
     body = corpus.load(name).body
     items = body.get("concepts") or [body["concept"]]
     liveshape.check("concepts", items, "GET", "/x")
-    assert [live._concept(c).id for c in items] == [c["id"] for c in items]
+    assert [ConceptCodec.from_api(c).id for c in items] == [c["id"] for c in items]
 
 
 # --- relations ---------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_model_answers_give_the_version_and_its_training_state(name: str, code: 
     model = corpus.load(name).body["model"]
     liveshape.check("models", [model], "POST", "/x")
     liveshape.check("model_versions", [model["model_version"]], "POST", "/x")
-    version = live._version(model.get("model_type_id", ""), model["model_version"])
+    version = ModelCodec.version_from_api(model.get("model_type_id", ""), model["model_version"])
     assert version.id == model["model_version"]["id"]
     assert version.status_code == code
 
