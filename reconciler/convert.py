@@ -108,7 +108,9 @@ class _Converter:
     def declare(self, nid: str, m: dict[str, Any], path: Path) -> dict[str, Any]:
         mtype = str(m["model_type_id"])
         t = modeltypes.canonical_type(mtype)
-        oi = m.get("output_info") if isinstance(m.get("output_info"), dict) else {}
+        oi = m.get("output_info")
+        if not isinstance(oi, dict):
+            oi = {}
         params = dict(oi.get("params") or {}) if isinstance(oi.get("params"), dict) else {}
         data_concepts = ((oi.get("data") or {}).get("concepts") or []) if isinstance(oi.get("data"), dict) else []
         out: dict[str, Any] = {"id": m["model_id"], "type": mtype}

@@ -107,7 +107,7 @@ def _chosen_configs(live: State, warn: Warn) -> dict[str, dict[str, Any]]:
             continue
         key = lambda cfg: json.dumps(cfg, sort_keys=True)  # noqa: E731
         counts = Counter(key(versions[vid][1].config) for vid, _ in known)
-        newest_rank = {}
+        newest_rank: dict[str, int] = {}
         for vid, _ in known:
             k = key(versions[vid][1].config)
             newest_rank[k] = min(newest_rank.get(k, len(versions)), versions[vid][0])

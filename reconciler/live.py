@@ -168,7 +168,9 @@ def list_versions(client: Client, base: str, model_id: str, model_type: str) -> 
 
 
 def _never_usable(model_type: str, raw: dict[str, Any]) -> bool:
-    status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+    status = raw.get("status")
+    if not isinstance(status, dict):
+        status = {}
     return (modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES
             and training_code(status.get("code")) in TRAINING_FAILED)
 

@@ -218,5 +218,5 @@ def run_workflow(nodes: Iterable[RunNode], app: AppView,
     return [outputs[n.id] for n in nodes]
 
 
-def annotations(results: Iterable[NodeOutput]) -> list[WrittenAnnotation]:
+def written_annotations(results: Iterable[NodeOutput]) -> list[WrittenAnnotation]:
     return [r.annotation for r in results if r.annotation is not None]

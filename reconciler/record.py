@@ -79,8 +79,10 @@ class Target:
 
 
 def _recorded_nodes(state: State, wf: Workflow) -> list[str]:
-    types = {n.id: (None if n.model.external else (state.model(n.model.id).type if state.model(n.model.id) else ""))
-             for n in wf.nodes}
+    types: dict[str, str | None] = {}
+    for n in wf.nodes:
+        local = None if n.model.external else state.model(n.model.id)
+        types[n.id] = None if n.model.external else (local.type if local is not None else "")
     operator = {nid for nid, t in types.items() if t and canonical_type(t) in OPERATOR_TYPES}
     read_by_operator = {i for n in wf.nodes if n.id in operator for i in n.inputs}
     return [n.id for n in wf.nodes if n.id not in operator and n.id in read_by_operator]
@@ -98,7 +100,7 @@ def _targets(client: Client, state: State, wf: Workflow) -> list[Target]:
         if not version:
             raise ReconcilerError(f"workflow {wf.id} in the live app has no node {nid!r} pinning a version of "
                                   f"{ref.id}; apply the manifest first")
-        owner = client.app_path(ref.app_id, ref.user_id) if ref.external else base
+        owner = client.app_path(ref.app_id or "", ref.user_id) if ref.external else base
         key = f"{ref.user_id}/{ref.app_id}/{ref.id}" if ref.external else ref.id
         out.append(Target(nid, key, f"{owner}/models/{ref.id}/versions/{version}/outputs"))
     if not out:

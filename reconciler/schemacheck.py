@@ -23,6 +23,10 @@ Check = Callable[[Any], bool]
 _ANNOTATIONS = frozenset({"description", "$comment", "title", "examples", "$schema", "$id", "default"})
 
 
+
+def _type_check(names: list[str]) -> Callable[[Any], bool]:
+    return lambda v: any(_is_type(v, n) for n in names)
+
 def _never(_: Any) -> bool:
     return False
 
@@ -73,7 +77,7 @@ def compile_schema(schema: Any) -> Check:
         return _never
     if "type" in schema:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        checks.append(lambda v, names=names: any(_is_type(v, n) for n in names))
+        checks.append(_type_check(names))
     if "enum" in schema:
         options = list(schema["enum"])
         checks.append(lambda v: any(_same(v, o) for o in options))

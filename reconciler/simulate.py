@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from reconciler.errors import ReconcilerError
 from reconciler.graph import select_workflow
 from reconciler.modeltypes import THRESHOLDER, canonical_type
-from reconciler.operators import REVIEW_STATUSES, AppView, RunNode, annotations, run_workflow
+from reconciler.operators import REVIEW_STATUSES, AppView, RunNode, run_workflow, written_annotations
 from reconciler.predictions import Predictions
 from reconciler.state import State, Workflow
 
@@ -89,7 +89,7 @@ def simulate_nodes(state: State, wf: Workflow, nodes: list[RunNode], predictions
     per = {c: Counts() for c in app.concepts}
     statuses: dict[str, int] = {}
     for key in keys:
-        anns = annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model)))
+        anns = written_annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model)))
         for a in anns:
             statuses[a.status] = statuses.get(a.status, 0) + 1
         ok = {c for a in anns if a.status == "SUCCESS" for c, _n, _v in a.concepts}
@@ -195,7 +195,7 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
-def render_text(report: dict[str, Any], sweeps: list[dict[str, Any]] = (), source: str = "") -> str:
+def render_text(report: dict[str, Any], sweeps: Sequence[dict[str, Any]] = (), source: str = "") -> str:
     n = report["inputs"]
     src = f" ({source})" if source else ""
     lines = [f"Simulated workflow {report['workflow']} of app {report['app']} on {n} input(s){src}", ""]

@@ -52,6 +52,12 @@ _MAP_TAGS = {None, "!", "tag:yaml.org,2002:map"}
 _SEQ_TAGS = {None, "!", "tag:yaml.org,2002:seq"}
 
 
+
+def _mark(mark: Any) -> Any:
+    """An event's position: the parser always sets it (typed Optional by the stubs)."""
+    assert mark is not None
+    return mark
+
 def pointer(path: Path) -> str:
     """JSON pointer for a path: ("models", 2, "a/b") -> "/models/2/a~1b"."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
@@ -140,7 +146,7 @@ def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
         _fail(doc, path, ev, f"unsupported YAML tag {_short(ev.tag)}")
     if tag == _STR or tag == "tag:yaml.org,2002:timestamp":
         return ev.value
-    node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark)
+    node = yaml.ScalarNode(tag, ev.value, _mark(ev.start_mark), _mark(ev.end_mark))
     try:
         if tag == _INT:
             return _constructor.construct_yaml_int(node)
@@ -192,11 +198,11 @@ class _Builder:
         elif isinstance(ev, AliasEvent):
             if ev.anchor not in self.anchors:
                 _fail(self.doc, path, ev, f"unknown alias *{ev.anchor}")
-            self.alias_nodes += self.sizes[ev.anchor]
+            self.alias_nodes += self.sizes[ev.anchor or ""]
             if self.alias_nodes > MAX_ALIAS_NODES:
                 _fail(self.doc, path, ev, f"aliases expand to more than {MAX_ALIAS_NODES} nodes "
                       "(a YAML alias bomb?); write the content out instead")
-            return copy.deepcopy(self.anchors[ev.anchor])  # independent copy: no shared mutable state
+            return copy.deepcopy(self.anchors[ev.anchor or ""])  # independent copy: no shared mutable state
         elif isinstance(ev, (MappingStartEvent, SequenceStartEvent)):
             if depth >= MAX_DEPTH:
                 _fail(self.doc, path, ev, f"nesting deeper than {MAX_DEPTH} levels")
@@ -232,7 +238,7 @@ class _Builder:
                     out.setdefault(k, v)
                 return out
             if not isinstance(kev, ScalarEvent):
-                self.doc.positions.setdefault(path, (start.start_mark.line, start.start_mark.column))
+                self.doc.positions.setdefault(path, (_mark(start.start_mark).line, _mark(start.start_mark).column))
                 _fail(self.doc, path + ("?",), kev, "mapping keys must be plain scalars")
             key = kev.value
             kpath = path + (key,)
@@ -273,7 +279,7 @@ def load_yaml(data: bytes, filename: str) -> Document:
         for ev in events:
             if isinstance(ev, DocumentStartEvent):
                 if root_seen:
-                    doc.problems.append(Problem(filename, ev.start_mark.line + 1, ev.start_mark.column + 1,
+                    doc.problems.append(Problem(filename, _mark(ev.start_mark).line + 1, _mark(ev.start_mark).column + 1,
                                                 "more than one YAML document; a manifest is one document"))
                     break
                 root_seen = True
@@ -358,7 +364,7 @@ def _scalar_spans(text: str) -> dict[Path, tuple[int, int, str]]:
                 continue
             path = child_path()
             if path is not None and top[2] != "<<":
-                out[path] = (ev.start_mark.index, ev.end_mark.index, text[ev.start_mark.index:ev.end_mark.index])
+                out[path] = (_mark(ev.start_mark).index, _mark(ev.end_mark).index, text[_mark(ev.start_mark).index:_mark(ev.end_mark).index])
             value_done()
         elif isinstance(ev, AliasEvent) and stack:
             top = stack[-1]

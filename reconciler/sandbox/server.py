@@ -29,7 +29,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
-from typing import Any, Iterator
+from typing import IO, Any, Iterator, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from reconciler.errors import ReconcilerError
@@ -61,7 +61,7 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 class _Handler(WSGIRequestHandler):
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # type: ignore[attr-defined]  # StreamRequestHandler applies it
+        self.timeout = self.server.read_timeout  # type: ignore[attr-defined,misc]  # StreamRequestHandler applies it
         super().setup()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
@@ -103,11 +103,11 @@ class _Handler(WSGIRequestHandler):
             return
         if not self.parse_request():
             return
-        handler = ServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(),
+        handler = ServerHandler(cast(IO[bytes], self.rfile), cast(IO[bytes], self.wfile), self.get_stderr(), self.get_environ(),
                                 multithread=True)
         handler.request_handler = self  # type: ignore[attr-defined]
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
-        if not handler.headers_sent:
+        if not getattr(handler, "headers_sent", False):
             # the app raised ConnectionResetError (a DroppedConnection): wsgiref returned without
             # writing; close the socket so the client sees a dropped connection, not a hang
             self.close_connection = True

@@ -14,6 +14,7 @@ Contract:
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -90,7 +91,7 @@ class Tx:
     def delete_app(self, user: str, app: str) -> None:
         self._c.execute("DELETE FROM docs WHERE user_id=? AND app_id=?", (user, app))
 
-    def apps_of(self, user: str) -> list[dict[str, Any]]:
+    def apps_of(self, user: str) -> builtins.list[dict[str, Any]]:  # `list` is a method here
         return [json.loads(r[0]) for r in self._c.execute(
             "SELECT body FROM docs WHERE user_id=? AND kind='app' ORDER BY seq", (user,))]
 
