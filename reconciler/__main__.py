@@ -1,4 +1,5 @@
 """`python -m reconciler` runs the CLI."""
+
 import sys
 
 from reconciler.cli import main

@@ -37,21 +37,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from reconciler import modeltypes
-from reconciler.training import (MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name,
-                                 training_code)
 from reconciler.client import api_path, app_path
 from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec, metadata_with_marker
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
 from reconciler.plan import PLANNED, Action, Op, Plan, action_predecessors, is_new_pin, new_pin, new_pin_model
-from reconciler.state import (MARKER_KEY, App, read_marker, Concept, ConceptRelation, Kind, Model, ModelRef,
-                              Resource, Workflow)
+from reconciler.state import MARKER_KEY, App, Concept, ConceptRelation, Kind, Model, ModelRef, Resource, Workflow, read_marker
 from reconciler.status_codes import BY_NAME
+from reconciler.training import MODEL_TRAINED, NEEDS_LABELS, TRAINING_FAILED, status_name, training_code
 
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.
@@ -73,15 +72,24 @@ TRAIN_REPORT_EVERY_S = 10.0
 #: Codes that mean "an object with this id already exists" whatever the text says. MIXED_STATUS
 #: (10010) answers a batch in which some items failed: the create paths then read back and converge,
 #: which is right whatever the cause, and re-raise anything that is not a duplicate.
-DUPLICATE_CODES = frozenset(BY_NAME[name] for name in (
-    "DATABASE_DUPLICATE_KEY", "WORKFLOW_DUPLICATE", "INPUT_DUPLICATE", "MIXED_STATUS"))
+DUPLICATE_CODES = frozenset(
+    BY_NAME[name] for name in ("DATABASE_DUPLICATE_KEY", "WORKFLOW_DUPLICATE", "INPUT_DUPLICATE", "MIXED_STATUS")
+)
 #: Codes of "invalid request" families that mean a duplicate only when the status says so.
-INVALID_REQUEST_CODES = frozenset(BY_NAME[name] for name in (
-    "CONCEPTS_INVALID_REQUEST", "CONN_INVALID_REQUEST", "MODEL_INVALID_REQUEST", "WORKFLOW_INVALID_REQUEST",
-    "INPUT_INVALID_REQUEST"))
+INVALID_REQUEST_CODES = frozenset(
+    BY_NAME[name]
+    for name in (
+        "CONCEPTS_INVALID_REQUEST",
+        "CONN_INVALID_REQUEST",
+        "MODEL_INVALID_REQUEST",
+        "WORKFLOW_INVALID_REQUEST",
+        "INPUT_INVALID_REQUEST",
+    )
+)
 #: Codes that mean "not found" whatever the text says.
-NOT_FOUND_CODES = frozenset(BY_NAME[name] for name in (
-    "CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST"))
+NOT_FOUND_CODES = frozenset(
+    BY_NAME[name] for name in ("CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST")
+)
 _DUPLICATE_WORDS = ("duplicate", "already exist")
 _NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
@@ -107,12 +115,14 @@ EXECUTORS: dict[tuple[Op, Kind], Executor] = {}
 
 def executes(*pairs: tuple[Op, Kind], batched: bool = False) -> Callable[[_Fn], _Fn]:
     """Register the decorated method as the executor of each (op, kind) in `pairs`."""
+
     def register(fn: _Fn) -> _Fn:
         for pair in pairs:
             if pair in EXECUTORS:
                 raise TypeError(f"two executors for {pair[0].value} {pair[1].value}")
             EXECUTORS[pair] = Executor(fn, batched)
         return fn
+
     return register
 
 
@@ -174,9 +184,17 @@ class ApplyResult:
 
 
 class Applier:
-    def __init__(self, client: Any, plan: Plan, *, progress: Progress | None = None,
-                 train_timeout_s: float = 600.0, poll_s: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        client: Any,
+        plan: Plan,
+        *,
+        progress: Progress | None = None,
+        train_timeout_s: float = 600.0,
+        poll_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.client = client
         self.plan = plan
         self.progress = progress or (lambda _msg: None)
@@ -275,24 +293,28 @@ class Applier:
             if not isinstance(err, (ReconcilerError, KeyboardInterrupt)):
                 raise err
             why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
-            not_done = list(self.deferred) + [_describe(a) for t in tasks if t.index not in finished
-                                              and t.index not in skipped for a in t.actions]
+            not_done = list(self.deferred) + [
+                _describe(a) for t in tasks if t.index not in finished and t.index not in skipped for a in t.actions
+            ]
             raise ApplyError(
                 f"apply stopped at {task.label}{why}. {len(self.result.done)} of {total} actions "
                 f"were applied; {len(not_done)} were not. Run apply again to converge: it plans "
                 f"from the live app and does only what is left.",
-                done=self.result.done, not_done=not_done) from None
+                done=self.result.done,
+                not_done=not_done,
+            ) from None
         if self.untrained:
             raise ApplyError(
                 f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
                 f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
                 f"applied. Label the inputs, then run apply again.",
-                done=self.result.done, not_done=list(self.deferred))
+                done=self.result.done,
+                not_done=list(self.deferred),
+            )
         return self.result
 
     @staticmethod
-    def _release(t: "_Task", tasks: list["_Task"], waiting_on: dict[int, set[int]],
-                 dependents: dict[int, list[int]]) -> list["_Task"]:
+    def _release(t: _Task, tasks: list[_Task], waiting_on: dict[int, set[int]], dependents: dict[int, list[int]]) -> list[_Task]:
         """Mark `t` out of the way of its dependents; the ones now free to start."""
         free = []
         for d in dependents[t.index]:
@@ -331,7 +353,7 @@ class Applier:
         self.deferred.append(_describe(a))
         self.progress(f"  deferred: {_describe(a)} ({why})")
 
-    def _execute(self, task: "_Task") -> None:
+    def _execute(self, task: _Task) -> None:
         a = task.actions[0]
         EXECUTORS[a.op, a.kind].run(self, task.actions)
 
@@ -406,8 +428,10 @@ class Applier:
             if raw.get(k) is not None:
                 kept[k] = raw[k]
         managed = AppCodec.to_api(app, with_default=True)
-        body: dict[str, Any] = {"apps": [{**kept, "id": app.id, "default_workflow_id": managed["default_workflow_id"]}],
-                                "action": "overwrite"}
+        body: dict[str, Any] = {
+            "apps": [{**kept, "id": app.id, "default_workflow_id": managed["default_workflow_id"]}],
+            "action": "overwrite",
+        }
         if "metadata" in kept:
             body["metadata_action"] = {"op": "overwrite"}
         self._write("patch", self.apps_path, body)
@@ -417,7 +441,7 @@ class Applier:
     def _create_concept(self, group: list[Action]) -> None:
         concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
-            batch = concepts[i:i + CONCEPT_BATCH]
+            batch = concepts[i : i + CONCEPT_BATCH]
             try:
                 self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in batch]})
             except ApiError as err:
@@ -434,8 +458,11 @@ class Applier:
             self._write("post", self._at("concepts"), {"concepts": [ConceptCodec.to_api(c) for c in missing]})
         differ = [c for c in batch if c.id in existing and ConceptCodec.differs(c, existing[c.id])]
         if differ:
-            self._write("patch", self._at("concepts"),
-                        {"concepts": [ConceptCodec.to_api(c, existing[c.id]) for c in differ], "action": "overwrite"})
+            self._write(
+                "patch",
+                self._at("concepts"),
+                {"concepts": [ConceptCodec.to_api(c, existing[c.id]) for c in differ], "action": "overwrite"},
+            )
 
     @executes((Op.UPDATE, Kind.CONCEPT), batched=True)
     def _update_concept(self, group: list[Action]) -> None:
@@ -444,10 +471,12 @@ class Applier:
         existing: dict[str, dict[str, Any]] = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
         concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
-            batch = concepts[i:i + CONCEPT_BATCH]
-            self._write("patch", self._at("concepts"),
-                        {"concepts": [ConceptCodec.to_api(c, existing.get(c.id)) for c in batch],
-                         "action": "overwrite"})
+            batch = concepts[i : i + CONCEPT_BATCH]
+            self._write(
+                "patch",
+                self._at("concepts"),
+                {"concepts": [ConceptCodec.to_api(c, existing.get(c.id)) for c in batch], "action": "overwrite"},
+            )
 
     # --- relations (one call per subject) --------------------------------------------------
     @executes((Op.CREATE, Kind.RELATION), batched=True)
@@ -467,8 +496,7 @@ class Applier:
                 live = self.client.list_all(path, "concept_relations")
                 app = self.plan.app_id
                 have = {RelationCodec.signature(x, app) for x in live}
-                rest = [r for r in rels
-                        if RelationCodec.signature(RelationCodec.to_api(r, with_subject=True), app) not in have]
+                rest = [r for r in rels if RelationCodec.signature(RelationCodec.to_api(r, with_subject=True), app) not in have]
                 if rest:
                     self._write("post", path, {"concept_relations": [RelationCodec.to_api(r) for r in rest]})
 
@@ -481,8 +509,7 @@ class Applier:
                 by_subject.setdefault(r.subject, []).append(r)
         for subject, rels in by_subject.items():
             try:
-                self._write("delete", self._at("concepts", subject, "relations"),
-                            {"ids": [r.server_id for r in rels]})
+                self._write("delete", self._at("concepts", subject, "relations"), {"ids": [r.server_id for r in rels]})
             except ApiError as err:
                 if not _is_not_found(err):
                     raise
@@ -521,7 +548,7 @@ class Applier:
             model_json["model_version"] = {"input_info": api["input_info"], "output_info": api.get("output_info", {})}
         try:
             resp = self._write("post", self._at("models"), {"models": [model_json]}, retry=False)
-            version = ((resp.get("model") or {}).get("model_version") or {})
+            version = (resp.get("model") or {}).get("model_version") or {}
             if _trainable(m):
                 # PostModels only makes the model (its version never trains: Clarifai/docs
                 # `code_output_examples/create_model.js` answers MODEL_UNTRAINED); training is
@@ -546,8 +573,9 @@ class Applier:
         for event in self._gates.get(model_id, ()):
             while not event.wait(0.05):
                 if self._stopping.is_set():
-                    raise ApplyError(f"model {model_id}: not trained: apply stopped before the concepts "
-                                     "it trains on were created")
+                    raise ApplyError(
+                        f"model {model_id}: not trained: apply stopped before the concepts it trains on were created"
+                    )
 
     @executes((Op.UPDATE, Kind.MODEL), (Op.ADOPT, Kind.MODEL))
     def _update_model(self, actions: list[Action]) -> None:
@@ -560,8 +588,9 @@ class Applier:
         self._write("patch", self._at("models"), body)
         gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
         if gone:
-            self._write("patch", self._at("models"),
-                        {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"})
+            self._write(
+                "patch", self._at("models"), {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"}
+            )
 
     @executes((Op.NEW_VERSION, Kind.MODEL))
     def _new_version_model(self, actions: list[Action]) -> None:
@@ -653,25 +682,32 @@ class Applier:
             if code in TRAINING_FAILED:
                 raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
             if elapsed >= self.train_timeout_s:
-                raise ApplyError(f"model {m.id}: version {vid} not trained after {elapsed:.0f}s "
-                                 f"({status_name(code)}); workflows were not pointed at it. Training "
-                                 f"may still finish: run apply again later, or give it longer with "
-                                 f"--train-timeout SECONDS")
+                raise ApplyError(
+                    f"model {m.id}: version {vid} not trained after {elapsed:.0f}s "
+                    f"({status_name(code)}); workflows were not pointed at it. Training "
+                    f"may still finish: run apply again later, or give it longer with "
+                    f"--train-timeout SECONDS"
+                )
             if last_report is None or elapsed - last_report >= TRAIN_REPORT_EVERY_S:
                 last_report = elapsed
-                self.progress(f"  model/{m.id}: training version {vid}: {status_name(code)} "
-                              f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)")
+                self.progress(
+                    f"  model/{m.id}: training version {vid}: {status_name(code)} "
+                    f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
+                )
             self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}
             status = v.get("status") or {}
 
     def _not_ready_line(self, m: Model, vid: str, code: int, description: str) -> str:
-        what = status_name(code) + (f" \"{description}\"" if description else "")
+        what = status_name(code) + (f' "{description}"' if description else "")
         concepts = modeltypes.training_concepts(m.type, self._resolve_config(m))
         if code in NEEDS_LABELS:
-            need = (f"it trains on inputs labelled with its concepts ({_few(concepts)}): add inputs with "
-                    f"those concepts or SUCCESS annotations, at least one per concept" if concepts
-                    else "it trains on labelled inputs, and it names no concepts")
+            need = (
+                f"it trains on inputs labelled with its concepts ({_few(concepts)}): add inputs with "
+                f"those concepts or SUCCESS annotations, at least one per concept"
+                if concepts
+                else "it trains on labelled inputs, and it names no concepts"
+            )
             return f"model {m.id} cannot train yet ({what}): {need}."
         return f"model {m.id}: version {vid} failed to train ({what})."
 
@@ -764,8 +800,9 @@ class Applier:
                 raise
         for a in group:
             try:
-                self._write("post", self._at("workflows"),
-                            {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow)))]})
+                self._write(
+                    "post", self._at("workflows"), {"workflows": [self._workflow_json(a, _marked(_desired(a, Workflow)))]}
+                )
             except ApiError as err:
                 if not _is_duplicate(err):
                     raise
@@ -780,12 +817,14 @@ class Applier:
         w = _desired(a, Workflow)
         # the plan's live read has the workflow as it is; a plan without one (a golden case, a
         # create that met an existing workflow) reads it now
-        raw = a.live.raw if isinstance(a.live, Workflow) and a.live.raw else \
-            self.client.get(self._at("workflows", w.id)).get("workflow") or {}
+        raw = (
+            a.live.raw
+            if isinstance(a.live, Workflow) and a.live.raw
+            else self.client.get(self._at("workflows", w.id)).get("workflow") or {}
+        )
         live_meta = raw.get("metadata") or {}
         meta = _merged_metadata(live_meta, w.metadata, _marked(w))
-        body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}],
-                "action": "overwrite"}
+        body = {"workflows": [{**self._kept_workflow_fields(raw), **self._workflow_json(a, meta)}], "action": "overwrite"}
         self._write("patch", self._at("workflows"), body)
 
     @executes((Op.DELETE, Kind.WORKFLOW))
@@ -804,8 +843,10 @@ def _check_executors() -> None:
     missing = sorted(f"{op.value} {kind.value}" for op, kind in PLANNED - EXECUTORS.keys())
     extra = sorted(f"{op.value} {kind.value}" for op, kind in EXECUTORS.keys() - PLANNED)
     if missing or extra:
-        raise TypeError(f"apply's executor table does not match the planner: no executor for "
-                        f"{missing or 'nothing'}; executors for pairs never planned: {extra or 'none'}")
+        raise TypeError(
+            f"apply's executor table does not match the planner: no executor for "
+            f"{missing or 'nothing'}; executors for pairs never planned: {extra or 'none'}"
+        )
 
 
 _check_executors()
@@ -830,6 +871,7 @@ def _batched(a: Action) -> bool:
 @dataclass
 class _Task:
     """One executor call: the actions it carries, and the tasks that must finish first."""
+
     index: int
     actions: list[Action]
     deps: set[int] = field(default_factory=set)
@@ -848,7 +890,7 @@ def _call_units(group: list[Action]) -> list[list[Action]]:
     call per subject concept, new workflows all in one call."""
     a = group[0]
     if a.kind is Kind.CONCEPT:
-        return [group[i:i + CONCEPT_BATCH] for i in range(0, len(group), CONCEPT_BATCH)]
+        return [group[i : i + CONCEPT_BATCH] for i in range(0, len(group), CONCEPT_BATCH)]
     if a.kind is Kind.RELATION:
         by_subject: dict[str, list[Action]] = {}
         for x in group:
@@ -913,8 +955,7 @@ def _describe(a: Action) -> str:
 #: and recommends sending the whole object read back; quirk patch-overwrite-replaces), and the apps' only
 #: other action, "remove", cannot set fields. Server-owned fields (ids, timestamps, counts) are
 #: not sent.
-APP_KEPT = ("name", "notes", "image", "visibility", "default_language", "sample_ms", "is_template",
-            "embeddings_storage")
+APP_KEPT = ("name", "notes", "image", "visibility", "default_language", "sample_ms", "is_template", "embeddings_storage")
 WORKFLOW_KEPT = ("notes", "image", "visibility", "use_cases", "check_consents")
 
 
@@ -942,10 +983,16 @@ def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_mar
     return {**keep, **with_marker}
 
 
-def apply_plan(client: Any, plan: Plan, *, progress: Progress | None = None,
-               train_timeout_s: float = 600.0, poll_s: float = 0.5,
-               clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
-    return Applier(client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s,
-                   clock=clock, sleep=sleep).run()
-
+def apply_plan(
+    client: Any,
+    plan: Plan,
+    *,
+    progress: Progress | None = None,
+    train_timeout_s: float = 600.0,
+    poll_s: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    return Applier(
+        client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep
+    ).run()

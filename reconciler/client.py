@@ -53,17 +53,18 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from reconciler.errors import ApiError, ReconcilerError
-from reconciler.status_codes import BY_NAME, NAME_OF
 from reconciler.fileio import read_regular_text
+from reconciler.status_codes import BY_NAME, NAME_OF
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -84,8 +85,10 @@ STATUS_NAMES: dict[int, str] = NAME_OF
 CONN_EXCEED_HOURLY_LIMIT = BY_NAME["CONN_EXCEED_HOURLY_LIMIT"]
 
 #: Statuses that mean "the same request may succeed later".
-RETRY_CODES = frozenset(BY_NAME[name] for name in ("TRY_AGAIN", "CONN_THROTTLED", "RPC_REQUEST_QUEUE_FULL",
-                                                   "RPC_SERVER_UNAVAILABLE", "RPC_REQUEST_TIMEOUT"))
+RETRY_CODES = frozenset(
+    BY_NAME[name]
+    for name in ("TRY_AGAIN", "CONN_THROTTLED", "RPC_REQUEST_QUEUE_FULL", "RPC_SERVER_UNAVAILABLE", "RPC_REQUEST_TIMEOUT")
+)
 #: Transport failures worth retrying (local protocol errors / bad URLs are bugs, not weather).
 #: ConnectionError: a transport that runs the app in process (httpx's WSGITransport, used for the
 #: embedded sandbox) lets the app's own "connection reset" through unwrapped.
@@ -126,9 +129,13 @@ class _RawPathWSGITransport(httpx.WSGITransport):
             environ["REQUEST_URI"] = raw
             return app(environ, start_response)
 
-        inner = httpx.WSGITransport(app=with_raw, raise_app_exceptions=self.raise_app_exceptions,
-                                    script_name=self.script_name, remote_addr=self.remote_addr,
-                                    wsgi_errors=self.wsgi_errors)
+        inner = httpx.WSGITransport(
+            app=with_raw,
+            raise_app_exceptions=self.raise_app_exceptions,
+            script_name=self.script_name,
+            remote_addr=self.remote_addr,
+            wsgi_errors=self.wsgi_errors,
+        )
         return inner.handle_request(request)
 
 
@@ -169,8 +176,10 @@ def _hourly_limit_hint(resp: httpx.Response | None) -> str:
     wait = _retry_after(resp)
     seconds = wait if wait is not None and wait > 0 else 3600.0
     when = time.strftime("%H:%M UTC", time.gmtime(time.time() + seconds))
-    return (f"the hourly request limit of this Clarifai account is used up; not retried: run again "
-            f"after {when} (in about {max(1, round(seconds / 60))} minutes)")
+    return (
+        f"the hourly request limit of this Clarifai account is used up; not retried: run again "
+        f"after {when} (in about {max(1, round(seconds / 60))} minutes)"
+    )
 
 
 #: The PATs `connect` resolved in this process: `mask_secrets` masks them in anything the CLI
@@ -238,8 +247,7 @@ class RateLimiter:
     """Fixed spacing of `1/rate` seconds between request starts, shared by all threads. Each caller
     reserves the next free slot under the lock and sleeps outside it, so waiters queue in order."""
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self._clock, self._sleep = clock, sleep
         self._next = 0.0
@@ -280,13 +288,27 @@ def _retry_after(resp: httpx.Response | None) -> float | None:
 class Client:
     """A small synchronous Clarifai REST client. See the module docstring for the contract."""
 
-    def __init__(self, base_url: str, pat: str, *, user_id: str | None = None,
-                 transport: httpx.BaseTransport | None = None, rate_limit: float = 15.0,
-                 max_retries: int = 5, timeout: float = 30.0, debug: TextIO | bool | None = None,
-                 max_retry_seconds: float = 120.0, backoff_base: float = 0.5, backoff_cap: float = 20.0,
-                 max_workers: int = 64, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, label: str | None = None,
-                 endpoint: str | None = None, on_retry: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        pat: str,
+        *,
+        user_id: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        rate_limit: float = 15.0,
+        max_retries: int = 5,
+        timeout: float = 30.0,
+        debug: TextIO | bool | None = None,
+        max_retry_seconds: float = 120.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        max_workers: int = 64,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        label: str | None = None,
+        endpoint: str | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         #: where this client writes, as plans record it: the API base, or "local sandbox at PATH"
         self.endpoint = endpoint or self.base_url
@@ -304,8 +326,9 @@ class Client:
         self.stats = Stats()
         self._sleep, self._clock = sleep, clock
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
-        self._http = httpx.Client(base_url=self.base_url, transport=transport,
-                                  timeout=httpx.Timeout(timeout), follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False
+        )
 
     # --- lifecycle / identity ------------------------------------------------------------------
 
@@ -354,9 +377,16 @@ class Client:
     def delete(self, path: str, body: dict[str, Any] | None = None, *, retry: bool = True) -> dict[str, Any]:
         return self.request("DELETE", path, body=body, retry=retry)
 
-    def list_all(self, path: str, key: str, params: dict[str, Any] | None = None, *,
-                 per_page: int = MAX_PER_PAGE, short_page_ends: bool = True,
-                 pages_hint: int = 1) -> list[dict[str, Any]]:
+    def list_all(
+        self,
+        path: str,
+        key: str,
+        params: dict[str, Any] | None = None,
+        *,
+        per_page: int = MAX_PER_PAGE,
+        short_page_ends: bool = True,
+        pages_hint: int = 1,
+    ) -> list[dict[str, Any]]:
         """Every item of a paged listing, in server order: pages 1, 2, ... until an empty page (or
         a short one, see the module docstring). ``pages_hint`` pages are asked for at once (the
         caller's guess of the listing's length, e.g. from the manifest): a right guess costs one
@@ -378,19 +408,27 @@ class Client:
                 if chunk is None:
                     chunk = []
                 if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
-                    raise self._error(f"unexpected response shape: '{key}' is not a list of objects",
-                                      "GET", path, http_status=200, body=body)
+                    raise self._error(
+                        f"unexpected response shape: '{key}' is not a list of objects", "GET", path, http_status=200, body=body
+                    )
                 # A server that ignores paging would otherwise be read forever (or misread): refuse.
                 if len(chunk) > per_page:
-                    raise self._error(f"unexpected response: page {page} has {len(chunk)} {key}, more than the "
-                                      f"per_page={per_page} asked for (the server ignores paging)", "GET", path,
-                                      http_status=200)
+                    raise self._error(
+                        f"unexpected response: page {page} has {len(chunk)} {key}, more than the "
+                        f"per_page={per_page} asked for (the server ignores paging)",
+                        "GET",
+                        path,
+                        http_status=200,
+                    )
                 if chunk and chunk == previous:
-                    raise self._error(f"unexpected response: page {page} repeats page {page - 1} (the server "
-                                      "ignores the page parameter)", "GET", path, http_status=200)
+                    raise self._error(
+                        f"unexpected response: page {page} repeats page {page - 1} (the server ignores the page parameter)",
+                        "GET",
+                        path,
+                        http_status=200,
+                    )
                 if page >= MAX_PAGES and chunk:
-                    raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path,
-                                      http_status=200)
+                    raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path, http_status=200)
                 items.extend(chunk)
                 if not chunk or (short_page_ends and len(chunk) < per_page):
                     return items
@@ -416,8 +454,15 @@ class Client:
 
     # --- the one request loop -------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None, retry: bool = True) -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> dict[str, Any]:
         """Send one logical request (with retries); the parsed success body, or ApiError.
         ``retry=False`` (for writes whose repeat would duplicate, e.g. PostModelVersions) still
         retries what provably never ran: throttling and failures to connect."""
@@ -427,8 +472,11 @@ class Client:
             try:  # NaN and infinities are not JSON (RFC 8259 section 6); never send them
                 content = json.dumps(body, allow_nan=False).encode()
             except ValueError:
-                raise self._error("the request holds a non-finite number (NaN or infinity), which "
-                                  "JSON cannot carry; nothing was sent", method, path) from None
+                raise self._error(
+                    "the request holds a non-finite number (NaN or infinity), which JSON cannot carry; nothing was sent",
+                    method,
+                    path,
+                ) from None
             headers["Content-Type"] = "application/json"
         started = self._clock()
         attempt = 0
@@ -440,15 +488,16 @@ class Client:
             try:
                 resp = self._http.request(method, path, params=params, content=content, headers=headers)
             except _RETRY_EXC as exc:
-                failure: ApiError = self._error(
-                    f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
+                failure: ApiError = self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
                 unsent = isinstance(exc, _UNSENT_EXC)
             except httpx.LocalProtocolError as exc:  # its text can quote our headers: not shown
-                raise self._error(f"cannot send the request to {self.label}: {type(exc).__name__} "
-                                  "(a header value HTTP cannot carry)", method, path) from None
+                raise self._error(
+                    f"cannot send the request to {self.label}: {type(exc).__name__} (a header value HTTP cannot carry)",
+                    method,
+                    path,
+                ) from None
             except httpx.HTTPError as exc:  # unsupported protocol, proxy errors
-                raise self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}",
-                                  method, path) from None
+                raise self._error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path) from None
             else:
                 result = self._interpret(method, path, resp)
                 if isinstance(result, dict):
@@ -460,7 +509,7 @@ class Client:
             safe = retry or unsent or failure.http_status == 429 or failure.code == BY_NAME["CONN_THROTTLED"]
             if not safe or not self._retryable(failure) or attempt >= self.max_retries:
                 raise self._final(failure, attempt)
-            delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** attempt))
+            delay = random.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
             hint = _retry_after(resp)
             if hint is not None:
                 delay = max(delay, min(hint, self.backoff_cap * 3))
@@ -468,8 +517,11 @@ class Client:
                 raise self._final(failure, attempt)
             attempt += 1
             if self.on_retry is not None:
-                why = "throttled" if failure.http_status == 429 or failure.code == 11005 else (
-                    "unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
+                why = (
+                    "throttled"
+                    if failure.http_status == 429 or failure.code == 11005
+                    else ("unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
+                )
                 self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
             with self.stats._lock:
                 self.stats.slept_s += delay
@@ -497,17 +549,28 @@ class Client:
             data = json.loads(resp.content)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             ctype = resp.headers.get("content-type", "no content type").split(";")[0]
-            kind = "an empty" if not resp.content else ("a truncated or invalid JSON" if "json" in ctype
-                                                        else f"a non-JSON ({ctype})")
-            return self._error(f"{kind} response (HTTP {http_status}) from {self.label}",
-                               method, path, http_status=http_status)
+            kind = (
+                "an empty"
+                if not resp.content
+                else ("a truncated or invalid JSON" if "json" in ctype else f"a non-JSON ({ctype})")
+            )
+            return self._error(f"{kind} response (HTTP {http_status}) from {self.label}", method, path, http_status=http_status)
         if not isinstance(data, dict):
-            return self._error(f"unexpected response shape (HTTP {http_status}): a JSON "
-                               f"{type(data).__name__}, not an object", method, path, http_status=http_status)
+            return self._error(
+                f"unexpected response shape (HTTP {http_status}): a JSON {type(data).__name__}, not an object",
+                method,
+                path,
+                http_status=http_status,
+            )
         status = data.get("status")
         if not isinstance(status, dict) or "code" not in status:
-            return self._error(f"unexpected response shape (HTTP {http_status}): no status.code",
-                               method, path, http_status=http_status, body=data)
+            return self._error(
+                f"unexpected response shape (HTTP {http_status}): no status.code",
+                method,
+                path,
+                http_status=http_status,
+                body=data,
+            )
         raw = status.get("code")
         code = status_code_of(raw)
         normalise_status_codes(data)
@@ -526,22 +589,56 @@ class Client:
             text += f" ({details[:200]})"
         if code == CONN_EXCEED_HOURLY_LIMIT:
             text += "; " + _hourly_limit_hint(resp)
-        return self._error(text, method, path, code=code, http_status=http_status,
-                           description=desc, req_id=str(status.get("req_id") or ""), body=data)
+        return self._error(
+            text,
+            method,
+            path,
+            code=code,
+            http_status=http_status,
+            description=desc,
+            req_id=str(status.get("req_id") or ""),
+            body=data,
+        )
 
-    def _error(self, text: str, method: str, path: str, *, code: int = 0, http_status: int = 0,
-               description: str = "", req_id: str = "", body: dict[str, Any] | None = None) -> ApiError:
+    def _error(
+        self,
+        text: str,
+        method: str,
+        path: str,
+        *,
+        code: int = 0,
+        http_status: int = 0,
+        description: str = "",
+        req_id: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> ApiError:
         line = " ".join(f"{method} {path}: {text}".split())  # one line, whatever the server sent
         if req_id:
             line += f" [req_id {req_id}]"
         details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
         # every field echoed from the server is scrubbed, req_id included (a server can echo anything)
-        return ApiError(self.redact(line), code=code, http_status=http_status,
-                        description=self.redact(description), req_id=self.redact(req_id), method=method,
-                        path=self.redact(path), details=details)
+        return ApiError(
+            self.redact(line),
+            code=code,
+            http_status=http_status,
+            description=self.redact(description),
+            req_id=self.redact(req_id),
+            method=method,
+            path=self.redact(path),
+            details=details,
+        )
 
-    def _trace(self, method: str, path: str, params: dict[str, Any] | None, resp: httpx.Response | None,
-               t0: float, code: int, data: dict[str, Any] | None, err: ApiError | None = None) -> None:
+    def _trace(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        resp: httpx.Response | None,
+        t0: float,
+        code: int,
+        data: dict[str, Any] | None,
+        err: ApiError | None = None,
+    ) -> None:
         if self.debug is None:
             return
         ms = (time.perf_counter() - t0) * 1000
@@ -553,14 +650,16 @@ class Client:
             req_id = str((data.get("status") or {}).get("req_id") or "")
         elif err is not None:
             req_id = err.req_id
-        line = (f"[http] {method} {target} -> {http} code={code} {ms:.1f}ms req_id={req_id or '-'}"
-                f" headers={{Authorization: Key ***}}")
+        line = (
+            f"[http] {method} {target} -> {http} code={code} {ms:.1f}ms req_id={req_id or '-'} headers={{Authorization: Key ***}}"
+        )
         if err is not None and resp is None:
             line += f" error={err.message}"
         print(self.redact(line), file=self.debug, flush=True)
 
 
 # --- connect: flags + environment -> Client ------------------------------------------------------
+
 
 def _is_loopback(base: str) -> bool:
     host = urlsplit(base).hostname or ""
@@ -606,8 +705,10 @@ def check_pat(pat: str, source: str) -> None:
     library's own error (which quotes the header, PAT included) would be what the user sees."""
     flaw = _pat_flaw(pat)
     if flaw:
-        raise ReconcilerError(f"{source} contains {flaw}: a PAT is one token of visible ASCII, the "
-                              "only kind an HTTP header carries safely; check the value (not shown here)")
+        raise ReconcilerError(
+            f"{source} contains {flaw}: a PAT is one token of visible ASCII, the "
+            "only kind an HTTP header carries safely; check the value (not shown here)"
+        )
 
 
 #: Where the embedded sandbox keeps its data inside a `.reconciler/` directory.
@@ -629,11 +730,9 @@ def find_sandbox(start: Path | None = None) -> tuple[Path, str]:
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
         if (folder / SANDBOX_DIR).is_dir():
-            how = (f"the {SANDBOX_DIR}/ next to {where}" if folder == here
-                   else f"the nearest {SANDBOX_DIR}/ above {where}")
+            how = f"the {SANDBOX_DIR}/ next to {where}" if folder == here else f"the nearest {SANDBOX_DIR}/ above {where}"
             return folder / SANDBOX_DIR / SANDBOX_FILE, how
-    return (here / SANDBOX_DIR / SANDBOX_FILE,
-            f"a new {SANDBOX_DIR}/ next to {where}: none was found there or above it")
+    return (here / SANDBOX_DIR / SANDBOX_FILE, f"a new {SANDBOX_DIR}/ next to {where}: none was found there or above it")
 
 
 def sandbox_db_path(start: Path | None = None) -> Path:
@@ -662,11 +761,21 @@ def credentials_required(flag: bool = False) -> str | None:
     return None
 
 
-def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id: str | None = None,
-            manifest_user_id: str | None = None, rate_limit: float | None = None, debug: bool = False,
-            stderr: TextIO | None = None, max_retries: int = 5, timeout: float = 30.0,
-            require_credentials: bool = False, sandbox_from: Path | None = None,
-            sandbox_db: Path | None = None) -> Client:
+def connect(
+    *,
+    api_base: str | None = None,
+    pat_file: str | None = None,
+    user_id: str | None = None,
+    manifest_user_id: str | None = None,
+    rate_limit: float | None = None,
+    debug: bool = False,
+    stderr: TextIO | None = None,
+    max_retries: int = 5,
+    timeout: float = 30.0,
+    require_credentials: bool = False,
+    sandbox_from: Path | None = None,
+    sandbox_db: Path | None = None,
+) -> Client:
     """A Client for the CLI.
 
     - PAT: `pat_file` (``--pat-file``) if given, else ``CLARIFAI_PAT``.
@@ -694,15 +803,18 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
 
     def say(line: str) -> None:
         print(line, file=err, flush=True)
+
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
         from reconciler.sandbox.opening import open_sandbox
 
         why = credentials_required(require_credentials)
         if why:
-            raise ReconcilerError(f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
-                                  f"given, and {why}, so the embedded local sandbox is not used; set "
-                                  "CLARIFAI_PAT (or --pat-file), or name a server with --api-base")
+            raise ReconcilerError(
+                f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
+                f"given, and {why}, so the embedded local sandbox is not used; set "
+                "CLARIFAI_PAT (or --pat-file), or name a server with --api-base"
+            )
         if sandbox_db is not None:
             db, how = sandbox_db.absolute(), "the saved plan's sandbox"
         else:
@@ -711,13 +823,21 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox "
-              f"(data in {db}; {how})", file=err)
+        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox (data in {db}; {how})", file=err)
         transport = sandbox_transport(open_sandbox(str(db)))
-        return Client("http://sandbox.local", DEFAULT_KEY, user_id=user or DEFAULT_USER,
-                      transport=transport, rate_limit=0, max_retries=max_retries,
-                      timeout=timeout, debug=trace, label=f"the embedded sandbox ({db})",
-                      endpoint=sandbox_endpoint(db), on_retry=say)
+        return Client(
+            "http://sandbox.local",
+            DEFAULT_KEY,
+            user_id=user or DEFAULT_USER,
+            transport=transport,
+            rate_limit=0,
+            max_retries=max_retries,
+            timeout=timeout,
+            debug=trace,
+            label=f"the embedded sandbox ({db})",
+            endpoint=sandbox_endpoint(db),
+            on_retry=say,
+        )
     base = base or DEFAULT_API_BASE
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")
@@ -730,5 +850,13 @@ def connect(*, api_base: str | None = None, pat_file: str | None = None, user_id
         pat, user = DEFAULT_KEY, user or DEFAULT_USER
     else:
         _remember_secret(pat)
-    return Client(base, pat, user_id=user, rate_limit=15.0 if rate_limit is None else rate_limit,
-                  max_retries=max_retries, timeout=timeout, debug=trace, on_retry=say)
+    return Client(
+        base,
+        pat,
+        user_id=user,
+        rate_limit=15.0 if rate_limit is None else rate_limit,
+        max_retries=max_retries,
+        timeout=timeout,
+        debug=trace,
+        on_retry=say,
+    )

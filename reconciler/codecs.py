@@ -66,13 +66,17 @@ def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, A
 
 # --- app --------------------------------------------------------------------------------------
 
+
 class AppCodec:
     @staticmethod
     def to_api(app: App, *, with_default: bool = False) -> dict[str, Any]:
         """The fields apply manages; `with_default` adds ``default_workflow_id`` (the
         set-default write sends it, app creates and updates leave the default alone)."""
-        out: dict[str, Any] = {"id": app.id, "description": app.description,
-                               "metadata": metadata_with_marker(app.metadata, False)}
+        out: dict[str, Any] = {
+            "id": app.id,
+            "description": app.description,
+            "metadata": metadata_with_marker(app.metadata, False),
+        }
         if with_default:
             out["default_workflow_id"] = app.default_workflow or ""
         return out
@@ -86,11 +90,17 @@ class AppCodec:
         elsewhere = text(dw_obj, "id") == default and text(dw_obj, "app_id") not in ("", app_id)
         if not default or elsewhere or default not in workflow_ids:
             default = ""
-        return App(id=text(raw, "id") or app_id, description=text(raw, "description"),
-                   default_workflow=default or None, metadata=metadata, raw=raw)
+        return App(
+            id=text(raw, "id") or app_id,
+            description=text(raw, "description"),
+            default_workflow=default or None,
+            metadata=metadata,
+            raw=raw,
+        )
 
 
 # --- concepts ---------------------------------------------------------------------------------
+
 
 class ConceptCodec:
     @staticmethod
@@ -106,8 +116,7 @@ class ConceptCodec:
     @staticmethod
     def from_api(raw: dict[str, Any]) -> Concept:
         cid = text(raw, "id")
-        return Concept(id=cid, name=text(raw, "name") or cid,
-                       description=text(raw, "definition") or text(raw, "description"))
+        return Concept(id=cid, name=text(raw, "name") or cid, description=text(raw, "definition") or text(raw, "description"))
 
     @staticmethod
     def differs(c: Concept, raw: dict[str, Any]) -> bool:
@@ -116,6 +125,7 @@ class ConceptCodec:
 
 
 # --- concept relations ------------------------------------------------------------------------
+
 
 class RelationCodec:
     @staticmethod
@@ -135,8 +145,7 @@ class RelationCodec:
         obj: dict[str, Any] = {"id": r.object.id}
         if r.object.external:
             obj.update(app_id=r.object.app_id, user_id=r.object.user_id)
-        out: dict[str, Any] = {"object_concept": obj, "predicate": r.predicate,
-                               "knowledge_graph_id": r.knowledge_graph_id}
+        out: dict[str, Any] = {"object_concept": obj, "predicate": r.predicate, "knowledge_graph_id": r.knowledge_graph_id}
         if with_subject:
             out["subject_concept"] = {"id": r.subject}
         return out
@@ -146,9 +155,13 @@ class RelationCodec:
         """One listed relation as shown (its subject may be another app's: see live._relations)."""
         subj = RelationCodec.concept_ref(raw.get("subject_concept"), app_id)
         sid = text(raw, "id")
-        return ConceptRelation(subject=subj.id, predicate=text(raw, "predicate").lower(),
-                               object=RelationCodec.concept_ref(raw.get("object_concept"), app_id),
-                               knowledge_graph_id=text(raw, "knowledge_graph_id"), server_id=sid or None)
+        return ConceptRelation(
+            subject=subj.id,
+            predicate=text(raw, "predicate").lower(),
+            object=RelationCodec.concept_ref(raw.get("object_concept"), app_id),
+            knowledge_graph_id=text(raw, "knowledge_graph_id"),
+            server_id=sid or None,
+        )
 
     @staticmethod
     def signature(raw: dict[str, Any], app_id: str) -> tuple[str, str, str, str, str]:
@@ -164,13 +177,18 @@ class RelationCodec:
 
 # --- models -----------------------------------------------------------------------------------
 
+
 class ModelCodec:
     @staticmethod
     def to_api(m: Model) -> dict[str, Any]:
         """The model object (PostModels; PatchModels "merge" sends all but the type). Its
         configuration goes with a version: `version_to_api`."""
-        return {"id": m.id, "model_type_id": m.type, "description": m.description,
-                "metadata": metadata_with_marker(m.metadata, m.protect)}
+        return {
+            "id": m.id,
+            "model_type_id": m.type,
+            "description": m.description,
+            "metadata": metadata_with_marker(m.metadata, m.protect),
+        }
 
     @staticmethod
     def version_to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -179,9 +197,12 @@ class ModelCodec:
     @staticmethod
     def version_from_api(model_type: str, raw: dict[str, Any]) -> ModelVersion:
         status = _obj(raw, "status")
-        return ModelVersion(id=text(raw, "id"), config=modeltypes.from_api(model_type, raw),
-                            status_code=training_code(status.get("code")) if status else 0,
-                            created_at=text(raw, "created_at"))
+        return ModelVersion(
+            id=text(raw, "id"),
+            config=modeltypes.from_api(model_type, raw),
+            status_code=training_code(status.get("code")) if status else 0,
+            created_at=text(raw, "created_at"),
+        )
 
     @staticmethod
     def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
@@ -191,12 +212,21 @@ class ModelCodec:
         managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])
         latest = versions[0] if versions else None
-        return Model(id=text(raw, "id"), type=mtype, description=text(raw, "description"), metadata=metadata,
-                     protect=protect, config=dict(latest.config) if latest else {}, managed=managed,
-                     version_id=latest.id if latest else None, versions=versions)
+        return Model(
+            id=text(raw, "id"),
+            type=mtype,
+            description=text(raw, "description"),
+            metadata=metadata,
+            protect=protect,
+            config=dict(latest.config) if latest else {},
+            managed=managed,
+            version_id=latest.id if latest else None,
+            versions=versions,
+        )
 
 
 # --- workflows --------------------------------------------------------------------------------
+
 
 class WorkflowCodec:
     @staticmethod
@@ -209,15 +239,18 @@ class WorkflowCodec:
             model.update(user_id=ref.user_id, app_id=ref.app_id)
         if version:
             model["model_version"] = {"id": version}
-        return {"id": n.id, "model": model, "node_inputs": [{"node_id": i} for i in n.inputs],
-                "suppress_output": n.suppress_output}
+        return {
+            "id": n.id,
+            "model": model,
+            "node_inputs": [{"node_id": i} for i in n.inputs],
+            "suppress_output": n.suppress_output,
+        }
 
     @staticmethod
     def to_api(w: Workflow, metadata: dict[str, Any], versions: Mapping[str, str]) -> dict[str, Any]:
         """The workflow with `metadata` (marker included, merged with the live keys on an
         overwrite); `versions`: node id -> the version its local model is pinned to."""
-        nodes = [WorkflowCodec.node_to_api(n, n.model.version if n.model.external else versions.get(n.id))
-                 for n in w.nodes]
+        nodes = [WorkflowCodec.node_to_api(n, n.model.version if n.model.external else versions.get(n.id)) for n in w.nodes]
         return {"id": w.id, "description": w.description, "metadata": metadata, "nodes": nodes}
 
     @staticmethod
@@ -226,8 +259,11 @@ class WorkflowCodec:
         version = text(_obj(m, "model_version"), "id") or None
         m_app, m_user = text(m, "app_id"), text(m, "user_id")
         local = m_app in ("", app_id) and (not m_user or not owner or m_user in (owner, "me"))
-        ref = (ModelRef(text(m, "id"), version=version) if local
-               else ModelRef(text(m, "id"), user_id=m_user or None, app_id=m_app or None, version=version))
+        ref = (
+            ModelRef(text(m, "id"), version=version)
+            if local
+            else ModelRef(text(m, "id"), user_id=m_user or None, app_id=m_app or None, version=version)
+        )
         inputs = tuple(text(i, "node_id") for i in (raw.get("node_inputs") or []) if isinstance(i, dict))
         return Node(id=text(raw, "id"), model=ref, inputs=inputs, suppress_output=bool(raw.get("suppress_output")))
 
@@ -238,5 +274,12 @@ class WorkflowCodec:
         if not nodes_raw and isinstance(raw.get("version"), dict):
             nodes_raw = raw["version"].get("nodes")
         nodes = tuple(WorkflowCodec.node_from_api(n, app_id, owner) for n in (nodes_raw or []) if isinstance(n, dict))
-        return Workflow(id=text(raw, "id"), description=text(raw, "description"), metadata=metadata,
-                        protect=protect, nodes=nodes, managed=managed, raw=raw)
+        return Workflow(
+            id=text(raw, "id"),
+            description=text(raw, "description"),
+            metadata=metadata,
+            protect=protect,
+            nodes=nodes,
+            managed=managed,
+            raw=raw,
+        )

@@ -26,12 +26,13 @@ The app id is `app_id`, else the workflow's id; the SDK has no app default workf
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reconciler import modeltypes
 from reconciler.errors import ManifestError, Problem
-from reconciler.fileio import read_regular
 from reconciler.export import dump_yaml
+from reconciler.fileio import read_regular
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
 Warn = Callable[[str], None]
@@ -66,8 +67,7 @@ class _Converter:
                 self.fail(path + ("node_inputs", k), f"node {nid}: each node_inputs item is {{node_id: ID}}")
             elif src not in seen:
                 # the SDK requires inputs to be declared earlier in the list, which also rules out cycles
-                self.fail(path + ("node_inputs", k, "node_id"), f"node {nid}: input '{src}' is not a node "
-                          "declared before it")
+                self.fail(path + ("node_inputs", k, "node_id"), f"node {nid}: input '{src}' is not a node declared before it")
             else:
                 inputs.append(src)
         if inputs:
@@ -79,19 +79,27 @@ class _Converter:
         if m.get("model_version_id"):
             extra = [k for k in ("model_type_id", "description", "output_info") if k in m]
             if extra:
-                self.fail(path + (extra[0],), f"node {nid}: model_version_id cannot be combined with "
-                          f"'{extra[0]}' (a pinned version is an existing model)", at_key=True)
+                self.fail(
+                    path + (extra[0],),
+                    f"node {nid}: model_version_id cannot be combined with '{extra[0]}' (a pinned version is an existing model)",
+                    at_key=True,
+                )
             user, app = m.get("user_id"), m.get("app_id")
             if bool(user) != bool(app):
                 self.fail(path, f"node {nid}: give both user_id and app_id of model {mid}, or neither")
             if not user:
                 user, app = self.owner
-                self.warn(f"node {nid}: model {mid} names no user_id/app_id; taken to be {user}/{app}'s "
-                          "(use --model-owner USER/APP for another app)")
+                self.warn(
+                    f"node {nid}: model {mid} names no user_id/app_id; taken to be {user}/{app}'s "
+                    "(use --model-owner USER/APP for another app)"
+                )
             return {"id": mid, "user_id": str(user), "app_id": str(app), "version": str(m["model_version_id"])}
         if not m.get("model_type_id"):
-            self.fail(path, f"node {nid}: model {mid} has neither model_version_id (an existing model to pin) "
-                      "nor model_type_id (a model to create)")
+            self.fail(
+                path,
+                f"node {nid}: model {mid} has neither model_version_id (an existing model to pin) "
+                "nor model_type_id (a model to create)",
+            )
             return mid
         if m.get("user_id") or m.get("app_id"):
             self.warn(f"node {nid}: model {mid} is created in the manifest's app; its user_id/app_id are ignored")
@@ -99,8 +107,7 @@ class _Converter:
         if mid in self.models:
             first, first_path = self.models[mid]
             if first != declared:
-                self.fail(path, f"node {nid}: model {mid} is described differently than on line "
-                          f"{self.doc.pos(first_path)[0]}")
+                self.fail(path, f"node {nid}: model {mid} is described differently than on line {self.doc.pos(first_path)[0]}")
         else:
             self.models[mid] = (declared, path)
         return mid
@@ -146,13 +153,15 @@ class _Converter:
         if t in modeltypes.TYPED_FIELDS:
             dropped = sorted(set(params) - used)
             if dropped:
-                self.warn(f"model {m['model_id']}: params {', '.join(dropped)} have no manifest field for "
-                          f"{t} models and were dropped")
+                self.warn(
+                    f"model {m['model_id']}: params {', '.join(dropped)} have no manifest field for {t} models and were dropped"
+                )
         return out
 
 
-def convert_data(doc: Document, *, app_id: str | None = None, model_owner: tuple[str, str] = MAIN,
-                 warn: Warn = lambda _m: None) -> dict[str, Any]:
+def convert_data(
+    doc: Document, *, app_id: str | None = None, model_owner: tuple[str, str] = MAIN, warn: Warn = lambda _m: None
+) -> dict[str, Any]:
     """Parsed SDK workflow YAML -> manifest data (see the module docstring)."""
     data = doc.data
     wf = data.get("workflow") if isinstance(data, dict) else None
@@ -187,8 +196,9 @@ def convert_data(doc: Document, *, app_id: str | None = None, model_owner: tuple
     return manifest
 
 
-def convert_file(path: str, *, app_id: str | None = None, model_owner: tuple[str, str] = MAIN,
-                 schema_ref: str | None = None) -> tuple[str, list[str]]:
+def convert_file(
+    path: str, *, app_id: str | None = None, model_owner: tuple[str, str] = MAIN, schema_ref: str | None = None
+) -> tuple[str, list[str]]:
     """Read an SDK workflow file and return (manifest YAML, warnings). Raises ManifestError."""
     try:
         raw = read_regular(path, MAX_BYTES + 1)  # a FIFO or device is refused, not waited on
@@ -201,4 +211,3 @@ def convert_file(path: str, *, app_id: str | None = None, model_owner: tuple[str
     data = convert_data(doc, app_id=app_id, model_owner=model_owner, warn=warnings.append)
     header = (f"Converted from the Clarifai SDK workflow file {path} by `reconciler convert`.",)
     return dump_yaml(data, schema_ref, header), warnings
-

@@ -31,9 +31,9 @@ from reconciler.state import App, Concept, ConceptRelation, Model, ModelRef, Res
 class _Absent:
     """The value of a field that is not set (absent, or None). Rendered "(none)", JSON null."""
 
-    _instance: "_Absent | None" = None
+    _instance: _Absent | None = None
 
-    def __new__(cls) -> "_Absent":
+    def __new__(cls) -> _Absent:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -98,20 +98,34 @@ def model_ref_fields(ref: ModelRef) -> dict[str, Any]:
 def fields_of(res: Resource) -> dict[str, Any]:
     """The comparable, JSON-able view of a resource (see module docstring)."""
     if isinstance(res, App):
-        return {"description": res.description, "default_workflow": res.default_workflow,
-                "metadata": _plain(res.metadata)}
+        return {"description": res.description, "default_workflow": res.default_workflow, "metadata": _plain(res.metadata)}
     if isinstance(res, Concept):
         return {"name": res.name, "description": res.description}
     if isinstance(res, ConceptRelation):
-        return {"subject": res.subject, "predicate": res.predicate, "object": str(res.object),
-                "knowledge_graph_id": res.knowledge_graph_id}
+        return {
+            "subject": res.subject,
+            "predicate": res.predicate,
+            "object": str(res.object),
+            "knowledge_graph_id": res.knowledge_graph_id,
+        }
     if isinstance(res, Model):
-        return {"type": res.type, "description": res.description, "metadata": _plain(res.metadata),
-                "protect": res.protect, "config": _plain(res.config)}
+        return {
+            "type": res.type,
+            "description": res.description,
+            "metadata": _plain(res.metadata),
+            "protect": res.protect,
+            "config": _plain(res.config),
+        }
     if isinstance(res, Workflow):
-        return {"description": res.description, "metadata": _plain(res.metadata), "protect": res.protect,
-                "nodes": {n.id: {"model": model_ref_fields(n.model), "inputs": list(n.inputs),
-                                 "suppress_output": n.suppress_output} for n in res.nodes}}
+        return {
+            "description": res.description,
+            "metadata": _plain(res.metadata),
+            "protect": res.protect,
+            "nodes": {
+                n.id: {"model": model_ref_fields(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
+                for n in res.nodes
+            },
+        }
     raise TypeError(f"not a resource: {res!r}")
 
 
@@ -125,8 +139,7 @@ def diff_dicts(before: Any, after: Any, prefix: str = "") -> list[Change]:
 
 def _walk(before: Any, after: Any, path: str, out: list[Change]) -> None:
     b_dict, a_dict = isinstance(before, dict), isinstance(after, dict)
-    if (b_dict or before is ABSENT or before is None) and (a_dict or after is ABSENT or after is None) \
-            and (b_dict or a_dict):
+    if (b_dict or before is ABSENT or before is None) and (a_dict or after is ABSENT or after is None) and (b_dict or a_dict):
         # a subtree added or removed whole (a new node) is shown without its default values,
         # like a create
         b = before if not b_dict else (before if a_dict else _prune(before))
@@ -149,15 +162,17 @@ def diff_resources(live: Resource, desired: Resource, *, exclude: tuple[str, ...
     a = {k: v for k, v in fields_of(desired).items() if k not in exclude}
     changes = diff_dicts(b, a)
     if not changes and b != a:  # e.g. {} against a missing key: still say what differs
-        changes = [Change(k, b.get(k, ABSENT), a.get(k, ABSENT)) for k in sorted(set(a) | set(b))
-                   if b.get(k, ABSENT) != a.get(k, ABSENT)]
+        changes = [
+            Change(k, b.get(k, ABSENT), a.get(k, ABSENT)) for k in sorted(set(a) | set(b)) if b.get(k, ABSENT) != a.get(k, ABSENT)
+        ]
     return changes
 
 
 def _is_default(value: Any) -> bool:
     # by type, not `in ("", False, ...)`: 0.0 == False, and a threshold of 0.0 is a real setting
-    return value is None or value is ABSENT or value is False or (
-        isinstance(value, str | dict | list | tuple) and len(value) == 0)
+    return (
+        value is None or value is ABSENT or value is False or (isinstance(value, str | dict | list | tuple) and len(value) == 0)
+    )
 
 
 def created_fields(res: Resource, *, exclude: tuple[str, ...] = ()) -> list[Change]:

@@ -22,6 +22,7 @@ from reconciler.live import fingerprint, read_live
 from reconciler.plan import Op, Plan, make_plan
 from reconciler.state import State
 
+
 @dataclass(frozen=True)
 class DriftReport:
     plan: Plan
@@ -32,10 +33,16 @@ class DriftReport:
 
 
 def check_drift(client: Any, desired: State) -> DriftReport:
-    live = read_live(client, desired.app.id, user_id=desired.user_id,
-                     want_models={m.id for m in desired.models}, expect_concepts=len(desired.concepts))
-    return DriftReport(make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "",
-                                 endpoint=getattr(client, "endpoint", "")))
+    live = read_live(
+        client,
+        desired.app.id,
+        user_id=desired.user_id,
+        want_models={m.id for m in desired.models},
+        expect_concepts=len(desired.concepts),
+    )
+    return DriftReport(
+        make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "", endpoint=getattr(client, "endpoint", ""))
+    )
 
 
 def report_to_dict(report: DriftReport) -> dict[str, Any]:
@@ -46,16 +53,20 @@ def render_text(data: dict[str, Any]) -> str:
     app = data["app"]
     who = f" (user {app['user_id']})" if app.get("user_id") else ""
     n = len({(a["kind"], a["id"]) for a in data["actions"]})
-    lines = [f"Drift in app {app['id']}{who}: "
-             + (f"{n} resource(s) differ from the manifest." if data["drift"] else "none; the app matches the manifest.")]
+    lines = [
+        f"Drift in app {app['id']}{who}: "
+        + (f"{n} resource(s) differ from the manifest." if data["drift"] else "none; the app matches the manifest.")
+    ]
     if data.get("endpoint"):
         lines.append(f"Endpoint: {data['endpoint']}")
     for a in data["actions"]:
         op = Op(a["op"])
         lines.append(f"  {op.glyph} {a['kind']}/{a['id']}: {op.drift}")
         for c in a["changes"]:
-            lines.append(f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
-                         f"manifest {render.format_value(c['after'], c['path'])}")
+            lines.append(
+                f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
+                f"manifest {render.format_value(c['after'], c['path'])}"
+            )
             lines.extend(f"        {w}" for w in render.config_change_words(c))
     if data["notes"]:
         lines.append("Notes:")

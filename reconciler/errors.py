@@ -28,8 +28,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "column": self.column,
-                "path": self.path, "message": self.message}
+        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path, "message": self.message}
 
 
 class ManifestError(ReconcilerError):

@@ -32,7 +32,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
@@ -52,8 +53,7 @@ def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, An
         data["concept_relations"] = [_relation(r) for r in sorted(live.relations, key=lambda r: r.key)]
     if live.models:
         chosen = _chosen_configs(live, warn)
-        data["models"] = [_model(m, chosen.get(m.id, m.config), owner, warn)
-                          for m in sorted(live.models, key=lambda m: m.id)]
+        data["models"] = [_model(m, chosen.get(m.id, m.config), owner, warn) for m in sorted(live.models, key=lambda m: m.id)]
     if live.workflows:
         data["workflows"] = [_workflow(w, warn) for w in sorted(live.workflows, key=lambda w: w.id)]
     return data
@@ -112,14 +112,14 @@ def _chosen_configs(live: State, warn: Warn) -> dict[str, dict[str, Any]]:
             k = key(versions[vid][1].config)
             newest_rank[k] = min(newest_rank.get(k, len(versions)), versions[vid][0])
         best = min(counts, key=lambda k: (-counts[k], newest_rank[k]))
-        best_vid = next(vid for vid, _ in known if key(versions[vid][1].config) == best
-                        and versions[vid][0] == newest_rank[best])
+        best_vid = next(vid for vid, _ in known if key(versions[vid][1].config) == best and versions[vid][0] == newest_rank[best])
         chosen[m.id] = dict(versions[best_vid][1].config)
         if len(counts) > 1:
-            others = sorted({f"{where} (version {vid})" for vid, where in known
-                             if key(versions[vid][1].config) != best})
-            warn(f"model {m.id}: workflow nodes pin versions with different configurations; exported "
-                 f"version {best_vid}'s, so a plan will repoint {', '.join(others)}")
+            others = sorted({f"{where} (version {vid})" for vid, where in known if key(versions[vid][1].config) != best})
+            warn(
+                f"model {m.id}: workflow nodes pin versions with different configurations; exported "
+                f"version {best_vid}'s, so a plan will repoint {', '.join(others)}"
+            )
     return chosen
 
 
@@ -195,6 +195,7 @@ def _flow_order(w: Workflow) -> list[Any]:
 
 # --- YAML --------------------------------------------------------------------------------------
 
+
 class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # indent list items under their key, as the examples are written
@@ -217,13 +218,11 @@ def dump_yaml(data: dict[str, Any], schema_ref: str | None = None, header: tuple
     """Manifest data as YAML, keys in the order given, with an optional schema modeline."""
     lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
     lines += [f"# {h}" if h else "#" for h in header]
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                     width=100)
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
     return "\n".join(lines) + ("\n" if lines else "") + body
 
 
-def export_app(client: Any, app_id: str, *, user_id: str | None = None,
-               schema_ref: str | None = None) -> tuple[str, list[str]]:
+def export_app(client: Any, app_id: str, *, user_id: str | None = None, schema_ref: str | None = None) -> tuple[str, list[str]]:
     """Read the live app (all models' versions) and return (manifest YAML, warnings)."""
     from reconciler.errors import ReconcilerError
     from reconciler.live import read_live
@@ -233,10 +232,13 @@ def export_app(client: Any, app_id: str, *, user_id: str | None = None,
         raise ReconcilerError(f"app {app_id} does not exist (user {user_id or client.user_id})")
     warnings: list[str] = []
     data = export_manifest(live, warnings.append)
-    unmarked = [f"model/{m.id}" for m in live.models if not m.managed] + \
-               [f"workflow/{w.id}" for w in live.workflows if not w.managed]
+    unmarked = [f"model/{m.id}" for m in live.models if not m.managed] + [
+        f"workflow/{w.id}" for w in live.workflows if not w.managed
+    ]
     header = (f"Exported from app {app_id} by `reconciler export`.",)
     if unmarked:
-        warnings.append(f"{len(unmarked)} resource(s) are not marked as managed yet; `reconciler plan` shows "
-                        "them as adopt, and one `reconciler apply` takes ownership without changing them")
+        warnings.append(
+            f"{len(unmarked)} resource(s) are not marked as managed yet; `reconciler plan` shows "
+            "them as adopt, and one `reconciler apply` takes ownership without changing them"
+        )
     return dump_yaml(data, schema_ref, header), warnings

@@ -23,8 +23,7 @@ def select_workflow(state: State, workflow_id: str | None = None) -> Workflow:
     if workflow_id:
         wf = state.workflow(workflow_id)
         if wf is None:
-            raise ReconcilerError(f"workflow {workflow_id!r} is not in the manifest "
-                                  f"(workflows: {', '.join(ids) or 'none'})")
+            raise ReconcilerError(f"workflow {workflow_id!r} is not in the manifest (workflows: {', '.join(ids) or 'none'})")
         return wf
     if state.app.default_workflow and state.workflow(state.app.default_workflow):
         return state.workflow(state.app.default_workflow)  # type: ignore[return-value]
@@ -32,8 +31,7 @@ def select_workflow(state: State, workflow_id: str | None = None) -> Workflow:
         return state.workflows[0]
     if not ids:
         raise ReconcilerError(f"the manifest of app {state.app.id} declares no workflow")
-    raise ReconcilerError(f"the app has no default workflow in the manifest; pick one with --workflow "
-                          f"({', '.join(ids)})")
+    raise ReconcilerError(f"the app has no default workflow in the manifest; pick one with --workflow ({', '.join(ids)})")
 
 
 def render_mermaid(state: State, wf: Workflow) -> str:
@@ -46,8 +44,12 @@ def _dot_str(text: str) -> str:
 
 def render_dot(state: State, wf: Workflow) -> str:
     models = {m.id: m for m in state.models}
-    lines = [f"digraph {_dot_str(wf.id)} {{", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];',
-             f'  label={_dot_str(f"workflow {wf.id} (app {state.app.id})")};']
+    lines = [
+        f"digraph {_dot_str(wf.id)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica"];',
+        f"  label={_dot_str(f'workflow {wf.id} (app {state.app.id})')};",
+    ]
     for n in wf.nodes:
         label = "\\n".join(part.replace("\\", "\\\\").replace('"', '\\"') for part in node_label(n, models))
         lines.append(f'  {_dot_str(n.id)} [label="{label}"];')

@@ -21,7 +21,8 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
   type is an ApiError naming the field, never silently read as absent.
-- Decoding each item: `codecs` (one codec per kind). Normalisation: server-owned fields (timestamps, user/app ids, statuses, visibility) are dropped;
+- Decoding each item: `codecs` (one codec per kind). Normalisation: server-owned fields
+  (timestamps, user/app ids, statuses, visibility) are dropped;
   enums may be names or integers and floats are float32 (`modeltypes.from_api` handles both);
   missing strings read as "" and a concept's missing name as its id; a concept's description is
   its `definition`. Metadata goes through `state.read_marker`: marked resources have
@@ -48,18 +49,19 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from reconciler import liveshape, modeltypes
 from reconciler.client import MAX_PER_PAGE, Client, api_path
 from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
 from reconciler.codecs import text as _str
-from reconciler.training import TRAINING_FAILED, training_code
 from reconciler.errors import ApiError
 from reconciler.state import ConceptRelation, Model, State
 from reconciler.status_codes import BY_NAME
+from reconciler.training import TRAINING_FAILED, training_code
 
 CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
 CONN_DOES_NOT_EXIST = BY_NAME["CONN_DOES_NOT_EXIST"]
@@ -70,8 +72,9 @@ INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
 LIST_PARAMS: dict[str, dict[str, Any]] = {"models": {"dont_fetch_from_main": True}}
 
 
-def read_live(client: Client, app_id: str, *, user_id: str | None = None,
-              want_models: set[str] | None = None, expect_concepts: int = 0) -> State | None:
+def read_live(
+    client: Client, app_id: str, *, user_id: str | None = None, want_models: set[str] | None = None, expect_concepts: int = 0
+) -> State | None:
     """The live app as a State, or None when it does not exist (see the module docstring).
     ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once."""
     base = client.app_path(app_id, user_id)
@@ -81,10 +84,20 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         # round trip of latency, not two; for a missing app their errors are discarded.
         f_app = pool.submit(client.get, base)
         lists: dict[str, Future[list[dict[str, Any]]]] = {
-            key: pool.submit(client.list_all, f"{base}/{sub}", key, LIST_PARAMS.get(key),
-                             pages_hint=_pages(expect_concepts) if key == "concepts" else 1)
-            for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations"),
-                             ("models", "models"), ("workflows", "workflows"))}
+            key: pool.submit(
+                client.list_all,
+                f"{base}/{sub}",
+                key,
+                LIST_PARAMS.get(key),
+                pages_hint=_pages(expect_concepts) if key == "concepts" else 1,
+            )
+            for key, sub in (
+                ("concepts", "concepts"),
+                ("concept_relations", "concepts/relations"),
+                ("models", "models"),
+                ("workflows", "workflows"),
+            )
+        }
         try:
             raw_app = _shape(f_app.result().get("app"), dict, "GET", base, "app")
         except ApiError as err:
@@ -119,14 +132,21 @@ def read_live(client: Client, app_id: str, *, user_id: str | None = None,
         except ApiError:
             _discard([*lists.values(), *f_versions.values()])
             raise
-        concepts = [ConceptCodec.from_api(c) for c in lists["concepts"].result()
-                    if str(c.get("app_id") or app_id) == app_id]
+        concepts = [ConceptCodec.from_api(c) for c in lists["concepts"].result() if str(c.get("app_id") or app_id) == app_id]
         relations = _relations(lists["concept_relations"].result(), app_id)
-        models = [_model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions
-                         else None) for m in raw_models]
-    return State(app=AppCodec.from_api(raw_app, app_id, {w.id for w in workflows}), concepts=tuple(concepts),
-                 relations=tuple(relations), models=tuple(models), workflows=tuple(workflows),
-                 user_id=owner or user_id or client.user_id, source="live")
+        models = [
+            _model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions else None)
+            for m in raw_models
+        ]
+    return State(
+        app=AppCodec.from_api(raw_app, app_id, {w.id for w in workflows}),
+        concepts=tuple(concepts),
+        relations=tuple(relations),
+        models=tuple(models),
+        workflows=tuple(workflows),
+        user_id=owner or user_id or client.user_id,
+        source="live",
+    )
 
 
 def _pages(expect: int) -> int:
@@ -159,8 +179,11 @@ def list_versions(client: Client, base: str, model_id: str, model_type: str) -> 
     # A trainable model's version that never trained or failed is never reused or pointed at, so
     # its configuration is not worth a round trip -- unless it is the newest, whose configuration
     # is the model's (`_model`). The usual case: the bare version PostModels makes.
-    lacking = [v for i, v in enumerate(versions) if not modeltypes.shows_config(model_type, v)
-               and (i == 0 or not _never_usable(model_type, v))]
+    lacking = [
+        v
+        for i, v in enumerate(versions)
+        if not modeltypes.shows_config(model_type, v) and (i == 0 or not _never_usable(model_type, v))
+    ]
     if lacking:
         found = dict(zip((id(v) for v in lacking), client.map(lambda v: _output_info(client, path, v, model_type), lacking)))
         versions = [{**v, "output_info": found[id(v)]} if id(v) in found else v for v in versions]
@@ -171,8 +194,10 @@ def _never_usable(model_type: str, raw: dict[str, Any]) -> bool:
     status = raw.get("status")
     if not isinstance(status, dict):
         status = {}
-    return (modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES
-            and training_code(status.get("code")) in TRAINING_FAILED)
+    return (
+        modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES
+        and training_code(status.get("code")) in TRAINING_FAILED
+    )
 
 
 def _output_info(client: Client, versions_path: str, raw: dict[str, Any], model_type: str) -> dict[str, Any]:
@@ -219,8 +244,10 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
         return True
     # A Clarifai answer (a parsed status) with HTTP 404 that is not about credentials. A 404
     # without a Clarifai body (an HTML page: a wrong --api-base) is an error, not "no app".
-    auth = BY_NAME["CONN_ACCOUNT_ISSUES"] <= err.code < BY_NAME["CONN_BAD_REQUEST_FORMAT"] \
-        or err.code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]  # 110xx and 11200: about credentials
+    auth = (
+        BY_NAME["CONN_ACCOUNT_ISSUES"] <= err.code < BY_NAME["CONN_BAD_REQUEST_FORMAT"]
+        or err.code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]
+    )  # 110xx and 11200: about credentials
     if err.http_status == 404 and err.code and not auth:
         return True
     if err.code != CONN_KEY_INVALID:
@@ -236,8 +263,11 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
 
 def _shape(value: Any, typ: type, method: str, path: str, what: str) -> Any:
     if not isinstance(value, typ):
-        raise ApiError(f"{method} {path}: unexpected response shape: '{what}' is not a JSON "
-                       f"{'object' if typ is dict else typ.__name__}", method=method, path=path)
+        raise ApiError(
+            f"{method} {path}: unexpected response shape: '{what}' is not a JSON {'object' if typ is dict else typ.__name__}",
+            method=method,
+            path=path,
+        )
     return value
 
 
@@ -284,7 +314,7 @@ def fingerprint(state: State) -> str:
     d["app"].pop("raw", None)
     for w in d["workflows"]:
         w.pop("raw", None)
-    by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: (lambda x: str(x.get(k)))
+    by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))
     d["relations"] = sorted(d["relations"], key=lambda r: json.dumps(r, sort_keys=True))
     d["models"] = sorted(d["models"], key=by("id"))

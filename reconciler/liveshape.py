@@ -38,11 +38,13 @@ class _Checker:
 
     def fail(self, where: str, value: Any, wanted: str) -> None:
         got = _name(value)
-        raise ApiError(f"{self.method} {self.path}: unexpected response shape: {where} is {_a(got)} {got}, "
-                       f"not {_a(wanted)} {wanted}", method=self.method, path=self.path)
+        raise ApiError(
+            f"{self.method} {self.path}: unexpected response shape: {where} is {_a(got)} {got}, not {_a(wanted)} {wanted}",
+            method=self.method,
+            path=self.path,
+        )
 
-    def field(self, obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str,
-              required: bool = False) -> Any:
+    def field(self, obj: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, required: bool = False) -> Any:
         value = obj.get(key)
         if value is None:
             if required:

@@ -26,22 +26,22 @@ import functools
 import json
 import math
 import os
+from collections.abc import Iterable, Iterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from reconciler import idrules, manifestchecks, schemacheck, manifestmerge, manifestvars, modeltypes
+from reconciler import idrules, manifestchecks, manifestmerge, manifestvars, modeltypes, schemacheck
 from reconciler.errors import ManifestError, Problem
 from reconciler.fileio import read_regular
 from reconciler.manifestchecks import did_you_mean
-from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
 from reconciler.manifestvars import Inputs, read_inputs
+from reconciler.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
 from reconciler.yamlload import MAX_BYTES, Document, Path, load_yaml
 
 if TYPE_CHECKING:
     import jsonschema
 
-__all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema",
-           "ID_PATTERN"]
+__all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema", "ID_PATTERN"]
 
 
 @functools.cache
@@ -98,6 +98,7 @@ def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
 
         v = _IF_VALIDATORS[id(cond)] = jsonschema.Draft202012Validator(cond)
     return v.is_valid(instance)
+
 
 # --- public API --------------------------------------------------------------------------------
 
@@ -215,8 +216,15 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 # --- schema errors -> problems -----------------------------------------------------------------
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
-               "integer": "an integer", "boolean": "true or false", "null": "null"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
 def _type_of(value: Any) -> str:
@@ -341,8 +349,7 @@ def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path
     by_branch: dict[int, list[jsonschema.ValidationError]] = {}
     for sub in err.context or ():
         by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
-    fitting = [errs for errs in by_branch.values()
-               if not any(e.validator == "type" and not e.relative_path for e in errs)]
+    fitting = [errs for errs in by_branch.values() if not any(e.validator == "type" and not e.relative_path for e in errs)]
     if len(fitting) == 1:
         for sub in fitting[0]:
             yield from _translate(doc, sub)
@@ -352,11 +359,14 @@ def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path
 
 
 def _id_kind(path: Path) -> str:
-    """"concept id" where the manifest names a concept (concepts, relations, thresholds, classifier
+    """ "concept id" where the manifest names a concept (concepts, relations, thresholds, classifier
     concepts), else "id": concepts share the id rule, but the message should say what is wrong."""
     top = path[0] if path else None
-    if top in ("concepts", "concept_relations") or (len(path) >= 2 and path[-2] == "thresholds") or (
-            top == "models" and len(path) >= 3 and path[2] == "concepts"):
+    if (
+        top in ("concepts", "concept_relations")
+        or (len(path) >= 2 and path[-2] == "thresholds")
+        or (top == "models" and len(path) >= 3 and path[2] == "concepts")
+    ):
         return "concept id"
     return "id"
 
@@ -377,23 +387,53 @@ def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
 def _build_state(data: dict[str, Any], filename: str) -> State:
     """Schema- and check-valid data -> State. Everything here may assume the shapes are right."""
     a = data["app"]
-    app = App(id=a["id"], description=a.get("description", ""), default_workflow=a.get("default_workflow"),
-              metadata=dict(a.get("metadata") or {}))
-    concepts = tuple(Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))
-                     for c in data.get("concepts") or ())
+    app = App(
+        id=a["id"],
+        description=a.get("description", ""),
+        default_workflow=a.get("default_workflow"),
+        metadata=dict(a.get("metadata") or {}),
+    )
+    concepts = tuple(
+        Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))
+        for c in data.get("concepts") or ()
+    )
     relations = tuple(
-        ConceptRelation(subject=r["subject"], predicate=r["predicate"], object=_concept_ref(r["object"]),
-                        knowledge_graph_id=r.get("knowledge_graph_id", ""))
-        for r in data.get("concept_relations") or ())
+        ConceptRelation(
+            subject=r["subject"],
+            predicate=r["predicate"],
+            object=_concept_ref(r["object"]),
+            knowledge_graph_id=r.get("knowledge_graph_id", ""),
+        )
+        for r in data.get("concept_relations") or ()
+    )
     models = tuple(_model(m) for m in data.get("models") or ())
     workflows = tuple(
-        Workflow(id=w["id"], description=w.get("description", ""), metadata=dict(w.get("metadata") or {}),
-                 protect=bool(w.get("protect", False)),
-                 nodes=tuple(Node(id=n["id"], model=_model_ref(n["model"]), inputs=tuple(n.get("inputs") or ()),
-                                  suppress_output=bool(n.get("suppress_output", False))) for n in w["nodes"]))
-        for w in data.get("workflows") or ())
-    return State(app=app, concepts=concepts, relations=relations, models=models, workflows=workflows,
-                 user_id=a.get("user_id"), source=filename)
+        Workflow(
+            id=w["id"],
+            description=w.get("description", ""),
+            metadata=dict(w.get("metadata") or {}),
+            protect=bool(w.get("protect", False)),
+            nodes=tuple(
+                Node(
+                    id=n["id"],
+                    model=_model_ref(n["model"]),
+                    inputs=tuple(n.get("inputs") or ()),
+                    suppress_output=bool(n.get("suppress_output", False)),
+                )
+                for n in w["nodes"]
+            ),
+        )
+        for w in data.get("workflows") or ()
+    )
+    return State(
+        app=app,
+        concepts=concepts,
+        relations=relations,
+        models=models,
+        workflows=workflows,
+        user_id=a.get("user_id"),
+        source=filename,
+    )
 
 
 def _concept_ref(obj: str | dict[str, str]) -> ConceptRef:
@@ -412,6 +452,11 @@ def _model(m: dict[str, Any]) -> Model:
     mtype = modeltypes.canonical_type(m["type"])
     names = modeltypes.TYPED_FIELDS.get(mtype, modeltypes.RAW_FIELDS)
     fields = {k: m[k] for k in names if k in m}
-    return Model(id=m["id"], type=mtype, description=m.get("description", ""),
-                 metadata=dict(m.get("metadata") or {}), protect=bool(m.get("protect", False)),
-                 config=modeltypes.canonical_config(mtype, fields))
+    return Model(
+        id=m["id"],
+        type=mtype,
+        description=m.get("description", ""),
+        metadata=dict(m.get("metadata") or {}),
+        protect=bool(m.get("protect", False)),
+        config=modeltypes.canonical_config(mtype, fields),
+    )

@@ -17,7 +17,8 @@ size (dicts, no nested scans), which keeps 10,000 concepts fast.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from reconciler import modeltypes
 from reconciler.state import MARKER_KEY
@@ -25,7 +26,7 @@ from reconciler.yamlload import Document, Path
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """" (did you mean 'x'?)" for the closest choice, or ""."""
+    """ " (did you mean 'x'?)" for the closest choice, or ""."""
     choices = list(choices)
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if not close:  # case slips (greater_than) are common; difflib's ratio is case-sensitive
@@ -59,12 +60,9 @@ def check(doc: Document) -> None:
     data = doc.data
     if not isinstance(data, dict):
         return
-    concepts = _unique_ids(doc, ((("concepts", i, "id"), c.get("id")) for i, c in _items(data, "concepts")),
-                           "concept id")
-    models = _unique_ids(doc, ((("models", i, "id"), m.get("id")) for i, m in _items(data, "models")),
-                         "model id")
-    workflows = _unique_ids(doc, ((("workflows", i, "id"), w.get("id")) for i, w in _items(data, "workflows")),
-                            "workflow id")
+    concepts = _unique_ids(doc, ((("concepts", i, "id"), c.get("id")) for i, c in _items(data, "concepts")), "concept id")
+    models = _unique_ids(doc, ((("models", i, "id"), m.get("id")) for i, m in _items(data, "models")), "model id")
+    workflows = _unique_ids(doc, ((("workflows", i, "id"), w.get("id")) for i, w in _items(data, "workflows")), "workflow id")
     # A section the schema rejected (not a list, an item without a string id) leaves its id set
     # incomplete; references into it are then not checked, so one typo is not reported N times.
     concepts_ok, models_ok = _complete(data, "concepts"), _complete(data, "models")
@@ -77,14 +75,15 @@ def check(doc: Document) -> None:
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
     if isinstance(default, str) and _complete(data, "workflows") and default not in workflows:
-        doc.add(("app", "default_workflow"),
-                f"default_workflow '{default}' is not a workflow of this manifest" + did_you_mean(default, workflows))
+        doc.add(
+            ("app", "default_workflow"),
+            f"default_workflow '{default}' is not a workflow of this manifest" + did_you_mean(default, workflows),
+        )
 
 
 def _complete(data: dict[str, Any], key: str) -> bool:
     section = data.get(key, [])
-    return isinstance(section, list) and all(isinstance(x, dict) and isinstance(x.get("id"), str)
-                                             for x in section)
+    return isinstance(section, list) and all(isinstance(x, dict) and isinstance(x.get("id"), str) for x in section)
 
 
 def _check_metadata(doc: Document, data: dict[str, Any]) -> None:
@@ -94,8 +93,11 @@ def _check_metadata(doc: Document, data: dict[str, Any]) -> None:
     for path, owner in owners:
         meta = owner.get("metadata") if isinstance(owner, dict) else None
         if isinstance(meta, dict) and MARKER_KEY in meta:
-            doc.add(path + ("metadata", MARKER_KEY), f"metadata key '{MARKER_KEY}' is reserved for the tool's "
-                    "ownership marker; use 'protect' to protect a resource", at_key=True)
+            doc.add(
+                path + ("metadata", MARKER_KEY),
+                f"metadata key '{MARKER_KEY}' is reserved for the tool's ownership marker; use 'protect' to protect a resource",
+                at_key=True,
+            )
 
 
 def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Path]) -> None:
@@ -104,13 +106,17 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
         base: Path = ("concept_relations", i)
         subject, obj = rel.get("subject"), rel.get("object")
         if isinstance(subject, str) and subject not in concepts:
-            doc.add(base + ("subject",), f"relation subject '{subject}' is not a declared concept"
-                    + did_you_mean(subject, concepts))
+            doc.add(
+                base + ("subject",), f"relation subject '{subject}' is not a declared concept" + did_you_mean(subject, concepts)
+            )
         if isinstance(obj, str):
             if obj not in concepts:
-                doc.add(base + ("object",), f"relation object '{obj}' is not a declared concept"
-                        + did_you_mean(obj, concepts)
-                        + "; a concept of another app is written {id, user_id, app_id}")
+                doc.add(
+                    base + ("object",),
+                    f"relation object '{obj}' is not a declared concept"
+                    + did_you_mean(obj, concepts)
+                    + "; a concept of another app is written {id, user_id, app_id}",
+                )
             elif obj == subject:
                 doc.add(base + ("object",), f"concept '{obj}' cannot be related to itself")
             obj_key: Any = obj
@@ -120,14 +126,15 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
             continue
         key = (subject, rel.get("predicate"), obj_key, rel.get("knowledge_graph_id", ""))
         if isinstance(obj, str) and isinstance(subject, str):  # one normal form (ConceptRelation.normal):
-            if key[1] == "hyponym":                              # "b hyponym a" repeats "a hypernym b"
+            if key[1] == "hyponym":  # "b hyponym a" repeats "a hypernym b"
                 key = (obj, "hypernym", subject, key[3])
             elif key[1] == "synonym" and obj < subject:
                 key = (obj, "synonym", subject, key[3])
         if key in seen:
             shown = obj if isinstance(obj, str) else "/".join(str(x) for x in obj_key)
-            doc.add(base, f"duplicate relation '{subject} {rel.get('predicate')} {shown}' "
-                    f"(first on line {doc.pos(seen[key])[0]})")
+            doc.add(
+                base, f"duplicate relation '{subject} {rel.get('predicate')} {shown}' (first on line {doc.pos(seen[key])[0]})"
+            )
         else:
             seen[key] = base
 
@@ -140,8 +147,11 @@ def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path]
         if mtype == modeltypes.THRESHOLDER and isinstance(thresholds, dict):
             for cid in thresholds:
                 if concepts is not None and cid not in concepts:
-                    doc.add(base + ("thresholds", cid), f"threshold concept '{cid}' is not a declared concept"
-                            + did_you_mean(cid, concepts), at_key=True)
+                    doc.add(
+                        base + ("thresholds", cid),
+                        f"threshold concept '{cid}' is not a declared concept" + did_you_mean(cid, concepts),
+                        at_key=True,
+                    )
         listed = m.get("concepts")
         if mtype == modeltypes.CLASSIFIER and isinstance(listed, list):
             seen: set[str] = set()
@@ -151,8 +161,10 @@ def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path]
                 if cid in seen:
                     doc.add(base + ("concepts", j), f"duplicate classifier concept '{cid}'")
                 elif concepts is not None and cid not in concepts:
-                    doc.add(base + ("concepts", j), f"classifier concept '{cid}' is not a declared concept"
-                            + did_you_mean(cid, concepts))
+                    doc.add(
+                        base + ("concepts", j),
+                        f"classifier concept '{cid}' is not a declared concept" + did_you_mean(cid, concepts),
+                    )
                 seen.add(cid)
 
 
@@ -167,9 +179,12 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
         nid = node.get("id")
         model = node.get("model")
         if isinstance(model, str) and models is not None and model not in models:
-            doc.add(npath + ("model",), f"model '{model}' is not a model of this manifest"
-                    + did_you_mean(model, models)
-                    + "; declare it under models, or give an external {id, user_id, app_id, version}")
+            doc.add(
+                npath + ("model",),
+                f"model '{model}' is not a model of this manifest"
+                + did_you_mean(model, models)
+                + "; declare it under models, or give an external {id, user_id, app_id, version}",
+            )
         inputs = node.get("inputs")
         if not isinstance(inputs, list):
             continue
@@ -180,15 +195,14 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
             if src in seen:
                 doc.add(npath + ("inputs", k), f"duplicate input '{src}'")
             elif src not in ids:
-                doc.add(npath + ("inputs", k), f"input '{src}' is not a node of workflow '{wid}'"
-                        + did_you_mean(src, ids))
+                doc.add(npath + ("inputs", k), f"input '{src}' is not a node of workflow '{wid}'" + did_you_mean(src, ids))
             elif isinstance(nid, str) and ids.get(nid) == npath + ("id",):
                 graph[nid].append(src)
             seen.add(src)
     order = {nid: n for n, nid in enumerate(ids)}
     for cycle in _cycles(graph):
         start = min(range(len(cycle) - 1), key=lambda n: order[cycle[n]])
-        ring = cycle[start:-1] + cycle[:start + 1]
+        ring = cycle[start:-1] + cycle[: start + 1]
         doc.add(ids[ring[0]][:-1], f"workflow '{wid}' has a cycle: {' -> '.join(ring)}")
 
 
@@ -209,7 +223,7 @@ def _cycles(inputs: dict[str, list[str]]) -> list[list[str]]:
                 state[path.pop()] = 2
                 stack.pop()
             elif state[nxt] == 1:
-                ring = path[path.index(nxt):] + [nxt]
+                ring = path[path.index(nxt) :] + [nxt]
                 ring.reverse()  # path follows "takes input from"; data flows the other way
                 if frozenset(ring) not in seen_sets:
                     seen_sets.add(frozenset(ring))

@@ -23,7 +23,8 @@ meaningful in an overlay: left in the merged result (or in a single file), it is
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reconciler.yamlload import Document, Path
 
@@ -81,8 +82,11 @@ class _Merger:
                 if k in b:
                     continue
                 if v is None:
-                    self.out.problems.append(odoc.problem(opath + (k,), f"cannot remove '{k}': it is not set "
-                                                          "in the files before this one", at_key=True))
+                    self.out.problems.append(
+                        odoc.problem(
+                            opath + (k,), f"cannot remove '{k}': it is not set in the files before this one", at_key=True
+                        )
+                    )
                     continue
                 out[k] = self.copy(odoc, opath + (k,), dst + (k,), v)
             return out
@@ -92,8 +96,17 @@ class _Merger:
                 return self.merge_list(b, bdoc, bpath, o, odoc, opath, dst, keyer)
         return self.copy(odoc, opath, dst, o)
 
-    def merge_list(self, b: list[Any], bdoc: Document, bpath: Path, o: list[Any], odoc: Document, opath: Path,
-                   dst: Path, keyer: Callable[[Any], str | None]) -> list[Any]:
+    def merge_list(
+        self,
+        b: list[Any],
+        bdoc: Document,
+        bpath: Path,
+        o: list[Any],
+        odoc: Document,
+        opath: Path,
+        dst: Path,
+        keyer: Callable[[Any], str | None],
+    ) -> list[Any]:
         self.copy(bdoc, bpath, dst, None)
         # entries: (value, doc, source path, overlay item to merge in or None)
         entries: list[list[Any]] = [[v, bdoc, bpath + (i,), None, None] for i, v in enumerate(b)]
@@ -113,16 +126,24 @@ class _Merger:
                     continue
                 extra = [x for x in item if x not in (REMOVE, "id") + (_REL_FIELDS if keyer is _rel_key else ())]
                 if extra:
-                    self.out.problems.append(odoc.problem(ipath + (extra[0],), f"an item with '{REMOVE}' names "
-                                                          f"the item to remove and nothing else: '{extra[0]}'",
-                                                          at_key=True))
+                    self.out.problems.append(
+                        odoc.problem(
+                            ipath + (extra[0],),
+                            f"an item with '{REMOVE}' names the item to remove and nothing else: '{extra[0]}'",
+                            at_key=True,
+                        )
+                    )
                     continue
                 if k is None or k not in index or index[k] in removed:
                     what = item.get("id") if keyer is _id_key else "this relation"
-                    self.out.problems.append(odoc.problem(ipath, f"cannot remove {what!r}: no such item in "
-                                                          "the files before this one" if keyer is _id_key else
-                                                          "cannot remove this relation: no such relation in the "
-                                                          "files before this one"))
+                    self.out.problems.append(
+                        odoc.problem(
+                            ipath,
+                            f"cannot remove {what!r}: no such item in the files before this one"
+                            if keyer is _id_key
+                            else "cannot remove this relation: no such relation in the files before this one",
+                        )
+                    )
                     continue
                 removed.add(index[k])
             elif k is not None and k in index and index[k] not in removed:
@@ -160,14 +181,19 @@ def merge(docs: list[Document]) -> Document:
 
 def leftover_removes(doc: Document) -> None:
     """`$remove` anywhere in a final document: it had nothing to remove from."""
+
     def walk(value: Any, path: Path) -> None:
         if isinstance(value, dict):
             if REMOVE in value:
-                doc.add(path + (REMOVE,), f"'{REMOVE}' only removes items of an earlier file in an overlay "
-                        "(-f base.yaml -f overlay.yaml)", at_key=True)
+                doc.add(
+                    path + (REMOVE,),
+                    f"'{REMOVE}' only removes items of an earlier file in an overlay (-f base.yaml -f overlay.yaml)",
+                    at_key=True,
+                )
             for k, v in value.items():
                 walk(v, path + (k,))
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(v, path + (i,))
+
     walk(doc.data, ())

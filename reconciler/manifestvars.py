@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.fileio import read_regular
@@ -58,8 +59,7 @@ class Inputs:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
-def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (),
-                env: Mapping[str, str] | None = None) -> Inputs:
+def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (), env: Mapping[str, str] | None = None) -> Inputs:
     """`--var-file`s in order, then `--var`s (which win). Raises ManifestError on bad input."""
     given: dict[str, Given] = {}
     problems: list[Problem] = []
@@ -73,8 +73,7 @@ def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (),
         # load_yaml words a non-mapping top level for manifests; say what a var file is instead
         shape = [p for p in doc.problems if p.message.startswith("the top level must be a mapping")]
         if shape:
-            problems.append(Problem(path, shape[0].line, shape[0].column,
-                                    "a var file is a mapping of variable names to values"))
+            problems.append(Problem(path, shape[0].line, shape[0].column, "a var file is a mapping of variable names to values"))
             continue
         if doc.problems or not isinstance(doc.data, dict):
             problems += doc.problems
@@ -82,15 +81,19 @@ def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (),
         for name, value in doc.data.items():
             line, col = doc.key_pos((name,))
             if not _NAME.match(name):
-                problems.append(Problem(path, line, col, f"invalid variable name {name!r}: letters, digits "
-                                        "and '_', not starting with a digit"))
+                problems.append(
+                    Problem(
+                        path, line, col, f"invalid variable name {name!r}: letters, digits and '_', not starting with a digit"
+                    )
+                )
             given[name] = Given(value, path, line, col)
     for i, arg in enumerate(var_args, start=1):
         name, sep, value = arg.partition("=")
         name = name.strip()
         if not sep or not _NAME.match(name):
-            problems.append(Problem(CMDLINE, 1, i, f"--var {arg!r}: expected NAME=VALUE with NAME made of "
-                                    "letters, digits and '_'"))
+            problems.append(
+                Problem(CMDLINE, 1, i, f"--var {arg!r}: expected NAME=VALUE with NAME made of letters, digits and '_'")
+            )
             continue
         given[name] = Given(value, CMDLINE, 1, i, text=True)
     if problems:
@@ -115,8 +118,14 @@ def substitute(doc: Document, inputs: Inputs | None = None) -> None:
             values[name] = decl["default"]
     for name, g in inputs.given.items():
         if name not in decls:
-            doc.problems.append(Problem(g.file, g.line, g.column, f"variable '{name}' is not declared in the "
-                                        "manifest's 'variables'" + did_you_mean(name, decls)))
+            doc.problems.append(
+                Problem(
+                    g.file,
+                    g.line,
+                    g.column,
+                    f"variable '{name}' is not declared in the manifest's 'variables'" + did_you_mean(name, decls),
+                )
+            )
             continue
         value = g.value
         default = decls[name].get("default") if isinstance(decls[name], dict) else None
@@ -181,8 +190,11 @@ class _Substituter:
                 return "${"
             ok, value = self.resolve(m.group(1), path)
             if ok and isinstance(value, (dict, list)):
-                self.doc.add(path, f"'${{{m.group(1)}}}' is a {'mapping' if isinstance(value, dict) else 'list'}; "
-                             "only a string that is exactly one reference can take it")
+                self.doc.add(
+                    path,
+                    f"'${{{m.group(1)}}}' is a {'mapping' if isinstance(value, dict) else 'list'}; "
+                    "only a string that is exactly one reference can take it",
+                )
                 ok = False
             failed |= not ok
             return _as_text(value) if ok else m.group(0)
@@ -196,17 +208,18 @@ class _Substituter:
             if name in self.values:
                 return True, self.values[name]
             if name in self.decls:
-                self.doc.add(path, f"variable '{name}' has no value: give it a default, or pass "
-                             f"--var {name}=VALUE or a --var-file")
+                self.doc.add(
+                    path, f"variable '{name}' has no value: give it a default, or pass --var {name}=VALUE or a --var-file"
+                )
             else:
-                self.doc.add(path, f"unknown variable '{name}'" + did_you_mean(name, self.decls)
-                             + "; declare it under 'variables'")
+                self.doc.add(
+                    path, f"unknown variable '{name}'" + did_you_mean(name, self.decls) + "; declare it under 'variables'"
+                )
             return False, None
         if scope == "env" and _NAME.match(name):
             if name in self.env:
                 return True, self.env[name]
             self.doc.add(path, f"environment variable {name} is not set")
             return False, None
-        self.doc.add(path, f"bad reference '${{{ref}}}': use ${{var.NAME}} or ${{env.NAME}} "
-                     "(write $${ for a literal '${')")
+        self.doc.add(path, f"bad reference '${{{ref}}}': use ${{var.NAME}} or ${{env.NAME}} (write $${{ for a literal '${{')")
         return False, None

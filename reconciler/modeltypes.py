@@ -39,8 +39,18 @@ TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER
 OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
 #: Types whose new versions train (queued -> training -> trained) before use: the Clarifai SDK's
 #: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`).
-TRAINABLE_TYPES = frozenset({CLASSIFIER, "visual-classifier", "visual-detector", "visual-segmenter",
-                             "visual-embedder", "clusterer", "text-classifier", "text-to-text"})
+TRAINABLE_TYPES = frozenset(
+    {
+        CLASSIFIER,
+        "visual-classifier",
+        "visual-detector",
+        "visual-segmenter",
+        "visual-embedder",
+        "clusterer",
+        "text-classifier",
+        "text-to-text",
+    }
+)
 
 COMPARATORS = {
     "CONCEPT_THRESHOLD_NOT_SET": 0,
@@ -53,9 +63,20 @@ COMPARATORS = {
 COMPARATOR_NAMES = {v: k for k, v in COMPARATORS.items()}
 
 #: Annotation statuses by short name (the status code's name without "ANNOTATION_").
-ANNOTATION_STATUSES = {name: BY_NAME["ANNOTATION_" + name] for name in (
-    "SUCCESS", "PENDING", "FAILED", "UNKNOWN_STATUS", "INVALID_ARGUMENT", "PERMISSION_DENIED",
-    "AWAITING_REVIEW", "REVIEW_DENIED", "AWAITING_CONSENSUS_REVIEW")}
+ANNOTATION_STATUSES = {
+    name: BY_NAME["ANNOTATION_" + name]
+    for name in (
+        "SUCCESS",
+        "PENDING",
+        "FAILED",
+        "UNKNOWN_STATUS",
+        "INVALID_ARGUMENT",
+        "PERMISSION_DENIED",
+        "AWAITING_REVIEW",
+        "REVIEW_DENIED",
+        "AWAITING_CONSENSUS_REVIEW",
+    )
+}
 ANNOTATION_STATUS_NAMES = {v: k for k, v in ANNOTATION_STATUSES.items()}
 
 #: The typed manifest fields each type takes (anything else is raw passthrough).
@@ -164,10 +185,12 @@ def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
     """Canonical config -> the version fields to send: ``{"output_info": ..., ["input_info": ...]}``."""
     t = canonical_type(model_type)
     if t == THRESHOLDER:
-        return {"output_info": {
-            "data": {"concepts": [{"id": cid, "value": v} for cid, v in config.get("thresholds", {}).items()]},
-            "params": {"concept_threshold_type": config.get("comparator", "GREATER_THAN")},
-        }}
+        return {
+            "output_info": {
+                "data": {"concepts": [{"id": cid, "value": v} for cid, v in config.get("thresholds", {}).items()]},
+                "params": {"concept_threshold_type": config.get("comparator", "GREATER_THAN")},
+            }
+        }
     if t == WRITER:
         params: dict[str, Any] = {"annotation_status": ANNOTATION_STATUSES[config.get("annotation_status", "SUCCESS")]}
         for k in ("annotation_user_id", "task_id"):
@@ -177,10 +200,12 @@ def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
     if t == MAPPER:
         return {"output_info": {"params": {"knowledge_graph_id": config.get("knowledge_graph_id", "")}}}
     if t == CLASSIFIER:
-        body: dict[str, Any] = {"output_info": {
-            "data": {"concepts": [{"id": cid, "value": 1.0} for cid in config.get("concepts", [])]},
-            "output_config": {"concepts_mutually_exclusive": bool(config.get("concepts_mutually_exclusive"))},
-        }}
+        body: dict[str, Any] = {
+            "output_info": {
+                "data": {"concepts": [{"id": cid, "value": 1.0} for cid in config.get("concepts", [])]},
+                "output_config": {"concepts_mutually_exclusive": bool(config.get("concepts_mutually_exclusive"))},
+            }
+        }
         ref = config.get("base_embed_model")
         if ref:
             m: dict[str, Any] = {"id": ref["id"], "user_id": ref.get("user_id", ""), "app_id": ref.get("app_id", "")}
@@ -218,24 +243,38 @@ def from_api(model_type: str, version: dict[str, Any]) -> dict[str, Any]:
     params = oi.get("params") or {}
     concepts = ((oi.get("data") or {}).get("concepts")) or []
     if t == THRESHOLDER:
-        legacy = ((oi.get("output_config") or {}).get("model_metadata") or {})
+        legacy = (oi.get("output_config") or {}).get("model_metadata") or {}
         comp = params.get("concept_threshold_type", legacy.get("concept_threshold_type", "GREATER_THAN"))
-        return canonical_config(t, {
-            "comparator": comp,
-            "thresholds": {c["id"]: float(c.get("value", 1.0)) for c in concepts if "id" in c},
-        })
+        return canonical_config(
+            t,
+            {
+                "comparator": comp,
+                "thresholds": {c["id"]: float(c.get("value", 1.0)) for c in concepts if "id" in c},
+            },
+        )
     if t == WRITER:
         return canonical_config(t, {k: params.get(k) for k in TYPED_FIELDS[WRITER] if params.get(k) is not None})
     if t == MAPPER:
         return canonical_config(t, {"knowledge_graph_id": params.get("knowledge_graph_id", "")})
     if t == CLASSIFIER:
         base = ((version.get("input_info") or {}).get("base_embed_model")) or {}
-        ref = {"id": base.get("id"), "user_id": base.get("user_id"), "app_id": base.get("app_id"),
-               "version": (base.get("model_version") or {}).get("id")} if base.get("id") else None
-        return canonical_config(t, {
-            "concepts": [c["id"] for c in concepts if "id" in c],
-            "base_embed_model": ref,
-            "concepts_mutually_exclusive": (oi.get("output_config") or {}).get("concepts_mutually_exclusive", False),
-        })
+        ref = (
+            {
+                "id": base.get("id"),
+                "user_id": base.get("user_id"),
+                "app_id": base.get("app_id"),
+                "version": (base.get("model_version") or {}).get("id"),
+            }
+            if base.get("id")
+            else None
+        )
+        return canonical_config(
+            t,
+            {
+                "concepts": [c["id"] for c in concepts if "id" in c],
+                "base_embed_model": ref,
+                "concepts_mutually_exclusive": (oi.get("output_config") or {}).get("concepts_mutually_exclusive", False),
+            },
+        )
     raw = {k: v for k, v in oi.items() if k not in ("message", "fields_map", "params_specs") and v not in ({}, [], "", None)}
     return canonical_config(t, {"output_info": raw})

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import functools
 import graphlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from reconciler.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type, f32
 from reconciler.state import ConceptRef, ConceptRelation, ModelRef
@@ -97,6 +98,7 @@ class NodeOutput:
 
 # --- the three operators ---------------------------------------------------------------------------
 
+
 def _norm(ref: ConceptRef, app: AppView) -> ConceptRef:
     if ref.app_id == "main" and not ref.user_id:  # the docs' `{app_id: main}` means clarifai/main
         return ConceptRef(ref.id, "clarifai", "main")
@@ -127,8 +129,9 @@ def implies_edges(relations: Iterable[ConceptRelation], knowledge_graph_id: str 
 
 
 @functools.lru_cache(maxsize=16)
-def _mapper_table(relations: tuple[ConceptRelation, ...], knowledge_graph_id: str,
-                  concepts: frozenset[str]) -> tuple[dict[ConceptRef, set[ConceptRef]], dict[ConceptRef, tuple[ConceptRef, ...]]]:
+def _mapper_table(
+    relations: tuple[ConceptRelation, ...], knowledge_graph_id: str, concepts: frozenset[str]
+) -> tuple[dict[ConceptRef, set[ConceptRef]], dict[ConceptRef, tuple[ConceptRef, ...]]]:
     """The implies-edges of an app's relations and a memo of each start concept's reach: the reach
     depends only on the relations and the app's concepts, so it is computed once per concept, not
     once per input (simulate and tune run the mapper on every recorded input)."""
@@ -172,26 +175,31 @@ def passes(value: float, comparator: str, threshold: float) -> bool:
 def threshold_concepts(scores: Scores, config: Mapping[str, Any]) -> Scores:
     comparator = str(config.get("comparator", "GREATER_THAN"))
     thresholds: Mapping[str, float] = config.get("thresholds") or {}
-    return {ref: v for ref, v in scores.items()
-            if ref.id in thresholds and passes(v, comparator, thresholds[ref.id])}
+    return {ref: v for ref, v in scores.items() if ref.id in thresholds and passes(v, comparator, thresholds[ref.id])}
 
 
 def write_annotation(node: RunNode, scores: Scores, app: AppView) -> WrittenAnnotation | None:
-    concepts = tuple((ref.id, app.concepts[ref.id], v) for ref, v in scores.items()
-                     if not ref.external and ref.id in app.concepts)
+    concepts = tuple(
+        (ref.id, app.concepts[ref.id], v) for ref, v in scores.items() if not ref.external and ref.id in app.concepts
+    )
     if not concepts:
         return None
     cfg = node.config
-    return WrittenAnnotation(node_id=node.id, model_id=node.model.id, version_id=node.version_id,
-                             status=str(cfg.get("annotation_status", "SUCCESS")),
-                             user_id=str(cfg.get("annotation_user_id") or app.owner),
-                             task_id=cfg.get("task_id") or None, concepts=concepts)
+    return WrittenAnnotation(
+        node_id=node.id,
+        model_id=node.model.id,
+        version_id=node.version_id,
+        status=str(cfg.get("annotation_status", "SUCCESS")),
+        user_id=str(cfg.get("annotation_user_id") or app.owner),
+        task_id=cfg.get("task_id") or None,
+        concepts=concepts,
+    )
 
 
 # --- the runner --------------------------------------------------------------------------------------
 
-def run_workflow(nodes: Iterable[RunNode], app: AppView,
-                 recorded: Callable[[RunNode], Scores | None]) -> list[NodeOutput]:
+
+def run_workflow(nodes: Iterable[RunNode], app: AppView, recorded: Callable[[RunNode], Scores | None]) -> list[NodeOutput]:
     """Run every node for one input; results in the nodes' declared order."""
     nodes = list(nodes)
     by_id = {n.id: n for n in nodes}
@@ -201,7 +209,7 @@ def run_workflow(nodes: Iterable[RunNode], app: AppView,
         node = by_id[nid]
         incoming: Scores = {}
         for src in node.inputs:
-            for ref, v in (outputs[src].concepts.items() if src in outputs else ()):
+            for ref, v in outputs[src].concepts.items() if src in outputs else ():
                 incoming[ref] = max(incoming.get(ref, v), v)
         t = canonical_type(node.type)
         ann = None

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, NamedTuple, Self, Sequence
+from typing import Any, NamedTuple, Self
 
 from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
 from reconciler.errors import PlanError
-from reconciler.state import (App, Kind, Model, ModelVersion, Resource, ResourceKey, State,
-                              Workflow, resource_dependencies)
+from reconciler.state import App, Kind, Model, ModelVersion, Resource, ResourceKey, State, Workflow, resource_dependencies
 
 __all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_plan", "parse_target"]
 
@@ -117,15 +117,27 @@ class Note(str):
 
 #: Every (op, kind) the planner emits (`_Planner._add` refuses others); apply has one executor
 #: for each (`apply.EXECUTORS`, checked at import).
-PLANNED: frozenset[tuple[Op, Kind]] = frozenset({
-    (Op.CREATE, Kind.APP), (Op.UPDATE, Kind.APP), (Op.SET_DEFAULT, Kind.APP),
-    (Op.CREATE, Kind.CONCEPT), (Op.UPDATE, Kind.CONCEPT),
-    (Op.CREATE, Kind.RELATION), (Op.DELETE, Kind.RELATION),
-    (Op.CREATE, Kind.MODEL), (Op.UPDATE, Kind.MODEL), (Op.ADOPT, Kind.MODEL), (Op.NEW_VERSION, Kind.MODEL),
-    (Op.DELETE, Kind.MODEL),
-    (Op.CREATE, Kind.WORKFLOW), (Op.UPDATE, Kind.WORKFLOW), (Op.ADOPT, Kind.WORKFLOW), (Op.REPOINT, Kind.WORKFLOW),
-    (Op.DELETE, Kind.WORKFLOW),
-})
+PLANNED: frozenset[tuple[Op, Kind]] = frozenset(
+    {
+        (Op.CREATE, Kind.APP),
+        (Op.UPDATE, Kind.APP),
+        (Op.SET_DEFAULT, Kind.APP),
+        (Op.CREATE, Kind.CONCEPT),
+        (Op.UPDATE, Kind.CONCEPT),
+        (Op.CREATE, Kind.RELATION),
+        (Op.DELETE, Kind.RELATION),
+        (Op.CREATE, Kind.MODEL),
+        (Op.UPDATE, Kind.MODEL),
+        (Op.ADOPT, Kind.MODEL),
+        (Op.NEW_VERSION, Kind.MODEL),
+        (Op.DELETE, Kind.MODEL),
+        (Op.CREATE, Kind.WORKFLOW),
+        (Op.UPDATE, Kind.WORKFLOW),
+        (Op.ADOPT, Kind.WORKFLOW),
+        (Op.REPOINT, Kind.WORKFLOW),
+        (Op.DELETE, Kind.WORKFLOW),
+    }
+)
 KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
 #: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
 NEW_PREFIX = "new:"
@@ -190,15 +202,16 @@ def is_new_pin(pin: str) -> bool:
 
 def new_pin_model(pin: str) -> str | None:
     """The model id of a ``new:<model>`` pin; None for a pin to an existing version."""
-    return pin[len(NEW_PREFIX):] if is_new_pin(pin) else None
+    return pin[len(NEW_PREFIX) :] if is_new_pin(pin) else None
 
 
 def new_pin(model_id: str) -> str:
     return NEW_PREFIX + model_id
 
 
-def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
-              targets: Sequence[str] = (), endpoint: str = "") -> Plan:
+def make_plan(
+    desired: State, live: State | None, *, live_fingerprint: str = "", targets: Sequence[str] = (), endpoint: str = ""
+) -> Plan:
     """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
     `endpoint` (where `live` was read) is recorded, not used."""
     desired = fill_implicit(desired, live)
@@ -206,9 +219,16 @@ def make_plan(desired: State, live: State | None, *, live_fingerprint: str = "",
     actions, notes = planner.run()
     if targets:
         actions, notes = _limit_to_targets(actions, notes, targets, desired, live)
-    return Plan(app_id=desired.app.id, user_id=desired.user_id or (live.user_id if live else None),
-                actions=tuple(_order(actions)), notes=tuple(notes), live_fingerprint=live_fingerprint,
-                desired=desired, targets=tuple(targets), endpoint=endpoint)
+    return Plan(
+        app_id=desired.app.id,
+        user_id=desired.user_id or (live.user_id if live else None),
+        actions=tuple(_order(actions)),
+        notes=tuple(notes),
+        live_fingerprint=live_fingerprint,
+        desired=desired,
+        targets=tuple(targets),
+        endpoint=endpoint,
+    )
 
 
 def fill_implicit(desired: State, live: State | None) -> State:
@@ -222,7 +242,9 @@ def fill_implicit(desired: State, live: State | None) -> State:
     models = tuple(
         dataclasses.replace(m, config={**m.config, "annotation_user_id": user})
         if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not m.config.get("annotation_user_id")
-        else m for m in desired.models)
+        else m
+        for m in desired.models
+    )
     return dataclasses.replace(desired, models=models) if models != desired.models else desired
 
 
@@ -267,8 +289,13 @@ class _Planner:
         self._workflows()
         self._keep_models_in_use()
         if self.unmanaged:
-            self.notes.append(Note(None, f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
-                              f"manifest, not marked as managed): {_few(self.unmanaged)}"))
+            self.notes.append(
+                Note(
+                    None,
+                    f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
+                    f"manifest, not marked as managed): {_few(self.unmanaged)}",
+                )
+            )
         return self.actions, self.notes
 
     def _add(self, op: Op, kind: Kind, id: str, **kw: Any) -> None:
@@ -281,8 +308,7 @@ class _Planner:
     def _app(self) -> None:
         d = self.desired.app
         if self.live is None:
-            self._add(Op.CREATE, Kind.APP, d.id, desired=d,
-                      changes=created_fields(d, exclude=("default_workflow",)))
+            self._add(Op.CREATE, Kind.APP, d.id, desired=d, changes=created_fields(d, exclude=("default_workflow",)))
             before: str | None = None
         else:
             la = self.live.app
@@ -291,8 +317,14 @@ class _Planner:
                 self._add(Op.UPDATE, Kind.APP, d.id, changes=changes, desired=d, live=la)
             before = la.default_workflow
         if d.default_workflow and d.default_workflow != before:
-            self._add(Op.SET_DEFAULT, Kind.APP, d.id, desired=d, live=self.live.app if self.live else None,
-                      changes=[Change("default_workflow", before, d.default_workflow)])
+            self._add(
+                Op.SET_DEFAULT,
+                Kind.APP,
+                d.id,
+                desired=d,
+                live=self.live.app if self.live else None,
+                changes=[Change("default_workflow", before, d.default_workflow)],
+            )
 
     # --- concepts and relations ---------------------------------------------------------------
     def _concepts(self) -> None:
@@ -305,8 +337,13 @@ class _Planner:
                 self._add(Op.UPDATE, Kind.CONCEPT, c.id, desired=c, live=lc, changes=diff_resources(lc, c))
         if live:
             ids = sorted(live)
-            self.notes.append(Note(None, f"{len(ids)} concept(s) in the app are not in the manifest "
-                                   f"({_few(ids)}); the Clarifai API cannot delete concepts; left as is"))
+            self.notes.append(
+                Note(
+                    None,
+                    f"{len(ids)} concept(s) in the app are not in the manifest "
+                    f"({_few(ids)}); the Clarifai API cannot delete concepts; left as is",
+                )
+            )
 
     def _relations(self) -> None:
         declared = {c.id for c in self.desired.concepts}
@@ -318,8 +355,13 @@ class _Planner:
         for r in sorted(live.values(), key=lambda x: x.key):
             key = r.key
             if r.subject in declared:  # the manifest is authoritative for its concepts' relations
-                self._add(Op.DELETE, Kind.RELATION, key, live=r,
-                          reason=f"concept {r.subject} is declared in the manifest without this relation")
+                self._add(
+                    Op.DELETE,
+                    Kind.RELATION,
+                    key,
+                    live=r,
+                    reason=f"concept {r.subject} is declared in the manifest without this relation",
+                )
             else:
                 self.unmanaged.append(f"{Kind.RELATION.value}/{key}")
 
@@ -336,8 +378,9 @@ class _Planner:
                 self.matching[m.id] = set()
                 continue
             if modeltypes.canonical_type(lm.type) != modeltypes.canonical_type(m.type):
-                raise PlanError(f"model {m.id}: type cannot change from {lm.type} to {m.type}; "
-                                "rename the model or delete it first")
+                raise PlanError(
+                    f"model {m.id}: type cannot change from {lm.type} to {m.type}; rename the model or delete it first"
+                )
             versions = model_versions(lm)
             match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
             self.matching[m.id] = set(match)
@@ -345,8 +388,16 @@ class _Planner:
             reuse = match[0] if match and match[0] != latest else None
             changes = diff_resources(lm, m, exclude=("config", "type"))
             if not lm.managed:
-                self._add(Op.ADOPT, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse,
-                          reason="in the app but not marked as managed: take ownership")
+                self._add(
+                    Op.ADOPT,
+                    Kind.MODEL,
+                    m.id,
+                    desired=m,
+                    live=lm,
+                    changes=changes,
+                    reuse_version=reuse,
+                    reason="in the app but not marked as managed: take ownership",
+                )
             elif changes:
                 self._add(Op.UPDATE, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
             if match:
@@ -356,8 +407,15 @@ class _Planner:
                 if trainable:
                     self._note_failed_training(m, versions)
                 cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
-                self._add(Op.NEW_VERSION, Kind.MODEL, m.id, desired=m, live=lm, changes=cfg,
-                          reason=train_note or "model versions are immutable: configuration changed")
+                self._add(
+                    Op.NEW_VERSION,
+                    Kind.MODEL,
+                    m.id,
+                    desired=m,
+                    live=lm,
+                    changes=cfg,
+                    reason=train_note or "model versions are immutable: configuration changed",
+                )
         self._leftovers(Kind.MODEL, live)
 
     def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
@@ -368,12 +426,19 @@ class _Planner:
         if tried is None or tried.status_code not in training.TRAINING_FAILED:
             return
         concepts = modeltypes.training_concepts(m.type, m.config)
-        label = (f"label inputs with its concepts ({_few(concepts)}) before apply, or " if concepts
-                 and tried.status_code in training.NEEDS_LABELS else "")
-        self.notes.append(Note(ResourceKey(Kind.MODEL, m.id),
-                               f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
-                               f"{label}apply trains a new version and leaves the workflows that use it, and "
-                               f"the default-workflow change, for a later apply"))
+        label = (
+            f"label inputs with its concepts ({_few(concepts)}) before apply, or "
+            if concepts and tried.status_code in training.NEEDS_LABELS
+            else ""
+        )
+        self.notes.append(
+            Note(
+                ResourceKey(Kind.MODEL, m.id),
+                f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
+                f"{label}apply trains a new version and leaves the workflows that use it, and "
+                f"the default-workflow change, for a later apply",
+            )
+        )
 
     def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
         for rid in sorted(live):
@@ -381,8 +446,12 @@ class _Planner:
             if not res.managed:
                 self.unmanaged.append(f"{kind.value}/{rid}")
             elif res.protect:
-                self.notes.append(Note(ResourceKey(kind, rid), f"{kind.value}/{rid} is protected (protect: true) "
-                                       "and no longer in the manifest: not deleted"))
+                self.notes.append(
+                    Note(
+                        ResourceKey(kind, rid),
+                        f"{kind.value}/{rid} is protected (protect: true) and no longer in the manifest: not deleted",
+                    )
+                )
             else:
                 self._add(Op.DELETE, kind, rid, live=res, reason="managed, and no longer in the manifest")
 
@@ -401,8 +470,13 @@ class _Planner:
         kept = []
         for a in self.actions:
             if a.op is Op.DELETE and a.kind is Kind.MODEL and a.id in users:
-                self.notes.append(Note(a.key, f"model/{a.id} is no longer in the manifest but workflow(s) "
-                                       f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted"))
+                self.notes.append(
+                    Note(
+                        a.key,
+                        f"model/{a.id} is no longer in the manifest but workflow(s) "
+                        f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted",
+                    )
+                )
             else:
                 kept.append(a)
         self.actions = kept
@@ -422,15 +496,41 @@ class _Planner:
             structural = diff_resources(lw, w)
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
-                self._add(Op.ADOPT, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins,
-                          reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])),
-                          version_changes=words)
+                self._add(
+                    Op.ADOPT,
+                    Kind.WORKFLOW,
+                    w.id,
+                    desired=w,
+                    live=lw,
+                    changes=changes,
+                    pins=pins,
+                    reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])),
+                    version_changes=words,
+                )
             elif structural:
-                self._add(Op.UPDATE, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
-                          version_changes=words)
+                self._add(
+                    Op.UPDATE,
+                    Kind.WORKFLOW,
+                    w.id,
+                    desired=w,
+                    live=lw,
+                    changes=changes,
+                    pins=pins,
+                    reason=why,
+                    version_changes=words,
+                )
             elif pin_changes:
-                self._add(Op.REPOINT, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why,
-                          version_changes=words)
+                self._add(
+                    Op.REPOINT,
+                    Kind.WORKFLOW,
+                    w.id,
+                    desired=w,
+                    live=lw,
+                    changes=changes,
+                    pins=pins,
+                    reason=why,
+                    version_changes=words,
+                )
         self._leftovers(Kind.WORKFLOW, live)
 
     def _version_changes(self, w: Workflow, pin_changes: list[Change]) -> tuple[tuple[str, tuple[Change, ...]], ...]:
@@ -449,7 +549,7 @@ class _Planner:
                     out.append((c.path, words))
         return tuple(out)
 
-    def _pins(self, w: Workflow, lw: Workflow | None) -> "_Pins":
+    def _pins(self, w: Workflow, lw: Workflow | None) -> _Pins:
         """Pins for every local-model node of `w`, the pin changes against `lw`, why they change,
         and which of them wait for training."""
         live_nodes = {n.id: n for n in lw.nodes} if lw else {}
@@ -508,8 +608,9 @@ def _change_order(w: Workflow, lw: Workflow | None) -> Any:
         if head != "nodes":
             return 0, top.get(head, 9), 0, c.path
         nid = next((n for n in sorted(node_pos, key=len, reverse=True) if rest == n or rest.startswith(n + ".")), rest)
-        field = rest[len(nid) + 1:]
+        field = rest[len(nid) + 1 :]
         return 1, node_pos.get(nid, len(nodes)), sub.index(field) if field in sub else len(sub), c.path
+
     return key
 
 
@@ -528,8 +629,9 @@ def parse_target(text: str) -> ResourceKey:
     return ResourceKey(kind, rid)
 
 
-def _limit_to_targets(actions: list[Action], notes: list[Note], targets: Sequence[str], desired: State,
-                      live: State | None) -> tuple[list[Action], list[Note]]:
+def _limit_to_targets(
+    actions: list[Action], notes: list[Note], targets: Sequence[str], desired: State, live: State | None
+) -> tuple[list[Action], list[Note]]:
     """Keep the actions of the targets and of what they depend on, transitively, in the desired
     state (plus the app's creation, without which nothing else can exist), and the notes about
     the resources kept (a note about several resources or none is dropped)."""
@@ -549,12 +651,12 @@ def _limit_to_targets(actions: list[Action], notes: list[Note], targets: Sequenc
             todo.extend(resource_dependencies(d_keys[key]) - wanted)
     kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op is Op.CREATE)]
     kept_notes = [n for n in notes if n.key in wanted]
-    kept_notes.append(Note(None, f"plan limited to {', '.join(targets)} and their dependencies; other "
-                               "differences are not shown"))
+    kept_notes.append(Note(None, f"plan limited to {', '.join(targets)} and their dependencies; other differences are not shown"))
     return kept, kept_notes
 
 
 # --- ordering ---------------------------------------------------------------------------------
+
 
 def _sort_key(a: Action) -> tuple[int, str, int]:
     # set_default reads best last (after the workflows), where it must come anyway when it waits
@@ -598,8 +700,7 @@ def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
             dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
         for k in dep_keys:
             preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op is not Op.DELETE}
-        preds[i] |= {j for j in by_key[a.key] if actions[j].op is not Op.DELETE
-                     and actions[j].op.rank < a.op.rank}
+        preds[i] |= {j for j in by_key[a.key] if actions[j].op is not Op.DELETE and actions[j].op.rank < a.op.rank}
     return preds
 
 
@@ -609,12 +710,14 @@ def _order(actions: list[Action]) -> list[Action]:
     preds = action_predecessors(actions)
     keep = [i for i, a in enumerate(actions) if a.op is not Op.DELETE]
     gone = [i for i, a in enumerate(actions) if a.op is Op.DELETE]
-    return ([actions[i] for i in _topological(actions, keep, preds, _sort_key)]
-            + [actions[i] for i in _topological(actions, gone, preds, _delete_key)])
+    return [actions[i] for i in _topological(actions, keep, preds, _sort_key)] + [
+        actions[i] for i in _topological(actions, gone, preds, _delete_key)
+    ]
 
 
-def _topological(actions: list[Action], members: list[int], preds: list[set[int]],
-                 key: Callable[[Action], tuple[Any, ...]]) -> list[int]:
+def _topological(
+    actions: list[Action], members: list[int], preds: list[set[int]], key: Callable[[Action], tuple[Any, ...]]
+) -> list[int]:
     """`members` (action indices) in dependency order, the smallest ready action by `key` first
     (a heap, not layer by layer: creates read as "app, all concepts, all models by id, workflows"
     rather than interleaving kinds by graph depth); ties keep plan-building order. Predecessors

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.fileio import read_regular_text
@@ -140,7 +141,7 @@ def _parse_line(raw: str) -> Prediction:
         msg = str(err) if "prediction" in str(err) else f"not valid JSON ({err.args[0].split(':')[0]})"
         raise ValueError(msg) from None
     if not isinstance(obj, dict):
-        raise ValueError("expected a JSON object {\"input\", \"model\", \"concepts\"}")
+        raise ValueError('expected a JSON object {"input", "model", "concepts"}')
     unknown = sorted(set(obj) - set(_KEYS))
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} (expected input, model, concepts)")

@@ -31,15 +31,17 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   > 0 reads as true, 0 as false (Concept.value: "presence (1.0) or not (0.0)", default 1.0 when
   absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
   annotations on one input: the most recently modified wins per concept. One line per labelled
-  input; concepts of other apps are left out. The labels file is rewritten whole (temp file + rename), since reviews change over time.
+  input; concepts of other apps are left out. The labels file is rewritten whole (temp file +
+  rename), since reviews change over time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from reconciler import labels as labels_mod
 from reconciler import predictions as predictions_mod
@@ -67,8 +69,7 @@ class RecordOptions:
         if self.limit is not None and self.limit < 1:
             raise ReconcilerError(f"--limit {self.limit}: must be at least 1")
         if not 1 <= self.batch_size <= MAX_PREDICT_INPUTS:
-            raise ReconcilerError(f"--batch-size {self.batch_size}: must be 1..{MAX_PREDICT_INPUTS} (the API's "
-                                  "predict limit)")
+            raise ReconcilerError(f"--batch-size {self.batch_size}: must be 1..{MAX_PREDICT_INPUTS} (the API's predict limit)")
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,15 @@ def _recorded_nodes(state: State, wf: Workflow) -> list[str]:
 def _targets(client: Client, state: State, wf: Workflow) -> list[Target]:
     base = client.app_path(state.app.id, state.user_id)
     live = client.get(base + api_path("workflows", wf.id)).get("workflow") or {}
-    pinned = {n.get("id"): ((n.get("model") or {}).get("model_version") or {}).get("id", "")
-              for n in live.get("nodes") or []}
+    pinned = {n.get("id"): ((n.get("model") or {}).get("model_version") or {}).get("id", "") for n in live.get("nodes") or []}
     out = []
     for nid in _recorded_nodes(state, wf):
         ref = next(n.model for n in wf.nodes if n.id == nid)
         version = pinned.get(nid) or ref.version or ""
         if not version:
-            raise ReconcilerError(f"workflow {wf.id} in the live app has no node {nid!r} pinning a version of "
-                                  f"{ref.id}; apply the manifest first")
+            raise ReconcilerError(
+                f"workflow {wf.id} in the live app has no node {nid!r} pinning a version of {ref.id}; apply the manifest first"
+            )
         owner = client.app_path(ref.app_id or "", ref.user_id) if ref.external else base
         key = f"{ref.user_id}/{ref.app_id}/{ref.id}" if ref.external else ref.id
         out.append(Target(nid, key, f"{owner}/models/{ref.id}/versions/{version}/outputs"))
@@ -113,16 +114,17 @@ def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, An
         wanted = list(dict.fromkeys(opts.input_ids))
         got: dict[str, dict[str, Any]] = {}
         for i in range(0, len(wanted), _IDS_PER_LIST):
-            for inp in client.list_all(f"{base}/inputs", "inputs", {"ids": wanted[i:i + _IDS_PER_LIST]}):
+            for inp in client.list_all(f"{base}/inputs", "inputs", {"ids": wanted[i : i + _IDS_PER_LIST]}):
                 got[inp.get("id", "")] = inp
         missing = [i for i in wanted if i not in got]
         if missing:
-            raise ReconcilerError(f"input {missing[0]!r} is not in the app" +
-                                  (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise ReconcilerError(
+                f"input {missing[0]!r} is not in the app" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
         items = [got[i] for i in wanted]
     else:
         items = client.list_all(f"{base}/inputs", "inputs")
-    return items[:opts.limit] if opts.limit else items
+    return items[: opts.limit] if opts.limit else items
 
 
 def _done(path: str) -> set[tuple[str, str]]:
@@ -148,20 +150,26 @@ def _done(path: str) -> set[tuple[str, str]]:
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _concepts_of(output: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for c in ((output.get("data") or {}).get("concepts") or []):
+    for c in (output.get("data") or {}).get("concepts") or []:
         cid, v = c.get("id"), c.get("value", 0.0)
         if isinstance(cid, str) and cid and isinstance(v, (int, float)) and not isinstance(v, bool):
             out[cid] = min(1.0, max(0.0, float(v)))
     return out
 
 
-def record_predictions(client: Client, targets: list[Target], inputs: list[dict[str, Any]], out_path: str,
-                       batch_size: int, progress: Callable[[str], None]) -> tuple[int, int]:
+def record_predictions(
+    client: Client,
+    targets: list[Target],
+    inputs: list[dict[str, Any]],
+    out_path: str,
+    batch_size: int,
+    progress: Callable[[str], None],
+) -> tuple[int, int]:
     """(lines written, pairs skipped as already recorded)."""
     done = _done(out_path)
     written = skipped = 0
@@ -178,8 +186,7 @@ def record_predictions(client: Client, targets: list[Target], inputs: list[dict[
                 body = {"inputs": [{"id": i["id"], "data": i.get("data") or {}} for i in batch]}
                 outputs = client.post(t.path, body).get("outputs") or []
                 if len(outputs) != len(batch):
-                    raise ReconcilerError(f"PostModelOutputs for {t.key} returned {len(outputs)} outputs for "
-                                          f"{len(batch)} inputs")
+                    raise ReconcilerError(f"PostModelOutputs for {t.key} returned {len(outputs)} outputs for {len(batch)} inputs")
                 for inp, output in zip(batch, outputs):
                     iid = ((output.get("input") or {}).get("id")) or inp["id"]
                     fh.write(json.dumps({"input": iid, "model": t.key, "concepts": _concepts_of(output)}) + "\n")
@@ -233,15 +240,18 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
             continue
         when = str(a.get("modified_at") or a.get("created_at") or "")
         slot = by_input.setdefault(iid, {})
-        for c in ((a.get("data") or {}).get("concepts") or []):
+        for c in (a.get("data") or {}).get("concepts") or []:
             cid = c.get("id")
             if cid not in concepts:
                 continue
             if cid not in slot or slot[cid][0] <= when:
                 # Concept.value defaults to 1.0 when absent (fields.txt: default_float=1.0)
                 slot[cid] = (when, float(c.get("value", 1.0) or 0.0) > 0)
-    lines = [labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
-             for i in inputs if by_input.get(i.get("id", ""))]
+    lines = [
+        labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
+        for i in inputs
+        if by_input.get(i.get("id", ""))
+    ]
     tmp = f"{out_path}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -260,8 +270,7 @@ def record(client: Client, state: State, opts: RecordOptions, progress: Callable
     inputs = _inputs(client, base, opts)
     progress(f"record: {len(inputs)} input(s), model(s): {', '.join(t.key for t in targets)}")
     written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress)
-    summary = (f"Recorded {written} prediction(s) to {opts.predictions}"
-               + (f" ({skipped} already there)" if skipped else ""))
+    summary = f"Recorded {written} prediction(s) to {opts.predictions}" + (f" ({skipped} already there)" if skipped else "")
     if opts.labels:
         n = record_labels(client, state, inputs, opts.labels)
         summary += f"; labels for {n} input(s) to {opts.labels}"

@@ -12,7 +12,8 @@ model version.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.plan import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.serialize import json_value
@@ -32,8 +33,13 @@ MD_MAX_CHARS = 60_000
 #: Kinds whose actions are collapsed, summarised and, if need be, cut first: there can be
 #: thousands of them, while models and workflows are what reviewers must see.
 _BULK_KINDS = ("concept", "concept_relation")
-_KIND_TITLES = {"app": "app", "concept": "concepts", "concept_relation": "concept relations",
-                "model": "models", "workflow": "workflows"}
+_KIND_TITLES = {
+    "app": "app",
+    "concept": "concepts",
+    "concept_relation": "concept relations",
+    "model": "models",
+    "workflow": "workflows",
+}
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -64,10 +70,15 @@ def _action(a: Action) -> dict[str, Any]:
         if c.path in words:  # a repoint between existing versions: how their configurations differ
             entry["config_changes"] = [_change(w) for w in words[c.path]]
         changes.append(entry)
-    return {"op": a.op.value, "kind": a.kind.value, "id": a.id,
-            "changes": changes,
-            "pins": [{"node": n, "version": v} for n, v in a.pins],
-            "reuse_version": a.reuse_version, "reason": a.reason}
+    return {
+        "op": a.op.value,
+        "kind": a.kind.value,
+        "id": a.id,
+        "changes": changes,
+        "pins": [{"node": n, "version": v} for n, v in a.pins],
+        "reuse_version": a.reuse_version,
+        "reason": a.reason,
+    }
 
 
 def summary_line(summary: dict[str, int]) -> str:
@@ -102,8 +113,7 @@ def format_value(value: Any, path: str = "") -> str:
 def config_change_words(change: dict[str, Any]) -> list[str]:
     """A version pin change's configuration difference, one `path: before → after` a line
     (empty unless the change carries `config_changes`)."""
-    return [f"{w['path']}: {format_value(w['before'])} → {format_value(w['after'])}"
-            for w in change.get("config_changes") or ()]
+    return [f"{w['path']}: {format_value(w['before'])} → {format_value(w['after'])}" for w in change.get("config_changes") or ()]
 
 
 def _address(a: dict[str, Any]) -> str:
@@ -123,6 +133,7 @@ def use_color(mode: str, env: Mapping[str, str], isatty: bool) -> bool:
 
 def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
     """The human plan, from `plan_to_dict`'s output. ANSI colour only when `color` is true."""
+
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
@@ -138,8 +149,7 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         if a.get("reason"):
             lines.append(paint(_DIM, f"      # {a['reason']}"))
         for c in a["changes"]:
-            lines.append(f"      {c['path']}: {format_value(c['before'], c['path'])} → "
-                         f"{format_value(c['after'], c['path'])}")
+            lines.append(f"      {c['path']}: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
             lines.extend(f"        {w}" for w in config_change_words(c))
     if plan_dict["actions"]:
         lines.append("")
@@ -153,6 +163,7 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
 
 # --- Markdown ---------------------------------------------------------------------------------
 
+
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -161,7 +172,8 @@ def _md_row(a: dict[str, Any]) -> str:
     changes = "<br>".join(
         _md_cell(f"`{c['path']}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
         + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
-        for c in a["changes"])
+        for c in a["changes"]
+    )
     if a.get("reason"):
         changes = (changes + "<br>" if changes else "") + f"_{_md_cell(a['reason'])}_"
     op = Op(a["op"])
@@ -179,8 +191,7 @@ def _kind_summary(actions: list[dict[str, Any]]) -> list[str]:
     """A table: per kind, how many actions of each op."""
     ops = [op for op in Op if any(a["op"] == op for a in actions)]
     kinds = [k for k in _KIND_TITLES if any(a["kind"] == k for a in actions)]
-    out = ["| kind | " + " | ".join(op.label.split(" (")[0] for op in ops) + " |",
-           "|---|" + "---:|" * len(ops)]
+    out = ["| kind | " + " | ".join(op.label.split(" (")[0] for op in ops) + " |", "|---|" + "---:|" * len(ops)]
     for k in kinds:
         counts = [sum(1 for a in actions if a["kind"] == k and a["op"] == op) for op in ops]
         out.append(f"| {_KIND_TITLES[k]} | " + " | ".join(str(n) if n else "" for n in counts) + " |")
@@ -253,27 +264,35 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
             used += _size(c)
         else:
             omitted += 1
-    out = fixed[:len(top)] + major_table + [line for b in bulk_blocks for line in b] + notes
+    out = fixed[: len(top)] + major_table + [line for b in bulk_blocks for line in b] + notes
     out += [line for c in kept_charts for line in c]
     if omitted:
-        out += [f"_{omitted} workflow diagram(s) left out to keep this comment under {max_chars} "
-                "characters (`reconciler graph` draws them)._", ""]
+        out += [
+            f"_{omitted} workflow diagram(s) left out to keep this comment under {max_chars} "
+            "characters (`reconciler graph` draws them)._",
+            "",
+        ]
     text = finish(out)
     if len(text) > max_chars:  # even models and workflows alone do not fit: cut rows, say so
-        rows = _fit_rows([_md_row(a) for a in major], max(0, max_chars - _size(top) - _size(_TABLE_HEAD) - 200),
-                         "model, workflow and app actions")
-        text = finish(top + _TABLE_HEAD + rows + ["", f"_Concepts, relations, notes and diagrams left out: "
-                                                  f"the plan does not fit in {max_chars} characters._"])
+        rows = _fit_rows(
+            [_md_row(a) for a in major],
+            max(0, max_chars - _size(top) - _size(_TABLE_HEAD) - 200),
+            "model, workflow and app actions",
+        )
+        text = finish(
+            top
+            + _TABLE_HEAD
+            + rows
+            + ["", f"_Concepts, relations, notes and diagrams left out: the plan does not fit in {max_chars} characters._"]
+        )
     return text[:max_chars]
 
 
 def _ops_in_words(actions: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{n} {op.label.split(' (')[0]}" for op in Op
-                     if (n := sum(1 for a in actions if a["op"] == op)))
+    return ", ".join(f"{n} {op.label.split(' (')[0]}" for op in Op if (n := sum(1 for a in actions if a["op"] == op)))
 
 
-_COMPARATOR_SIGNS = {"GREATER_THAN": ">", "GREATER_THAN_OR_EQUAL": "≥", "LESS_THAN": "<",
-                     "LESS_THAN_OR_EQUAL": "≤", "EQUAL": "="}
+_COMPARATOR_SIGNS = {"GREATER_THAN": ">", "GREATER_THAN_OR_EQUAL": "≥", "LESS_THAN": "<", "LESS_THAN_OR_EQUAL": "≤", "EQUAL": "="}
 
 
 def _settings(m: Model) -> list[str]:
@@ -312,8 +331,13 @@ def node_label(n: Node, models: dict[str, Model]) -> list[str]:
     return label
 
 
-def mermaid_flowchart(wf: Workflow, models: dict[str, Model], marked: list[str] = (),  # type: ignore[assignment]
-                      cls: str = "changed", removed: tuple[Node, ...] = ()) -> list[str]:
+def mermaid_flowchart(
+    wf: Workflow,
+    models: dict[str, Model],
+    marked: list[str] = (),  # type: ignore[assignment]
+    cls: str = "changed",
+    removed: tuple[Node, ...] = (),
+) -> list[str]:
     """A workflow as Mermaid `flowchart LR` lines (no code fence); `marked` node ids get `cls`.
     `removed`: nodes the live workflow has and `wf` drops, drawn after it in the `deleted` style
     with dotted edges."""
@@ -353,8 +377,9 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         cls = "deleted" if a.op is Op.DELETE else "changed"
         marked = sorted(changed) if a.op is not Op.DELETE else [n.id for n in wf.nodes]
         kept = {n.id for n in wf.nodes}
-        gone = tuple(n for n in a.live.nodes if n.id not in kept) \
-            if a.op is not Op.DELETE and isinstance(a.live, Workflow) else ()
+        gone = (
+            tuple(n for n in a.live.nodes if n.id not in kept) if a.op is not Op.DELETE and isinstance(a.live, Workflow) else ()
+        )
         lines += mermaid_flowchart(wf, models, marked, cls, removed=gone)
         lines.append("```")
         removed = sorted(changed - {n.id for n in wf.nodes})

@@ -15,7 +15,8 @@ in jsonschema's per-node machinery; these closures take a few hundredths (bench/
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Check = Callable[[Any], bool]
 
@@ -23,9 +24,9 @@ Check = Callable[[Any], bool]
 _ANNOTATIONS = frozenset({"description", "$comment", "title", "examples", "$schema", "$id", "default"})
 
 
-
 def _type_check(names: list[str]) -> Callable[[Any], bool]:
     return lambda v: any(_is_type(v, n) for n in names)
+
 
 def _never(_: Any) -> bool:
     return False
@@ -49,8 +50,7 @@ def _is_type(value: Any, name: str) -> bool:
     if name == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if name == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+        return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
     return False
 
 
@@ -94,6 +94,7 @@ def compile_schema(schema: Any) -> Check:
             if max_len is not None and len(v) > max_len:
                 return False
             return regex is None or regex.search(v) is not None
+
         checks.append(string)
     if "minimum" in schema or "maximum" in schema:
         lo, hi = schema.get("minimum"), schema.get("maximum")
@@ -102,6 +103,7 @@ def compile_schema(schema: Any) -> Check:
             if not _is_type(v, "number"):
                 return True
             return (lo is None or v >= lo) and (hi is None or v <= hi)
+
         checks.append(number)
     if "items" in schema or "minItems" in schema:
         item = compile_schema(schema.get("items", True))
@@ -117,10 +119,13 @@ def compile_schema(schema: Any) -> Check:
     return lambda v: all(c(v) for c in checks)
 
 
-_OBJECT_KEYWORDS = frozenset({"properties", "required", "additionalProperties", "unevaluatedProperties",
-                              "propertyNames", "allOf"})
-_KNOWN = frozenset({"type", "enum", "const", "pattern", "maxLength", "minimum", "maximum", "items",
-                    "minItems", "anyOf"}) | _OBJECT_KEYWORDS
+_OBJECT_KEYWORDS = frozenset(
+    {"properties", "required", "additionalProperties", "unevaluatedProperties", "propertyNames", "allOf"}
+)
+_KNOWN = (
+    frozenset({"type", "enum", "const", "pattern", "maxLength", "minimum", "maximum", "items", "minItems", "anyOf"})
+    | _OBJECT_KEYWORDS
+)
 
 
 def _object_check(schema: dict[str, Any]) -> Check:
@@ -158,6 +163,7 @@ def _object_check(schema: dict[str, Any]) -> Check:
         if unevaluated is False and additional is True:
             return all(k in evaluated for k in v)
         return True
+
     return check
 
 
@@ -179,4 +185,5 @@ def _branch(sub: dict[str, Any]) -> Callable[[dict[str, Any]], tuple[bool, set[s
         if cond(v):
             return then(v), (if_seen | then_seen) & set(v)
         return other(v), else_seen & set(v)
+
     return branch

@@ -29,9 +29,21 @@ from typing import Any
 from reconciler.diff import ABSENT, Change
 from reconciler.errors import PlanError
 from reconciler.plan import Action, Note, Op, Plan
+from reconciler.state import (
+    App,
+    Concept,
+    ConceptRef,
+    ConceptRelation,
+    Kind,
+    Model,
+    ModelRef,
+    ModelVersion,
+    Node,
+    Resource,
+    State,
+    Workflow,
+)
 from reconciler.status_codes import BY_NAME
-from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, Model, ModelRef,
-                              ModelVersion, Node, Resource, State, Workflow)
 
 STATE_FORMAT = 1
 #: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
@@ -44,9 +56,9 @@ PLAN_FILE_KIND = "reconciler-plan"  # what `cli._read_plan_file` looks for
 
 # --- State ------------------------------------------------------------------------------------
 
+
 def _app(a: App) -> dict[str, Any]:
-    return {"id": a.id, "description": a.description, "default_workflow": a.default_workflow,
-            "metadata": a.metadata}
+    return {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
 
 
 def _concept_ref(r: ConceptRef) -> dict[str, Any]:
@@ -63,52 +75,99 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
     if isinstance(res, Concept):
         return {"id": res.id, "name": res.name, "description": res.description}
     if isinstance(res, ConceptRelation):
-        return {"subject": res.subject, "predicate": res.predicate, "object": _concept_ref(res.object),
-                "knowledge_graph_id": res.knowledge_graph_id, "server_id": res.server_id}
+        return {
+            "subject": res.subject,
+            "predicate": res.predicate,
+            "object": _concept_ref(res.object),
+            "knowledge_graph_id": res.knowledge_graph_id,
+            "server_id": res.server_id,
+        }
     if isinstance(res, Model):
-        return {"id": res.id, "type": res.type, "description": res.description, "metadata": res.metadata,
-                "protect": res.protect, "config": res.config, "managed": res.managed,
-                "version_id": res.version_id,
-                "versions": [{"id": v.id, "config": v.config, "status_code": v.status_code,
-                              "created_at": v.created_at} for v in res.versions]}
+        return {
+            "id": res.id,
+            "type": res.type,
+            "description": res.description,
+            "metadata": res.metadata,
+            "protect": res.protect,
+            "config": res.config,
+            "managed": res.managed,
+            "version_id": res.version_id,
+            "versions": [
+                {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at} for v in res.versions
+            ],
+        }
     if isinstance(res, Workflow):
-        return {"id": res.id, "description": res.description, "metadata": res.metadata,
-                "protect": res.protect, "managed": res.managed,
-                "nodes": [{"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs),
-                           "suppress_output": n.suppress_output} for n in res.nodes]}
+        return {
+            "id": res.id,
+            "description": res.description,
+            "metadata": res.metadata,
+            "protect": res.protect,
+            "managed": res.managed,
+            "nodes": [
+                {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
+                for n in res.nodes
+            ],
+        }
     raise TypeError(f"not a resource: {res!r}")
 
 
 def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
     try:
         if kind is Kind.APP:
-            return App(id=d["id"], description=d.get("description", ""),
-                       default_workflow=d.get("default_workflow"), metadata=dict(d.get("metadata") or {}))
+            return App(
+                id=d["id"],
+                description=d.get("description", ""),
+                default_workflow=d.get("default_workflow"),
+                metadata=dict(d.get("metadata") or {}),
+            )
         if kind is Kind.CONCEPT:
             return Concept(id=d["id"], name=d.get("name", ""), description=d.get("description", ""))
         if kind is Kind.RELATION:
             o = d["object"]
-            return ConceptRelation(subject=d["subject"], predicate=d["predicate"],
-                                   object=ConceptRef(o["id"], o.get("user_id"), o.get("app_id")),
-                                   knowledge_graph_id=d.get("knowledge_graph_id", ""),
-                                   server_id=d.get("server_id"))
+            return ConceptRelation(
+                subject=d["subject"],
+                predicate=d["predicate"],
+                object=ConceptRef(o["id"], o.get("user_id"), o.get("app_id")),
+                knowledge_graph_id=d.get("knowledge_graph_id", ""),
+                server_id=d.get("server_id"),
+            )
         if kind is Kind.MODEL:
-            return Model(id=d["id"], type=d["type"], description=d.get("description", ""),
-                         metadata=dict(d.get("metadata") or {}), protect=bool(d.get("protect", False)),
-                         config=dict(d.get("config") or {}), managed=bool(d.get("managed", True)),
-                         version_id=d.get("version_id"),
-                         versions=tuple(ModelVersion(id=v["id"], config=dict(v.get("config") or {}),
-                                                     status_code=int(v.get("status_code", BY_NAME["MODEL_TRAINED"])),
-                                                     created_at=v.get("created_at", ""))
-                                        for v in d.get("versions") or ()))
+            return Model(
+                id=d["id"],
+                type=d["type"],
+                description=d.get("description", ""),
+                metadata=dict(d.get("metadata") or {}),
+                protect=bool(d.get("protect", False)),
+                config=dict(d.get("config") or {}),
+                managed=bool(d.get("managed", True)),
+                version_id=d.get("version_id"),
+                versions=tuple(
+                    ModelVersion(
+                        id=v["id"],
+                        config=dict(v.get("config") or {}),
+                        status_code=int(v.get("status_code", BY_NAME["MODEL_TRAINED"])),
+                        created_at=v.get("created_at", ""),
+                    )
+                    for v in d.get("versions") or ()
+                ),
+            )
         if kind is Kind.WORKFLOW:
-            return Workflow(id=d["id"], description=d.get("description", ""),
-                            metadata=dict(d.get("metadata") or {}), protect=bool(d.get("protect", False)),
-                            managed=bool(d.get("managed", True)),
-                            nodes=tuple(Node(id=n["id"], model=_model_ref_from(n["model"]),
-                                             inputs=tuple(n.get("inputs") or ()),
-                                             suppress_output=bool(n.get("suppress_output", False)))
-                                        for n in d.get("nodes") or ()))
+            return Workflow(
+                id=d["id"],
+                description=d.get("description", ""),
+                metadata=dict(d.get("metadata") or {}),
+                protect=bool(d.get("protect", False)),
+                managed=bool(d.get("managed", True)),
+                nodes=tuple(
+                    Node(
+                        id=n["id"],
+                        model=_model_ref_from(n["model"]),
+                        inputs=tuple(n.get("inputs") or ()),
+                        suppress_output=bool(n.get("suppress_output", False)),
+                    )
+                    for n in d.get("nodes") or ()
+                ),
+            )
     except (KeyError, TypeError, AttributeError, ValueError) as err:
         raise PlanError(f"malformed {kind.value} in saved state: {err!r}") from None
     raise TypeError(f"unknown kind {kind!r}")
@@ -135,8 +194,9 @@ def state_from_dict(d: dict[str, Any]) -> State:
     if not isinstance(d, dict) or "app" not in d:
         raise PlanError("malformed saved state: expected an object with an 'app'")
     if d.get("format_version", STATE_FORMAT) != STATE_FORMAT:
-        raise PlanError(f"saved state has format_version {d.get('format_version')}; this version "
-                        f"of reconciler reads {STATE_FORMAT}")
+        raise PlanError(
+            f"saved state has format_version {d.get('format_version')}; this version of reconciler reads {STATE_FORMAT}"
+        )
     return State(
         app=resource_from_dict(Kind.APP, d["app"]),  # type: ignore[arg-type]
         concepts=tuple(resource_from_dict(Kind.CONCEPT, c) for c in d.get("concepts") or ()),  # type: ignore[misc]
@@ -150,6 +210,7 @@ def state_from_dict(d: dict[str, Any]) -> State:
 
 # --- Plan -------------------------------------------------------------------------------------
 
+
 def json_value(value: Any) -> Any:
     """A Change value as JSON: ABSENT (not set) is null; Change maps null back to ABSENT."""
     return None if value is ABSENT else value
@@ -160,14 +221,18 @@ def change_to_dict(c: Change) -> dict[str, Any]:
 
 
 def action_to_dict(a: Action) -> dict[str, Any]:
-    return {"op": a.op.value, "kind": a.kind.value, "id": a.id,
-            "changes": [change_to_dict(c) for c in a.changes],
-            "pins": [{"node": n, "version": v} for n, v in a.pins],
-            "reuse_version": a.reuse_version, "reason": a.reason,
-            "version_changes": [{"path": path, "changes": [change_to_dict(c) for c in words]}
-                                for path, words in a.version_changes],
-            "desired": resource_to_dict(a.desired) if a.desired is not None else None,
-            "live": resource_to_dict(a.live) if a.live is not None else None}
+    return {
+        "op": a.op.value,
+        "kind": a.kind.value,
+        "id": a.id,
+        "changes": [change_to_dict(c) for c in a.changes],
+        "pins": [{"node": n, "version": v} for n, v in a.pins],
+        "reuse_version": a.reuse_version,
+        "reason": a.reason,
+        "version_changes": [{"path": path, "changes": [change_to_dict(c) for c in words]} for path, words in a.version_changes],
+        "desired": resource_to_dict(a.desired) if a.desired is not None else None,
+        "live": resource_to_dict(a.live) if a.live is not None else None,
+    }
 
 
 def action_from_dict(d: dict[str, Any]) -> Action:
@@ -175,15 +240,21 @@ def action_from_dict(d: dict[str, Any]) -> Action:
         if d["op"] not in {op.value for op in Op}:
             raise PlanError(f"unknown action op {d['op']!r}")
         kind = Kind(d["kind"])
-        return Action(op=Op(d["op"]), kind=kind, id=d["id"],
-                      changes=tuple(Change(c["path"], c.get("before"), c.get("after")) for c in d.get("changes") or ()),
-                      desired=resource_from_dict(kind, d["desired"]) if d.get("desired") is not None else None,
-                      live=resource_from_dict(kind, d["live"]) if d.get("live") is not None else None,
-                      pins=tuple((p["node"], p["version"]) for p in d.get("pins") or ()),
-                      reuse_version=d.get("reuse_version"), reason=d.get("reason", ""),
-                      version_changes=tuple(
-                          (v["path"], tuple(Change(c["path"], c.get("before"), c.get("after")) for c in v["changes"]))
-                          for v in d.get("version_changes") or ()))
+        return Action(
+            op=Op(d["op"]),
+            kind=kind,
+            id=d["id"],
+            changes=tuple(Change(c["path"], c.get("before"), c.get("after")) for c in d.get("changes") or ()),
+            desired=resource_from_dict(kind, d["desired"]) if d.get("desired") is not None else None,
+            live=resource_from_dict(kind, d["live"]) if d.get("live") is not None else None,
+            pins=tuple((p["node"], p["version"]) for p in d.get("pins") or ()),
+            reuse_version=d.get("reuse_version"),
+            reason=d.get("reason", ""),
+            version_changes=tuple(
+                (v["path"], tuple(Change(c["path"], c.get("before"), c.get("after")) for c in v["changes"]))
+                for v in d.get("version_changes") or ()
+            ),
+        )
     except (KeyError, TypeError, ValueError) as err:
         raise PlanError(f"malformed action in saved plan: {err!r}") from None
 
@@ -196,15 +267,20 @@ def bound_fingerprint(endpoint: str, user_id: str | None, app_id: str, live_fing
 
 
 def plan_to_file_dict(plan: Plan) -> dict[str, Any]:
-    return {"format_version": PLAN_FILE_FORMAT, "kind": PLAN_FILE_KIND,
-            "endpoint": plan.endpoint, "app_id": plan.app_id, "user_id": plan.user_id,
-            "live_fingerprint": plan.live_fingerprint,
-            "fingerprint": bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint),
-            "targets": list(plan.targets),
-            "desired": state_to_dict(plan.desired),
-            "actions": [action_to_dict(a) for a in plan.actions],
-            # notes are saved as their text: a re-plan makes them again, with their resources
-            "notes": [n.text for n in plan.notes]}
+    return {
+        "format_version": PLAN_FILE_FORMAT,
+        "kind": PLAN_FILE_KIND,
+        "endpoint": plan.endpoint,
+        "app_id": plan.app_id,
+        "user_id": plan.user_id,
+        "live_fingerprint": plan.live_fingerprint,
+        "fingerprint": bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint),
+        "targets": list(plan.targets),
+        "desired": state_to_dict(plan.desired),
+        "actions": [action_to_dict(a) for a in plan.actions],
+        # notes are saved as their text: a re-plan makes them again, with their resources
+        "notes": [n.text for n in plan.notes],
+    }
 
 
 def _depth(value: Any) -> int:
@@ -235,8 +311,7 @@ def _type_problem(value: Any, hint: Any, where: str) -> str | None:
         items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
         if len(items) != len(value):
             return f"{where} should have {len(items)} items"
-        return next((p for i, (v, h) in enumerate(zip(value, items))
-                     if (p := _type_problem(v, h, f"{where}[{i}]"))), None)
+        return next((p for i, (v, h) in enumerate(zip(value, items)) if (p := _type_problem(v, h, f"{where}[{i}]"))), None)
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             return f"{where} should be an object"
@@ -245,8 +320,14 @@ def _type_problem(value: Any, hint: Any, where: str) -> str | None:
         if not isinstance(value, hint):
             return f"{where} should be a {hint.__name__}"
         hints = typing.get_type_hints(hint)
-        return next((p for f in dataclasses.fields(hint)
-                     if (p := _type_problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"))), None)
+        return next(
+            (
+                p
+                for f in dataclasses.fields(hint)
+                if (p := _type_problem(getattr(value, f.name), hints[f.name], f"{where}.{f.name}"))
+            ),
+            None,
+        )
     if isinstance(hint, type) and issubclass(hint, Enum):
         return None if isinstance(value, hint) else f"{where} is not a known {hint.__name__.lower()}"
     if isinstance(hint, type) and issubclass(hint, str):  # a Note: what a file holds is its text
@@ -264,13 +345,23 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
     if not isinstance(d, dict) or d.get("kind") != PLAN_FILE_KIND:
         raise PlanError("not a saved reconciler plan (expected a JSON file written by `reconciler plan --out`)")
     if d.get("format_version") != PLAN_FILE_FORMAT:
-        raise PlanError(f"saved plan has format_version {d.get('format_version')!r}; this version of "
-                        f"reconciler reads {PLAN_FILE_FORMAT}; make the plan again")
+        raise PlanError(
+            f"saved plan has format_version {d.get('format_version')!r}; this version of "
+            f"reconciler reads {PLAN_FILE_FORMAT}; make the plan again"
+        )
     if _depth(d) > MAX_PLAN_DEPTH:
         raise PlanError(f"nested deeper than {MAX_PLAN_DEPTH} levels")
-    for key, want in (("endpoint", str), ("app_id", str), ("user_id", (str, type(None))),
-                      ("live_fingerprint", str), ("fingerprint", str), ("targets", list),
-                      ("desired", dict), ("actions", list), ("notes", list)):
+    for key, want in (
+        ("endpoint", str),
+        ("app_id", str),
+        ("user_id", (str, type(None))),
+        ("live_fingerprint", str),
+        ("fingerprint", str),
+        ("targets", list),
+        ("desired", dict),
+        ("actions", list),
+        ("notes", list),
+    ):
         if key not in d:
             raise PlanError(f"missing {key!r}")
         if not isinstance(d[key], want):
@@ -278,12 +369,16 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
     if not all(isinstance(a, dict) for a in d["actions"]):
         raise PlanError("'actions' should be a list of objects")
     try:
-        plan = Plan(app_id=d["app_id"], user_id=d["user_id"],
-                    actions=tuple(action_from_dict(a) for a in d["actions"]),
-                    notes=tuple(Note(None, n) if isinstance(n, str) else n for n in d["notes"]),
-                    live_fingerprint=d["live_fingerprint"],
-                    desired=state_from_dict(d["desired"]), targets=tuple(d["targets"]),
-                    endpoint=d["endpoint"])
+        plan = Plan(
+            app_id=d["app_id"],
+            user_id=d["user_id"],
+            actions=tuple(action_from_dict(a) for a in d["actions"]),
+            notes=tuple(Note(None, n) if isinstance(n, str) else n for n in d["notes"]),
+            live_fingerprint=d["live_fingerprint"],
+            desired=state_from_dict(d["desired"]),
+            targets=tuple(d["targets"]),
+            endpoint=d["endpoint"],
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PlanError(f"malformed saved plan: {err!r}") from None
     problem = _type_problem(plan, Plan, "plan")
@@ -291,8 +386,7 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
         raise PlanError(problem.removeprefix("plan."))
     _check_one_app(plan)
     if d["fingerprint"] != bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint):
-        raise PlanError("its fingerprint does not match its endpoint, user, app and live fingerprint "
-                        "(was it edited?)")
+        raise PlanError("its fingerprint does not match its endpoint, user, app and live fingerprint (was it edited?)")
     return plan
 
 

@@ -22,8 +22,9 @@ rows are the totals. Nothing here touches the network.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.graph import select_workflow
@@ -43,8 +44,13 @@ class Counts:
     none: int = 0
 
     def as_dict(self, inputs: int) -> dict[str, Any]:
-        return {"success": self.success, "pending": self.pending, "none": self.none,
-                "automation_rate": _rate(self.success, inputs), "review_load": _rate(self.pending, inputs)}
+        return {
+            "success": self.success,
+            "pending": self.pending,
+            "none": self.none,
+            "automation_rate": _rate(self.success, inputs),
+            "review_load": _rate(self.pending, inputs),
+        }
 
 
 def _rate(n: int, d: int) -> float:
@@ -61,15 +67,20 @@ class Report:
     annotations: dict[str, int] = field(default_factory=dict)  # status name -> annotations written
 
     def as_dict(self) -> dict[str, Any]:
-        return {"app": self.app, "workflow": self.workflow, "inputs": self.inputs,
-                "total": self.total.as_dict(self.inputs),
-                "concepts": {c: n.as_dict(self.inputs) for c, n in self.concepts.items()},
-                "annotations": dict(self.annotations)}
+        return {
+            "app": self.app,
+            "workflow": self.workflow,
+            "inputs": self.inputs,
+            "total": self.total.as_dict(self.inputs),
+            "concepts": {c: n.as_dict(self.inputs) for c, n in self.concepts.items()},
+            "annotations": dict(self.annotations),
+        }
 
 
 def app_view(state: State) -> AppView:
-    return AppView(owner=state.user_id or "(app owner)", concepts={c.id: c.name or c.id for c in state.concepts},
-                   relations=state.relations)
+    return AppView(
+        owner=state.user_id or "(app owner)", concepts={c.id: c.name or c.id for c in state.concepts}, relations=state.relations
+    )
 
 
 def run_nodes(state: State, wf: Workflow) -> list[RunNode]:
@@ -77,8 +88,16 @@ def run_nodes(state: State, wf: Workflow) -> list[RunNode]:
     out = []
     for n in wf.nodes:
         m = None if n.model.external else state.model(n.model.id)
-        out.append(RunNode(id=n.id, model=n.model, type=m.type if m else "", config=dict(m.config) if m else {},
-                           inputs=n.inputs, suppress_output=n.suppress_output))
+        out.append(
+            RunNode(
+                id=n.id,
+                model=n.model,
+                type=m.type if m else "",
+                config=dict(m.config) if m else {},
+                inputs=n.inputs,
+                suppress_output=n.suppress_output,
+            )
+        )
     return out
 
 
@@ -89,7 +108,7 @@ def simulate_nodes(state: State, wf: Workflow, nodes: list[RunNode], predictions
     per = {c: Counts() for c in app.concepts}
     statuses: dict[str, int] = {}
     for key in keys:
-        anns = written_annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model)))
+        anns = written_annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model)))  # noqa: B023 (called within this iteration)
         for a in anns:
             statuses[a.status] = statuses.get(a.status, 0) + 1
         ok = {c for a in anns if a.status == "SUCCESS" for c, _n, _v in a.concepts}
@@ -116,9 +135,11 @@ def unmatched_warning(state: State, predictions: Predictions, workflow_id: str |
     named = sorted(recorded)
     shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
     wanted = ", ".join(dict.fromkeys(Predictions.model_keys(n.model)[0] for n in wf.nodes))
-    return (f"no recorded prediction matches any node of workflow {wf.id}: the file names {shown}; "
-            f"the workflow's nodes run {wanted} (a line's \"model\" is the model id, or USER/APP/MODEL "
-            "for another app's model)")
+    return (
+        f"no recorded prediction matches any node of workflow {wf.id}: the file names {shown}; "
+        f"the workflow's nodes run {wanted} (a line's \"model\" is the model id, or USER/APP/MODEL "
+        "for another app's model)"
+    )
 
 
 def simulate(state: State, predictions: Predictions, workflow_id: str | None = None) -> Report:
@@ -127,6 +148,7 @@ def simulate(state: State, predictions: Predictions, workflow_id: str | None = N
 
 
 # --- sweeps -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -169,14 +191,12 @@ def _with_threshold(nodes: Iterable[RunNode], concept: str, value: float) -> lis
     return out
 
 
-def sweep(state: State, predictions: Predictions, spec: SweepSpec,
-          workflow_id: str | None = None) -> dict[str, Any]:
+def sweep(state: State, predictions: Predictions, spec: SweepSpec, workflow_id: str | None = None) -> dict[str, Any]:
     wf = select_workflow(state, workflow_id)
     base = run_nodes(state, wf)
     thresholded = [n for n in base if canonical_type(n.type) == THRESHOLDER and n.config.get("thresholds")]
     if spec.concept != "all" and not any(spec.concept in n.config["thresholds"] for n in thresholded):
-        raise ReconcilerError(f"--sweep: no concept-thresholder of workflow {wf.id} has a threshold for "
-                              f"{spec.concept!r}")
+        raise ReconcilerError(f"--sweep: no concept-thresholder of workflow {wf.id} has a threshold for {spec.concept!r}")
     if not thresholded:
         raise ReconcilerError(f"--sweep: workflow {wf.id} has no concept-thresholder with thresholds")
     rows = []
@@ -184,12 +204,16 @@ def sweep(state: State, predictions: Predictions, spec: SweepSpec,
         rep = simulate_nodes(state, wf, _with_threshold(base, spec.concept, t), predictions)
         c = rep.total if spec.concept == "all" else rep.concepts.get(spec.concept, Counts(none=rep.inputs))
         rows.append({"threshold": t, "inputs": rep.inputs, **c.as_dict(rep.inputs)})
-    return {"concept": spec.concept, "workflow": wf.id,
-            "thresholders": [n.id for n in thresholded if spec.concept == "all" or spec.concept in n.config["thresholds"]],
-            "rows": rows}
+    return {
+        "concept": spec.concept,
+        "workflow": wf.id,
+        "thresholders": [n.id for n in thresholded if spec.concept == "all" or spec.concept in n.config["thresholds"]],
+        "rows": rows,
+    }
 
 
 # --- text ---------------------------------------------------------------------------------------
+
 
 def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
@@ -204,8 +228,11 @@ def render_text(report: dict[str, Any], sweeps: Sequence[dict[str, Any]] = (), s
     lines.append(head)
 
     def row(name: str, c: dict[str, Any]) -> str:
-        return (f"  {name:<{width}}  {c['success']:>7}  {c['pending']:>7}  {c['none']:>5}  "
-                f"{_pct(c['automation_rate']):>10}  {_pct(c['review_load']):>11}")
+        return (
+            f"  {name:<{width}}  {c['success']:>7}  {c['pending']:>7}  {c['none']:>5}  "
+            f"{_pct(c['automation_rate']):>10}  {_pct(c['review_load']):>11}"
+        )
+
     for cid, c in report["concepts"].items():
         lines.append(row(cid, c))
     lines.append("  " + "-" * (len(head) - 2))
@@ -213,13 +240,18 @@ def render_text(report: dict[str, Any], sweeps: Sequence[dict[str, Any]] = (), s
     lines.append("")
     anns = ", ".join(f"{k} {v}" for k, v in report["annotations"].items()) or "none"
     lines.append(f"Annotations written: {anns}.")
-    lines.append("SUCCESS / PENDING: inputs that would get such an annotation (holding the concept); "
-                 "none: no annotation.")
+    lines.append("SUCCESS / PENDING: inputs that would get such an annotation (holding the concept); none: no annotation.")
     for s in sweeps:
-        lines += ["", f"Sweep of {'all thresholds' if s['concept'] == 'all' else 'the threshold of ' + s['concept']}"
-                  f" in {', '.join(s['thresholders'])}:", "",
-                  f"  {'threshold':>9}  {'SUCCESS':>7}  {'PENDING':>7}  {'none':>5}  {'automation':>10}  {'review load':>11}"]
+        lines += [
+            "",
+            f"Sweep of {'all thresholds' if s['concept'] == 'all' else 'the threshold of ' + s['concept']}"
+            f" in {', '.join(s['thresholders'])}:",
+            "",
+            f"  {'threshold':>9}  {'SUCCESS':>7}  {'PENDING':>7}  {'none':>5}  {'automation':>10}  {'review load':>11}",
+        ]
         for r in s["rows"]:
-            lines.append(f"  {r['threshold']:>9g}  {r['success']:>7}  {r['pending']:>7}  {r['none']:>5}  "
-                         f"{_pct(r['automation_rate']):>10}  {_pct(r['review_load']):>11}")
+            lines.append(
+                f"  {r['threshold']:>9g}  {r['success']:>7}  {r['pending']:>7}  {r['none']:>5}  "
+                f"{_pct(r['automation_rate']):>10}  {_pct(r['review_load']):>11}"
+            )
     return "\n".join(lines) + "\n"

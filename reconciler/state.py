@@ -18,9 +18,10 @@ Conventions every producer of a State follows:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Iterator
+from typing import Any
 
 from reconciler.status_codes import BY_NAME
 
@@ -138,7 +139,8 @@ class ConceptRelation:
     @property
     def key(self) -> str:
         return f"{self.subject} {self.predicate} {self.object}" + (
-            f" @{self.knowledge_graph_id}" if self.knowledge_graph_id else "")
+            f" @{self.knowledge_graph_id}" if self.knowledge_graph_id else ""
+        )
 
     @property
     def normal(self) -> tuple[str, str, str, str]:

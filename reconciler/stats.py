@@ -59,8 +59,7 @@ def betainc(a: float, b: float, x: float) -> float:
         raise ValueError("betainc needs 0 <= x <= 1")
     if x == 0.0 or x == 1.0:
         return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     if x < (a + 1.0) / (a + b + 2.0):
         return math.exp(log_front) * _beta_cf(a, b, x) / a
     return 1.0 - math.exp(log_front) * _beta_cf(b, a, 1.0 - x) / b
@@ -123,7 +122,7 @@ def min_support(target: float, confidence: float) -> int:
     if not 0.0 < target < 1.0 or not 0.0 < confidence < 1.0:
         raise ValueError("target and confidence must be in (0, 1)")
     n = max(1, math.ceil(math.log(1.0 - confidence) / math.log(target) - 1e-12))
-    while target ** n > 1.0 - confidence:
+    while target**n > 1.0 - confidence:
         n += 1
     while n > 1 and target ** (n - 1) <= 1.0 - confidence:
         n -= 1

@@ -23,8 +23,7 @@ def _series(sweeps: list[dict[str, Any]]) -> list[tuple[str, str, bool, list[tup
     for i, s in enumerate(sweeps):
         who = "all thresholds" if s["concept"] == "all" else s["concept"]
         color = COLORS[i % len(COLORS)]
-        out.append((f"automation rate ({who})", color, False,
-                    [(r["threshold"], r["automation_rate"]) for r in s["rows"]]))
+        out.append((f"automation rate ({who})", color, False, [(r["threshold"], r["automation_rate"]) for r in s["rows"]]))
         out.append((f"review load ({who})", color, True, [(r["threshold"], r["review_load"]) for r in s["rows"]]))
     return out
 
@@ -47,15 +46,19 @@ def render_svg(sweeps: list[dict[str, Any]], title: str = "Automation rate vs re
     def py(y: float) -> float:
         return round(TOP + (1 - y) * ph, 2)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-           f"<title>{escape(title)}</title>",
-           f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
     # axes, grid and ticks
-    out.append(f'<g class="axes" stroke="#333" stroke-width="1">'
-               f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}"/>'
-               f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>')
+    out.append(
+        f'<g class="axes" stroke="#333" stroke-width="1">'
+        f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}"/>'
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>'
+    )
     for k in range(5):
         y = k / 4
         out.append(f'<line x1="{LEFT}" y1="{py(y)}" x2="{LEFT + pw}" y2="{py(y)}" stroke="#ddd"/>')
@@ -65,18 +68,22 @@ def render_svg(sweeps: list[dict[str, Any]], title: str = "Automation rate vs re
         out.append(f'<line x1="{px(x)}" y1="{TOP + ph}" x2="{px(x)}" y2="{TOP + ph + 5}" stroke="#333"/>')
         out.append(f'<text x="{px(x)}" y="{TOP + ph + 18}" text-anchor="middle">{_fmt(round(x, 4))}</text>')
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - 12}" text-anchor="middle">threshold</text>')
-    out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {TOP + ph / 2})">share of inputs</text>')
+    out.append(
+        f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {TOP + ph / 2})">share of inputs</text>'
+    )
     # series
     for i, (name, color, dashed, pts) in enumerate(series):
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         points = " ".join(f"{px(x)},{py(y)}" for x, y in pts)
-        out.append(f'<polyline data-series={quoteattr(name)} points="{points}" fill="none" '
-                   f'stroke="{color}" stroke-width="2"{dash}/>')
+        out.append(
+            f'<polyline data-series={quoteattr(name)} points="{points}" fill="none" stroke="{color}" stroke-width="2"{dash}/>'
+        )
         for x, y in pts:
-            out.append(f'<circle data-series={quoteattr(name)} data-threshold="{x:g}" data-value="{y:g}" '
-                       f'cx="{px(x)}" cy="{py(y)}" r="3.5" fill="{"white" if dashed else color}" stroke="{color}">'
-                       f"<title>{escape(name)}: threshold {x:g} → {y * 100:.1f}%</title></circle>")
+            out.append(
+                f'<circle data-series={quoteattr(name)} data-threshold="{x:g}" data-value="{y:g}" '
+                f'cx="{px(x)}" cy="{py(y)}" r="3.5" fill="{"white" if dashed else color}" stroke="{color}">'
+                f"<title>{escape(name)}: threshold {x:g} → {y * 100:.1f}%</title></circle>"
+            )
         ly = TOP + 10 + i * 20
         lx = LEFT + pw + 16
         out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>')

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.yamlload import scalar_spans
@@ -43,23 +44,28 @@ def write_in_place(path: str, changes: Iterable[dict[str, Any]]) -> list[str]:
         spans = scalar_spans(text)
     except ValueError as err:
         raise ReconcilerError(f"{path}: cannot parse the manifest to edit it: {err}") from None
-    model_index = {v[2]: p[1] for p, v in spans.items()
-                   if len(p) == 3 and p[0] == "models" and p[2] == "id" and isinstance(p[1], int)}
+    model_index = {
+        v[2]: p[1] for p, v in spans.items() if len(p) == 3 and p[0] == "models" and p[2] == "id" and isinstance(p[1], int)
+    }
     edits: list[tuple[int, int, str]] = []
     done: list[str] = []
     for ch in changes:
         idx = model_index.get(ch["model"])
         span = spans.get(("models", idx, "thresholds", ch["concept"])) if idx is not None else None
         if span is None:
-            raise ReconcilerError(f"{path}: no threshold for concept {ch['concept']!r} written in model "
-                                  f"{ch['model']!r} of this file; use --write-to OVERLAY instead")
+            raise ReconcilerError(
+                f"{path}: no threshold for concept {ch['concept']!r} written in model "
+                f"{ch['model']!r} of this file; use --write-to OVERLAY instead"
+            )
         start, end, src = span
         try:
             float(src)
         except ValueError:
             line, col = _line_col(text, start)
-            raise ReconcilerError(f"{path}:{line}:{col}: threshold {ch['model']}.{ch['concept']} is {src!r}, not a "
-                                  "plain number; change it by hand or use --write-to OVERLAY") from None
+            raise ReconcilerError(
+                f"{path}:{line}:{col}: threshold {ch['model']}.{ch['concept']} is {src!r}, not a "
+                "plain number; change it by hand or use --write-to OVERLAY"
+            ) from None
         edits.append((start, end, format_threshold(ch["to"])))
         line, _col = _line_col(text, start)
         done.append(f"  {path}:{line}: {ch['model']}.thresholds.{ch['concept']}: {src} -> {format_threshold(ch['to'])}")

@@ -23,18 +23,43 @@ _TRAINING_CODES = {name: code for code, name in TRAINING_STATUS_NAMES.items()}
 #: Still on its way: wait. clarifai-python-grpc `tests/common.py` (`wait_for_model_trained`, run
 #: against the real API) waits on QUEUED and TRAINING and takes anything else but TRAINED as a
 #: failure; uploading and building are in-progress states of the same family.
-TRAINING_IN_PROGRESS = frozenset(BY_NAME[name] for name in (
-    "MODEL_TRAINING", "MODEL_QUEUED_FOR_TRAINING", "MODEL_UPLOADING", "MODEL_BUILDING"))
+TRAINING_IN_PROGRESS = frozenset(
+    BY_NAME[name] for name in ("MODEL_TRAINING", "MODEL_QUEUED_FOR_TRAINING", "MODEL_UPLOADING", "MODEL_BUILDING")
+)
 #: Will never train: 21102 (a version nobody asked to train; PostModels' own version is one,
 #: Clarifai/docs `code_output_examples/create_model.js`), the upload/build failures, and 21106
 #: plus 21110-21119 (the proto marks the specific ones "deprecate: use 21106 + errStatusMsg").
-TRAINING_FAILED = frozenset({MODEL_UNTRAINED, *(BY_NAME[name] for name in (
-    "MODEL_UPLOADING_FAILED", "MODEL_TRAINING_FAILED", "MODEL_BUILDING_FAILED", "MODEL_BUILD_UNEXPECTED_ERROR")),
-    *range(BY_NAME["MODEL_TRAINING_NO_DATA"], BY_NAME["MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED"] + 1)})
+TRAINING_FAILED = frozenset(
+    {
+        MODEL_UNTRAINED,
+        *(
+            BY_NAME[name]
+            for name in (
+                "MODEL_UPLOADING_FAILED",
+                "MODEL_TRAINING_FAILED",
+                "MODEL_BUILDING_FAILED",
+                "MODEL_BUILD_UNEXPECTED_ERROR",
+            )
+        ),
+        *range(BY_NAME["MODEL_TRAINING_NO_DATA"], BY_NAME["MODEL_TRAINING_INVALID_DATA_TOLERANCE_EXCEEDED"] + 1),
+    }
+)
 #: Failures whose usual cure is labelling inputs (no data, no positives, insufficient data; the
 #: generic 21106 and "never trained" may be the same thing in other words).
-NEEDS_LABELS = frozenset({MODEL_UNTRAINED, *(BY_NAME[name] for name in (
-    "MODEL_TRAINING_FAILED", "MODEL_TRAINING_NO_DATA", "MODEL_TRAINING_NO_POSITIVES", "MODEL_TRAINING_INSUFFICIENT_DATA"))})
+NEEDS_LABELS = frozenset(
+    {
+        MODEL_UNTRAINED,
+        *(
+            BY_NAME[name]
+            for name in (
+                "MODEL_TRAINING_FAILED",
+                "MODEL_TRAINING_NO_DATA",
+                "MODEL_TRAINING_NO_POSITIVES",
+                "MODEL_TRAINING_INSUFFICIENT_DATA",
+            )
+        ),
+    }
+)
 
 
 def training_code(raw: Any) -> int:

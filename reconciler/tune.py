@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from reconciler import stats
 from reconciler.errors import ReconcilerError
@@ -85,6 +86,7 @@ class Options:
 
 # --- the workflow's thresholders -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Thresholders:
     workflow: Workflow
@@ -103,8 +105,10 @@ def _consumers(nodes: list[RunNode]) -> dict[str, list[RunNode]]:
 
 def _feeds_writer(node: RunNode, consumers: dict[str, list[RunNode]], statuses: Iterable[str]) -> bool:
     wanted = set(statuses)
-    return any(canonical_type(w.type) == WRITER and str(w.config.get("annotation_status", "SUCCESS")) in wanted
-               for w in consumers.get(node.id, ()))
+    return any(
+        canonical_type(w.type) == WRITER and str(w.config.get("annotation_status", "SUCCESS")) in wanted
+        for w in consumers.get(node.id, ())
+    )
 
 
 def find_thresholders(state: State, workflow_id: str | None, thresholder: str | None) -> Thresholders:
@@ -112,25 +116,40 @@ def find_thresholders(state: State, workflow_id: str | None, thresholder: str | 
     nodes = run_nodes(state, wf)
     consumers = _consumers(nodes)
     thr = [n for n in nodes if canonical_type(n.type) == THRESHOLDER]
-    accepting = [n for n in thr if str(n.config.get("comparator", "GREATER_THAN")) in ACCEPTING
-                 and _feeds_writer(n, consumers, ["SUCCESS"])]
+    accepting = [
+        n
+        for n in thr
+        if str(n.config.get("comparator", "GREATER_THAN")) in ACCEPTING and _feeds_writer(n, consumers, ["SUCCESS"])
+    ]
     if thresholder:
         pick = [n for n in accepting if thresholder in (n.id, n.model.id)]
         if not pick:
-            raise ReconcilerError(f"--thresholder {thresholder}: not an accepting thresholder of workflow {wf.id} "
-                                  f"(accepting: {', '.join(n.id for n in accepting) or 'none'})")
+            raise ReconcilerError(
+                f"--thresholder {thresholder}: not an accepting thresholder of workflow {wf.id} "
+                f"(accepting: {', '.join(n.id for n in accepting) or 'none'})"
+            )
         accepting = pick[:1]
     if not accepting:
-        raise ReconcilerError(f"workflow {wf.id} has no accepting thresholder (a concept-thresholder with "
-                              "GREATER_THAN or GREATER_THAN_OR_EQUAL feeding an annotation-writer that writes SUCCESS)")
+        raise ReconcilerError(
+            f"workflow {wf.id} has no accepting thresholder (a concept-thresholder with "
+            "GREATER_THAN or GREATER_THAN_OR_EQUAL feeding an annotation-writer that writes SUCCESS)"
+        )
     if len({n.model.id for n in accepting}) > 1:
-        raise ReconcilerError(f"workflow {wf.id} has several accepting thresholders "
-                              f"({', '.join(n.id for n in accepting)}); pick one with --thresholder")
+        raise ReconcilerError(
+            f"workflow {wf.id} has several accepting thresholders "
+            f"({', '.join(n.id for n in accepting)}); pick one with --thresholder"
+        )
     acc = accepting[0]
     if not acc.config.get("thresholds"):
         raise ReconcilerError(f"thresholder {acc.model.id} has no thresholds to tune")
-    review = [n for n in thr if n is not acc and str(n.config.get("comparator")) in REVIEWING
-              and set(n.inputs) == set(acc.inputs) and _feeds_writer(n, consumers, REVIEW_STATUSES)]
+    review = [
+        n
+        for n in thr
+        if n is not acc
+        and str(n.config.get("comparator")) in REVIEWING
+        and set(n.inputs) == set(acc.inputs)
+        and _feeds_writer(n, consumers, REVIEW_STATUSES)
+    ]
     return Thresholders(wf, nodes, acc, review)
 
 
@@ -155,7 +174,8 @@ def thresholder_scores(state: State, th: Thresholders, predictions: Predictions)
     out: dict[str, dict[str, float]] = {}
     for key in predictions.inputs():
         got: dict[str, float] = {}
-        for r in run_workflow(upstream, app, lambda node: predictions.lookup([key], node.model)):
+        # the lambda is called within this iteration only
+        for r in run_workflow(upstream, app, lambda node: predictions.lookup([key], node.model)):  # noqa: B023
             if r.node.id not in feeding:
                 continue
             for ref, v in r.concepts.items():
@@ -166,6 +186,7 @@ def thresholder_scores(state: State, th: Thresholders, predictions: Predictions)
 
 
 # --- the certified choice ---------------------------------------------------------------------------
+
 
 def grid(step: float) -> list[float]:
     """Candidate thresholds, strictest first: 1 - step, 1 - 2 step, ..., 0 (fixed before any label)."""
@@ -193,7 +214,7 @@ class Ranked:
         self.right = [0, *itertools.accumulate(1 if ok else 0 for _s, ok in pts)]
 
     @classmethod
-    def of_scores(cls, scores: Iterable[float]) -> "Ranked":
+    def of_scores(cls, scores: Iterable[float]) -> Ranked:
         """Scores with no labels (every one counted as not right): for automation shares."""
         r = cls(())
         r.scores = sorted(scores, reverse=True)
@@ -223,8 +244,14 @@ class Ranked:
         return lo, self.right[lo]
 
 
-def certify(points: Iterable[tuple[float, bool]] | Ranked, comparator: str, target: float, confidence: float,
-            step: float = 0.01, min_support: int = 0) -> Choice:
+def certify(
+    points: Iterable[tuple[float, bool]] | Ranked,
+    comparator: str,
+    target: float,
+    confidence: float,
+    step: float = 0.01,
+    min_support: int = 0,
+) -> Choice:
     """The fixed-sequence scan (module docstring) over labelled (score, is_right) points."""
     need = max(stats.min_support(target, confidence), min_support)
     ranked = points if isinstance(points, Ranked) else Ranked(points)
@@ -247,8 +274,13 @@ def _precision(ranked: Ranked, comparator: str, t: float | None, confidence: flo
     n, k = ranked.passing(comparator, t) if t is not None else (0, 0)
     if not n:
         return {"accepted": 0, "correct": 0, "precision": None, "lower": None, "upper": None}
-    return {"accepted": n, "correct": k, "precision": round(k / n, 6),
-            "lower": round(stats.cp_lower(k, n, confidence), 6), "upper": round(stats.cp_upper(k, n, confidence), 6)}
+    return {
+        "accepted": n,
+        "correct": k,
+        "precision": round(k / n, 6),
+        "lower": round(stats.cp_lower(k, n, confidence), 6),
+        "upper": round(stats.cp_upper(k, n, confidence), 6),
+    }
 
 
 def _split(ids: list[str], holdout: float, seed: int) -> tuple[set[str], set[str]]:
@@ -264,13 +296,18 @@ def _curve(everyone: Ranked, labelled: Ranked, comparator: str, total: int, step
     for t in grid(step):
         accepted, _ = everyone.passing(comparator, t)
         n, k = labelled.passing(comparator, t)
-        rows.append({"threshold": t, "automation": round(accepted / total, 6) if total else 0.0,
-                     "precision": round(k / n, 6) if n else None, "accepted": n})
+        rows.append(
+            {
+                "threshold": t,
+                "automation": round(accepted / total, 6) if total else 0.0,
+                "precision": round(k / n, 6) if n else None,
+                "accepted": n,
+            }
+        )
     return rows
 
 
-def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
-         curves: bool = False) -> dict[str, Any]:
+def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False) -> dict[str, Any]:
     """The report (module docstring); `curves` adds each concept's precision/automation curve."""
     opts.check()
     th = find_thresholders(state, opts.workflow, opts.thresholder)
@@ -282,21 +319,22 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
     known = set(inputs)
     stray = [i for i in labels.by_input if i not in known]
     if stray:
-        raise ReconcilerError(f"{labels.source}:{labels.line_of[stray[0]]}: input {stray[0]!r} has no recorded "
-                              f"prediction in {predictions.source}"
-                              + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""))
+        raise ReconcilerError(
+            f"{labels.source}:{labels.line_of[stray[0]]}: input {stray[0]!r} has no recorded "
+            f"prediction in {predictions.source}" + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else "")
+        )
     app_concepts = {c.id for c in state.concepts}
     for iid, cs in labels.by_input.items():
         bad = sorted(set(cs) - app_concepts)
         if bad:
-            raise ReconcilerError(f"{labels.source}:{labels.line_of[iid]}: concept {bad[0]!r} is not a concept of "
-                                  f"app {state.app.id}")
+            raise ReconcilerError(
+                f"{labels.source}:{labels.line_of[iid]}: concept {bad[0]!r} is not a concept of app {state.app.id}"
+            )
     acc = th.accepting
     comparator = str(acc.config.get("comparator", "GREATER_THAN"))
     current: dict[str, float] = dict(acc.config["thresholds"])
     scores = thresholder_scores(state, th, predictions)
-    calib, hold = (_split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout
-                   else (set(labels.by_input), set()))
+    calib, hold = _split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout else (set(labels.by_input), set())
 
     def points(concept: str, ids: set[str]) -> tuple[list[tuple[float, bool]], int, int]:
         """(score, right) of the inputs labelled for `concept`, and how many are labelled / positive."""
@@ -329,12 +367,16 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
         if choice.threshold is not None and f32(new) != f32(current[c]):
             proposed[c] = new
         if choice.reason == "insufficient":
-            note = (f"{c}: {positives} labelled positive{'s' if positives != 1 else ''}, cannot certify "
-                    f"{opts.target:g} at {opts.confidence * 100:g}% (needs at least {need} accepted labelled "
-                    "inputs, all right); keeping the current threshold")
+            note = (
+                f"{c}: {positives} labelled positive{'s' if positives != 1 else ''}, cannot certify "
+                f"{opts.target:g} at {opts.confidence * 100:g}% (needs at least {need} accepted labelled "
+                "inputs, all right); keeping the current threshold"
+            )
         elif choice.reason == "not-certified":
-            note = (f"{c}: no threshold certifies {opts.target:g} at {opts.confidence * 100:g}% (the strictest "
-                    "testable one fails); keeping the current threshold")
+            note = (
+                f"{c}: no threshold certifies {opts.target:g} at {opts.confidence * 100:g}% (the strictest "
+                "testable one fails); keeping the current threshold"
+            )
         else:
             note = ""
         # automation / review load: the share of ALL recorded inputs whose score passes the
@@ -343,8 +385,13 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
         rev_before = review_now.get(c)
         rev_after = new if (follows and rev_before is not None) else rev_before
         row: dict[str, Any] = {
-            "current": current[c], "proposed": new, "status": choice.reason, "changed": c in proposed,
-            "labelled": labelled, "positives": positives, "tested_thresholds": choice.tested,
+            "current": current[c],
+            "proposed": new,
+            "status": choice.reason,
+            "changed": c in proposed,
+            "labelled": labelled,
+            "positives": positives,
+            "tested_thresholds": choice.tested,
             "precision_current": _precision(ranked, comparator, current[c], opts.confidence),
             "precision_proposed": _precision(ranked, comparator, new, opts.confidence),
             "automation_before": _share(everyone.passing(comparator, current[c])[0], total),
@@ -366,14 +413,23 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options,
             changes[n.id] = {c: v for c, v in proposed.items() if c in (n.config.get("thresholds") or {})}
     models = {n.id: n.model.id for n in th.nodes}
     return {
-        "format_version": FORMAT_VERSION, "app": state.app.id, "workflow": th.workflow.id,
-        "target_precision": opts.target, "confidence": opts.confidence, "absent": opts.absent,
-        "inputs": total, "labelled_inputs": len(calib), "holdout_inputs": len(hold),
+        "format_version": FORMAT_VERSION,
+        "app": state.app.id,
+        "workflow": th.workflow.id,
+        "target_precision": opts.target,
+        "confidence": opts.confidence,
+        "absent": opts.absent,
+        "inputs": total,
+        "labelled_inputs": len(calib),
+        "holdout_inputs": len(hold),
         "thresholder": {"node": acc.id, "model": acc.model.id, "comparator": comparator},
         "review_thresholders": [{"node": n.id, "model": n.model.id, "follows": n.id in review_ids} for n in th.review],
         "concepts": concepts,
-        "changes": [{"model": models[nid], "concept": c, "from": _current_of(th, nid, c), "to": v}
-                    for nid, cs in changes.items() for c, v in cs.items()],
+        "changes": [
+            {"model": models[nid], "concept": c, "from": _current_of(th, nid, c), "to": v}
+            for nid, cs in changes.items()
+            for c, v in cs.items()
+        ],
     }
 
 
@@ -388,44 +444,55 @@ def _current_of(th: Thresholders, node_id: str, concept: str) -> float:
 
 # --- text ---------------------------------------------------------------------------------------------
 
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
 def render_text(report: dict[str, Any]) -> str:
     r = report
-    lines = [f"Tuned thresholder {r['thresholder']['model']} ({r['thresholder']['comparator']}) of workflow "
-             f"{r['workflow']}, app {r['app']}: target precision {r['target_precision']:g} at "
-             f"{r['confidence'] * 100:g}% confidence",
-             f"{r['inputs']} input(s) with predictions, {r['labelled_inputs']} labelled used to choose"
-             + (f", {r['holdout_inputs']} held out" if r["holdout_inputs"] else "")
-             + f"; absent concepts read as {'false' if r['absent'] == 'negative' else 'unlabelled'}.", ""]
+    lines = [
+        f"Tuned thresholder {r['thresholder']['model']} ({r['thresholder']['comparator']}) of workflow "
+        f"{r['workflow']}, app {r['app']}: target precision {r['target_precision']:g} at "
+        f"{r['confidence'] * 100:g}% confidence",
+        f"{r['inputs']} input(s) with predictions, {r['labelled_inputs']} labelled used to choose"
+        + (f", {r['holdout_inputs']} held out" if r["holdout_inputs"] else "")
+        + f"; absent concepts read as {'false' if r['absent'] == 'negative' else 'unlabelled'}.",
+        "",
+    ]
     width = max([len("concept")] + [len(c) for c in r["concepts"]])
-    head = (f"  {'concept':<{width}}  {'current':>7}  {'proposed':>8}  {'precision [interval]':>26}  {'support':>9}  "
-            f"{'automation':>15}  {'review load':>15}" + ("  holdout" if r["holdout_inputs"] else ""))
+    head = (
+        f"  {'concept':<{width}}  {'current':>7}  {'proposed':>8}  {'precision [interval]':>26}  {'support':>9}  "
+        f"{'automation':>15}  {'review load':>15}" + ("  holdout" if r["holdout_inputs"] else "")
+    )
     lines.append(head)
     for c, row in r["concepts"].items():
         p = row["precision_proposed"]
         prec = "-" if p["precision"] is None else f"{_pct(p['precision'])} [{_pct(p['lower'])}, {_pct(p['upper'])}]"
         mark = "" if row["changed"] else " ="
-        line = (f"  {c:<{width}}  {row['current']:>7g}  {str(format(row['proposed'], 'g')) + mark:>8}  {prec:>26}  "
-                f"{str(p['correct']) + '/' + str(p['accepted']):>9}  "
-                f"{_pct(row['automation_before']) + ' -> ' + _pct(row['automation_after']):>15}  "
-                f"{_pct(row['review_before']) + ' -> ' + _pct(row['review_after']):>15}")
+        line = (
+            f"  {c:<{width}}  {row['current']:>7g}  {str(format(row['proposed'], 'g')) + mark:>8}  {prec:>26}  "
+            f"{str(p['correct']) + '/' + str(p['accepted']):>9}  "
+            f"{_pct(row['automation_before']) + ' -> ' + _pct(row['automation_after']):>15}  "
+            f"{_pct(row['review_before']) + ' -> ' + _pct(row['review_after']):>15}"
+        )
         if "holdout" in row:
             h = row["holdout"]
             line += f"  {_pct(h['precision'])} ({h['correct']}/{h['accepted']})"
         lines.append(line)
     lines.append("")
-    lines.append("precision: of the labelled inputs the proposed threshold accepts, the share labelled right "
-                 f"(one-sided {r['confidence'] * 100:g}% Clopper-Pearson bounds); support: right/accepted.")
-    for c, row in r["concepts"].items():
+    lines.append(
+        "precision: of the labelled inputs the proposed threshold accepts, the share labelled right "
+        f"(one-sided {r['confidence'] * 100:g}% Clopper-Pearson bounds); support: right/accepted."
+    )
+    for _c, row in r["concepts"].items():
         if "note" in row:
             lines.append(f"note: {row['note']}")
     if r["changes"]:
         lines.append("")
-        lines.append("Changes: " + ", ".join(f"{ch['model']}.{ch['concept']} {ch['from']:g} -> {ch['to']:g}"
-                                               for ch in r["changes"]))
+        lines.append(
+            "Changes: " + ", ".join(f"{ch['model']}.{ch['concept']} {ch['from']:g} -> {ch['to']:g}" for ch in r["changes"])
+        )
     else:
         lines.append("No threshold changes.")
     return "\n".join(lines) + "\n"

@@ -30,15 +30,19 @@ def render_svg(report: dict[str, Any]) -> str:
     def py(y: float) -> float:
         return round(TOP + (1 - (y - y0) / (1 - y0 if y0 < 1 else 1)) * ph, 2)
 
-    title = (f"Precision vs automation, {report['thresholder']['model']} "
-             f"(target {report['target_precision']:g} at {report['confidence'] * 100:g}%)")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-           f"<title>{escape(title)}</title>",
-           f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
-           f'<g class="axes" stroke="#333" stroke-width="1"><line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" '
-           f'y2="{TOP + ph}"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>']
+    title = (
+        f"Precision vs automation, {report['thresholder']['model']} "
+        f"(target {report['target_precision']:g} at {report['confidence'] * 100:g}%)"
+    )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<g class="axes" stroke="#333" stroke-width="1"><line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" '
+        f'y2="{TOP + ph}"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>',
+    ]
     for k in range(5):
         y = y0 + (1 - y0) * k / 4
         out.append(f'<line x1="{LEFT}" y1="{py(y)}" x2="{LEFT + pw}" y2="{py(y)}" stroke="#ddd"/>')
@@ -47,25 +51,28 @@ def render_svg(report: dict[str, Any]) -> str:
         x = k / 5
         out.append(f'<line x1="{px(x)}" y1="{TOP + ph}" x2="{px(x)}" y2="{TOP + ph + 5}" stroke="#333"/>')
         out.append(f'<text x="{px(x)}" y="{TOP + ph + 18}" text-anchor="middle">{int(x * 100)}%</text>')
-    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 12}" text-anchor="middle">automation (share of inputs '
-               'accepted)</text>')
-    out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {TOP + ph / 2})">precision (labelled)</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 12}" text-anchor="middle">automation (share of inputs accepted)</text>')
+    out.append(
+        f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {TOP + ph / 2})">precision (labelled)</text>'
+    )
     t = report["target_precision"]
-    out.append(f'<line data-target="{t:g}" x1="{LEFT}" y1="{py(t)}" x2="{LEFT + pw}" y2="{py(t)}" stroke="#c00" '
-               'stroke-dasharray="4 3"/>')
+    out.append(
+        f'<line data-target="{t:g}" x1="{LEFT}" y1="{py(t)}" x2="{LEFT + pw}" y2="{py(t)}" stroke="#c00" stroke-dasharray="4 3"/>'
+    )
     for i, (c, rows) in enumerate(curves.items()):
         color = COLORS[i % len(COLORS)]
         row = report["concepts"][c]
         points = " ".join(f"{px(r['automation'])},{py(r['precision'])}" for r in rows)
-        out.append(f'<polyline data-concept={quoteattr(c)} points="{points}" fill="none" stroke="{color}" '
-                   'stroke-width="2"/>')
+        out.append(f'<polyline data-concept={quoteattr(c)} points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
         chosen = next((r for r in rows if abs(r["threshold"] - row["proposed"]) < 1e-9), None)
         if chosen is not None:
-            out.append(f'<circle data-concept={quoteattr(c)} data-chosen="true" data-threshold="{row["proposed"]:g}" '
-                       f'cx="{px(chosen["automation"])}" cy="{py(chosen["precision"])}" r="5" fill="{color}" '
-                       f'stroke="black"><title>{escape(c)}: threshold {row["proposed"]:g} → automation '
-                       f'{chosen["automation"] * 100:.1f}%, precision {chosen["precision"] * 100:.1f}%</title></circle>')
+            out.append(
+                f'<circle data-concept={quoteattr(c)} data-chosen="true" data-threshold="{row["proposed"]:g}" '
+                f'cx="{px(chosen["automation"])}" cy="{py(chosen["precision"])}" r="5" fill="{color}" '
+                f'stroke="black"><title>{escape(c)}: threshold {row["proposed"]:g} → automation '
+                f"{chosen['automation'] * 100:.1f}%, precision {chosen['precision'] * 100:.1f}%</title></circle>"
+            )
         ly, lx = TOP + 10 + i * 20, LEFT + pw + 16
         out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="{color}" stroke-width="2"/>')
         out.append(f'<text x="{lx + 30}" y="{ly + 4}">{escape(c)} ({row["proposed"]:g})</text>')

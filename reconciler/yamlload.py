@@ -28,8 +28,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
-                         ScalarEvent, SequenceEndEvent, SequenceStartEvent)
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
 from reconciler.errors import Problem
 
@@ -52,11 +59,11 @@ _MAP_TAGS = {None, "!", "tag:yaml.org,2002:map"}
 _SEQ_TAGS = {None, "!", "tag:yaml.org,2002:seq"}
 
 
-
 def _mark(mark: Any) -> Any:
     """An event's position: the parser always sets it (typed Optional by the stubs)."""
     assert mark is not None
     return mark
+
 
 def pointer(path: Path) -> str:
     """JSON pointer for a path: ("models", 2, "a/b") -> "/models/2/a~1b"."""
@@ -111,25 +118,26 @@ class _Stop(Exception):
 
 def _decode(data: bytes, doc: Document) -> str | None:
     if len(data) > MAX_BYTES:
-        doc.problems.append(Problem(doc.filename, 1, 1, f"file is larger than the {MAX_BYTES // 2**20} MiB limit "
-                                    "for a manifest"))
+        doc.problems.append(Problem(doc.filename, 1, 1, f"file is larger than the {MAX_BYTES // 2**20} MiB limit for a manifest"))
         return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         line_start = data.rfind(b"\n", 0, err.start) + 1
-        col = len(data[line_start:err.start].decode("utf-8", "replace")) + 1
-        doc.problems.append(Problem(doc.filename, line, col,
-                                    f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8"))
+        col = len(data[line_start : err.start].decode("utf-8", "replace")) + 1
+        doc.problems.append(
+            Problem(doc.filename, line, col, f"not valid UTF-8 (byte 0x{data[err.start]:02x}); save the file as UTF-8")
+        )
         return None
     text = text.removeprefix("\ufeff")  # a BOM is harmless; drop it so columns stay right
     bad = _CONTROL.search(text)
     if bad:  # checked here so the message does not depend on which YAML parser is installed
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        doc.problems.append(Problem(doc.filename, line, col,
-                                    f"control character U+{ord(bad.group()):04X} is not allowed in YAML"))
+        doc.problems.append(
+            Problem(doc.filename, line, col, f"control character U+{ord(bad.group()):04X} is not allowed in YAML")
+        )
         return None
     return text
 
@@ -163,7 +171,7 @@ def _scalar(ev: ScalarEvent, doc: Document, path: Path) -> Any:
 
 
 def _short(tag: str | None) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag and tag.startswith("tag:yaml.org,2002:") else str(tag)
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag and tag.startswith("tag:yaml.org,2002:") else str(tag)
 
 
 def _fail(doc: Document, path: Path, ev: Any, message: str) -> None:
@@ -200,14 +208,17 @@ class _Builder:
                 _fail(self.doc, path, ev, f"unknown alias *{ev.anchor}")
             self.alias_nodes += self.sizes[ev.anchor or ""]
             if self.alias_nodes > MAX_ALIAS_NODES:
-                _fail(self.doc, path, ev, f"aliases expand to more than {MAX_ALIAS_NODES} nodes "
-                      "(a YAML alias bomb?); write the content out instead")
+                _fail(
+                    self.doc,
+                    path,
+                    ev,
+                    f"aliases expand to more than {MAX_ALIAS_NODES} nodes (a YAML alias bomb?); write the content out instead",
+                )
             return copy.deepcopy(self.anchors[ev.anchor or ""])  # independent copy: no shared mutable state
         elif isinstance(ev, (MappingStartEvent, SequenceStartEvent)):
             if depth >= MAX_DEPTH:
                 _fail(self.doc, path, ev, f"nesting deeper than {MAX_DEPTH} levels")
-            out = self.mapping(ev, path, depth + 1) if isinstance(ev, MappingStartEvent) \
-                else self.sequence(ev, path, depth + 1)
+            out = self.mapping(ev, path, depth + 1) if isinstance(ev, MappingStartEvent) else self.sequence(ev, path, depth + 1)
         else:  # pragma: no cover - the parser guarantees a node event here
             _fail(self.doc, path, ev, f"unexpected YAML event {type(ev).__name__}")
         anchor = getattr(ev, "anchor", None)
@@ -247,9 +258,15 @@ class _Builder:
                 self._merge(self.value(vev, kpath, depth), merged, kpath)
                 continue
             if key in out:
-                self.doc.problems.append(Problem(
-                    self.doc.filename, kev.start_mark.line + 1, kev.start_mark.column + 1,
-                    f"duplicate key '{key}' (first defined on line {first[key]})", pointer(kpath)))
+                self.doc.problems.append(
+                    Problem(
+                        self.doc.filename,
+                        kev.start_mark.line + 1,
+                        kev.start_mark.column + 1,
+                        f"duplicate key '{key}' (first defined on line {first[key]})",
+                        pointer(kpath),
+                    )
+                )
                 self.value(vev, kpath + ("#dup",), depth)  # parse and drop: the first one stays
                 continue
             first[key] = kev.start_mark.line + 1
@@ -279,8 +296,14 @@ def load_yaml(data: bytes, filename: str) -> Document:
         for ev in events:
             if isinstance(ev, DocumentStartEvent):
                 if root_seen:
-                    doc.problems.append(Problem(filename, _mark(ev.start_mark).line + 1, _mark(ev.start_mark).column + 1,
-                                                "more than one YAML document; a manifest is one document"))
+                    doc.problems.append(
+                        Problem(
+                            filename,
+                            _mark(ev.start_mark).line + 1,
+                            _mark(ev.start_mark).column + 1,
+                            "more than one YAML document; a manifest is one document",
+                        )
+                    )
                     break
                 root_seen = True
                 builder = _Builder(doc, events)
@@ -305,8 +328,9 @@ def load_yaml(data: bytes, filename: str) -> Document:
     elif not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else "a single value"
         line, col = doc.pos(())
-        doc.problems.append(Problem(filename, line, col,
-                                    f"the top level must be a mapping (app, concepts, models, ...), not {kind}"))
+        doc.problems.append(
+            Problem(filename, line, col, f"the top level must be a mapping (app, concepts, models, ...), not {kind}")
+        )
         doc.data = None
     return doc
 
@@ -364,7 +388,11 @@ def _scalar_spans(text: str) -> dict[Path, tuple[int, int, str]]:
                 continue
             path = child_path()
             if path is not None and top[2] != "<<":
-                out[path] = (_mark(ev.start_mark).index, _mark(ev.end_mark).index, text[_mark(ev.start_mark).index:_mark(ev.end_mark).index])
+                out[path] = (
+                    _mark(ev.start_mark).index,
+                    _mark(ev.end_mark).index,
+                    text[_mark(ev.start_mark).index : _mark(ev.end_mark).index],
+                )
             value_done()
         elif isinstance(ev, AliasEvent) and stack:
             top = stack[-1]

@@ -3,7 +3,8 @@
 Contract:
 - `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
   predictions=None, quirks=None)` is a WSGI callable. `quirks` (None, "pessimistic" for all, or
-  names; see quirks.py) turns on the pessimistic readings of unsettled API behaviour. `predictions` (a `reconciler.predictions.Predictions` or a
+  names; see quirks.py) turns on the pessimistic readings of unsettled API behaviour.
+  `predictions` (a `reconciler.predictions.Predictions` or a
   JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
   PAT -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one. `add_app_key(key,
   user_id, app_id)` adds an app-specific API key: bound to that one app, it works on the full
@@ -25,29 +26,51 @@ import json
 import math
 import threading
 import time
-from typing import Any, Callable, Iterable, cast
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 from urllib.parse import parse_qs, quote
 
 from reconciler.predictions import Predictions
-from reconciler.sandbox.ctx import Ctx
 from reconciler.sandbox import quirks as Q
+from reconciler.sandbox.ctx import Ctx
 from reconciler.sandbox.faults import DroppedConnection, Faults, LogEntry
 from reconciler.sandbox.routes import match
 from reconciler.sandbox.seed import seed_main
 from reconciler.sandbox.store import Store
 from reconciler.sandbox.wire import (
-    CONN_BAD_REQUEST_FORMAT, CONN_DOES_NOT_EXIST, CONN_INSUFFICIENT_SCOPES, CONN_INVALID_REQUEST,
-    CONN_KEY_INVALID, CONN_METHOD_NOT_ALLOWED, CONN_THROTTLED, INTERNAL_UNCATEGORIZED,
-    RPC_MAX_MESSAGE_SIZE_EXCEEDED, SUCCESS, Fail, http_for, new_id, status,
+    CONN_BAD_REQUEST_FORMAT,
+    CONN_DOES_NOT_EXIST,
+    CONN_INSUFFICIENT_SCOPES,
+    CONN_INVALID_REQUEST,
+    CONN_KEY_INVALID,
+    CONN_METHOD_NOT_ALLOWED,
+    CONN_THROTTLED,
+    INTERNAL_UNCATEGORIZED,
+    RPC_MAX_MESSAGE_SIZE_EXCEEDED,
+    SUCCESS,
+    Fail,
+    http_for,
+    new_id,
+    status,
 )
 
 DEFAULT_KEY = "sandbox-key"
 DEFAULT_USER = "sandbox"
 MAX_BODY = 32 * 1024 * 1024
 
-_REASONS = {200: "OK", 207: "Multi-Status", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-            404: "Not Found", 408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large",
-            429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    207: "Multi-Status",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
 
 StartResponse = Callable[..., Any]
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
@@ -77,10 +100,17 @@ def request_path(environ: dict[str, Any]) -> str:
 
 
 class Sandbox:
-    def __init__(self, db_path: str, *, keys: dict[str, str] | None = None, latency_ms: float = 0,
-                 rate_limit: float = 0, training_delay_s: float = 0.5,
-                 predictions: "Predictions | str | None" = None,
-                 quirks: "str | Iterable[str] | None" = None) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        keys: dict[str, str] | None = None,
+        latency_ms: float = 0,
+        rate_limit: float = 0,
+        training_delay_s: float = 0.5,
+        predictions: Predictions | str | None = None,
+        quirks: str | Iterable[str] | None = None,
+    ) -> None:
         self.db_path = db_path
         self.quirks: frozenset[str] = Q.parse(quirks)  # ValueError (one line) for an unknown name
         self._clock = Q.QuirkClock().now if Q.TIMESTAMP_PRECISION in self.quirks else time.time
@@ -100,7 +130,7 @@ class Sandbox:
 
     # --- public helpers ------------------------------------------------------------------------
 
-    def set_predictions(self, predictions: "Predictions | str | None") -> None:
+    def set_predictions(self, predictions: Predictions | str | None) -> None:
         """Recorded model outputs the workflow runner uses (a `Predictions`, a JSONL path, or None)."""
         if isinstance(predictions, str):
             from reconciler.predictions import load
@@ -116,7 +146,7 @@ class Sandbox:
         self.app_keys[key] = (user_id, app_id)
 
     @property
-    def request_log(self) -> "RequestLog":
+    def request_log(self) -> RequestLog:
         """The live log of non-admin requests, oldest first; `.clear()` empties it and restarts
         request numbering (fault `request` k counts from there)."""
         return self._log
@@ -147,8 +177,7 @@ class Sandbox:
             time.sleep(self.faults.latency_ms / 1000.0)
         wait = self.faults.throttle()
         if wait is not None:
-            resp = _error(Fail(CONN_THROTTLED, f"exceeded limit of {self.faults.rate_limit:g} requests per second"),
-                          req_id)
+            resp = _error(Fail(CONN_THROTTLED, f"exceeded limit of {self.faults.rate_limit:g} requests per second"), req_id)
             resp[2].append(("Retry-After", str(max(1, math.ceil(wait)))))
             self._record(method, path, resp)
             return self._send(start_response, self._shaped(resp))
@@ -167,8 +196,9 @@ class Sandbox:
             return resp
         return resp[0], Q.shape_body(self.quirks, resp[1]), resp[2]
 
-    def _fail(self, start_response: StartResponse, mode: str, method: str, path: str, req_id: str,
-              would_be: int) -> Iterable[bytes]:
+    def _fail(
+        self, start_response: StartResponse, mode: str, method: str, path: str, req_id: str, would_be: int
+    ) -> Iterable[bytes]:
         if mode == "drop":
             with self._log_lock:
                 self._log.append(LogEntry(method, path, would_be, 0, dropped=True))
@@ -185,8 +215,10 @@ class Sandbox:
     def _send(start_response: StartResponse, resp: Response) -> Iterable[bytes]:
         code, body, headers = resp
         data = json.dumps(body).encode()
-        start_response(f"{code} {_REASONS.get(code, 'Error')}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers])
+        start_response(
+            f"{code} {_REASONS.get(code, 'Error')}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers],
+        )
         return [data]
 
     # --- dispatch ------------------------------------------------------------------------------------
@@ -208,20 +240,35 @@ class Sandbox:
             return _error(Fail(CONN_KEY_INVALID), req_id)
         if route.app_from_key:
             if key_app is None:  # [unverified] the real answer's code; that it fails is documented
-                return _error(Fail(CONN_INVALID_REQUEST, f"{route.rpc} without user_app_id needs an "
-                                   "app-specific API key; with a PAT, name the user and app in the path"), req_id)
+                return _error(
+                    Fail(
+                        CONN_INVALID_REQUEST,
+                        f"{route.rpc} without user_app_id needs an "
+                        "app-specific API key; with a PAT, name the user and app in the path",
+                    ),
+                    req_id,
+                )
             params = {**params, "user_app_id.user_id": user, "user_app_id.app_id": key_app}
         try:
-            body = _read_body(environ, route.rpc if Q.DELETE_BODY_REFUSED in self.quirks else None) \
-                if method != "GET" else {}
+            body = _read_body(environ, route.rpc if Q.DELETE_BODY_REFUSED in self.quirks else None) if method != "GET" else {}
         except Fail as f:
             return _error(f, req_id)
         query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
         try:
             with self.store.transaction() as tx:
-                ctx = Ctx(tx=tx, key_user=user, params=params, body=body, query=query, now=self._clock(),
-                          req_id=req_id, training_delay_s=self.training_delay_s,
-                          extra={"predictions": self.predictions}, key_app=key_app, quirks=self.quirks)
+                ctx = Ctx(
+                    tx=tx,
+                    key_user=user,
+                    params=params,
+                    body=body,
+                    query=query,
+                    now=self._clock(),
+                    req_id=req_id,
+                    training_delay_s=self.training_delay_s,
+                    extra={"predictions": self.predictions},
+                    key_app=key_app,
+                    quirks=self.quirks,
+                )
                 payload = route.handler(ctx)
                 if self.quirks:
                     payload = Q.shape_payload(self.quirks, route.rpc, params, ctx.app_id, payload)

@@ -22,7 +22,6 @@ from reconciler.sandbox.store import Tx
 from reconciler.sandbox.wire import CONN_DOES_NOT_EXIST, CONN_INSUFFICIENT_SCOPES, Fail
 
 
-
 @dataclass
 class Ctx:
     tx: Tx
@@ -55,8 +54,7 @@ class Ctx:
         elif user_id == self.key_user or main_read:
             return
         what = f"app {user_id}/{app_id}" if app_id else f"user {user_id}"
-        raise Fail(CONN_INSUFFICIENT_SCOPES,
-                   f"the key may not {'modify' if write else 'read'} {what}")
+        raise Fail(CONN_INSUFFICIENT_SCOPES, f"the key may not {'modify' if write else 'read'} {what}")
 
     def app(self, *, write: bool = False) -> dict[str, Any]:
         """The app addressed by the path, after the access check; CONN_DOES_NOT_EXIST if absent."""

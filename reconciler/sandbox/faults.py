@@ -106,15 +106,20 @@ class Faults:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"latency_ms": self.latency_ms, "rate_limit": self.rate_limit,
-                    "fail": [asdict(f) for f in sorted(self._failures.values(), key=lambda f: f.request)]}
+            return {
+                "latency_ms": self.latency_ms,
+                "rate_limit": self.rate_limit,
+                "fail": [asdict(f) for f in sorted(self._failures.values(), key=lambda f: f.request)],
+            }
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Apply an admin-endpoint body: {clear?, latency_ms?, rate_limit?, fail?: [{request, mode?, when?}]}."""
         if not isinstance(spec, dict):
             raise ValueError("expected a JSON object")
-        failures = [Failure(int(f["request"]), str(f.get("mode", "http500")), str(f.get("when", "before")))
-                    for f in spec.get("fail") or []]
+        failures = [
+            Failure(int(f["request"]), str(f.get("mode", "http500")), str(f.get("when", "before")))
+            for f in spec.get("fail") or []
+        ]
         lat, rate = spec.get("latency_ms"), spec.get("rate_limit")
         for v in (lat, rate):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):

@@ -23,15 +23,31 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import clear_unsent
 from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, RELATION_INVERSE_LISTING
 from reconciler.sandbox.wire import (
-    CONCEPTS_INVALID_REQUEST, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY,
-    WORKFLOW_DOES_NOT_EXIST, Fail, action_of, check_id, get, merge, new_id, norm_visibility, objects,
-    page_slice, paging, remove, rfc3339, want,
+    CONCEPTS_INVALID_REQUEST,
+    CONN_DOES_NOT_EXIST,
+    CONN_INVALID_REQUEST,
+    DATABASE_DUPLICATE_KEY,
+    WORKFLOW_DOES_NOT_EXIST,
+    Fail,
+    action_of,
+    check_id,
+    get,
+    merge,
+    new_id,
+    norm_visibility,
+    objects,
+    page_slice,
+    paging,
+    remove,
+    rfc3339,
+    want,
 )
 
 # --- apps ----------------------------------------------------------------------------------------
@@ -89,9 +105,16 @@ def post_apps(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "apps"):
         app_id = check_id(item.get("id"), "app", CONN_INVALID_REQUEST)
         ts = rfc3339(ctx.now)
-        doc: dict[str, Any] = {"id": app_id, "name": app_id, "user_id": ctx.user_id, "created_at": ts,
-                               "modified_at": ts, "default_language": "en", "metadata": {},
-                               "visibility": {"gettable": 10}}
+        doc: dict[str, Any] = {
+            "id": app_id,
+            "name": app_id,
+            "user_id": ctx.user_id,
+            "created_at": ts,
+            "modified_at": ts,
+            "default_language": "en",
+            "metadata": {},
+            "visibility": {"gettable": 10},
+        }
         if not ctx.tx.insert(ctx.user_id, app_id, "app", app_id, doc):
             raise Fail(DATABASE_DUPLICATE_KEY, f"app {app_id!r} already exists")
         _apply_app_fields(ctx, doc, item, "overwrite")
@@ -113,8 +136,18 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
         raise Fail(CONN_DOES_NOT_EXIST, f"app {ctx.user_id}/{app_id} does not exist")
     if action == "overwrite":
         if PATCH_OVERWRITE_REPLACES in ctx.quirks:  # the whole app is what was sent
-            clear_unsent(doc, item, {"name": doc["id"], "description": None, "notes": None, "image": None,
-                                     "default_language": "en", "visibility": {"gettable": 10}})
+            clear_unsent(
+                doc,
+                item,
+                {
+                    "name": doc["id"],
+                    "description": None,
+                    "notes": None,
+                    "image": None,
+                    "default_language": "en",
+                    "visibility": {"gettable": 10},
+                },
+            )
             if item.get("metadata") is None:
                 doc["metadata"] = {}
             if item.get("default_workflow") is None and not item.get("default_workflow_id"):
@@ -129,8 +162,11 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
 
 
 def patch_apps(ctx: Ctx) -> dict[str, Any]:
-    return {"apps": [_patch_one(ctx, item, check_id(item.get("id"), "app", CONN_INVALID_REQUEST))
-                     for item in objects(ctx.body, "apps")]}
+    return {
+        "apps": [
+            _patch_one(ctx, item, check_id(item.get("id"), "app", CONN_INVALID_REQUEST)) for item in objects(ctx.body, "apps")
+        ]
+    }
 
 
 def patch_app(ctx: Ctx) -> dict[str, Any]:
@@ -154,6 +190,7 @@ def across_apps(list_one: Callable[[Ctx], dict[str, Any]], key: str) -> Callable
     """A user-level listing (`/v2/users/{user_id}/models`, `.../workflows`) from an app-level one.
     With an app-specific key it is the key's app (clarifai-grpc's JSON client sends an app key's
     ListModels / ListWorkflows there: the user id defaults to "me"); with a PAT, every app of the user."""
+
     def handler(ctx: Ctx) -> dict[str, Any]:
         if ctx.key_app is not None:
             return list_one(dataclasses.replace(ctx, params={**ctx.params, "user_app_id.app_id": ctx.key_app}))
@@ -163,14 +200,19 @@ def across_apps(list_one: Callable[[Ctx], dict[str, Any]], key: str) -> Callable
             page = 1
             while True:
                 query = {**ctx.query, "page": [str(page)], "per_page": ["1000"]}
-                got = list_one(dataclasses.replace(ctx, params={**ctx.params, "user_app_id.app_id": app["id"]},
-                                                   query=query)).get(key) or []
+                got = (
+                    list_one(dataclasses.replace(ctx, params={**ctx.params, "user_app_id.app_id": app["id"]}, query=query)).get(
+                        key
+                    )
+                    or []
+                )
                 items.extend(got)
                 if len(got) < 1000:
                     break
                 page += 1
         page, per_page = paging(ctx.query)
         return {key: page_slice(items, page, per_page)}
+
     return handler
 
 
@@ -204,8 +246,7 @@ def _concept(ctx: Ctx, cid: str) -> dict[str, Any]:
 
 def duplicate_concept(cid: str) -> Fail:
     """The real API's answer to PostConcepts with an id the app has (see the module docstring)."""
-    return Fail(CONCEPTS_INVALID_REQUEST, f"duplicate concept id: concept {cid!r} already exists in the app",
-                http=400)
+    return Fail(CONCEPTS_INVALID_REQUEST, f"duplicate concept id: concept {cid!r} already exists in the app", http=400)
 
 
 def post_concepts(ctx: Ctx) -> dict[str, Any]:
@@ -213,9 +254,15 @@ def post_concepts(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "concepts"):
         cid = check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST)
-        doc: dict[str, Any] = {"id": cid, "name": get(item, "name", str, "") or cid,
-                               "created_at": rfc3339(ctx.now), "language": "en", "app_id": ctx.app_id,
-                               "user_id": ctx.user_id, "visibility": {"gettable": 10}}
+        doc: dict[str, Any] = {
+            "id": cid,
+            "name": get(item, "name", str, "") or cid,
+            "created_at": rfc3339(ctx.now),
+            "language": "en",
+            "app_id": ctx.app_id,
+            "user_id": ctx.user_id,
+            "visibility": {"gettable": 10},
+        }
         if item.get("definition"):
             doc["definition"] = get(item, "definition", str)
         if item.get("metadata") is not None:
@@ -270,8 +317,13 @@ def _relation_out(ctx: Ctx, doc: dict[str, Any], *, inverted: bool = False) -> d
     subj, obj, pred = doc["_subject"], doc["_object"], doc["predicate"]
     if inverted:
         subj, obj, pred = obj, subj, _INVERSE[pred]
-    out = {"id": doc["id"], "subject_concept": _concept_ref_out(ctx, subj),
-           "object_concept": _concept_ref_out(ctx, obj), "predicate": pred, "visibility": {"gettable": 10}}
+    out = {
+        "id": doc["id"],
+        "subject_concept": _concept_ref_out(ctx, subj),
+        "object_concept": _concept_ref_out(ctx, obj),
+        "predicate": pred,
+        "visibility": {"gettable": 10},
+    }
     # proto3 JSON leaves out empty strings: the real answer has no knowledge_graph_id for the app's
     # own graph (Clarifai/docs code_output_examples/knowledge_graph_create.js, tests/parity).
     if doc.get("knowledge_graph_id"):
@@ -297,9 +349,13 @@ def post_concept_relations(ctx: Ctx) -> dict[str, Any]:
             raise Fail(CONCEPTS_INVALID_REQUEST, f"object concept app {o_user}/{o_app} is not readable")
         if ctx.tx.get(o_user, o_app, "concept", oid) is None:
             raise Fail(CONCEPTS_INVALID_REQUEST, f"object concept {o_user}/{o_app}/{oid} does not exist", http=404)
-        doc = {"id": new_id(), "_subject": {"id": subject["id"], **here},
-               "_object": {"id": oid, "user_id": o_user, "app_id": o_app}, "predicate": pred,
-               "knowledge_graph_id": get(item, "knowledge_graph_id", str, "")}
+        doc = {
+            "id": new_id(),
+            "_subject": {"id": subject["id"], **here},
+            "_object": {"id": oid, "user_id": o_user, "app_id": o_app},
+            "predicate": pred,
+            "knowledge_graph_id": get(item, "knowledge_graph_id", str, ""),
+        }
         key = lambda d: (d["_subject"]["id"], d["predicate"], d["_object"], d["knowledge_graph_id"])  # noqa: E731
         if any(key(e) == key(doc) for e in existing):
             raise Fail(DATABASE_DUPLICATE_KEY, f"relation {subject['id']} {pred} {oid} already exists")
@@ -337,9 +393,7 @@ def delete_concept_relations(ctx: Ctx) -> dict[str, Any]:
     for rid in ids:
         doc = ctx.tx.get(ctx.user_id, ctx.app_id, "relation", rid) if strict else None
         if strict and (doc is None or doc["_subject"]["id"] != ctx.params.get("concept_id")):
-            raise Fail(CONCEPTS_INVALID_REQUEST, f"concept {ctx.params.get('concept_id')!r} has no relation {rid!r}",
-                       http=404)
+            raise Fail(CONCEPTS_INVALID_REQUEST, f"concept {ctx.params.get('concept_id')!r} has no relation {rid!r}", http=404)
         if not ctx.tx.delete(ctx.user_id, ctx.app_id, "relation", rid):
             raise Fail(CONCEPTS_INVALID_REQUEST, f"concept relation {rid!r} does not exist", http=404)
     return {}
-

@@ -29,11 +29,34 @@ from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.quirks import MAIN_MODELS_LISTED, PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
 from reconciler.sandbox.wire import (
-    ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, CONN_INVALID_REQUEST, DATABASE_DUPLICATE_KEY, MODEL_DOES_NOT_EXIST,
-    MODEL_INVALID_ARGUMENT, MODEL_QUEUED_FOR_TRAINING, MODEL_TRAINED, MODEL_TRAINING, MODEL_TRAINING_NO_DATA,
-    MODEL_TRAINING_NO_POSITIVES, MODEL_UNTRAINED, Fail, action_of,
-    check_id, f32_concepts, get, merge, new_id, norm_visibility, objects, page_slice, paging, qbool,
-    remove, rfc3339, status, want,
+    ANNOTATION_SUCCESS,
+    CONN_DOES_NOT_EXIST,
+    CONN_INVALID_REQUEST,
+    DATABASE_DUPLICATE_KEY,
+    MODEL_DOES_NOT_EXIST,
+    MODEL_INVALID_ARGUMENT,
+    MODEL_QUEUED_FOR_TRAINING,
+    MODEL_TRAINED,
+    MODEL_TRAINING,
+    MODEL_TRAINING_NO_DATA,
+    MODEL_TRAINING_NO_POSITIVES,
+    MODEL_UNTRAINED,
+    Fail,
+    action_of,
+    check_id,
+    f32_concepts,
+    get,
+    merge,
+    new_id,
+    norm_visibility,
+    objects,
+    page_slice,
+    paging,
+    qbool,
+    remove,
+    rfc3339,
+    status,
+    want,
 )
 
 
@@ -133,8 +156,9 @@ def train_status(ctx: Ctx, output_info: dict[str, Any]) -> int:
     return MODEL_TRAINED
 
 
-def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
-                 output_info: Any = None, *, train: bool = True) -> dict[str, Any]:
+def make_version(
+    ctx: Ctx, model: dict[str, Any], spec: dict[str, Any], output_info: Any = None, *, train: bool = True
+) -> dict[str, Any]:
     """A new version of `model`. For a trainable type, `train=False` (PostModels) makes the
     never-trained version the docs show (`code_output_examples/create_model.js`: MODEL_UNTRAINED);
     `train=True` (PostModelVersions) starts training (`train_model.js`: MODEL_QUEUED_FOR_TRAINING)."""
@@ -142,10 +166,18 @@ def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any],
     oi = output_info if output_info is not None else spec.get("output_info")
     trainable = TYPES_BY_ID.get(model["model_type_id"], {}).get("trainable", False)
     ts = rfc3339(ctx.now)
-    v: dict[str, Any] = {"id": new_id(), "created_at": ts, "modified_at": ts, "app_id": model["app_id"],
-                         "user_id": model["user_id"], "visibility": {"gettable": 10},
-                         "metadata": get(spec, "metadata", dict, {}), "output_info": norm_output_info(oi if oi is not None else {}),
-                         "_t": ctx.now, "_delay": ctx.training_delay_s if trainable else 0.0}
+    v: dict[str, Any] = {
+        "id": new_id(),
+        "created_at": ts,
+        "modified_at": ts,
+        "app_id": model["app_id"],
+        "user_id": model["user_id"],
+        "visibility": {"gettable": 10},
+        "metadata": get(spec, "metadata", dict, {}),
+        "output_info": norm_output_info(oi if oi is not None else {}),
+        "_t": ctx.now,
+        "_delay": ctx.training_delay_s if trainable else 0.0,
+    }
     if trainable and not train:
         v["_untrained"] = True
     elif trainable:
@@ -197,8 +229,12 @@ def pinned_by(ctx: Ctx, model_id: str, version_id: str | None = None) -> str | N
     for wf in ctx.tx.list(ctx.user_id, ctx.app_id, "workflow"):
         for node in wf.get("nodes", []):
             m = node.get("model", {})
-            if (m.get("id") == model_id and m.get("user_id") == ctx.user_id and m.get("app_id") == ctx.app_id
-                    and version_id in (None, (m.get("model_version") or {}).get("id"))):
+            if (
+                m.get("id") == model_id
+                and m.get("user_id") == ctx.user_id
+                and m.get("app_id") == ctx.app_id
+                and version_id in (None, (m.get("model_version") or {}).get("id"))
+            ):
                 return str(wf["id"])
     return None
 
@@ -239,10 +275,17 @@ def post_models(ctx: Ctx) -> dict[str, Any]:
     if mtype not in TYPES_BY_ID or not TYPES_BY_ID[mtype]["creatable"]:
         raise Fail(MODEL_INVALID_ARGUMENT, f"model type {mtype!r} does not exist or cannot be created")
     ts = rfc3339(ctx.now)
-    doc: dict[str, Any] = {"id": mid, "name": get(m, "name", str, "") or mid, "created_at": ts, "modified_at": ts,
-                           "app_id": ctx.app_id, "user_id": ctx.user_id, "model_type_id": mtype,
-                           "visibility": norm_visibility(m.get("visibility")) or {"gettable": 10},
-                           "metadata": get(m, "metadata", dict, {})}
+    doc: dict[str, Any] = {
+        "id": mid,
+        "name": get(m, "name", str, "") or mid,
+        "created_at": ts,
+        "modified_at": ts,
+        "app_id": ctx.app_id,
+        "user_id": ctx.user_id,
+        "model_type_id": mtype,
+        "visibility": norm_visibility(m.get("visibility")) or {"gettable": 10},
+        "metadata": get(m, "metadata", dict, {}),
+    }
     for k in ("description", "notes"):
         if m.get(k):
             doc[k] = get(m, k, str)
@@ -266,8 +309,7 @@ def list_models(ctx: Ctx) -> dict[str, Any]:
     mtype = (ctx.query.get("model_type_id") or [""])[-1]
     main_too = MAIN_MODELS_LISTED in ctx.quirks and (ctx.user_id, ctx.app_id) != (MAIN_USER, MAIN_APP)
     if not mtype and not main_too:  # the usual listing: paged in SQL
-        return {"models": [model_out(ctx, m) for m in ctx.tx.list(ctx.user_id, ctx.app_id, "model",
-                                                                  page=paging(ctx.query))]}
+        return {"models": [model_out(ctx, m) for m in ctx.tx.list(ctx.user_id, ctx.app_id, "model", page=paging(ctx.query))]}
     models = ctx.tx.list(ctx.user_id, ctx.app_id, "model")
     if main_too:
         # the old behaviour clarifai-grpc's ListModelsRequest.dont_fetch_from_main describes,
@@ -287,16 +329,30 @@ def patch_models(ctx: Ctx) -> dict[str, Any]:
         check_fields(item, "Model", "model")
         model = _model(ctx, check_id(item.get("id"), "model", MODEL_INVALID_ARGUMENT))
         latest = (_versions(ctx, model) or [{}])[0]
-        if item.get("model_type_id") and TYPE_ALIASES.get(item["model_type_id"], item["model_type_id"]) \
-                != model["model_type_id"]:
+        if item.get("model_type_id") and TYPE_ALIASES.get(item["model_type_id"], item["model_type_id"]) != model["model_type_id"]:
             raise Fail(MODEL_INVALID_ARGUMENT, "model_type_id cannot change")
-        if action != "remove" and item.get("output_info") and \
-                norm_output_info(item["output_info"]) != latest.get("output_info", {}):
-            raise Fail(MODEL_INVALID_ARGUMENT,
-                       "output_info belongs to the model version and versions are immutable: use PostModelVersions")
+        if (
+            action != "remove"
+            and item.get("output_info")
+            and norm_output_info(item["output_info"]) != latest.get("output_info", {})
+        ):
+            raise Fail(
+                MODEL_INVALID_ARGUMENT,
+                "output_info belongs to the model version and versions are immutable: use PostModelVersions",
+            )
         if action == "overwrite" and PATCH_OVERWRITE_REPLACES in ctx.quirks:
-            clear_unsent(model, item, {"name": model["id"], "description": None, "notes": None,
-                                       "metadata": {}, "visibility": {"gettable": 10}, "image": None})
+            clear_unsent(
+                model,
+                item,
+                {
+                    "name": model["id"],
+                    "description": None,
+                    "notes": None,
+                    "metadata": {},
+                    "visibility": {"gettable": 10},
+                    "image": None,
+                },
+            )
         for k in ("name", "description", "notes"):
             if item.get(k) is not None and action != "remove":
                 model[k] = get(item, k, str)

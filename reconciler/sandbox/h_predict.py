@@ -28,8 +28,17 @@ from typing import Any
 from reconciler.modeltypes import OPERATOR_TYPES, canonical_type
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx
 from reconciler.sandbox.wire import (
-    INPUT_INVALID_ARGUMENT, MODEL_DOES_NOT_EXIST, SUCCESS, Fail, check_id, f32_concepts, get, new_id, objects,
-    rfc3339, status,
+    INPUT_INVALID_ARGUMENT,
+    MODEL_DOES_NOT_EXIST,
+    SUCCESS,
+    Fail,
+    check_id,
+    f32_concepts,
+    get,
+    new_id,
+    objects,
+    rfc3339,
+    status,
 )
 from reconciler.state import ModelRef
 
@@ -49,23 +58,29 @@ def post_model_outputs(ctx: Ctx) -> dict[str, Any]:
         versions = ctx.tx.list(ctx.user_id, ctx.app_id, "version", mid, newest_first=True)
         version = versions[0] if versions else None
     if version is None:
-        raise Fail(MODEL_DOES_NOT_EXIST, f"model {mid!r} has no version {vid!r}" if vid else
-                   f"model {mid!r} has no version to predict with")
+        raise Fail(
+            MODEL_DOES_NOT_EXIST,
+            f"model {mid!r} has no version {vid!r}" if vid else f"model {mid!r} has no version to predict with",
+        )
     items = objects(ctx.body, "inputs")
     if not items:
         raise Fail(INPUT_INVALID_ARGUMENT, "inputs is required")
     if len(items) > MAX_PREDICT_INPUTS:
         raise Fail(INPUT_INVALID_ARGUMENT, f"at most {MAX_PREDICT_INPUTS} inputs per predict request, got {len(items)}")
     if canonical_type(model.get("model_type_id", "")) in OPERATOR_TYPES:
-        raise Fail(INPUT_INVALID_ARGUMENT, f"model {mid!r} is a workflow operator; run it in a workflow "
-                   "(PostWorkflowResults)")
+        raise Fail(INPUT_INVALID_ARGUMENT, f"model {mid!r} is a workflow operator; run it in a workflow (PostWorkflowResults)")
     local_app = (ctx.user_id, ctx.app_id) != (MAIN_USER, MAIN_APP)
     ref = ModelRef(mid) if local_app else ModelRef(mid, ctx.user_id, ctx.app_id, version["id"])
     preds = ctx.extra.get("predictions")
     names = {c["id"]: c.get("name") or c["id"] for c in ctx.tx.list(ctx.user_id, ctx.app_id, "concept")}
     ts = rfc3339(ctx.now)
-    model_out = {"id": mid, "user_id": ctx.user_id, "app_id": ctx.app_id,
-                 "model_type_id": model.get("model_type_id", ""), "model_version": {"id": version["id"]}}
+    model_out = {
+        "id": mid,
+        "user_id": ctx.user_id,
+        "app_id": ctx.app_id,
+        "model_type_id": model.get("model_type_id", ""),
+        "model_version": {"id": version["id"]},
+    }
     outputs = []
     for item in items:
         data = get(item, "data", dict, {})
@@ -78,10 +93,18 @@ def post_model_outputs(ctx: Ctx) -> dict[str, Any]:
         inp = {"id": check_id(iid, "input", INPUT_INVALID_ARGUMENT) if iid else new_id(), "data": copy.deepcopy(data)}
         keys = [iid, ((data.get("image") or {}).get("url") or "")]
         scores = preds.lookup(keys, ref) if preds is not None else None
-        concepts = [{"id": r.id, "name": names.get(r.id, r.id), "value": v, "app_id": ctx.app_id}
-                    for r, v in sorted((scores or {}).items(), key=lambda kv: -kv[1])]
-        outputs.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
-                        "model": copy.deepcopy(model_out), "input": inp,
-                        "data": f32_concepts({"concepts": concepts}) if concepts else {}})
+        concepts = [
+            {"id": r.id, "name": names.get(r.id, r.id), "value": v, "app_id": ctx.app_id}
+            for r, v in sorted((scores or {}).items(), key=lambda kv: -kv[1])
+        ]
+        outputs.append(
+            {
+                "id": new_id(),
+                "status": status(SUCCESS, ctx.req_id),
+                "created_at": ts,
+                "model": copy.deepcopy(model_out),
+                "input": inp,
+                "data": f32_concepts({"concepts": concepts}) if concepts else {},
+            }
+        )
     return {"outputs": outputs}
-

@@ -33,8 +33,19 @@ from reconciler.operators import AppView, NodeOutput, RunNode, run_workflow
 from reconciler.predictions import Predictions
 from reconciler.sandbox.ctx import Ctx, public
 from reconciler.sandbox.wire import (
-    CONN_INVALID_REQUEST, INPUT_INVALID_ARGUMENT, SUCCESS, WORKFLOW_DOES_NOT_EXIST, Fail, check_id, f32_concepts, get, new_id,
-    objects, rfc3339, status, want,
+    CONN_INVALID_REQUEST,
+    INPUT_INVALID_ARGUMENT,
+    SUCCESS,
+    WORKFLOW_DOES_NOT_EXIST,
+    Fail,
+    check_id,
+    f32_concepts,
+    get,
+    new_id,
+    objects,
+    rfc3339,
+    status,
+    want,
 )
 from reconciler.state import ConceptRef, ConceptRelation, ModelRef
 
@@ -45,9 +56,14 @@ def _app_view(ctx: Ctx, app: dict[str, Any]) -> AppView:
     for r in ctx.tx.list(ctx.user_id, ctx.app_id, "relation"):
         o = r["_object"]
         here = (o["user_id"], o["app_id"]) == (ctx.user_id, ctx.app_id)
-        rels.append(ConceptRelation(subject=r["_subject"]["id"], predicate=r["predicate"],
-                                    object=ConceptRef(o["id"]) if here else ConceptRef(o["id"], o["user_id"], o["app_id"]),
-                                    knowledge_graph_id=r.get("knowledge_graph_id", "")))
+        rels.append(
+            ConceptRelation(
+                subject=r["_subject"]["id"],
+                predicate=r["predicate"],
+                object=ConceptRef(o["id"]) if here else ConceptRef(o["id"], o["user_id"], o["app_id"]),
+                knowledge_graph_id=r.get("knowledge_graph_id", ""),
+            )
+        )
     return AppView(owner=app.get("user_id") or ctx.user_id, concepts=concepts, relations=tuple(rels))
 
 
@@ -65,10 +81,17 @@ def _run_nodes(ctx: Ctx, wf: dict[str, Any]) -> list[RunNode]:
             for k in ("data", "params"):
                 if k in override:
                     oi[k] = override[k]
-        out.append(RunNode(id=n["id"], model=ModelRef(mid) if local else ModelRef(mid, mu, ma, vid), type=mtype,
-                           config=from_api(mtype, version) if version else {},
-                           inputs=tuple(i["node_id"] for i in n.get("node_inputs") or []), version_id=vid,
-                           suppress_output=bool(n.get("suppress_output"))))
+        out.append(
+            RunNode(
+                id=n["id"],
+                model=ModelRef(mid) if local else ModelRef(mid, mu, ma, vid),
+                type=mtype,
+                config=from_api(mtype, version) if version else {},
+                inputs=tuple(i["node_id"] for i in n.get("node_inputs") or []),
+                version_id=vid,
+                suppress_output=bool(n.get("suppress_output")),
+            )
+        )
     return out
 
 
@@ -88,8 +111,9 @@ def _recorded(ctx: Ctx, preds: Predictions, keys: list[str], model: ModelRef) ->
 def _run(ctx: Ctx, app: dict[str, Any], wf: dict[str, Any], inp: dict[str, Any]) -> list[NodeOutput]:
     preds = _predictions(ctx)
     keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
-    return run_workflow(_run_nodes(ctx, wf), _app_view(ctx, app),
-                        lambda node: _recorded(ctx, preds, keys, node.model) if preds else None)
+    return run_workflow(
+        _run_nodes(ctx, wf), _app_view(ctx, app), lambda node: _recorded(ctx, preds, keys, node.model) if preds else None
+    )
 
 
 DEFAULT_MAX_CONCEPTS = 20  # clarifai-grpc OutputConfig.max_concepts: "Defaults to 0 which ... return default of 20"
@@ -121,13 +145,12 @@ def _default_workflow(ctx: Ctx, app: dict[str, Any]) -> dict[str, Any] | None:
 
 # --- PostWorkflowResults -------------------------------------------------------------------------
 
+
 def _concept_out(ctx: Ctx, names: dict[str, str], ref: ConceptRef, value: float) -> dict[str, Any]:
     if ref.external:
         doc = ctx.tx.get(ref.user_id or "", ref.app_id or "", "concept", ref.id) or {}
-        return {"id": ref.id, "name": doc.get("name") or ref.id, "value": value,
-                "app_id": ref.app_id, "user_id": ref.user_id}
-    return {"id": ref.id, "name": names.get(ref.id, ref.id), "value": value,
-            "app_id": ctx.app_id, "user_id": ctx.user_id}
+        return {"id": ref.id, "name": doc.get("name") or ref.id, "value": value, "app_id": ref.app_id, "user_id": ref.user_id}
+    return {"id": ref.id, "name": names.get(ref.id, ref.id), "value": value, "app_id": ctx.app_id, "user_id": ctx.user_id}
 
 
 def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
@@ -165,17 +188,31 @@ def post_workflow_results(ctx: Ctx) -> dict[str, Any]:
             if r.node.suppress_output:
                 continue
             m = r.node.model
-            model = {"id": m.id, "user_id": m.user_id or ctx.user_id, "app_id": m.app_id or ctx.app_id,
-                     "model_type_id": r.node.type, "model_version": {"id": r.node.version_id}}
+            model = {
+                "id": m.id,
+                "user_id": m.user_id or ctx.user_id,
+                "app_id": m.app_id or ctx.app_id,
+                "model_type_id": r.node.type,
+                "model_version": {"id": r.node.version_id},
+            }
             concepts = [_concept_out(ctx, names, ref, v) for ref, v in _shape_output(r.concepts, top, floor)]
-            outputs.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
-                            "model": model, "data": f32_concepts({"concepts": concepts}) if concepts else {}})
-        results.append({"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts,
-                        "input": inp, "outputs": outputs})
+            outputs.append(
+                {
+                    "id": new_id(),
+                    "status": status(SUCCESS, ctx.req_id),
+                    "created_at": ts,
+                    "model": model,
+                    "data": f32_concepts({"concepts": concepts}) if concepts else {},
+                }
+            )
+        results.append(
+            {"id": new_id(), "status": status(SUCCESS, ctx.req_id), "created_at": ts, "input": inp, "outputs": outputs}
+        )
     return {"workflow": public(wf), "results": results}
 
 
 # --- PostInputs: the default workflow writes annotations ----------------------------------------------
+
 
 def annotate_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
     """Run the app's default workflow on each new input and store what its writers write."""
@@ -190,11 +227,16 @@ def annotate_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
             if a is None:
                 continue
             doc: dict[str, Any] = {
-                "id": new_id(), "input_id": inp["id"],
+                "id": new_id(),
+                "input_id": inp["id"],
                 "data": f32_concepts({"concepts": [{"id": c, "name": n, "value": v} for c, n, v in a.concepts]}),
-                "user_id": a.user_id, "model_version_id": a.version_id,
+                "user_id": a.user_id,
+                "model_version_id": a.version_id,
                 "status": {"code": ANNOTATION_STATUSES[a.status]},
-                "created_at": ts, "modified_at": ts, "worker": {"user": {"id": a.user_id}}}
+                "created_at": ts,
+                "modified_at": ts,
+                "worker": {"user": {"id": a.user_id}},
+            }
             if a.task_id:
                 doc["task_id"] = want(a.task_id, str, "task_id")
             ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", doc["id"], doc)

@@ -38,14 +38,39 @@ from typing import Any
 from reconciler.idrules import REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.h_run import annotate_new_inputs
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.wire import (
-    ANNOTATION_INVALID_ARGUMENT, ANNOTATION_SUCCESS, CONN_DOES_NOT_EXIST, DATABASE_DUPLICATE_KEY,
-    INPUT_DOES_NOT_EXIST, INPUT_INVALID_ARGUMENT, INPUT_SUCCESS, MODEL_DOES_NOT_EXIST, WORKFLOW_DOES_NOT_EXIST,
-    STATUS_NAMES, WORKFLOW_INVALID_ARGUMENT, WORKFLOW_INVALID_GRAPH, WORKFLOW_REQUIRE_TRAINED_MODEL, Fail, action_of,
-    check_id, f32_concepts, get,
-    merge, new_id, norm_status, norm_visibility, objects, page_slice, paging, qbool, qlist, remove, rfc3339, want,
+    ANNOTATION_INVALID_ARGUMENT,
+    ANNOTATION_SUCCESS,
+    CONN_DOES_NOT_EXIST,
+    DATABASE_DUPLICATE_KEY,
+    INPUT_DOES_NOT_EXIST,
+    INPUT_INVALID_ARGUMENT,
+    INPUT_SUCCESS,
+    MODEL_DOES_NOT_EXIST,
+    STATUS_NAMES,
+    WORKFLOW_DOES_NOT_EXIST,
+    WORKFLOW_INVALID_ARGUMENT,
+    WORKFLOW_INVALID_GRAPH,
+    WORKFLOW_REQUIRE_TRAINED_MODEL,
+    Fail,
+    action_of,
+    check_id,
+    f32_concepts,
+    get,
+    merge,
+    new_id,
+    norm_status,
+    norm_visibility,
+    objects,
+    page_slice,
+    paging,
+    qbool,
+    qlist,
+    remove,
+    rfc3339,
+    want,
 )
 
 # --- workflows -----------------------------------------------------------------------------------------
@@ -66,8 +91,12 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
         m = get(n, "model", dict, {})
         mid = check_id(m.get("id"), f"node {nid!r}: model", WORKFLOW_INVALID_GRAPH, rule=REF_ID)
         mu, ma = get(m, "user_id", str, ""), get(m, "app_id", str, "")
-        if not (mu or ma) and ctx.tx.get(ctx.user_id, ctx.app_id, "model", mid) is None \
-                and ctx.readable_app(MAIN_USER, MAIN_APP) and ctx.tx.get(MAIN_USER, MAIN_APP, "model", mid):
+        if (
+            not (mu or ma)
+            and ctx.tx.get(ctx.user_id, ctx.app_id, "model", mid) is None
+            and ctx.readable_app(MAIN_USER, MAIN_APP)
+            and ctx.tx.get(MAIN_USER, MAIN_APP, "model", mid)
+        ):
             mu, ma = MAIN_USER, MAIN_APP  # a public model named by bare id
         mu, ma = mu or ctx.user_id, ma or ctx.app_id
         here = (mu, ma) == (ctx.user_id, ctx.app_id)
@@ -89,9 +118,16 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
         inputs = []
         for ni in get(n, "node_inputs", list, []):
             inputs.append({"node_id": want(want(ni, dict, "node_inputs[]").get("node_id", ""), str, "node_id")})
-        node: dict[str, Any] = {"id": nid, "model": {"id": mid, "user_id": mu, "app_id": ma,
-                                                     "model_type_id": model["model_type_id"],
-                                                     "model_version": {"id": vid}}}
+        node: dict[str, Any] = {
+            "id": nid,
+            "model": {
+                "id": mid,
+                "user_id": mu,
+                "app_id": ma,
+                "model_type_id": model["model_type_id"],
+                "model_version": {"id": vid},
+            },
+        }
         if inputs:
             node["node_inputs"] = inputs
         if n.get("suppress_output"):
@@ -133,10 +169,15 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
         check_fields(item, "Workflow", "workflow")
         wid = check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT)
         ts = rfc3339(ctx.now)
-        doc: dict[str, Any] = {"id": wid, "app_id": ctx.app_id, "user_id": ctx.user_id, "created_at": ts,
-                               "nodes": _norm_nodes(ctx, item.get("nodes") or []),
-                               "metadata": get(item, "metadata", dict, {}),
-                               "visibility": norm_visibility(item.get("visibility")) or {"gettable": 10}}
+        doc: dict[str, Any] = {
+            "id": wid,
+            "app_id": ctx.app_id,
+            "user_id": ctx.user_id,
+            "created_at": ts,
+            "nodes": _norm_nodes(ctx, item.get("nodes") or []),
+            "metadata": get(item, "metadata", dict, {}),
+            "visibility": norm_visibility(item.get("visibility")) or {"gettable": 10},
+        }
         for k in ("description", "notes"):
             if item.get(k):
                 doc[k] = get(item, k, str)
@@ -157,8 +198,9 @@ def patch_workflows(ctx: Ctx) -> dict[str, Any]:
         check_fields(item, "Workflow", "workflow")
         doc = _workflow(ctx, check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT))
         if action == "overwrite" and PATCH_OVERWRITE_REPLACES in ctx.quirks:  # nodes stay: a workflow needs some
-            clear_unsent(doc, item, {"description": None, "notes": None, "metadata": {}, "image": None,
-                                     "visibility": {"gettable": 10}})
+            clear_unsent(
+                doc, item, {"description": None, "notes": None, "metadata": {}, "image": None, "visibility": {"gettable": 10}}
+            )
         if item.get("image") is not None and action != "remove":
             doc["image"] = get(item, "image", dict)
         if item.get("nodes") is not None:
@@ -176,8 +218,7 @@ def patch_workflows(ctx: Ctx) -> dict[str, Any]:
                 _new_version(ctx, doc)
         if item.get("metadata") is not None:
             meta = get(item, "metadata", dict)
-            doc["metadata"] = {"merge": merge, "remove": remove}.get(action, lambda _o, n: n)(
-                doc.get("metadata", {}), meta)
+            doc["metadata"] = {"merge": merge, "remove": remove}.get(action, lambda _o, n: n)(doc.get("metadata", {}), meta)
         for k in ("description", "notes"):
             if item.get(k) is not None and action != "remove":
                 doc[k] = get(item, k, str)
@@ -238,8 +279,13 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
         if not data:
             raise Fail(INPUT_INVALID_ARGUMENT, f"input {iid!r} has no data")
         ts = rfc3339(ctx.now)
-        doc: dict[str, Any] = {"id": iid, "data": data, "created_at": ts, "modified_at": ts,
-                               "status": {"code": INPUT_SUCCESS, "description": "Input image modification success"}}
+        doc: dict[str, Any] = {
+            "id": iid,
+            "data": data,
+            "created_at": ts,
+            "modified_at": ts,
+            "status": {"code": INPUT_SUCCESS, "description": "Input image modification success"},
+        }
         if item.get("dataset_ids"):
             doc["dataset_ids"] = [want(d, str, "dataset_ids[]") for d in get(item, "dataset_ids", list)]
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "input", iid, doc):
@@ -348,9 +394,16 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
         _input(ctx, iid, INPUT_DOES_NOT_EXIST)  # [unverified] which code the real API answers here
         aid = check_id(item.get("id") or new_id(), "annotation", ANNOTATION_INVALID_ARGUMENT, rule=None)
         ts = rfc3339(ctx.now)
-        doc: dict[str, Any] = {"id": aid, "input_id": iid, "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),
-                               "user_id": ctx.key_user, "status": st,
-                               "created_at": ts, "modified_at": ts, "worker": {"user": {"id": ctx.key_user}}}
+        doc: dict[str, Any] = {
+            "id": aid,
+            "input_id": iid,
+            "data": f32_concepts(copy.deepcopy(get(item, "data", dict, {}))),
+            "user_id": ctx.key_user,
+            "status": st,
+            "created_at": ts,
+            "modified_at": ts,
+            "worker": {"user": {"id": ctx.key_user}},
+        }
         if item.get("annotation_info") is not None:
             doc["annotation_info"] = get(item, "annotation_info", dict)
         if item.get("task_id"):
@@ -411,8 +464,11 @@ def patch_annotations(ctx: Ctx) -> dict[str, Any]:
             data = f32_concepts(copy.deepcopy(get(item, "data", dict)))
             doc["data"] = {"overwrite": lambda _o, n: n, "merge": merge, "remove": remove}[action](doc["data"], data)
         if item.get("annotation_info") is not None and action != "remove":
-            doc["annotation_info"] = merge(doc.get("annotation_info", {}), item["annotation_info"]) \
-                if action == "merge" else get(item, "annotation_info", dict)
+            doc["annotation_info"] = (
+                merge(doc.get("annotation_info", {}), item["annotation_info"])
+                if action == "merge"
+                else get(item, "annotation_info", dict)
+            )
         if item.get("status") is not None and action != "remove":
             doc["status"] = _ann_status(item["status"])
         doc["modified_at"] = rfc3339(ctx.now)

@@ -21,10 +21,14 @@ import hashlib
 import re
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from reconciler.sandbox.wire import (
-    CONCEPTS_INVALID_REQUEST, CONN_BAD_REQUEST_FORMAT, DATABASE_DUPLICATE_KEY, Fail,
+    CONCEPTS_INVALID_REQUEST,
+    CONN_BAD_REQUEST_FORMAT,
+    DATABASE_DUPLICATE_KEY,
+    Fail,
 )
 from reconciler.status_codes import NAME_OF
 
@@ -39,30 +43,27 @@ DELETE_BODY_REFUSED = "delete-body-refused"
 
 QUIRKS: dict[str, str] = {
     LISTING_WITHOUT_CONFIG: "models and model versions show no output_info.data / params except "
-                            "from GetModelOutputInfo (.../versions/{id}/output_info)",
-    MAIN_MODELS_LISTED: "ListModels scoped to an app also lists clarifai/main's models, "
-                        "whatever dont_fetch_from_main says",
+    "from GetModelOutputInfo (.../versions/{id}/output_info)",
+    MAIN_MODELS_LISTED: "ListModels scoped to an app also lists clarifai/main's models, whatever dont_fetch_from_main says",
     RELATION_INVERSE_LISTING: "the app-wide relation listing shows a hypernym as the inverse "
-                              "hyponym (subject and object swapped), and a relation is deleted "
-                              "only through its stored subject's path",
+    "hyponym (subject and object swapped), and a relation is deleted "
+    "only through its stored subject's path",
     PATCH_OVERWRITE_REPLACES: "PATCH action overwrite replaces the whole app / workflow / model / "
-                              "concept: fields not sent are cleared",
+    "concept: fields not sent are cleared",
     DUPLICATE_INVALID_REQUEST: "every duplicate answers 40003 'Invalid request' (HTTP 400, "
-                               "'duplicate' only in details), never 40010 / 409",
-    TIMESTAMP_PRECISION: "timestamps carry 0 to 9 fractional digits (trailing zeros dropped, "
-                         "some padded to nanoseconds)",
-    STATUS_CODE_NAMES: "every status code in a response is its enum name ('MODEL_TRAINED'), "
-                       "not its number",
+    "'duplicate' only in details), never 40010 / 409",
+    TIMESTAMP_PRECISION: "timestamps carry 0 to 9 fractional digits (trailing zeros dropped, some padded to nanoseconds)",
+    STATUS_CODE_NAMES: "every status code in a response is its enum name ('MODEL_TRAINED'), not its number",
     DELETE_BODY_REFUSED: "a DELETE whose route binding has no body is refused if it sends one",
 }
 
 #: RPCs whose HTTP binding declares no body (clarifai-grpc's `google.api.http` options, `body`
 #: empty): a gateway may refuse a DELETE that sends one anyway.
-NO_BODY_RPCS = frozenset({"DeleteApp", "DeleteModel", "DeleteModelVersion", "DeleteWorkflow",
-                          "DeleteInput"})
+NO_BODY_RPCS = frozenset({"DeleteApp", "DeleteModel", "DeleteModelVersion", "DeleteWorkflow", "DeleteInput"})
 #: Responses that would carry a model's configuration; GetModelOutputInfo is the one that keeps it.
-_CONFIG_RPCS = frozenset({"ListModels", "GetModel", "PostModels", "PatchModels", "PostModelVersions",
-                          "ListModelVersions", "GetModelVersion"})
+_CONFIG_RPCS = frozenset(
+    {"ListModels", "GetModel", "PostModels", "PatchModels", "PostModelVersions", "ListModelVersions", "GetModelVersion"}
+)
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$")
 
 
@@ -76,8 +77,7 @@ def parse(spec: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset(QUIRKS)
     unknown = [n for n in names if n not in QUIRKS]
     if unknown:
-        raise ValueError(f"unknown sandbox quirk {unknown[0]!r}; known: pessimistic (all), "
-                         + ", ".join(QUIRKS))
+        raise ValueError(f"unknown sandbox quirk {unknown[0]!r}; known: pessimistic (all), " + ", ".join(QUIRKS))
     return frozenset(names)
 
 
@@ -96,8 +96,9 @@ def shape_failure(fail: Fail) -> Fail:
     return Fail(CONCEPTS_INVALID_REQUEST, f"duplicate: {fail.details or 'the object already exists'}", http=400)
 
 
-def shape_payload(quirks: frozenset[str], rpc: str, params: dict[str, str], app_id: str,
-                  payload: dict[str, Any]) -> dict[str, Any]:
+def shape_payload(
+    quirks: frozenset[str], rpc: str, params: dict[str, str], app_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     if LISTING_WITHOUT_CONFIG in quirks and rpc in _CONFIG_RPCS:
         for key in ("model", "models", "model_version", "model_versions"):
             for item in _as_list(payload.get(key)):

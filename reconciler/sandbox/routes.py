@@ -16,8 +16,9 @@ clarifai-grpc's V2 service descriptor).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from reconciler.sandbox import h_apps as A
 from reconciler.sandbox import h_models as M
@@ -62,38 +63,55 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", UA + "/concepts/{concept_id}", "GetConcept", "SingleConceptResponse", A.get_concept),
     Route("POST", UA + "/concepts", "PostConcepts", "MultiConceptResponse", A.post_concepts),
     Route("PATCH", UA + "/concepts", "PatchConcepts", "MultiConceptResponse", A.patch_concepts),
-    Route("GET", UA + "/concepts/{concept_id}/relations", "ListConceptRelations",
-          "MultiConceptRelationResponse", A.list_concept_relations),
-    Route("GET", UA + "/concepts/relations", "ListConceptRelations", "MultiConceptRelationResponse",
-          A.list_concept_relations),
-    Route("POST", UA + "/concepts/{concept_id}/relations", "PostConceptRelations",
-          "MultiConceptRelationResponse", A.post_concept_relations),
-    Route("DELETE", UA + "/concepts/{concept_id}/relations", "DeleteConceptRelations", "BaseResponse",
-          A.delete_concept_relations),
+    Route(
+        "GET",
+        UA + "/concepts/{concept_id}/relations",
+        "ListConceptRelations",
+        "MultiConceptRelationResponse",
+        A.list_concept_relations,
+    ),
+    Route("GET", UA + "/concepts/relations", "ListConceptRelations", "MultiConceptRelationResponse", A.list_concept_relations),
+    Route(
+        "POST",
+        UA + "/concepts/{concept_id}/relations",
+        "PostConceptRelations",
+        "MultiConceptRelationResponse",
+        A.post_concept_relations,
+    ),
+    Route(
+        "DELETE", UA + "/concepts/{concept_id}/relations", "DeleteConceptRelations", "BaseResponse", A.delete_concept_relations
+    ),
     Route("GET", UA + "/models", "ListModels", "MultiModelResponse", M.list_models),
     Route("GET", U + "/models", "ListModels", "MultiModelResponse", A.across_apps(M.list_models, "models")),
     Route("GET", UA + "/models/{model_id}", "GetModel", "SingleModelResponse", M.get_model),
     Route("GET", UA + "/models/{model_id}/output_info", "GetModelOutputInfo", "SingleModelResponse", M.get_model),
-    Route("GET", UA + "/models/{model_id}/versions/{version_id}/output_info", "GetModelOutputInfo",
-          "SingleModelResponse", M.get_model),
+    Route(
+        "GET",
+        UA + "/models/{model_id}/versions/{version_id}/output_info",
+        "GetModelOutputInfo",
+        "SingleModelResponse",
+        M.get_model,
+    ),
     Route("POST", UA + "/models", "PostModels", "SingleModelResponse", M.post_models),
     Route("PATCH", UA + "/models", "PatchModels", "MultiModelResponse", M.patch_models),
     Route("DELETE", UA + "/models/{model_id}", "DeleteModel", "BaseResponse", M.delete_model),
     Route("DELETE", UA + "/models", "DeleteModels", "BaseResponse", M.delete_models),
     Route("GET", UA + "/models/types", "ListModelTypes", "MultiModelTypeResponse", M.list_model_types),
-    Route("GET", UA + "/models/types/{model_type_id}", "GetModelType", "SingleModelTypeResponse",
-          M.get_model_type),
-    Route("POST", UA + "/models/{model_id}/versions", "PostModelVersions", "SingleModelResponse",
-          M.post_model_versions),
-    Route("GET", UA + "/models/{model_id}/versions", "ListModelVersions", "MultiModelVersionResponse",
-          M.list_model_versions),
-    Route("GET", UA + "/models/{model_id}/versions/{version_id}", "GetModelVersion",
-          "SingleModelVersionResponse", M.get_model_version),
-    Route("DELETE", UA + "/models/{model_id}/versions/{version_id}", "DeleteModelVersion", "BaseResponse",
-          M.delete_model_version),
+    Route("GET", UA + "/models/types/{model_type_id}", "GetModelType", "SingleModelTypeResponse", M.get_model_type),
+    Route("POST", UA + "/models/{model_id}/versions", "PostModelVersions", "SingleModelResponse", M.post_model_versions),
+    Route("GET", UA + "/models/{model_id}/versions", "ListModelVersions", "MultiModelVersionResponse", M.list_model_versions),
+    Route(
+        "GET",
+        UA + "/models/{model_id}/versions/{version_id}",
+        "GetModelVersion",
+        "SingleModelVersionResponse",
+        M.get_model_version,
+    ),
+    Route(
+        "DELETE", UA + "/models/{model_id}/versions/{version_id}", "DeleteModelVersion", "BaseResponse", M.delete_model_version
+    ),
     Route("GET", UA + "/workflows", "ListWorkflows", "MultiWorkflowResponse", W.list_workflows),
-    Route("GET", U + "/workflows", "ListWorkflows", "MultiWorkflowResponse",
-          A.across_apps(W.list_workflows, "workflows")),
+    Route("GET", U + "/workflows", "ListWorkflows", "MultiWorkflowResponse", A.across_apps(W.list_workflows, "workflows")),
     Route("GET", UA + "/workflows/{workflow_id}", "GetWorkflow", "SingleWorkflowResponse", W.get_workflow),
     Route("POST", UA + "/workflows", "PostWorkflows", "MultiWorkflowResponse", W.post_workflows),
     Route("PATCH", UA + "/workflows", "PatchWorkflows", "MultiWorkflowResponse", W.patch_workflows),
@@ -108,36 +126,77 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", UA + "/annotations", "ListAnnotations", "MultiAnnotationResponse", W.list_annotations),
     Route("POST", UA + "/annotations", "PostAnnotations", "MultiAnnotationResponse", W.post_annotations),
     Route("PATCH", UA + "/annotations", "PatchAnnotations", "MultiAnnotationResponse", W.patch_annotations),
-    Route("POST", UA + "/workflows/{workflow_id}/results", "PostWorkflowResults", "PostWorkflowResultsResponse",
-          R.post_workflow_results),
-    Route("POST", UA + "/workflows/{workflow_id}/versions/{version_id}/results", "PostWorkflowResults",
-          "PostWorkflowResultsResponse", R.post_workflow_results),
+    Route(
+        "POST",
+        UA + "/workflows/{workflow_id}/results",
+        "PostWorkflowResults",
+        "PostWorkflowResultsResponse",
+        R.post_workflow_results,
+    ),
+    Route(
+        "POST",
+        UA + "/workflows/{workflow_id}/versions/{version_id}/results",
+        "PostWorkflowResults",
+        "PostWorkflowResultsResponse",
+        R.post_workflow_results,
+    ),
     Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
-    Route("POST", UA + "/models/{model_id}/versions/{version_id}/outputs", "PostModelOutputs", "MultiOutputResponse",
-          P.post_model_outputs),
+    Route(
+        "POST",
+        UA + "/models/{model_id}/versions/{version_id}/outputs",
+        "PostModelOutputs",
+        "MultiOutputResponse",
+        P.post_model_outputs,
+    ),
     Route("POST", UA + "/models/{model_id}/outputs", "PostModelOutputs", "MultiOutputResponse", P.post_model_outputs),
 )
 
 #: (method, path after the app prefix) of the primary routes that also have an app-less binding.
 #: Concept relations, ListCollaborators and versioned workflow results have none in clarifai-grpc.
-APP_KEY_FORMS = frozenset({
-    ("GET", "/concepts"), ("GET", "/concepts/{concept_id}"), ("POST", "/concepts"), ("PATCH", "/concepts"),
-    ("GET", "/models"), ("GET", "/models/{model_id}"), ("GET", "/models/{model_id}/output_info"),
-    ("GET", "/models/{model_id}/versions/{version_id}/output_info"), ("POST", "/models"), ("PATCH", "/models"),
-    ("DELETE", "/models/{model_id}"), ("DELETE", "/models"), ("GET", "/models/types"),
-    ("GET", "/models/types/{model_type_id}"), ("POST", "/models/{model_id}/versions"),
-    ("GET", "/models/{model_id}/versions"), ("GET", "/models/{model_id}/versions/{version_id}"),
-    ("DELETE", "/models/{model_id}/versions/{version_id}"),
-    ("GET", "/workflows"), ("GET", "/workflows/{workflow_id}"), ("POST", "/workflows"), ("PATCH", "/workflows"),
-    ("DELETE", "/workflows/{workflow_id}"), ("DELETE", "/workflows"), ("POST", "/workflows/{workflow_id}/results"),
-    ("POST", "/inputs"), ("PATCH", "/inputs"), ("GET", "/inputs"), ("GET", "/inputs/{input_id}"),
-    ("DELETE", "/inputs/{input_id}"), ("DELETE", "/inputs"),
-    ("GET", "/annotations"), ("POST", "/annotations"), ("PATCH", "/annotations"),
-})
+APP_KEY_FORMS = frozenset(
+    {
+        ("GET", "/concepts"),
+        ("GET", "/concepts/{concept_id}"),
+        ("POST", "/concepts"),
+        ("PATCH", "/concepts"),
+        ("GET", "/models"),
+        ("GET", "/models/{model_id}"),
+        ("GET", "/models/{model_id}/output_info"),
+        ("GET", "/models/{model_id}/versions/{version_id}/output_info"),
+        ("POST", "/models"),
+        ("PATCH", "/models"),
+        ("DELETE", "/models/{model_id}"),
+        ("DELETE", "/models"),
+        ("GET", "/models/types"),
+        ("GET", "/models/types/{model_type_id}"),
+        ("POST", "/models/{model_id}/versions"),
+        ("GET", "/models/{model_id}/versions"),
+        ("GET", "/models/{model_id}/versions/{version_id}"),
+        ("DELETE", "/models/{model_id}/versions/{version_id}"),
+        ("GET", "/workflows"),
+        ("GET", "/workflows/{workflow_id}"),
+        ("POST", "/workflows"),
+        ("PATCH", "/workflows"),
+        ("DELETE", "/workflows/{workflow_id}"),
+        ("DELETE", "/workflows"),
+        ("POST", "/workflows/{workflow_id}/results"),
+        ("POST", "/inputs"),
+        ("PATCH", "/inputs"),
+        ("GET", "/inputs"),
+        ("GET", "/inputs/{input_id}"),
+        ("DELETE", "/inputs/{input_id}"),
+        ("DELETE", "/inputs"),
+        ("GET", "/annotations"),
+        ("POST", "/annotations"),
+        ("PATCH", "/annotations"),
+    }
+)
 
 ROUTES = ROUTES + tuple(
-    Route(r.method, "/v2" + r.template[len(UA):], r.rpc, r.response, r.handler)
-    for r in ROUTES if r.template.startswith(UA + "/") and (r.method, r.template[len(UA):]) in APP_KEY_FORMS)
+    Route(r.method, "/v2" + r.template[len(UA) :], r.rpc, r.response, r.handler)
+    for r in ROUTES
+    if r.template.startswith(UA + "/") and (r.method, r.template[len(UA) :]) in APP_KEY_FORMS
+)
 
 #: Path parameters that may be empty: an empty workflow id in PostWorkflowResults is the app default.
 _MAY_BE_EMPTY = {("PostWorkflowResults", "{workflow_id}")}

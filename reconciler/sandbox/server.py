@@ -27,9 +27,10 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
-from typing import IO, Any, Iterator, cast
+from typing import IO, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from reconciler.errors import ReconcilerError
@@ -75,10 +76,13 @@ class _Handler(WSGIRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's error page, as a Clarifai-style JSON body (parse_request calls this)."""
         reason = self.responses.get(code, ("Error", ""))[0]
-        body = json.dumps({"status": status(CONN_BAD_REQUEST_FORMAT, "sandbox-" + new_id(),
-                                            details=f"HTTP {code}: {message or reason}")}).encode()
-        head = (f"HTTP/1.0 {code} {reason}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1")
+        body = json.dumps(
+            {"status": status(CONN_BAD_REQUEST_FORMAT, "sandbox-" + new_id(), details=f"HTTP {code}: {message or reason}")}
+        ).encode()
+        head = (
+            f"HTTP/1.0 {code} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
         self.close_connection = True
         try:
             self.wfile.write(head + body)
@@ -103,8 +107,9 @@ class _Handler(WSGIRequestHandler):
             return
         if not self.parse_request():
             return
-        handler = ServerHandler(cast(IO[bytes], self.rfile), cast(IO[bytes], self.wfile), self.get_stderr(), self.get_environ(),
-                                multithread=True)
+        handler = ServerHandler(
+            cast(IO[bytes], self.rfile), cast(IO[bytes], self.wfile), self.get_stderr(), self.get_environ(), multithread=True
+        )
         handler.request_handler = self  # type: ignore[attr-defined]
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
         if not getattr(handler, "headers_sent", False):
@@ -129,8 +134,9 @@ def _bind(sandbox: Sandbox, host: str, port: int, read_timeout: float | None = R
 
 
 @contextmanager
-def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
-                   read_timeout: float | None = READ_TIMEOUT) -> Iterator[str]:
+def running_server(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, read_timeout: float | None = READ_TIMEOUT
+) -> Iterator[str]:
     server = _bind(sandbox, host, port, read_timeout)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -142,9 +148,15 @@ def running_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
         thread.join(timeout=5)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, db: str = ".reconciler/sandbox.sqlite",
-          latency_ms: float = 0.0, rate_limit: float = 0.0, predictions: str | None = None,
-          quirks: str | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    db: str = ".reconciler/sandbox.sqlite",
+    latency_ms: float = 0.0,
+    rate_limit: float = 0.0,
+    predictions: str | None = None,
+    quirks: str | None = None,
+) -> int:
     from reconciler.sandbox.quirks import parse as parse_quirks
 
     try:

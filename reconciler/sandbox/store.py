@@ -18,8 +18,9 @@ import builtins
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -44,12 +45,20 @@ class Tx:
 
     def get(self, user: str, app: str, kind: str, id: str, parent: str = "") -> dict[str, Any] | None:
         row = self._c.execute(
-            "SELECT body FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?",
-            (user, app, kind, parent, id)).fetchone()
+            "SELECT body FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?", (user, app, kind, parent, id)
+        ).fetchone()
         return json.loads(row[0]) if row else None
 
-    def list(self, user: str, app: str, kind: str, parent: str | None = "", *,
-             newest_first: bool = False, page: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    def list(
+        self,
+        user: str,
+        app: str,
+        kind: str,
+        parent: str | None = "",
+        *,
+        newest_first: bool = False,
+        page: tuple[int, int] | None = None,
+    ) -> list[dict[str, Any]]:
         """Documents in insertion order (or newest first). `page=(page, per_page)` (1-based) reads
         only that page, in SQL: with `parent` given, `docs_scope` serves both the filter and the
         order (an index entry ends with the rowid, which `seq` is), so a page of a 10,000-row
@@ -69,31 +78,37 @@ class Tx:
     def insert(self, user: str, app: str, kind: str, id: str, body: dict[str, Any], parent: str = "") -> bool:
         """False (and nothing written) when the id is taken."""
         try:
-            self._c.execute("INSERT INTO docs (user_id, app_id, kind, parent, id, body) VALUES (?,?,?,?,?,?)",
-                            (user, app, kind, parent, id, json.dumps(body)))
+            self._c.execute(
+                "INSERT INTO docs (user_id, app_id, kind, parent, id, body) VALUES (?,?,?,?,?,?)",
+                (user, app, kind, parent, id, json.dumps(body)),
+            )
         except sqlite3.IntegrityError:
             return False
         return True
 
     def update(self, user: str, app: str, kind: str, id: str, body: dict[str, Any], parent: str = "") -> None:
-        self._c.execute("UPDATE docs SET body=? WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?",
-                        (json.dumps(body), user, app, kind, parent, id))
+        self._c.execute(
+            "UPDATE docs SET body=? WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?",
+            (json.dumps(body), user, app, kind, parent, id),
+        )
 
     def delete(self, user: str, app: str, kind: str, id: str, parent: str = "") -> bool:
-        cur = self._c.execute("DELETE FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?",
-                              (user, app, kind, parent, id))
+        cur = self._c.execute(
+            "DELETE FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=? AND id=?", (user, app, kind, parent, id)
+        )
         return cur.rowcount > 0
 
     def delete_children(self, user: str, app: str, kind: str, parent: str) -> None:
-        self._c.execute("DELETE FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=?",
-                        (user, app, kind, parent))
+        self._c.execute("DELETE FROM docs WHERE user_id=? AND app_id=? AND kind=? AND parent=?", (user, app, kind, parent))
 
     def delete_app(self, user: str, app: str) -> None:
         self._c.execute("DELETE FROM docs WHERE user_id=? AND app_id=?", (user, app))
 
     def apps_of(self, user: str) -> builtins.list[dict[str, Any]]:  # `list` is a method here
-        return [json.loads(r[0]) for r in self._c.execute(
-            "SELECT body FROM docs WHERE user_id=? AND kind='app' ORDER BY seq", (user,))]
+        return [
+            json.loads(r[0])
+            for r in self._c.execute("SELECT body FROM docs WHERE user_id=? AND kind='app' ORDER BY seq", (user,))
+        ]
 
 
 class Store:

@@ -11,7 +11,7 @@ import copy
 import re
 import struct
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import idrules
@@ -52,49 +52,83 @@ INTERNAL_UNCATEGORIZED = BY_NAME["INTERNAL_UNCATEGORIZED"]
 
 #: Enum names a request may send instead of integers (Status.code fields the sandbox reads).
 STATUS_NAMES: dict[str, int] = {
-    "SUCCESS": SUCCESS, "MIXED_STATUS": MIXED_STATUS, "FAILURE": FAILURE,
-    "MODEL_TRAINED": MODEL_TRAINED, "MODEL_TRAINING": MODEL_TRAINING,
-    "MODEL_UNTRAINED": MODEL_UNTRAINED, "MODEL_QUEUED_FOR_TRAINING": MODEL_QUEUED_FOR_TRAINING,
-    "MODEL_TRAINING_NO_DATA": MODEL_TRAINING_NO_DATA, "MODEL_TRAINING_NO_POSITIVES": MODEL_TRAINING_NO_POSITIVES,
-    "INPUT_SUCCESS": BY_NAME["INPUT_SUCCESS"], "INPUT_PENDING": BY_NAME["INPUT_PENDING"], "INPUT_FAILED": BY_NAME["INPUT_FAILED"], "INPUT_IN_PROGRESS": BY_NAME["INPUT_IN_PROGRESS"],
-    "ANNOTATION_SUCCESS": BY_NAME["ANNOTATION_SUCCESS"], "ANNOTATION_PENDING": BY_NAME["ANNOTATION_PENDING"], "ANNOTATION_FAILED": BY_NAME["ANNOTATION_FAILED"],
-    "ANNOTATION_UNKNOWN_STATUS": BY_NAME["ANNOTATION_UNKNOWN_STATUS"], "ANNOTATION_INVALID_ARGUMENT": BY_NAME["ANNOTATION_INVALID_ARGUMENT"],
-    "ANNOTATION_PERMISSION_DENIED": BY_NAME["ANNOTATION_PERMISSION_DENIED"], "ANNOTATION_AWAITING_REVIEW": BY_NAME["ANNOTATION_AWAITING_REVIEW"],
-    "ANNOTATION_REVIEW_DENIED": BY_NAME["ANNOTATION_REVIEW_DENIED"], "ANNOTATION_AWAITING_CONSENSUS_REVIEW": BY_NAME["ANNOTATION_AWAITING_CONSENSUS_REVIEW"],
+    "SUCCESS": SUCCESS,
+    "MIXED_STATUS": MIXED_STATUS,
+    "FAILURE": FAILURE,
+    "MODEL_TRAINED": MODEL_TRAINED,
+    "MODEL_TRAINING": MODEL_TRAINING,
+    "MODEL_UNTRAINED": MODEL_UNTRAINED,
+    "MODEL_QUEUED_FOR_TRAINING": MODEL_QUEUED_FOR_TRAINING,
+    "MODEL_TRAINING_NO_DATA": MODEL_TRAINING_NO_DATA,
+    "MODEL_TRAINING_NO_POSITIVES": MODEL_TRAINING_NO_POSITIVES,
+    "INPUT_SUCCESS": BY_NAME["INPUT_SUCCESS"],
+    "INPUT_PENDING": BY_NAME["INPUT_PENDING"],
+    "INPUT_FAILED": BY_NAME["INPUT_FAILED"],
+    "INPUT_IN_PROGRESS": BY_NAME["INPUT_IN_PROGRESS"],
+    "ANNOTATION_SUCCESS": BY_NAME["ANNOTATION_SUCCESS"],
+    "ANNOTATION_PENDING": BY_NAME["ANNOTATION_PENDING"],
+    "ANNOTATION_FAILED": BY_NAME["ANNOTATION_FAILED"],
+    "ANNOTATION_UNKNOWN_STATUS": BY_NAME["ANNOTATION_UNKNOWN_STATUS"],
+    "ANNOTATION_INVALID_ARGUMENT": BY_NAME["ANNOTATION_INVALID_ARGUMENT"],
+    "ANNOTATION_PERMISSION_DENIED": BY_NAME["ANNOTATION_PERMISSION_DENIED"],
+    "ANNOTATION_AWAITING_REVIEW": BY_NAME["ANNOTATION_AWAITING_REVIEW"],
+    "ANNOTATION_REVIEW_DENIED": BY_NAME["ANNOTATION_REVIEW_DENIED"],
+    "ANNOTATION_AWAITING_CONSENSUS_REVIEW": BY_NAME["ANNOTATION_AWAITING_CONSENSUS_REVIEW"],
 }
 VISIBILITY_NAMES = {"UNKNOWN_VISIBILITY": 0, "PRIVATE": 10, "ORG": 30, "PUBLIC": 50}
 
 DESCRIPTIONS = {
-    SUCCESS: "Ok", MIXED_STATUS: "Mixed status", FAILURE: "Failure",
-    CONN_THROTTLED: "Making too many requests", CONN_INSUFFICIENT_SCOPES: "Insufficient scopes",
+    SUCCESS: "Ok",
+    MIXED_STATUS: "Mixed status",
+    FAILURE: "Failure",
+    CONN_THROTTLED: "Making too many requests",
+    CONN_INSUFFICIENT_SCOPES: "Insufficient scopes",
     # Clarifai/clarifai-python-grpc tests/client/test_auth.py asserts this exact description.
-    CONN_KEY_INVALID: "Invalid API key or Invalid API key/application pair", CONN_BAD_REQUEST_FORMAT: "Bad request format",
-    CONN_DOES_NOT_EXIST: "Resource does not exist", CONN_INVALID_REQUEST: "Invalid request",
+    CONN_KEY_INVALID: "Invalid API key or Invalid API key/application pair",
+    CONN_BAD_REQUEST_FORMAT: "Bad request format",
+    CONN_DOES_NOT_EXIST: "Resource does not exist",
+    CONN_INVALID_REQUEST: "Invalid request",
     CONN_METHOD_NOT_ALLOWED: "Method not allowed",
-    MODEL_TRAINED: "Model is trained and ready for deployment", MODEL_TRAINING: "Model is currently training",
+    MODEL_TRAINED: "Model is trained and ready for deployment",
+    MODEL_TRAINING: "Model is currently training",
     # these four: Clarifai/docs `code_output_examples/create_model.js` and `train_model.js` (21102,
     # 21103), `docs/api-guide/advanced-topics/status-codes.md` (21110, 21111)
     MODEL_UNTRAINED: "Model not yet trained",
     MODEL_TRAINING_NO_DATA: "Custom model training had no data",
     MODEL_TRAINING_NO_POSITIVES: "Custom model training had no positive examples",
     MODEL_QUEUED_FOR_TRAINING: "Model is currently in queue for training.",
-    MODEL_DOES_NOT_EXIST: "Model does not exist", MODEL_INVALID_ARGUMENT: "Invalid argument",
+    MODEL_DOES_NOT_EXIST: "Model does not exist",
+    MODEL_INVALID_ARGUMENT: "Invalid argument",
     WORKFLOW_REQUIRE_TRAINED_MODEL: "New model in workflow needs to be trained",
-    WORKFLOW_DOES_NOT_EXIST: "Workflow does not exist", WORKFLOW_INVALID_ARGUMENT: "Invalid argument",
-    WORKFLOW_INVALID_GRAPH: "Invalid workflow graph", ANNOTATION_SUCCESS: "Annotation success",
-    ANNOTATION_INVALID_ARGUMENT: "Invalid argument", INPUT_SUCCESS: "Input image modification success",
-    INPUT_DOES_NOT_EXIST: "Input does not exist", INPUT_INVALID_ARGUMENT: "Invalid argument",
-    CONCEPTS_INVALID_REQUEST: "Invalid request", DATABASE_DUPLICATE_KEY:
-    "Object has a duplicate ID; another object with same ID already exist",
-    RPC_MAX_MESSAGE_SIZE_EXCEEDED: "Request body too large", INTERNAL_UNCATEGORIZED: "Internal error",
+    WORKFLOW_DOES_NOT_EXIST: "Workflow does not exist",
+    WORKFLOW_INVALID_ARGUMENT: "Invalid argument",
+    WORKFLOW_INVALID_GRAPH: "Invalid workflow graph",
+    ANNOTATION_SUCCESS: "Annotation success",
+    ANNOTATION_INVALID_ARGUMENT: "Invalid argument",
+    INPUT_SUCCESS: "Input image modification success",
+    INPUT_DOES_NOT_EXIST: "Input does not exist",
+    INPUT_INVALID_ARGUMENT: "Invalid argument",
+    CONCEPTS_INVALID_REQUEST: "Invalid request",
+    DATABASE_DUPLICATE_KEY: "Object has a duplicate ID; another object with same ID already exist",
+    RPC_MAX_MESSAGE_SIZE_EXCEEDED: "Request body too large",
+    INTERNAL_UNCATEGORIZED: "Internal error",
 }
 
 #: HTTP code per status code; anything else that is an error is a 400.
 HTTP_FOR = {
-    SUCCESS: 200, MIXED_STATUS: 207, CONN_THROTTLED: 429, CONN_INSUFFICIENT_SCOPES: 403,
-    CONN_KEY_INVALID: 401, CONN_DOES_NOT_EXIST: 404, MODEL_DOES_NOT_EXIST: 404,
-    WORKFLOW_DOES_NOT_EXIST: 404, INPUT_DOES_NOT_EXIST: 404, DATABASE_DUPLICATE_KEY: 409,
-    RPC_MAX_MESSAGE_SIZE_EXCEEDED: 413, INTERNAL_UNCATEGORIZED: 500, FAILURE: 500,
+    SUCCESS: 200,
+    MIXED_STATUS: 207,
+    CONN_THROTTLED: 429,
+    CONN_INSUFFICIENT_SCOPES: 403,
+    CONN_KEY_INVALID: 401,
+    CONN_DOES_NOT_EXIST: 404,
+    MODEL_DOES_NOT_EXIST: 404,
+    WORKFLOW_DOES_NOT_EXIST: 404,
+    INPUT_DOES_NOT_EXIST: 404,
+    DATABASE_DUPLICATE_KEY: 409,
+    RPC_MAX_MESSAGE_SIZE_EXCEEDED: 413,
+    INTERNAL_UNCATEGORIZED: 500,
+    FAILURE: 500,
 }
 
 
@@ -149,7 +183,7 @@ def check_id(value: Any, what: str, code: int, rule: idrules.IdRule | None = idr
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def f32(x: Any) -> float:
@@ -231,6 +265,7 @@ def objects(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 def paging(query: dict[str, list[str]]) -> tuple[int, int]:
     """page (default 1) and per_page (default 128, at most 1000): Clarifai's documented paging."""
+
     def num(name: str, default: int) -> int:
         raw = (query.get(name) or [""])[-1]
         if raw == "":
@@ -238,6 +273,7 @@ def paging(query: dict[str, list[str]]) -> tuple[int, int]:
         if not raw.isdigit():
             raise Fail(CONN_INVALID_REQUEST, f"{name} must be a non-negative integer")
         return int(raw) or default
+
     return num("page", 1), min(num("per_page", 128), 1000)
 
 
@@ -251,10 +287,11 @@ def qlist(query: dict[str, list[str]], name: str) -> list[str]:
 
 
 def page_slice(items: list[Any], page: int, per_page: int) -> list[Any]:
-    return items[(page - 1) * per_page: page * per_page]
+    return items[(page - 1) * per_page : page * per_page]
 
 
 # --- PATCH actions (REFERENCE §6) ---------------------------------------------------------------------
+
 
 def merge(old: Any, new: Any) -> Any:
     """Clarifai's `merge`: scalars overwrite; dicts merge recursively, but `{}` replaces; `null`
