@@ -1,0 +1,282 @@
+"""What several verbs share: exit codes, help layout, argument groups and types, loading the
+manifest, the one connect helper and the one output writer.
+
+Contract:
+- `verb(sub, name, summary, example)`: a verb's parser with its summary and example;
+- argument groups: `connection_args`, `manifest_args`, `plan_args`, `max_chars_arg`, and the
+  argument types that refuse non-finite or out-of-range numbers with argparse's one line;
+- `load_desired(args, files) -> State` (manifest, overlays, variables), `manifest_path`, `with_user`;
+- `connect_client(args, ...) -> Client`, the only way a verb connects (flags and environment);
+- `schema_ref(args)`: the modeline schema of a manifest export and convert write;
+- `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
+  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.client import Client
+    from reconciler.state import State
+
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written, and every option's default shown (like
+    ArgumentDefaultsHelpFormatter, minus the noise of "default: None / False / []")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if not action.option_strings or "default" in text.lower() or d is None or d is False or d == [] or d is argparse.SUPPRESS:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def verb(sub: Subparsers, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A verb's parser: its one-line summary (in `reconciler --help` too) and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[:1].upper() + summary[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=HelpFormatter,
+    )
+
+
+# --- numeric flags: finite and in range, or one clear line (argparse words the error) ---------------
+
+
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def timeout(text: str) -> float:
+    value = number(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout is more than 0 and at most 3600 seconds")
+    return value
+
+
+#: Slowest non-zero rate accepted: one request every 100 s (a smaller one is surely a typo, and
+#: 1/rate would overflow the sleep for tiny values).
+MIN_RATE = 0.01
+
+
+def rate(text: str) -> float:
+    value = number(text)
+    if value != 0 and not MIN_RATE <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: requests per second are 0 (no limit) or from {MIN_RATE:g} to 1000000")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# --- argument groups ------------------------------------------------------------------------------
+
+
+def connection_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--api-base",
+        default=None,
+        help="API base URL (default: CLARIFAI_API_BASE, "
+        "else https://api.clarifai.com; with no PAT and no base: the embedded sandbox)",
+    )
+    g.add_argument("--pat-file", default=None, help="read the PAT from this file (default: CLARIFAI_PAT)")
+    g.add_argument(
+        "--user",
+        dest="user_id",
+        default=None,
+        help="Clarifai user id (default: the manifest's app.user_id, else CLARIFAI_USER_ID)",
+    )
+    g.add_argument("--rate-limit", type=rate, default=15.0, help="client-side requests/second (0 = off)")
+    g.add_argument("--debug", action="store_true", help="trace every HTTP request on stderr (PAT redacted)")
+    g.add_argument(
+        "--timeout",
+        type=timeout,
+        default=30.0,
+        metavar="SECONDS",
+        help="per-request timeout (connect, read, write); timed-out requests are retried",
+    )
+    g.add_argument(
+        "--require-credentials",
+        action="store_true",
+        help="a missing PAT is an error, never the embedded sandbox (implied when CI or RECONCILER_REQUIRE_CREDENTIALS is set)",
+    )
+
+
+def manifest_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("manifest inputs")
+    g.add_argument(
+        "-f",
+        "--file",
+        dest="overlays",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a manifest, then overlays merged onto it by resource id (repeatable, in order)",
+    )
+    g.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="value of a variable declared under `variables:` (repeatable; wins over --var-file)",
+    )
+    g.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML mapping of variable values (repeatable; later files win)",
+    )
+
+
+def color_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="ANSI colour: auto = only on a terminal, and not when NO_COLOR is set (non-empty) or TERM=dumb",
+    )
+    p.add_argument("--no-color", action="store_true", help="the same as --color=never")
+
+
+def plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="KIND/ID",
+        help="limit to this resource and what it depends on (repeatable)",
+    )
+    color_args(p)
+
+
+def max_chars_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-chars",
+        type=positive_int,
+        default=60_000,
+        metavar="N",
+        help="--markdown stays under N characters by collapsing and summarising long change "
+        "lists (default: 60000; GitHub refuses comments over 65536)",
+    )
+
+
+def use_color(args: argparse.Namespace) -> bool:
+    from reconciler.render import use_color as decide
+
+    mode = "never" if getattr(args, "no_color", False) else getattr(args, "color", "auto")
+    return decide(mode, os.environ, sys.stdout.isatty())
+
+
+# --- the manifest ---------------------------------------------------------------------------------
+
+
+def manifest_path(args: argparse.Namespace, files: list[str]) -> str | None:
+    """The manifest (the base, with overlays): where the embedded sandbox is looked for."""
+    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    return all_files[0] if all_files else None
+
+
+def load_desired(args: argparse.Namespace, files: list[str]) -> State:
+    """The desired State from positional FILE(s) and/or -f overlays, with variables applied."""
+    from reconciler.manifest import load_overlays, read_inputs
+
+    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    if not all_files:
+        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...]")
+    if len(files) > 1:
+        raise ReconcilerError("give exactly one manifest (use -f BASE -f OVERLAY to merge overlays)")
+    inputs = read_inputs(getattr(args, "var", []) or [], getattr(args, "var_file", []) or [])
+    return load_overlays(all_files, inputs=inputs)
+
+
+def with_user(state: State, user_id: str | None) -> State:
+    """`state` owned by `user_id` (the connected user) when the manifest names no user."""
+    import dataclasses
+
+    if state.user_id or not user_id:
+        return state
+    return dataclasses.replace(state, user_id=user_id)
+
+
+# --- connecting and writing -----------------------------------------------------------------------
+
+
+def connect_client(
+    args: argparse.Namespace, manifest_user_id: str | None = None, *, manifest: str | None = None, sandbox_db: str | None = None
+) -> Client:
+    """The Client the connection flags ask for. `manifest`: the manifest next to which (or above
+    which) the embedded sandbox is looked for; `sandbox_db`: a saved plan's own sandbox."""
+    from pathlib import Path
+
+    from reconciler.client import connect
+
+    return connect(
+        api_base=args.api_base,
+        pat_file=args.pat_file,
+        user_id=args.user_id,
+        manifest_user_id=manifest_user_id,
+        rate_limit=args.rate_limit,
+        debug=args.debug,
+        timeout=args.timeout,
+        require_credentials=args.require_credentials,
+        sandbox_from=Path(manifest).absolute().parent if manifest else None,
+        sandbox_db=Path(sandbox_db) if sandbox_db else None,
+    )
+
+
+def write_output(path: str | None, text: str, *, private: bool = False, name: str | None = None) -> None:
+    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically with the
+    PAT masked (mode 0600 when `private`). A failure is one line: "cannot write NAME: why"
+    (`name` defaults to the path)."""
+    if not path or path == "-":
+        sys.stdout.write(text)  # stdout masks the PAT itself (cli.main)
+        return
+    from reconciler.client import mask_secrets
+    from reconciler.fileio import write_atomic
+
+    try:
+        write_atomic(path, mask_secrets(text), private=private)
+    except OSError as err:
+        raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
+
+
+def schema_ref(args: argparse.Namespace) -> str | None:
+    """A written manifest's modeline schema (export, convert): --schema ('none': no modeline), else
+    the packaged schema, relative to the output file."""
+    if args.schema:
+        return None if args.schema == "none" else str(args.schema)
+    from importlib import resources
+
+    packaged = os.path.abspath(str(resources.files("reconciler").joinpath("manifest.schema.json")))
+    if args.output and args.output != "-":
+        return os.path.relpath(packaged, os.path.dirname(os.path.abspath(args.output)))
+    return packaged

@@ -1,0 +1,34 @@
+"""`reconciler graph`: draw a manifest's workflow DAG (Mermaid or Graphviz DOT) on stdout."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from reconciler.commands.common import EXIT_OK, manifest_args, verb
+
+if TYPE_CHECKING:
+    from reconciler.commands.common import Subparsers
+
+
+def add_parser(sub: Subparsers) -> None:
+    gr = verb(
+        sub,
+        "graph",
+        "draw a manifest's workflow DAG (Mermaid or Graphviz DOT)",
+        "reconciler graph manifest.yaml --format dot | dot -Tsvg > dag.svg",
+    )
+    gr.add_argument("files", nargs="*", metavar="FILE")
+    gr.add_argument("--workflow", metavar="ID", help="the workflow to draw (default: the app's default workflow)")
+    gr.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="diagram language")
+    manifest_args(gr)
+    gr.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler import graph
+    from reconciler.commands.common import load_desired
+
+    desired = load_desired(args, args.files)
+    print(graph.render(desired, args.workflow, args.format), end="")
+    return EXIT_OK

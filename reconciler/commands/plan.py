@@ -1,0 +1,83 @@
+"""`reconciler plan`: show what apply would change in the live app; `--out` saves the plan for
+`reconciler apply PLAN`; `--detailed-exitcode` exits 2 when there are changes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, connection_args, manifest_args, max_chars_arg, plan_args, verb
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.client import Client
+    from reconciler.commands.common import Subparsers
+    from reconciler.plan import Plan
+
+
+def add_parser(sub: Subparsers) -> None:
+    pl = verb(
+        sub,
+        "plan",
+        "show what apply would change in the live app",
+        "reconciler plan manifest.yaml --out plan.json\n  reconciler plan -f base.yaml -f prod.yaml --markdown",
+    )
+    pl.add_argument("files", nargs="*", metavar="FILE")
+    manifest_args(pl)
+    fmt = pl.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable plan (format_version 1)")
+    fmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
+    pl.add_argument("--out", metavar="PLAN", help="save the plan; `reconciler apply PLAN` applies exactly it")
+    pl.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 0 when there are no changes, 2 when there are, 1 on error"
+    )
+    max_chars_arg(pl)
+    plan_args(pl)
+    connection_args(pl)
+    pl.set_defaults(func=run)
+
+
+def plan_manifest(args: argparse.Namespace) -> tuple[Client, Plan]:
+    """Connect for the manifest the arguments name and plan it (`pipeline.plan_app`)."""
+    from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
+    from reconciler.pipeline import plan_app
+
+    desired = load_desired(args, args.files)
+    client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))
+    return client, plan_app(client, with_user(desired, client.user_id), targets=args.target)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.commands.common import use_color
+
+    _client, plan = plan_manifest(args)
+    data = render.plan_to_dict(plan)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+    elif args.markdown:
+        print(render.render_markdown(data, plan, max_chars=args.max_chars))
+    else:
+        print(render.render_text(data, color=use_color(args)))
+    if args.out:
+        write_plan_file(args.out, plan)
+        print(f"Saved the plan to {args.out}; apply it with: reconciler apply {args.out}", file=sys.stderr)
+    if args.detailed_exitcode and not plan.empty:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def write_plan_file(path: str, plan: Plan) -> None:
+    """Save `plan` for `reconciler apply PLAN` (mode 0600: a plan describes the app in full)."""
+    from reconciler.commands.common import write_output
+    from reconciler.serialize import plan_to_file_dict
+
+    try:  # key order kept: it is the order changes are listed in; NaN / infinities are not JSON
+        text = json.dumps(plan_to_file_dict(plan), indent=1, allow_nan=False)
+    except ValueError:
+        raise ReconcilerError(
+            f"cannot write plan file {path}: the plan holds a non-finite number (NaN or infinity), which JSON cannot carry"
+        ) from None
+    write_output(path, text, private=True, name=f"plan file {path}")

@@ -1,0 +1,48 @@
+"""`reconciler show PLAN`: print a saved plan (text, --json or --markdown) without connecting."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING
+
+from reconciler.commands.common import EXIT_OK, color_args, max_chars_arg, verb
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.commands.common import Subparsers
+
+
+def add_parser(sub: Subparsers) -> None:
+    sh = verb(
+        sub,
+        "show",
+        "print a saved plan (text, --json or --markdown) without connecting",
+        "reconciler show plan.json --markdown > comment.md",
+    )
+    sh.add_argument("plan", metavar="PLAN", help="a file written by `reconciler plan --out`")
+    shfmt = sh.add_mutually_exclusive_group()
+    shfmt.add_argument("--json", action="store_true", help="the plan's machine format (as `plan --json`)")
+    shfmt.add_argument("--markdown", action="store_true", help="Markdown for pull-request comments")
+    max_chars_arg(sh)
+    color_args(sh)
+    sh.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.commands.common import use_color
+    from reconciler.planfile import load_saved_plan, read_plan_file
+
+    data = read_plan_file(args.plan)
+    if data is None:
+        raise ReconcilerError(f"{args.plan} is not a usable saved plan: not a plan file written by `reconciler plan --out`")
+    plan = load_saved_plan(args.plan, data)
+    doc = render.plan_to_dict(plan)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    elif args.markdown:
+        print(render.render_markdown(doc, plan, max_chars=args.max_chars))
+    else:  # the same bytes as `plan` printed when the plan was made
+        print(render.render_text(doc, color=use_color(args)))
+    return EXIT_OK

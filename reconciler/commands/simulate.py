@@ -1,0 +1,71 @@
+"""`reconciler simulate`: forecast, offline, which inputs a workflow would annotate SUCCESS / PENDING
+from recorded predictions; `--sweep` varies thresholds and draws an SVG chart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from reconciler.commands.common import EXIT_OK, manifest_args, verb
+
+if TYPE_CHECKING:
+    from reconciler.commands.common import Subparsers
+
+
+def add_parser(sub: Subparsers) -> None:
+    si = verb(
+        sub,
+        "simulate",
+        "forecast, offline, which inputs a workflow would annotate SUCCESS / PENDING from recorded predictions",
+        "reconciler simulate manifest.yaml --predictions preds.jsonl --sweep all=0.5:0.95:0.05",
+    )
+    si.add_argument("files", nargs="*", metavar="FILE")
+    si.add_argument("--predictions", required=True, metavar="JSONL", help="recorded model outputs (README)")
+    si.add_argument("--workflow", metavar="ID", help="the workflow to run (default: the app's default workflow)")
+    si.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="CONCEPT=START:STOP:STEP",
+        help="vary a concept's threshold (or all=START:STOP:STEP) in every thresholder of the "
+        "workflow; prints a table and writes an SVG chart (repeatable)",
+    )
+    si.add_argument("--svg", default="sweep.svg", metavar="FILE", help="where --sweep writes its chart (default: sweep.svg)")
+    si.add_argument("--json", action="store_true", help="machine-readable report")
+    manifest_args(si)
+    si.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler import predictions, simulate
+    from reconciler.commands.common import load_desired, write_output
+    from reconciler.sweepchart import render_svg
+
+    desired = load_desired(args, args.files)
+    recorded = predictions.load(args.predictions)
+    specs = [simulate.parse_sweep(s) for s in args.sweep]
+    report = simulate.simulate(desired, recorded, args.workflow).as_dict()
+    sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
+    warning = simulate.unmatched_warning(desired, recorded, args.workflow)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if sweeps:
+        write_output(args.svg, render_svg(sweeps))
+    if args.json:
+        out: dict[str, Any] = {
+            "format_version": simulate.FORMAT_VERSION,
+            "predictions": args.predictions,
+            **report,
+            "warnings": [warning] if warning else [],
+        }
+        if sweeps:
+            out["sweeps"] = sweeps
+            out["svg"] = args.svg
+        print(json.dumps(out, indent=2))
+    else:
+        print(simulate.render_text(report, sweeps, source=args.predictions), end="")
+        if sweeps:
+            print(f"\nWrote the chart to {args.svg}")
+    return EXIT_OK

@@ -1,0 +1,52 @@
+"""`reconciler validate`: check manifests without touching any API; exit 1 when any is invalid."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, verb
+from reconciler.errors import ManifestError, ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.commands.common import Subparsers
+    from reconciler.errors import Problem
+
+
+def add_parser(sub: Subparsers) -> None:
+    v = verb(
+        sub,
+        "validate",
+        "check manifests without touching any API",
+        "reconciler validate manifest.yaml\n  reconciler validate -f base.yaml -f prod.yaml --var cut=0.9",
+    )
+    v.add_argument("files", nargs="*", metavar="FILE")
+    v.add_argument("--json", action="store_true", help="print problems as JSON")
+    manifest_args(v)
+    v.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler.manifest import load_many, load_overlays, read_inputs
+
+    if not args.files and not args.overlays:
+        raise ReconcilerError("give FILE... or -f BASE [-f OVERLAY ...]")
+    problems: list[Problem] = []
+    try:
+        inputs = read_inputs(args.var, args.var_file)
+        if args.files:  # positional files are independent manifests
+            load_many(args.files, inputs=inputs)
+        if args.overlays:  # -f files are one manifest: a base and its overlays
+            load_overlays(args.overlays, inputs=inputs)
+    except ManifestError as err:
+        problems = list(err.problems)
+    if args.json:  # a plain list: [] means every file is valid
+        print(json.dumps([p.as_dict() for p in problems], indent=2))
+    else:
+        for p in problems:
+            print(p, file=sys.stderr)
+        if not problems:
+            print(f"{len(args.files) + (1 if args.overlays else 0)} manifest(s) valid")
+    return EXIT_ERROR if problems else EXIT_OK
