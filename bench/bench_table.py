@@ -45,16 +45,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # depth.py
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # manifest_gen.py, e2e.py
 
 from depth import TimingTransport, depth  # noqa: E402
 from manifest_gen import generate, scale  # noqa: E402
 from reconciler.apply import apply_plan  # noqa: E402
 from reconciler import modeltypes  # noqa: E402
 from reconciler.client import Client  # noqa: E402
-from reconciler.live import fingerprint, read_live  # noqa: E402
 from reconciler.manifest import load, load_text  # noqa: E402
+from reconciler.pipeline import plan_app  # noqa: E402
 from reconciler.plan import make_plan  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
@@ -132,9 +132,7 @@ def ours(url: str, sandbox: Sandbox, s: State, rate_limit: float = 0) -> dict[st
         sandbox.request_log.clear()
         timing.clear()
         t0 = time.perf_counter()
-        live = read_live(client, state.app.id, user_id=DEFAULT_USER, want_models={m.id for m in state.models},
-                         expect_concepts=len(state.concepts))
-        plan = make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
+        plan = plan_app(client, state)
         if do_apply and not plan.empty:
             apply_plan(client, plan, poll_s=0.02)
         out[label] = (len(sandbox.request_log), time.perf_counter() - t0, depth(timing.intervals))
@@ -309,7 +307,7 @@ def ours_fresh(url: str, sandbox: Sandbox, s: State) -> tuple[int, float, int]:
     client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=15.0)
     sandbox.request_log.clear()
     t0 = time.perf_counter()
-    plan = make_plan(s, read_live(client, s.app.id, user_id=DEFAULT_USER, want_models={m.id for m in s.models}))
+    plan = plan_app(client, s)
     apply_plan(client, plan, poll_s=0.02)
     wall = time.perf_counter() - t0
     client.close()

@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from reconciler.apply import apply_plan  # noqa: E402
 from reconciler.client import Client  # noqa: E402
-from reconciler.live import fingerprint, read_live  # noqa: E402
 from reconciler.manifest import load_text  # noqa: E402
-from reconciler.plan import make_plan  # noqa: E402
+from reconciler.pipeline import plan_app  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
 from reconciler import modeltypes  # noqa: E402
@@ -97,9 +96,7 @@ def main() -> int:
             client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=args.rate_limit)
 
             def plan_once():
-                live = read_live(client, desired.app.id, user_id=DEFAULT_USER,
-                                 want_models={m.id for m in state.models}, expect_concepts=len(state.concepts))
-                return make_plan(state, live, live_fingerprint=fingerprint(live) if live else "")
+                return plan_app(client, state)
 
             def measure(label: str, do_apply: bool, minimum: str) -> None:
                 sandbox.request_log.clear()

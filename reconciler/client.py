@@ -740,9 +740,19 @@ def sandbox_db_path(start: Path | None = None) -> Path:
     return find_sandbox(start)[0]
 
 
+#: How plans name the embedded sandbox as their endpoint: this, then the sandbox file's path.
+SANDBOX_ENDPOINT_PREFIX = "local sandbox at "
+
+
 def sandbox_endpoint(db: Path) -> str:
     """How plans name the embedded sandbox as their endpoint."""
-    return f"local sandbox at {db}"
+    return f"{SANDBOX_ENDPOINT_PREFIX}{db}"
+
+
+def sandbox_of_endpoint(endpoint: str) -> str | None:
+    """The embedded sandbox file an endpoint names (`sandbox_endpoint`'s inverse), or None when it
+    names an API base."""
+    return endpoint[len(SANDBOX_ENDPOINT_PREFIX) :] if endpoint.startswith(SANDBOX_ENDPOINT_PREFIX) else None
 
 
 def credentials_required(flag: bool = False) -> str | None:

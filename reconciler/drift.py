@@ -1,9 +1,10 @@
 """Drift: what differs in the live app from the manifest, field by field — a read-only plan.
 
 Contract: `check_drift(client, desired) -> DriftReport` reads the live app (GET requests only; no
-write is ever made) and plans with `plan.make_plan`, so drift and plan can never disagree; `render_text`
-and `report_to_dict` (`--json`: the plan's machine format plus ``"drift": bool``) present it. The CLI
-exits 0 when there is no drift, 2 when there is, 1 on error.
+write is ever made) and plans exactly as `reconciler plan` does (`pipeline.plan_app`), so drift and
+plan can never disagree; `render_text` and `report_to_dict` (`--json`: the plan's machine format
+plus ``"drift": bool``) present it. The CLI exits 0 when there is no drift, 2 when there is, 1 on
+error.
 
 Every planned action is drift: a resource missing from the app (`create`), a field that differs
 (`update`, `new_version`, `repoint`, `set_default`), a managed resource the manifest no longer has
@@ -15,12 +16,14 @@ counted. Changes read "live → manifest".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import render
-from reconciler.live import fingerprint, read_live
-from reconciler.plan import Op, Plan, make_plan
-from reconciler.state import State
+from reconciler.plan import Op, Plan
+
+if TYPE_CHECKING:
+    from reconciler.client import Client
+    from reconciler.state import State
 
 
 @dataclass(frozen=True)
@@ -32,17 +35,10 @@ class DriftReport:
         return not self.plan.empty
 
 
-def check_drift(client: Any, desired: State) -> DriftReport:
-    live = read_live(
-        client,
-        desired.app.id,
-        user_id=desired.user_id,
-        want_models={m.id for m in desired.models},
-        expect_concepts=len(desired.concepts),
-    )
-    return DriftReport(
-        make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "", endpoint=getattr(client, "endpoint", ""))
-    )
+def check_drift(client: Client, desired: State) -> DriftReport:
+    from reconciler.pipeline import plan_app
+
+    return DriftReport(plan_app(client, desired))
 
 
 def report_to_dict(report: DriftReport) -> dict[str, Any]:

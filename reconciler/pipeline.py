@@ -28,9 +28,6 @@ if TYPE_CHECKING:
     from reconciler.plan import Plan
     from reconciler.state import State
 
-#: How `client.sandbox_endpoint` names the embedded sandbox: a saved plan made there names its file.
-_SANDBOX_ENDPOINT_PREFIX = "local sandbox at "
-
 
 def read_app(client: Client, desired: State) -> State | None:
     """The live app `desired` describes, or None when it does not exist."""
@@ -60,15 +57,14 @@ def apply_saved_plan(
     """The client and the re-checked plan for applying `stored` (see the module docstring).
     `connect(user_id, sandbox_db)` makes the client: `sandbox_db` is the embedded sandbox file the
     plan was made on, when it was made on one."""
+    from reconciler.client import sandbox_of_endpoint
     from reconciler.live import fingerprint
     from reconciler.plan import make_plan
     from reconciler.serialize import bound_fingerprint
 
     if user_id and user_id != stored.user_id:
         raise PlanError(f"the plan in {source} was made for user {stored.user_id or 'me'}, not {user_id}; make a new plan")
-    prefix = _SANDBOX_ENDPOINT_PREFIX
-    own_sandbox = stored.endpoint[len(prefix) :] if stored.endpoint.startswith(prefix) else None
-    client = connect(stored.user_id, own_sandbox)
+    client = connect(stored.user_id, sandbox_of_endpoint(stored.endpoint))
     if client.endpoint != stored.endpoint:
         raise PlanError(
             f"the plan in {source} was made against {stored.endpoint}, but this apply would "

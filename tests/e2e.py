@@ -11,9 +11,10 @@ from typing import Any
 
 from reconciler.apply import apply_plan
 from reconciler.client import Client, sandbox_transport
-from reconciler.live import fingerprint, read_live
+from reconciler.live import read_live
 from reconciler.manifest import load, load_text
-from reconciler.plan import Plan, make_plan
+from reconciler.pipeline import plan_app, read_app
+from reconciler.plan import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.state import State
 
@@ -43,13 +44,14 @@ class Harness:
         return state if state.user_id else dataclasses.replace(state, user_id=DEFAULT_USER)
 
     def live(self, app_id: str, desired: State | None = None) -> State | None:
-        want = {m.id for m in desired.models} if desired else None
-        return read_live(self.client, app_id, user_id=DEFAULT_USER, want_models=want,
-                         expect_concepts=len(desired.concepts) if desired else 0)
+        """The live app as a plan for `desired` reads it, or, with no `desired`, all of it."""
+        if desired is not None:
+            return read_app(self.client, desired)
+        return read_live(self.client, app_id, user_id=DEFAULT_USER)
 
     def plan(self, desired: State, **kw: Any) -> Plan:
-        live = self.live(desired.app.id, desired)
-        return make_plan(desired, live, live_fingerprint=fingerprint(live) if live else "", **kw)
+        """What `reconciler plan` would make of `desired` (`pipeline.plan_app`; kw: targets)."""
+        return plan_app(self.client, desired, **kw)
 
     def apply(self, desired: State, client: Client | None = None, **kw: Any) -> Plan:
         plan = self.plan(desired)

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from reconciler.live import read_live
 from reconciler.sandbox.app import DEFAULT_USER
 from reconciler.state import Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from manifest_gen import generate  # noqa: E402,F401  (re-exported for the tests)
+from manifest_gen import generate  # noqa: F401  (re-exported for the tests)
 
 EMBED = {"id": "general-image-embedding", "user_id": "clarifai", "app_id": "main",
          "model_version": {"id": "bb186755eda04f9cbb6fe32e816be104"}}

@@ -1,5 +1,6 @@
-"""Generated manifests of any size, shared by the benchmarks (`bench/bench_table.py`) and the
-robustness tests (`tests/test_crash*.py`, `tests/test_throttle*.py`, ...).
+"""Generated manifests of any size, shared by the robustness tests (`tests/test_crash_anywhere.py`,
+`tests/test_concurrent_apply.py`, through `tests/robust.py`) and the benchmarks
+(`bench/bench_table.py`, which imports it from here).
 
 Contract: `generate(n_concepts, n_models, n_workflows, app_id="gen-app") -> str` is a valid
 manifest (YAML text) exercising every resource kind the auto-annotation walkthrough uses, scaled:
