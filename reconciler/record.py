@@ -38,7 +38,6 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +46,7 @@ from reconciler import labels as labels_mod
 from reconciler import predictions as predictions_mod
 from reconciler.client import Client, api_path
 from reconciler.errors import ReconcilerError
+from reconciler.fileio import write_atomic
 from reconciler.graph import select_workflow
 from reconciler.modeltypes import ANNOTATION_STATUSES, OPERATOR_TYPES, WRITER, canonical_type
 from reconciler.operators import REVIEW_STATUSES
@@ -252,13 +252,10 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
         for i in inputs
         if by_input.get(i.get("id", ""))
     ]
-    tmp = f"{out_path}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, out_path)
+        write_atomic(out_path, "".join(line + "\n" for line in lines))
     except OSError as err:
-        raise ReconcilerError(f"cannot write {out_path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot write {out_path}: {err.strerror or err}") from None
     return len(lines)
 
 

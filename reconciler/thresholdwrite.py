@@ -15,7 +15,6 @@ Contract:
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -35,11 +34,14 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
 
 def write_in_place(path: str, changes: Iterable[dict[str, Any]]) -> list[str]:
     """Rewrite the threshold values; returns one human line per change."""
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            text = fh.read()
+    from reconciler.fileio import read_regular_text
+
+    try:  # as bytes decoded: the file's own line endings are kept
+        text = read_regular_text(path)
     except OSError as err:
-        raise ReconcilerError(f"cannot read {path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"cannot read {path}: not UTF-8 text") from None
     try:
         spans = scalar_spans(text)
     except ValueError as err:
@@ -89,10 +91,10 @@ def overlay_text(changes: Iterable[dict[str, Any]], header: str = "") -> str:
 
 
 def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
+    """`text` replaces the manifest atomically (`fileio.write_atomic`: its line endings as given)."""
+    from reconciler.fileio import write_atomic
+
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
-        raise ReconcilerError(f"cannot write {path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot write {path}: {err.strerror or err}") from None

@@ -269,3 +269,10 @@ def test_sandbox_is_found_upwards_from_the_manifest_like_git(capsys, tmp_path, m
     shutil.copy(AUTO, other)
     code, _, err = run(capsys, "plan", other)
     assert code == 0 and f"data in {repo / '.reconciler' / 'sandbox.sqlite'}; the nearest .reconciler/ above the manifest" in err
+    # every verb that connects for a manifest looks beside it, whatever the current directory
+    monkeypatch.chdir(tmp_path)
+    for verb, *rest in (("drift",), ("record", "--predictions", tmp_path / "p.jsonl")):
+        code, _, err = run(capsys, verb, manifest, *rest)
+        assert code == 0, err
+        assert f"data in {here}; the .reconciler/ next to the manifest" in err, (verb, err)
+    assert not (tmp_path / ".reconciler").exists()

@@ -40,11 +40,11 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.commands.common import connect_client, load_desired, with_user
+    from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
     from reconciler.record import RecordOptions, record
 
     desired = load_desired(args, args.files)
-    client = connect_client(args, desired.user_id)
+    client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))
     desired = with_user(desired, client.user_id)
     opts = RecordOptions(
         predictions=args.predictions,
