@@ -25,8 +25,9 @@ def select_workflow(state: State, workflow_id: str | None = None) -> Workflow:
         if wf is None:
             raise ReconcilerError(f"workflow {workflow_id!r} is not in the manifest (workflows: {', '.join(ids) or 'none'})")
         return wf
-    if state.app.default_workflow and state.workflow(state.app.default_workflow):
-        return state.workflow(state.app.default_workflow)  # type: ignore[return-value]
+    default = state.workflow(state.app.default_workflow) if state.app.default_workflow else None
+    if default is not None:
+        return default
     if len(ids) == 1:
         return state.workflows[0]
     if not ids:

@@ -12,7 +12,7 @@ model version.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.plan import Action, Op, Plan, is_new_pin, new_pin_model
@@ -334,7 +334,7 @@ def node_label(n: Node, models: dict[str, Model]) -> list[str]:
 def mermaid_flowchart(
     wf: Workflow,
     models: dict[str, Model],
-    marked: list[str] = (),  # type: ignore[assignment]
+    marked: Sequence[str] = (),
     cls: str = "changed",
     removed: tuple[Node, ...] = (),
 ) -> list[str]:

@@ -24,7 +24,7 @@ import json
 import types
 import typing
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.diff import ABSENT, Change
 from reconciler.errors import PlanError
@@ -45,13 +45,15 @@ from reconciler.state import (
 )
 from reconciler.status_codes import BY_NAME
 
+R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow)
+
 STATE_FORMAT = 1
 #: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
 #: cannot say where it was made, so it is refused rather than applied anywhere.
 PLAN_FILE_FORMAT = 2
 #: A saved plan nested deeper than this is not one we wrote (the manifest loader has the same cap).
 MAX_PLAN_DEPTH = 64
-PLAN_FILE_KIND = "reconciler-plan"  # what `cli._read_plan_file` looks for
+PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
 
 
 # --- State ------------------------------------------------------------------------------------
@@ -198,14 +200,22 @@ def state_from_dict(d: dict[str, Any]) -> State:
             f"saved state has format_version {d.get('format_version')}; this version of reconciler reads {STATE_FORMAT}"
         )
     return State(
-        app=resource_from_dict(Kind.APP, d["app"]),  # type: ignore[arg-type]
-        concepts=tuple(resource_from_dict(Kind.CONCEPT, c) for c in d.get("concepts") or ()),  # type: ignore[misc]
-        relations=tuple(resource_from_dict(Kind.RELATION, r) for r in d.get("relations") or ()),  # type: ignore[misc]
-        models=tuple(resource_from_dict(Kind.MODEL, m) for m in d.get("models") or ()),  # type: ignore[misc]
-        workflows=tuple(resource_from_dict(Kind.WORKFLOW, w) for w in d.get("workflows") or ()),  # type: ignore[misc]
+        app=_resource_of(App, Kind.APP, d["app"]),
+        concepts=tuple(_resource_of(Concept, Kind.CONCEPT, c) for c in d.get("concepts") or ()),
+        relations=tuple(_resource_of(ConceptRelation, Kind.RELATION, r) for r in d.get("relations") or ()),
+        models=tuple(_resource_of(Model, Kind.MODEL, m) for m in d.get("models") or ()),
+        workflows=tuple(_resource_of(Workflow, Kind.WORKFLOW, w) for w in d.get("workflows") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
     )
+
+
+def _resource_of(cls: type[R], kind: Kind, d: dict[str, Any]) -> R:
+    """`resource_from_dict(kind, d)`, narrowed to the class that kind decodes to."""
+    res = resource_from_dict(kind, d)
+    if not isinstance(res, cls):  # resource_from_dict decodes each kind to its own class
+        raise PlanError(f"malformed saved state: a {kind.value} decoded as {type(res).__name__}")
+    return res
 
 
 # --- Plan -------------------------------------------------------------------------------------

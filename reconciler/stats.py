@@ -19,6 +19,7 @@ Contract:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 _EPS = 1e-15
 _TINY = 1e-300
@@ -81,7 +82,7 @@ def _check(k: int, n: int, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def _bisect(f_increasing, target: float) -> float:
+def _bisect(f_increasing: Callable[[float], float], target: float) -> float:
     """The p in [0, 1] where the increasing f(p) crosses `target` (to ~1e-12)."""
     lo, hi = 0.0, 1.0
     for _ in range(60):
