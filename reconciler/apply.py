@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from reconciler import modeltypes
-from reconciler.client import api_path, app_path
+from reconciler.client import Client, api_path, app_path
 from reconciler.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec, metadata_with_marker
 from reconciler.errors import ApiError, ApplyError, ReconcilerError
 from reconciler.live import list_versions
@@ -186,7 +186,7 @@ class ApplyResult:
 class Applier:
     def __init__(
         self,
-        client: Any,
+        client: Client,
         plan: Plan,
         *,
         progress: Progress | None = None,
@@ -234,7 +234,7 @@ class Applier:
                 dependents[d].append(t.index)
         finished: set[int] = set()
         stop: tuple[_Task, BaseException] | None = None
-        workers = max(1, int(getattr(self.client, "max_workers", 8) or 8))
+        workers = self.client.max_workers
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         running: dict[Future[None], _Task] = {}
         ready = [t for t in tasks if not t.deps]
@@ -368,7 +368,12 @@ class Applier:
         refuse one (quirk delete-body-refused)."""
         with self._lock:
             self.result.writes += 1
-        fn = {"post": self.client.post, "patch": self.client.patch, "delete": self.client.delete}[method]
+        senders: dict[str, Callable[..., dict[str, Any]]] = {
+            "post": self.client.post,
+            "patch": self.client.patch,
+            "delete": self.client.delete,
+        }
+        fn = senders[method]
         if retry:
             return fn(path, body)
         return fn(path, body, retry=False)
@@ -468,7 +473,9 @@ class Applier:
     def _update_concept(self, group: list[Action]) -> None:
         # PatchConcepts takes only "overwrite", which may replace the whole concept: send back the
         # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces).
-        existing: dict[str, dict[str, Any]] = {c.get("id"): c for c in self.client.list_all(self._at("concepts"), "concepts")}
+        existing: dict[str, dict[str, Any]] = {
+            str(c.get("id", "")): c for c in self.client.list_all(self._at("concepts"), "concepts")
+        }
         concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i : i + CONCEPT_BATCH]
@@ -984,7 +991,7 @@ def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_mar
 
 
 def apply_plan(
-    client: Any,
+    client: Client,
     plan: Plan,
     *,
     progress: Progress | None = None,

@@ -33,12 +33,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from reconciler import modeltypes
 from reconciler.state import ConceptRelation, Model, State, Workflow
+
+if TYPE_CHECKING:
+    from reconciler.client import Client
 
 Warn = Callable[[str], None]
 _EXP_FLOAT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
@@ -222,7 +225,9 @@ def dump_yaml(data: dict[str, Any], schema_ref: str | None = None, header: tuple
     return "\n".join(lines) + ("\n" if lines else "") + body
 
 
-def export_app(client: Any, app_id: str, *, user_id: str | None = None, schema_ref: str | None = None) -> tuple[str, list[str]]:
+def export_app(
+    client: Client, app_id: str, *, user_id: str | None = None, schema_ref: str | None = None
+) -> tuple[str, list[str]]:
     """Read the live app (all models' versions) and return (manifest YAML, warnings)."""
     from reconciler.errors import ReconcilerError
     from reconciler.live import read_live
