@@ -40,6 +40,7 @@ from typing import Any, NamedTuple, Self
 from reconciler import modeltypes, training
 from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
 from reconciler.errors import PlanError
+from reconciler.idrules import WORKFLOW_ID_STRICT_MAX
 from reconciler.state import App, Kind, Model, ModelVersion, Resource, ResourceKey, State, Workflow, resource_dependencies
 
 __all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_plan", "parse_target"]
@@ -492,6 +493,16 @@ class _Planner:
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
                 self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
+                if len(w.id) > WORKFLOW_ID_STRICT_MAX:
+                    self.notes.append(
+                        Note(
+                            ResourceKey(Kind.WORKFLOW, w.id),
+                            f"workflow/{w.id}: its id has {len(w.id)} characters; Clarifai's own client tests keep "
+                            f"workflow ids to {WORKFLOW_ID_STRICT_MAX} ('Max workflow ID is capped at 32 chars'), its SDK "
+                            "allows 48: if the API refuses it, apply stops there with the API's message, keeps what it "
+                            "made, and a shorter id converges on the next run",
+                        )
+                    )
                 continue
             structural = diff_resources(lw, w)
             changes = sorted(structural + pin_changes, key=order)
