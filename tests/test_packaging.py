@@ -1,7 +1,8 @@
 """The installed package is the whole package: what setuptools builds from pyproject.toml (its
 `build_py` step, which makes the wheel's contents) holds every module under reconciler/ (the verbs
-in reconciler/commands/, the sandbox in reconciler/sandbox/) and the schema. The suite imports the source tree, so without this a subpackage missing from the
-packaging configuration would pass every other test and break `reconciler` once installed."""
+in reconciler/commands/, the sandbox in reconciler/sandbox/) and the schema. The suite imports the
+source tree, so without this a subpackage missing from the packaging configuration would pass every
+other test and break `reconciler` once installed."""
 
 from __future__ import annotations
 
