@@ -86,12 +86,19 @@ class Predictions:
         Concepts are owned by the model's app: `ConceptRef(id)` for this app's models."""
         model_keys = self.model_keys(model)
         for key in input_keys:
-            if not key:
-                continue
-            for mk in model_keys:
-                p = self._index.get((key, mk))
-                if p is not None:
-                    return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in p.concepts}
+            p = self.line(key, model_keys)
+            if p is not None:
+                return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in p.concepts}
+        return None
+
+    def line(self, input_key: str, model_keys: Sequence[str]) -> Prediction | None:
+        """The line recorded for one input and a model (its `model_keys`, first match wins)."""
+        if not input_key:
+            return None
+        for mk in model_keys:
+            p = self._index.get((input_key, mk))
+            if p is not None:
+                return p
         return None
 
 
@@ -111,19 +118,19 @@ def parse(text: str, source: str = "<predictions>") -> Predictions:
     lines: list[Prediction] = []
     seen: dict[tuple[str, str], int] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         try:
-            pred = _parse_line(raw)
+            iid, model, concepts = _parse_line(raw)
         except ValueError as err:
             problems.append((n, str(err)))
             continue
-        key = (pred.input, pred.model)
+        key = (iid, model)
         if key in seen:
-            problems.append((n, f"input {pred.input!r} and model {pred.model!r} are already recorded on line {seen[key]}"))
+            problems.append((n, f"input {iid!r} and model {model!r} are already recorded on line {seen[key]}"))
             continue
         seen[key] = n
-        lines.append(Prediction(pred.input, pred.model, pred.concepts, n))
+        lines.append(Prediction(iid, model, concepts, n))
     if problems:
         line, msg = problems[0]
         raise PredictionsError(source, line, msg, len(problems) - 1)
@@ -134,7 +141,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a prediction can have")
 
 
-def _parse_line(raw: str) -> Prediction:
+_KEYSET = frozenset(_KEYS)
+_NUMBER_TYPES = frozenset({int, float})  # what JSON numbers parse to (bool is neither)
+
+
+def _parse_line(raw: str) -> tuple[str, str, tuple[tuple[str, float], ...]]:
+    """(input, model, ((concept, float32 score), ...)) of one line; ValueError: the line's problem."""
     try:
         obj = json.loads(raw, parse_constant=_no_constant)
     except ValueError as err:
@@ -142,8 +154,8 @@ def _parse_line(raw: str) -> Prediction:
         raise ValueError(msg) from None
     if not isinstance(obj, dict):
         raise ValueError('expected a JSON object {"input", "model", "concepts"}')
-    unknown = sorted(set(obj) - set(_KEYS))
-    if unknown:
+    if not obj.keys() <= _KEYSET:
+        unknown = sorted(set(obj) - _KEYSET)
         raise ValueError(f"unknown key {unknown[0]!r} (expected input, model, concepts)")
     for k in ("input", "model"):
         if not isinstance(obj.get(k), str) or not obj[k].strip():
@@ -155,13 +167,20 @@ def _parse_line(raw: str) -> Prediction:
     concepts = obj.get("concepts")
     if not isinstance(concepts, dict):
         raise ValueError("'concepts' must be an object {concept_id: score}")
-    out: list[tuple[str, float]] = []
+    values = concepts.values()
+    # one check over the whole line (C loops); only a line that fails it is walked concept by
+    # concept, for the message naming the first bad one
+    if values and ("" in concepts or not _NUMBER_TYPES.issuperset(map(type, values)) or not 0 <= min(values) <= max(values) <= 1):
+        _check_concepts(concepts)
+    return obj["input"].strip(), model, tuple(zip(concepts, map(f32, values)))
+
+
+def _check_concepts(concepts: dict[Any, Any]) -> None:
+    """Raise ValueError for the first concept whose id or score is bad."""
     for cid, v in concepts.items():
         if not cid:
             raise ValueError("a concept id is empty")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
             raise ValueError(f"concept {cid!r}: score must be a number, got {json.dumps(v)}")
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"concept {cid!r}: score {v} is outside [0, 1]")
-        out.append((cid, f32(v)))
-    return Prediction(obj["input"].strip(), model, tuple(out))

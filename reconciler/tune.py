@@ -41,17 +41,18 @@ import itertools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from reconciler import stats
 from reconciler.errors import ReconcilerError
 from reconciler.graph import select_workflow
 from reconciler.labels import Absent, Labels
-from reconciler.modeltypes import THRESHOLDER, WRITER, canonical_type, f32
-from reconciler.operators import REVIEW_STATUSES, RunNode, passes, run_workflow
+from reconciler.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type, f32
+from reconciler.operators import REVIEW_STATUSES, AppView, RunNode, passes, run_workflow
 from reconciler.predictions import Predictions
 from reconciler.simulate import app_view, run_nodes
-from reconciler.state import State, Workflow
+from reconciler.state import ConceptRef, ModelRef, State, Workflow
 
 FORMAT_VERSION = 1
 ACCEPTING = ("GREATER_THAN", "GREATER_THAN_OR_EQUAL", "CONCEPT_THRESHOLD_NOT_SET")
@@ -185,6 +186,96 @@ def thresholder_scores(state: State, th: Thresholders, predictions: Predictions)
     return out
 
 
+Column = list[float | None]  # one concept's score per recorded input (predictions.inputs() order); None: no score
+
+
+def score_columns(
+    state: State, th: Thresholders, predictions: Predictions, concepts: Iterable[str], *, direct: bool = True
+) -> dict[str, Column]:
+    """concept -> its score at the accepting thresholder for every recorded input, for `concepts`.
+
+    The same numbers as `thresholder_scores`. When no thresholder sits upstream of the accepting one
+    (the usual shape: models -> mappers -> thresholder) they are gathered directly (`_direct_columns`);
+    otherwise, or with `direct=False`, the workflow's operators run once per input."""
+    wanted = list(dict.fromkeys(concepts))
+    inputs = predictions.inputs()
+    cols = _direct_columns(state, th, predictions, inputs, wanted) if direct else None
+    if cols is None:
+        scores = thresholder_scores(state, th, predictions)
+        cols = {c: [scores[k].get(c) for k in inputs] for c in wanted}
+    return cols
+
+
+def _direct_columns(
+    state: State, th: Thresholders, predictions: Predictions, inputs: list[str], wanted: list[str]
+) -> dict[str, Column] | None:
+    """`score_columns` without running the operators per input, or None when the shape needs them.
+
+    Why it gives the same numbers: upstream of the accepting thresholder there are only models that
+    output recorded predictions (whatever their inputs) and concept mappers (and, at most, the
+    thresholder's own input merge). A mapper moves each incoming concept's score, unchanged, to a set
+    of concepts that depends on the concept alone, and every merge keeps the highest score. So a
+    concept's score at the thresholder is the highest recorded score among the (node, recorded
+    concept) pairs whose route reaches it, and each route is found once by running the same operator
+    code (`operators.run_workflow`) on that single concept. A thresholder (it passes a concept or not
+    by its score) or an annotation-writer upstream breaks that argument, so then: None."""
+    upstream = _ancestors(th.nodes, th.accepting)
+    kinds = {n.id: canonical_type(n.type) for n in upstream}
+    if any(k in (THRESHOLDER, WRITER) for k in kinds.values()):
+        return None
+    app = app_view(state)
+    feeding = set(th.accepting.inputs)
+    keep = set(wanted)
+    merged: dict[str, Column] = {}
+    for node in upstream:
+        if kinds[node.id] == MAPPER:
+            continue
+        for cid, col in _recorded_columns(predictions, inputs, node.model).items():
+            probe = ConceptRef(cid, node.model.user_id, node.model.app_id)
+            for c in _route(upstream, app, node.id, probe, feeding):
+                if c in keep:
+                    merged[c] = col if c not in merged else _highest(merged[c], col)
+    return {c: merged.get(c) or [None] * len(inputs) for c in wanted}
+
+
+def _recorded_columns(predictions: Predictions, inputs: list[str], model: ModelRef) -> dict[str, Column]:
+    """recorded concept id -> its score per input, from the line `predictions.lookup` would use."""
+    keys = Predictions.model_keys(model)
+    found = [predictions.line(k, keys) for k in inputs]
+    rows = [p.concepts for p in found if p is not None]
+    width = len(rows[0]) if rows else 0
+    if len(rows) == len(inputs) and all(len(r) == width for r in rows):
+        # every input recorded, and (the usual file) every line names the same concepts in the same
+        # order: transpose at C speed
+        by_position = list(zip(*rows, strict=True))
+        ids = [set(map(itemgetter(0), pairs)) for pairs in by_position]
+        if all(len(i) == 1 for i in ids) and len({next(iter(i)) for i in ids}) == len(ids):
+            return {pairs[0][0]: list(map(itemgetter(1), pairs)) for pairs in by_position}
+    out: dict[str, Column] = {}
+    n = len(inputs)
+    for i, p in enumerate(found):
+        if p is None:
+            continue
+        for cid, v in p.concepts:  # a concept given twice: the last one, as lookup's dict keeps
+            col = out.get(cid)
+            if col is None:
+                col = out[cid] = [None] * n
+            col[i] = v
+    return out
+
+
+def _route(upstream: list[RunNode], app: AppView, source: str, probe: ConceptRef, feeding: set[str]) -> set[str]:
+    """The ids of this app's concepts that `probe`, output alone by node `source`, reaches at the
+    accepting thresholder's input, through the operators themselves."""
+    results = run_workflow(upstream, app, lambda node: {probe: 1.0} if node.id == source else None)
+    return {ref.id for r in results if r.node.id in feeding for ref in r.concepts if not ref.external}
+
+
+def _highest(a: Column, b: Column) -> Column:
+    """Per input, the higher score of two columns (None: no score)."""
+    return [x if y is None or (x is not None and x >= y) else y for x, y in zip(a, b, strict=True)]
+
+
 # --- the certified choice ---------------------------------------------------------------------------
 
 
@@ -203,22 +294,21 @@ class Choice:
 
 
 class Ranked:
-    """Scores sorted from high to low, with how many of the first k are right: how many inputs a
-    threshold passes (and how many of them are right) is then a binary search, with the
-    operators' own `passes` as the test, instead of a pass over every input."""
+    """Scores sorted from high to low, and apart the scores of the points that are right: how many
+    inputs a threshold passes (and how many of them are right) is then a binary search in each,
+    with the operators' own `passes` as the test, instead of a pass over every input."""
 
-    def __init__(self, points: Iterable[tuple[float, bool]]):
-        # plain tuple order, high to low: ties need no order (equal scores all pass or all fail)
-        pts = sorted(points, reverse=True)
-        self.scores = [s for s, _ok in pts]
-        self.right = [0, *itertools.accumulate(1 if ok else 0 for _s, ok in pts)]
+    def __init__(self, points: Iterable[tuple[float, bool]] = ()):
+        pts = list(points)
+        self.scores = sorted((s for s, _ok in pts), reverse=True)
+        self.right_scores = sorted((s for s, ok in pts if ok), reverse=True)
 
     @classmethod
-    def of_scores(cls, scores: Iterable[float]) -> Ranked:
-        """Scores with no labels (every one counted as not right): for automation shares."""
-        r = cls(())
+    def of_scores(cls, scores: Iterable[float], right: Iterable[float] = ()) -> Ranked:
+        """From scores (and the scores of the right ones among them) without pairing them."""
+        r = cls()
         r.scores = sorted(scores, reverse=True)
-        r.right = [0] * (len(r.scores) + 1)
+        r.right_scores = sorted(right, reverse=True)
         return r
 
     def __len__(self) -> int:
@@ -226,22 +316,28 @@ class Ranked:
 
     def passing(self, comparator: str, t: float) -> tuple[int, int]:
         """(inputs whose score passes `comparator t`, how many of them are right)."""
-        lo, hi = 0, len(self.scores)
-        if comparator in REVIEWING:  # the passing scores are the lowest: a suffix
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if passes(self.scores[mid], comparator, t):
-                    hi = mid
-                else:
-                    lo = mid + 1
-            return len(self.scores) - lo, self.right[-1] - self.right[lo]
-        while lo < hi:  # the passing scores are the highest: a prefix
+        return _count_passing(self.scores, comparator, t), _count_passing(self.right_scores, comparator, t)
+
+
+def _count_passing(desc: list[float], comparator: str, t: float) -> int:
+    """How many of the scores `desc` (high to low) pass `comparator t`. Equal scores all pass or
+    all fail, so the passing ones are a prefix (GREATER_...) or a suffix (LESS_...)."""
+    lo, hi = 0, len(desc)
+    if comparator in REVIEWING:  # the passing scores are the lowest: a suffix
+        while lo < hi:
             mid = (lo + hi) // 2
-            if passes(self.scores[mid], comparator, t):
-                lo = mid + 1
-            else:
+            if passes(desc[mid], comparator, t):
                 hi = mid
-        return lo, self.right[lo]
+            else:
+                lo = mid + 1
+        return len(desc) - lo
+    while lo < hi:  # the passing scores are the highest: a prefix
+        mid = (lo + hi) // 2
+        if passes(desc[mid], comparator, t):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def certify(
@@ -307,8 +403,11 @@ def _curve(everyone: Ranked, labelled: Ranked, comparator: str, total: int, step
     return rows
 
 
-def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False) -> dict[str, Any]:
-    """The report (module docstring); `curves` adds each concept's precision/automation curve."""
+def tune(
+    state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False, *, direct: bool = True
+) -> dict[str, Any]:
+    """The report (module docstring); `curves` adds each concept's precision/automation curve;
+    `direct=False` runs the operators once per input for the scores (`score_columns`), for tests."""
     opts.check()
     th = find_thresholders(state, opts.workflow, opts.thresholder)
     inputs = predictions.inputs()
@@ -325,6 +424,8 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
         )
     app_concepts = {c.id for c in state.concepts}
     for iid, cs in labels.by_input.items():
+        if cs.keys() <= app_concepts:
+            continue
         bad = sorted(set(cs) - app_concepts)
         if bad:
             raise ReconcilerError(
@@ -333,23 +434,31 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
     acc = th.accepting
     comparator = str(acc.config.get("comparator", "GREATER_THAN"))
     current: dict[str, float] = dict(acc.config["thresholds"])
-    scores = thresholder_scores(state, th, predictions)
+    cols = score_columns(state, th, predictions, current, direct=direct)
     calib, hold = _split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout else (set(labels.by_input), set())
+    position = {k: i for i, k in enumerate(inputs)}
+    absent = False if opts.absent == "negative" else None
 
-    def points(concept: str, ids: set[str]) -> tuple[list[tuple[float, bool]], int, int]:
-        """(score, right) of the inputs labelled for `concept`, and how many are labelled / positive."""
-        out, labelled, positives = [], 0, 0
-        negative = opts.absent == "negative"
-        for iid in ids:
-            lab = labels.by_input[iid].get(concept, False if negative else None)
-            if lab is None:
-                continue
-            labelled += 1
-            positives += lab
-            s = scores[iid].get(concept)
-            if s is not None:
-                out.append((s, lab))
-        return out, labelled, positives
+    def labelled_at(ids: set[str]) -> tuple[list[int], list[dict[str, bool]]]:
+        """The positions (in `inputs`) and label lines of the labelled inputs in `ids`."""
+        keys = [k for k in labels.by_input if k in ids]
+        return [position[k] for k in keys], [labels.by_input[k] for k in keys]
+
+    def points(concept: str, at: tuple[list[int], list[dict[str, bool]]]) -> tuple[Ranked, int, int]:
+        """The labelled inputs' scores for `concept` ranked (with the right ones: labelled true), and
+        how many inputs are labelled for it / positive."""
+        idx, lines = at
+        col = cols[concept]
+        labs: list[bool | None] = [d.get(concept, absent) for d in lines]
+        scored = [col[i] for i in idx]
+        if None in labs:  # absent read as unknown: the input does not count for this concept
+            scored = [s for s, lab in zip(scored, labs, strict=True) if lab is not None]
+            labs = [lab for lab in labs if lab is not None]
+        right = list(itertools.compress(scored, labs))
+        return Ranked.of_scores(_present(scored), _present(right)), len(labs), sum(map(bool, labs))
+
+    calib_at = labelled_at(calib)
+    hold_at = labelled_at(hold)
 
     review = th.review[0] if th.review else None  # the paired review thresholder (the first, if several)
     review_cmp = str(review.config.get("comparator")) if review else ""
@@ -360,8 +469,7 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
     proposed: dict[str, float] = {}
     need = max(stats.min_support(opts.target, opts.confidence), opts.min_support)
     for c in current:
-        pts, labelled, positives = points(c, calib)
-        ranked = Ranked(pts)
+        ranked, labelled, positives = points(c, calib_at)
         choice = certify(ranked, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
         new = choice.threshold if choice.threshold is not None else current[c]
         if choice.threshold is not None and f32(new) != f32(current[c]):
@@ -381,7 +489,7 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             note = ""
         # automation / review load: the share of ALL recorded inputs whose score passes the
         # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
-        everyone = Ranked.of_scores(sc[c] for sc in scores.values() if c in sc)
+        everyone = Ranked.of_scores(_present(cols[c]))
         rev_before = review_now.get(c)
         rev_after = new if (follows and rev_before is not None) else rev_before
         row: dict[str, Any] = {
@@ -400,7 +508,7 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             "review_after": _share(everyone.passing(review_cmp, rev_after)[0], total) if rev_after is not None else 0.0,
         }
         if hold:
-            row["holdout"] = _precision(Ranked(points(c, hold)[0]), comparator, new, opts.confidence)
+            row["holdout"] = _precision(points(c, hold_at)[0], comparator, new, opts.confidence)
         if note:
             row["note"] = note
         if curves:
@@ -431,6 +539,13 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             for c, v in cs.items()
         ],
     }
+
+
+def _present(scores: list[float | None]) -> list[float]:
+    """The scores that are there (None: the input has no score for the concept)."""
+    if None not in scores:
+        return cast(list[float], scores)
+    return [s for s in scores if s is not None]
 
 
 def _share(n: int, total: int) -> float:
