@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import mul, truediv
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,15 @@ class Predictions:
                 return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in p.concepts}
         return None
 
+    def lines_for(self, input_keys: Sequence[str], model: ModelRef) -> list[Prediction | None]:
+        """Per input key, the line `lookup` would use for `model` (None: nothing recorded); one
+        C-level pass per model key instead of a call per input."""
+        found: list[Prediction | None] = [None] * len(input_keys)
+        for mk in self.model_keys(model):
+            got = list(map(self._index.get, zip(input_keys, repeat(mk))))
+            found = [f if f is not None else g for f, g in zip(found, got, strict=True)] if any(found) else got
+        return [None if not k else f for k, f in zip(input_keys, found, strict=True)] if "" in input_keys else found
+
     def line(self, input_key: str, model_keys: Sequence[str]) -> Prediction | None:
         """The line recorded for one input and a model (its `model_keys`, first match wins)."""
         if not input_key:
@@ -143,6 +154,7 @@ def _no_constant(name: str) -> Any:
 
 _KEYSET = frozenset(_KEYS)
 _NUMBER_TYPES = frozenset({int, float})  # what JSON numbers parse to (bool is neither)
+_FLOAT_TYPE = frozenset({float})
 
 
 def _parse_line(raw: str) -> tuple[str, str, tuple[tuple[str, float], ...]]:
@@ -172,7 +184,22 @@ def _parse_line(raw: str) -> tuple[str, str, tuple[tuple[str, float], ...]]:
     # concept, for the message naming the first bad one
     if values and ("" in concepts or not _NUMBER_TYPES.issuperset(map(type, values)) or not 0 <= min(values) <= max(values) <= 1):
         _check_concepts(concepts)
+    if _six_places(values):
+        return obj["input"].strip(), model, tuple(concepts.items())
     return obj["input"].strip(), model, tuple(zip(concepts, map(f32, values)))
+
+
+def _six_places(values: Iterable[Any]) -> bool:
+    """Whether every score (checked to be in [0, 1]) is a float written with at most 6 decimal
+    places, i.e. is already what `f32` gives back: such a number has at most 6 significant digits,
+    and no other number of at most 6 digits rounds to the same float32 (`modeltypes.f32`), so f32
+    returns it unchanged. Tested with C-level maps (tens of ns a score, not a call of f32 each):
+    m = round(x * 1e6) gives x back as m / 1e6 (a correctly rounded division: x is the double
+    nearest to m / 10**6)."""
+    vals = list(values)
+    if not _FLOAT_TYPE.issuperset(map(type, vals)):
+        return False
+    return list(map(truediv, map(round, map(mul, vals, repeat(1e6))), repeat(1e6))) == vals
 
 
 def _check_concepts(concepts: dict[Any, Any]) -> None:

@@ -37,11 +37,12 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from operator import itemgetter
+from functools import partial
+from itertools import compress, repeat
+from operator import is_not, itemgetter, not_
 from typing import Any, cast
 
 from reconciler import stats
@@ -240,8 +241,7 @@ def _direct_columns(
 
 def _recorded_columns(predictions: Predictions, inputs: list[str], model: ModelRef) -> dict[str, Column]:
     """recorded concept id -> its score per input, from the line `predictions.lookup` would use."""
-    keys = Predictions.model_keys(model)
-    found = [predictions.line(k, keys) for k in inputs]
+    found = predictions.lines_for(inputs, model)
     rows = [p.concepts for p in found if p is not None]
     width = len(rows[0]) if rows else 0
     if len(rows) == len(inputs) and all(len(r) == width for r in rows):
@@ -294,29 +294,40 @@ class Choice:
 
 
 class Ranked:
-    """Scores sorted from high to low, and apart the scores of the points that are right: how many
-    inputs a threshold passes (and how many of them are right) is then a binary search in each,
-    with the operators' own `passes` as the test, instead of a pass over every input."""
+    """Scores, each sorted from high to low, of points that are right and of points that are not:
+    how many points a threshold passes (and how many of them are right) is then a binary search in
+    each, with the operators' own `passes` as the test, instead of a pass over every point. Sorting
+    the right and the other points apart sorts every score once; `pooled` adds sets of points
+    without sorting them again."""
 
     def __init__(self, points: Iterable[tuple[float, bool]] = ()):
         pts = list(points)
-        self.scores = sorted((s for s, _ok in pts), reverse=True)
-        self.right_scores = sorted((s for s, ok in pts if ok), reverse=True)
+        self.runs_right = [sorted((s for s, ok in pts if ok), reverse=True)]
+        self.runs_other = [sorted((s for s, ok in pts if not ok), reverse=True)]
 
     @classmethod
     def of_scores(cls, scores: Iterable[float], right: Iterable[float] = ()) -> Ranked:
-        """From scores (and the scores of the right ones among them) without pairing them."""
+        """From the scores of the points that are not right, and of those that are."""
         r = cls()
-        r.scores = sorted(scores, reverse=True)
-        r.right_scores = sorted(right, reverse=True)
+        r.runs_other = [sorted(scores, reverse=True)]
+        r.runs_right = [sorted(right, reverse=True)]
+        return r
+
+    @classmethod
+    def pooled(cls, *parts: Ranked) -> Ranked:
+        """The points of every part together."""
+        r = cls()
+        r.runs_right = [run for p in parts for run in p.runs_right]
+        r.runs_other = [run for p in parts for run in p.runs_other]
         return r
 
     def __len__(self) -> int:
-        return len(self.scores)
+        return sum(map(len, self.runs_right)) + sum(map(len, self.runs_other))
 
     def passing(self, comparator: str, t: float) -> tuple[int, int]:
-        """(inputs whose score passes `comparator t`, how many of them are right)."""
-        return _count_passing(self.scores, comparator, t), _count_passing(self.right_scores, comparator, t)
+        """(points whose score passes `comparator t`, how many of them are right)."""
+        right = sum(_count_passing(run, comparator, t) for run in self.runs_right if run)
+        return right + sum(_count_passing(run, comparator, t) for run in self.runs_other if run), right
 
 
 def _count_passing(desc: list[float], comparator: str, t: float) -> int:
@@ -444,21 +455,29 @@ def tune(
         keys = [k for k in labels.by_input if k in ids]
         return [position[k] for k in keys], [labels.by_input[k] for k in keys]
 
-    def points(concept: str, at: tuple[list[int], list[dict[str, bool]]]) -> tuple[Ranked, int, int]:
-        """The labelled inputs' scores for `concept` ranked (with the right ones: labelled true), and
-        how many inputs are labelled for it / positive."""
+    def points(concept: str, at: tuple[list[int], list[dict[str, bool]]]) -> tuple[Ranked, int, int, list[float]]:
+        """The scores for `concept` of the labelled inputs at `at`, ranked (right: labelled true);
+        how many inputs are labelled for it / positive; the scores of those not labelled for it."""
         idx, lines = at
+        if not idx:
+            return Ranked(), 0, 0, []
         col = cols[concept]
-        labs: list[bool | None] = [d.get(concept, absent) for d in lines]
-        scored = [col[i] for i in idx]
+        # C-level maps, not Python loops: this runs for every (labelled input, concept)
+        labs: list[bool | None] = list(map(dict.get, lines, repeat(concept), repeat(absent)))
+        scored: list[float | None] = list(map(col.__getitem__, idx))
+        unlabelled: list[float | None] = []
         if None in labs:  # absent read as unknown: the input does not count for this concept
+            unlabelled = [s for s, lab in zip(scored, labs, strict=True) if lab is None]
             scored = [s for s, lab in zip(scored, labs, strict=True) if lab is not None]
             labs = [lab for lab in labs if lab is not None]
-        right = list(itertools.compress(scored, labs))
-        return Ranked.of_scores(_present(scored), _present(right)), len(labs), sum(map(bool, labs))
+        right = _present(list(compress(scored, labs)))
+        other = _present(list(compress(scored, map(not_, labs))))
+        return Ranked.of_scores(other, right), len(labs), sum(map(bool, labs)), _present(unlabelled)
 
     calib_at = labelled_at(calib)
     hold_at = labelled_at(hold)
+    in_labels = set(calib_at[0]) | set(hold_at[0])
+    no_label = [i for i in range(len(inputs)) if i not in in_labels]  # inputs with no label line
 
     review = th.review[0] if th.review else None  # the paired review thresholder (the first, if several)
     review_cmp = str(review.config.get("comparator")) if review else ""
@@ -469,7 +488,8 @@ def tune(
     proposed: dict[str, float] = {}
     need = max(stats.min_support(opts.target, opts.confidence), opts.min_support)
     for c in current:
-        ranked, labelled, positives = points(c, calib_at)
+        ranked, labelled, positives, calib_unlabelled = points(c, calib_at)
+        held, _, _, hold_unlabelled = points(c, hold_at)
         choice = certify(ranked, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
         new = choice.threshold if choice.threshold is not None else current[c]
         if choice.threshold is not None and f32(new) != f32(current[c]):
@@ -489,7 +509,9 @@ def tune(
             note = ""
         # automation / review load: the share of ALL recorded inputs whose score passes the
         # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
-        everyone = Ranked.of_scores(_present(cols[c]))
+        col = cols[c]
+        unlabelled = _present(list(map(col.__getitem__, no_label))) + calib_unlabelled + hold_unlabelled
+        everyone = Ranked.pooled(ranked, held, Ranked.of_scores(unlabelled))
         rev_before = review_now.get(c)
         rev_after = new if (follows and rev_before is not None) else rev_before
         row: dict[str, Any] = {
@@ -508,7 +530,7 @@ def tune(
             "review_after": _share(everyone.passing(review_cmp, rev_after)[0], total) if rev_after is not None else 0.0,
         }
         if hold:
-            row["holdout"] = _precision(points(c, hold_at)[0], comparator, new, opts.confidence)
+            row["holdout"] = _precision(held, comparator, new, opts.confidence)
         if note:
             row["note"] = note
         if curves:
@@ -545,7 +567,7 @@ def _present(scores: list[float | None]) -> list[float]:
     """The scores that are there (None: the input has no score for the concept)."""
     if None not in scores:
         return cast(list[float], scores)
-    return [s for s in scores if s is not None]
+    return list(filter(partial(is_not, None), scores))  # type: ignore[arg-type]
 
 
 def _share(n: int, total: int) -> float:
