@@ -48,12 +48,18 @@ class PredictionsError(ReconcilerError):
         super().__init__(f"{file}:{line}: {message}{tail}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prediction:
     input: str
     model: str  # as written: "MODEL" or "USER/APP/MODEL"
-    concepts: tuple[tuple[str, float], ...]
+    concept_ids: tuple[str, ...]  # lines naming the same concepts in the same order share one tuple
+    scores: tuple[float, ...]  # float32 values (`f32`), one per concept id
     line: int = 0
+
+    @property
+    def concepts(self) -> tuple[tuple[str, float], ...]:
+        """(concept id, score) pairs, as written."""
+        return tuple(zip(self.concept_ids, self.scores, strict=True))
 
 
 @dataclass
@@ -90,7 +96,7 @@ class Predictions:
         for key in input_keys:
             p = self.line(key, model_keys)
             if p is not None:
-                return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in p.concepts}
+                return {ConceptRef(cid, model.user_id, model.app_id): v for cid, v in zip(p.concept_ids, p.scores, strict=True)}
         return None
 
     def lines_for(self, input_keys: Sequence[str], model: ModelRef) -> list[Prediction | None]:
@@ -128,11 +134,12 @@ def parse(text: str, source: str = "<predictions>") -> Predictions:
     problems: list[tuple[int, str]] = []
     lines: list[Prediction] = []
     seen: dict[tuple[str, str], int] = {}
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per distinct list of concept ids
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw or raw.isspace():
             continue
         try:
-            iid, model, concepts = _parse_line(raw)
+            iid, model, ids, scores = _parse_line(raw)
         except ValueError as err:
             problems.append((n, str(err)))
             continue
@@ -141,7 +148,7 @@ def parse(text: str, source: str = "<predictions>") -> Predictions:
             problems.append((n, f"input {iid!r} and model {model!r} are already recorded on line {seen[key]}"))
             continue
         seen[key] = n
-        lines.append(Prediction(iid, model, concepts, n))
+        lines.append(Prediction(iid, model, shared.setdefault(ids, ids), scores, n))
     if problems:
         line, msg = problems[0]
         raise PredictionsError(source, line, msg, len(problems) - 1)
@@ -157,8 +164,8 @@ _NUMBER_TYPES = frozenset({int, float})  # what JSON numbers parse to (bool is n
 _FLOAT_TYPE = frozenset({float})
 
 
-def _parse_line(raw: str) -> tuple[str, str, tuple[tuple[str, float], ...]]:
-    """(input, model, ((concept, float32 score), ...)) of one line; ValueError: the line's problem."""
+def _parse_line(raw: str) -> tuple[str, str, tuple[str, ...], tuple[float, ...]]:
+    """(input, model, concept ids, their float32 scores) of one line; ValueError: the line's problem."""
     try:
         obj = json.loads(raw, parse_constant=_no_constant)
     except ValueError as err:
@@ -184,9 +191,8 @@ def _parse_line(raw: str) -> tuple[str, str, tuple[tuple[str, float], ...]]:
     # concept, for the message naming the first bad one
     if values and ("" in concepts or not _NUMBER_TYPES.issuperset(map(type, values)) or not 0 <= min(values) <= max(values) <= 1):
         _check_concepts(concepts)
-    if _six_places(values):
-        return obj["input"].strip(), model, tuple(concepts.items())
-    return obj["input"].strip(), model, tuple(zip(concepts, map(f32, values)))
+    scores = tuple(values) if _six_places(values) else tuple(map(f32, values))
+    return obj["input"].strip(), model, tuple(concepts), scores
 
 
 def _six_places(values: Iterable[Any]) -> bool:

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress, repeat
-from operator import is_not, itemgetter, not_
+from operator import is_not, not_
 from typing import Any, cast
 
 from reconciler import stats
@@ -242,21 +242,20 @@ def _direct_columns(
 def _recorded_columns(predictions: Predictions, inputs: list[str], model: ModelRef) -> dict[str, Column]:
     """recorded concept id -> its score per input, from the line `predictions.lookup` would use."""
     found = predictions.lines_for(inputs, model)
-    rows = [p.concepts for p in found if p is not None]
-    width = len(rows[0]) if rows else 0
-    if len(rows) == len(inputs) and all(len(r) == width for r in rows):
-        # every input recorded, and (the usual file) every line names the same concepts in the same
-        # order: transpose at C speed
-        by_position = list(zip(*rows, strict=True))
-        ids = [set(map(itemgetter(0), pairs)) for pairs in by_position]
-        if all(len(i) == 1 for i in ids) and len({next(iter(i)) for i in ids}) == len(ids):
-            return {pairs[0][0]: list(map(itemgetter(1), pairs)) for pairs in by_position}
+    first = found[0] if found else None
+    if first is not None and len(set(first.concept_ids)) == len(first.concept_ids):
+        ids = first.concept_ids
+        if all(p is not None and (p.concept_ids is ids or p.concept_ids == ids) for p in found):
+            # every input recorded, every line naming the same concepts in the same order (the
+            # usual file; the parser shares the ids tuple): transpose the scores at C speed
+            scores = [p.scores for p in found if p is not None]
+            return dict(zip(ids, map(list, zip(*scores, strict=True)), strict=True))
     out: dict[str, Column] = {}
     n = len(inputs)
     for i, p in enumerate(found):
         if p is None:
             continue
-        for cid, v in p.concepts:  # a concept given twice: the last one, as lookup's dict keeps
+        for cid, v in zip(p.concept_ids, p.scores, strict=True):  # a concept given twice: the last, as in lookup
             col = out.get(cid)
             if col is None:
                 col = out[cid] = [None] * n
