@@ -9,9 +9,12 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
   LESS_THAN_OR_EQUAL thresholders with the same inputs that feed a writer of a review status
   (PENDING, ...); unless `follow_review=False` their threshold for a tuned concept follows the
   accepting one, so an input is still either accepted or sent to review.
-- Scores: the workflow's nodes up to the accepting thresholder run once per recorded input with the
-  operator code `simulate` and the sandbox use (`operators.run_workflow`, mapper included); the
-  concept's score at the thresholder is the highest one its input nodes output, as the runner does.
+- Scores: what the workflow's nodes up to the accepting thresholder output for each recorded input,
+  with the operator code `simulate` and the sandbox use (`operators.run_workflow`, mapper
+  included); the concept's score at the thresholder is the highest one its input nodes output, as
+  the runner does. When only recorded models and mappers feed the thresholder, each recorded
+  concept's route is found once with that code and the scores are gathered per concept
+  (`score_columns`), the same numbers without running the nodes per input.
 - Precision at threshold t of concept c: among LABELLED inputs whose score passes t (they would get
   a SUCCESS annotation holding c), the share labelled c = true (`labels.Labels.label`).
 - The certified choice (the guarantee): candidate thresholds are a grid fixed before any label is
