@@ -33,7 +33,7 @@ from typing import Any
 
 from reconciler.errors import ReconcilerError
 from reconciler.fileio import read_regular_text
-from reconciler.modeltypes import f32
+from reconciler.modeltypes import f32_all
 from reconciler.state import ConceptRef, ModelRef
 
 _KEYS = ("input", "model", "concepts")
@@ -191,7 +191,7 @@ def _parse_line(raw: str) -> tuple[str, str, tuple[str, ...], tuple[float, ...]]
     # concept, for the message naming the first bad one
     if values and ("" in concepts or not _NUMBER_TYPES.issuperset(map(type, values)) or not 0 <= min(values) <= max(values) <= 1):
         _check_concepts(concepts)
-    scores = tuple(values) if _six_places(values) else tuple(map(f32, values))
+    scores = tuple(values) if _six_places(values) else tuple(f32_all(list(values)))
     return obj["input"].strip(), model, tuple(concepts), scores
 
 

@@ -11,7 +11,7 @@ import random
 import struct
 
 from reconciler import predictions as P
-from reconciler.modeltypes import f32
+from reconciler.modeltypes import f32, f32_all
 from reconciler.predictions import _six_places
 
 
@@ -57,6 +57,18 @@ def test_f32_is_the_definition() -> None:
         assert _same(f32(m / 1e6), reference_f32(m / 1e6)), m
     for x in (math.nan, math.inf, -math.inf):  # outside the short cuts: as the definition
         assert _same(f32(x), reference_f32(x))
+
+
+def test_f32_all_is_f32_of_each() -> None:
+    """Per list, as `predictions.parse` calls it: lists of API-like scores, of mixed magnitudes,
+    with zeros, subnormals, ints, infinities and NaN (those lists fall back to f32 per value)."""
+    rng = random.Random(32)
+    lists = [[f32(rng.random()) for _ in range(rng.randrange(1, 60))] for _ in range(2000)]
+    lists += [_samples(rng, rng.randrange(1, 30)) for _ in range(3000)]
+    lists += [[0.5, 0.0], [0.25, 1e-40], [1, 0.1234567], [True, 0.7], [math.inf, 0.5], [math.nan, 0.5], [3.4e38, 0.5], []]
+    for values in lists:
+        got, want = f32_all(values), [reference_f32(x) for x in values]
+        assert len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True)), values
 
 
 def test_six_places_means_f32_leaves_the_score_alone() -> None:
