@@ -106,7 +106,7 @@ def f32(x: float) -> float:
     through float32: 0.95 -> 0.95 (not 0.949999988...), so configs compare as the user wrote them.
 
     Recorded predictions pass millions of scores through here, so the common cases are short cuts
-    with the same result as trying 1, 2, ... 9 digits (`tests/test_f32.py` holds them equal). Why
+    with the same result as trying 1, 2, ... 9 digits (`tests/test_scores_f32.py` holds them equal). Why
     they are exact: in float32's normal range two different decimals of at most 6 significant
     digits are more than 1e-6 apart relative to their size, but every number rounding to the same
     float32 value v lies within one float32 step of v (2**-23 relative, ~1.2e-7). So at most one
