@@ -71,19 +71,20 @@ def load(path: str | Path) -> Labels:
 def parse(text: str, source: str = "<labels>") -> Labels:
     out = Labels(source)
     problems: list[tuple[int, str]] = []
+    by_input, line_of = out.by_input, out.line_of
     for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         try:
             iid, concepts = _parse_line(raw)
         except ValueError as err:
             problems.append((n, str(err)))
             continue
-        if iid in out.by_input:
-            problems.append((n, f"input {iid!r} is already labelled on line {out.line_of[iid]}"))
+        if iid in by_input:
+            problems.append((n, f"input {iid!r} is already labelled on line {line_of[iid]}"))
             continue
-        out.by_input[iid] = concepts
-        out.line_of[iid] = n
+        by_input[iid] = concepts
+        line_of[iid] = n
     if problems:
         line, msg = problems[0]
         raise LabelsError(source, line, msg, len(problems) - 1)
@@ -94,6 +95,10 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a label")
 
 
+_KEYSET = frozenset({"input", "concepts"})
+_BOOL = frozenset({bool})
+
+
 def _parse_line(raw: str) -> tuple[str, dict[str, bool]]:
     try:
         obj = json.loads(raw, parse_constant=_no_constant)
@@ -102,20 +107,23 @@ def _parse_line(raw: str) -> tuple[str, dict[str, bool]]:
         raise ValueError(msg) from None
     if not isinstance(obj, dict):
         raise ValueError('expected a JSON object {"input", "concepts"}')
-    unknown = sorted(set(obj) - {"input", "concepts"})
-    if unknown:
+    if not obj.keys() <= _KEYSET:
+        unknown = sorted(set(obj) - _KEYSET)
         raise ValueError(f"unknown key {unknown[0]!r} (expected input, concepts)")
     if not isinstance(obj.get("input"), str) or not obj["input"].strip():
         raise ValueError("'input' must be a non-empty string")
     concepts = obj.get("concepts")
     if not isinstance(concepts, dict):
         raise ValueError("'concepts' must be an object {concept_id: true|false}")
-    for cid, v in concepts.items():
-        if not cid:
-            raise ValueError("a concept id is empty")
-        if not isinstance(v, bool):
-            raise ValueError(f"concept {cid!r}: label must be true or false, got {json.dumps(v)}")
-    return obj["input"].strip(), dict(concepts)
+    # one check over the whole line (C loops); a line that fails it is walked for the message
+    if "" in concepts or not _BOOL.issuperset(map(type, concepts.values())):
+        for cid, v in concepts.items():
+            if not cid:
+                raise ValueError("a concept id is empty")
+            if not isinstance(v, bool):
+                raise ValueError(f"concept {cid!r}: label must be true or false, got {json.dumps(v)}")
+    # `concepts` is the fresh dict json.loads made for this line: nothing else holds it, no copy
+    return obj["input"].strip(), concepts
 
 
 def dumps_line(input_id: str, concepts: dict[str, bool]) -> str:

@@ -21,8 +21,13 @@ Typed types (see README, "Model types"):
 
 from __future__ import annotations
 
+import array
 import copy
+import math
 import struct
+from collections.abc import Sequence
+from itertools import compress
+from operator import eq, not_
 from typing import Any
 
 from reconciler.status_codes import BY_NAME
@@ -93,15 +98,66 @@ def canonical_type(model_type_id: str) -> str:
     return TYPE_ALIASES.get(model_type_id, model_type_id)
 
 
+_F32 = struct.Struct("<f")
+
+
 def f32(x: float) -> float:
     """The float a float32 store gives back, written as the shortest decimal that round-trips
-    through float32: 0.95 -> 0.95 (not 0.949999988...), so configs compare as the user wrote them."""
-    v = struct.unpack("<f", struct.pack("<f", float(x)))[0]
-    for digits in range(1, 10):
+    through float32: 0.95 -> 0.95 (not 0.949999988...), so configs compare as the user wrote them.
+
+    Recorded predictions pass millions of scores through here, so the common cases are short cuts
+    with the same result as trying 1, 2, ... 9 digits (`tests/test_scores_f32.py` holds them equal). Why
+    they are exact: in float32's normal range two different decimals of at most 6 significant
+    digits are more than 1e-6 apart relative to their size, but every number rounding to the same
+    float32 value v lies within one float32 step of v (2**-23 relative, ~1.2e-7). So at most one
+    decimal of <= 6 digits rounds to v, and if one does, it is v rounded to 6 digits and it is the
+    shortest answer."""
+    if type(x) is float and 1e-4 <= x < 1.0 and len(repr(x)) <= 8:
+        # "0." and at most 6 digits: x is the <= 6-digit decimal, and the only one, that gives its v
+        return x
+    v = _F32.unpack(_F32.pack(float(x)))[0]
+    first = 1
+    if 1e-37 < abs(v) < 1e37:  # float32's normal range, where the argument above holds
+        s = float(f"{v:.6g}")
+        if _F32.unpack(_F32.pack(s))[0] == v:
+            return s
+        first = 7  # no decimal of <= 6 digits gives v
+    for digits in range(first, 10):
         s = float(f"{v:.{digits}g}")
-        if struct.unpack("<f", struct.pack("<f", s))[0] == v:
+        if _F32.unpack(_F32.pack(s))[0] == v:
             return s
     return v
+
+
+_DIGITS = {k: f"{{:.{k}g}}".format for k in range(6, 10)}
+
+
+def f32_all(values: Sequence[float]) -> list[float]:
+    """`[f32(x) for x in values]`, computed a digit count at a time over the whole list with
+    C-level maps (about a third faster on scores as the API prints them, 7 to 9 digits): the same
+    steps as `f32` -- float32, then 6 digits (the only short cut: it is exact in float32's normal
+    range), then 7, 8, 9 digits for the values not done yet; anything else goes through `f32`."""
+    vals = list(values)
+    try:
+        plain = bool(vals) and all(map(math.isfinite, vals)) and max(map(abs, vals)) < 1e37
+    except (TypeError, OverflowError):  # not floats: f32 says what is wrong
+        plain = False
+    if not plain:
+        return [f32(x) for x in vals]
+    v = array.array("f", vals).tolist()  # each value rounded to float32, as struct.pack("<f") does
+    if not 1e-37 < min(map(abs, v)) <= max(map(abs, v)) < 1e37:  # zero, subnormal: no 6-digit short cut
+        return [f32(x) for x in vals]
+    out, at, todo = v[:], list(range(len(v))), v  # out: v itself if no digit count works, as f32
+    for k in (6, 7, 8, 9):
+        cand = list(map(float, map(_DIGITS[k], todo)))
+        ok = list(map(eq, array.array("f", cand).tolist(), todo))
+        for i, c in zip(compress(at, ok), compress(cand, ok), strict=True):
+            out[i] = c
+        if all(ok):
+            break
+        left = list(map(not_, ok))
+        at, todo = list(compress(at, left)), list(compress(todo, left))
+    return out
 
 
 def comparator_name(value: Any) -> str:

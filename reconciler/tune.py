@@ -9,9 +9,12 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
   LESS_THAN_OR_EQUAL thresholders with the same inputs that feed a writer of a review status
   (PENDING, ...); unless `follow_review=False` their threshold for a tuned concept follows the
   accepting one, so an input is still either accepted or sent to review.
-- Scores: the workflow's nodes up to the accepting thresholder run once per recorded input with the
-  operator code `simulate` and the sandbox use (`operators.run_workflow`, mapper included); the
-  concept's score at the thresholder is the highest one its input nodes output, as the runner does.
+- Scores: what the workflow's nodes up to the accepting thresholder output for each recorded input,
+  with the operator code `simulate` and the sandbox use (`operators.run_workflow`, mapper
+  included); the concept's score at the thresholder is the highest one its input nodes output, as
+  the runner does. When only recorded models and mappers feed the thresholder, each recorded
+  concept's route is found once with that code and the scores are gathered per concept
+  (`score_columns`), the same numbers without running the nodes per input.
 - Precision at threshold t of concept c: among LABELLED inputs whose score passes t (they would get
   a SUCCESS annotation holding c), the share labelled c = true (`labels.Labels.label`).
 - The certified choice (the guarantee): candidate thresholds are a grid fixed before any label is
@@ -37,21 +40,23 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from itertools import compress, repeat
+from operator import is_not, not_
+from typing import Any, cast
 
 from reconciler import stats
 from reconciler.errors import ReconcilerError
 from reconciler.graph import select_workflow
 from reconciler.labels import Absent, Labels
-from reconciler.modeltypes import THRESHOLDER, WRITER, canonical_type, f32
-from reconciler.operators import REVIEW_STATUSES, RunNode, passes, run_workflow
+from reconciler.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type, f32
+from reconciler.operators import REVIEW_STATUSES, AppView, RunNode, passes, run_workflow
 from reconciler.predictions import Predictions
 from reconciler.simulate import app_view, run_nodes
-from reconciler.state import State, Workflow
+from reconciler.state import ConceptRef, ModelRef, State, Workflow
 
 FORMAT_VERSION = 1
 ACCEPTING = ("GREATER_THAN", "GREATER_THAN_OR_EQUAL", "CONCEPT_THRESHOLD_NOT_SET")
@@ -185,6 +190,94 @@ def thresholder_scores(state: State, th: Thresholders, predictions: Predictions)
     return out
 
 
+Column = list[float | None]  # one concept's score per recorded input (predictions.inputs() order); None: no score
+
+
+def score_columns(
+    state: State, th: Thresholders, predictions: Predictions, concepts: Iterable[str], *, direct: bool = True
+) -> dict[str, Column]:
+    """concept -> its score at the accepting thresholder for every recorded input, for `concepts`.
+
+    The same numbers as `thresholder_scores`. When no thresholder sits upstream of the accepting one
+    (the usual shape: models -> mappers -> thresholder) they are gathered directly (`_direct_columns`);
+    otherwise, or with `direct=False`, the workflow's operators run once per input."""
+    wanted = list(dict.fromkeys(concepts))
+    inputs = predictions.inputs()
+    cols = _direct_columns(state, th, predictions, inputs, wanted) if direct else None
+    if cols is None:
+        scores = thresholder_scores(state, th, predictions)
+        cols = {c: [scores[k].get(c) for k in inputs] for c in wanted}
+    return cols
+
+
+def _direct_columns(
+    state: State, th: Thresholders, predictions: Predictions, inputs: list[str], wanted: list[str]
+) -> dict[str, Column] | None:
+    """`score_columns` without running the operators per input, or None when the shape needs them.
+
+    Why it gives the same numbers: upstream of the accepting thresholder there are only models that
+    output recorded predictions (whatever their inputs) and concept mappers (and, at most, the
+    thresholder's own input merge). A mapper moves each incoming concept's score, unchanged, to a set
+    of concepts that depends on the concept alone, and every merge keeps the highest score. So a
+    concept's score at the thresholder is the highest recorded score among the (node, recorded
+    concept) pairs whose route reaches it, and each route is found once by running the same operator
+    code (`operators.run_workflow`) on that single concept. A thresholder (it passes a concept or not
+    by its score) or an annotation-writer upstream breaks that argument, so then: None."""
+    upstream = _ancestors(th.nodes, th.accepting)
+    kinds = {n.id: canonical_type(n.type) for n in upstream}
+    if any(k in (THRESHOLDER, WRITER) for k in kinds.values()):
+        return None
+    app = app_view(state)
+    feeding = set(th.accepting.inputs)
+    keep = set(wanted)
+    merged: dict[str, Column] = {}
+    for node in upstream:
+        if kinds[node.id] == MAPPER:
+            continue
+        for cid, col in _recorded_columns(predictions, inputs, node.model).items():
+            probe = ConceptRef(cid, node.model.user_id, node.model.app_id)
+            for c in _route(upstream, app, node.id, probe, feeding):
+                if c in keep:
+                    merged[c] = col if c not in merged else _highest(merged[c], col)
+    return {c: merged.get(c) or [None] * len(inputs) for c in wanted}
+
+
+def _recorded_columns(predictions: Predictions, inputs: list[str], model: ModelRef) -> dict[str, Column]:
+    """recorded concept id -> its score per input, from the line `predictions.lookup` would use."""
+    found = predictions.lines_for(inputs, model)
+    first = found[0] if found else None
+    if first is not None and len(set(first.concept_ids)) == len(first.concept_ids):
+        ids = first.concept_ids
+        if all(p is not None and (p.concept_ids is ids or p.concept_ids == ids) for p in found):
+            # every input recorded, every line naming the same concepts in the same order (the
+            # usual file; the parser shares the ids tuple): transpose the scores at C speed
+            scores = [p.scores for p in found if p is not None]
+            return dict(zip(ids, map(list, zip(*scores, strict=True)), strict=True))
+    out: dict[str, Column] = {}
+    n = len(inputs)
+    for i, p in enumerate(found):
+        if p is None:
+            continue
+        for cid, v in zip(p.concept_ids, p.scores, strict=True):  # a concept given twice: the last, as in lookup
+            col = out.get(cid)
+            if col is None:
+                col = out[cid] = [None] * n
+            col[i] = v
+    return out
+
+
+def _route(upstream: list[RunNode], app: AppView, source: str, probe: ConceptRef, feeding: set[str]) -> set[str]:
+    """The ids of this app's concepts that `probe`, output alone by node `source`, reaches at the
+    accepting thresholder's input, through the operators themselves."""
+    results = run_workflow(upstream, app, lambda node: {probe: 1.0} if node.id == source else None)
+    return {ref.id for r in results if r.node.id in feeding for ref in r.concepts if not ref.external}
+
+
+def _highest(a: Column, b: Column) -> Column:
+    """Per input, the higher score of two columns (None: no score)."""
+    return [x if y is None or (x is not None and x >= y) else y for x, y in zip(a, b, strict=True)]
+
+
 # --- the certified choice ---------------------------------------------------------------------------
 
 
@@ -203,45 +296,61 @@ class Choice:
 
 
 class Ranked:
-    """Scores sorted from high to low, with how many of the first k are right: how many inputs a
-    threshold passes (and how many of them are right) is then a binary search, with the
-    operators' own `passes` as the test, instead of a pass over every input."""
+    """Scores, each sorted from high to low, of points that are right and of points that are not:
+    how many points a threshold passes (and how many of them are right) is then a binary search in
+    each, with the operators' own `passes` as the test, instead of a pass over every point. Sorting
+    the right and the other points apart sorts every score once; `pooled` adds sets of points
+    without sorting them again."""
 
-    def __init__(self, points: Iterable[tuple[float, bool]]):
-        # plain tuple order, high to low: ties need no order (equal scores all pass or all fail)
-        pts = sorted(points, reverse=True)
-        self.scores = [s for s, _ok in pts]
-        self.right = [0, *itertools.accumulate(1 if ok else 0 for _s, ok in pts)]
+    def __init__(self, points: Iterable[tuple[float, bool]] = ()):
+        pts = list(points)
+        self.runs_right = [sorted((s for s, ok in pts if ok), reverse=True)]
+        self.runs_other = [sorted((s for s, ok in pts if not ok), reverse=True)]
 
     @classmethod
-    def of_scores(cls, scores: Iterable[float]) -> Ranked:
-        """Scores with no labels (every one counted as not right): for automation shares."""
-        r = cls(())
-        r.scores = sorted(scores, reverse=True)
-        r.right = [0] * (len(r.scores) + 1)
+    def of_scores(cls, scores: Iterable[float], right: Iterable[float] = ()) -> Ranked:
+        """From the scores of the points that are not right, and of those that are."""
+        r = cls()
+        r.runs_other = [sorted(scores, reverse=True)]
+        r.runs_right = [sorted(right, reverse=True)]
+        return r
+
+    @classmethod
+    def pooled(cls, *parts: Ranked) -> Ranked:
+        """The points of every part together."""
+        r = cls()
+        r.runs_right = [run for p in parts for run in p.runs_right]
+        r.runs_other = [run for p in parts for run in p.runs_other]
         return r
 
     def __len__(self) -> int:
-        return len(self.scores)
+        return sum(map(len, self.runs_right)) + sum(map(len, self.runs_other))
 
     def passing(self, comparator: str, t: float) -> tuple[int, int]:
-        """(inputs whose score passes `comparator t`, how many of them are right)."""
-        lo, hi = 0, len(self.scores)
-        if comparator in REVIEWING:  # the passing scores are the lowest: a suffix
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if passes(self.scores[mid], comparator, t):
-                    hi = mid
-                else:
-                    lo = mid + 1
-            return len(self.scores) - lo, self.right[-1] - self.right[lo]
-        while lo < hi:  # the passing scores are the highest: a prefix
+        """(points whose score passes `comparator t`, how many of them are right)."""
+        right = sum(_count_passing(run, comparator, t) for run in self.runs_right if run)
+        return right + sum(_count_passing(run, comparator, t) for run in self.runs_other if run), right
+
+
+def _count_passing(desc: list[float], comparator: str, t: float) -> int:
+    """How many of the scores `desc` (high to low) pass `comparator t`. Equal scores all pass or
+    all fail, so the passing ones are a prefix (GREATER_...) or a suffix (LESS_...)."""
+    lo, hi = 0, len(desc)
+    if comparator in REVIEWING:  # the passing scores are the lowest: a suffix
+        while lo < hi:
             mid = (lo + hi) // 2
-            if passes(self.scores[mid], comparator, t):
-                lo = mid + 1
-            else:
+            if passes(desc[mid], comparator, t):
                 hi = mid
-        return lo, self.right[lo]
+            else:
+                lo = mid + 1
+        return len(desc) - lo
+    while lo < hi:  # the passing scores are the highest: a prefix
+        mid = (lo + hi) // 2
+        if passes(desc[mid], comparator, t):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def certify(
@@ -307,8 +416,11 @@ def _curve(everyone: Ranked, labelled: Ranked, comparator: str, total: int, step
     return rows
 
 
-def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False) -> dict[str, Any]:
-    """The report (module docstring); `curves` adds each concept's precision/automation curve."""
+def tune(
+    state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False, *, direct: bool = True
+) -> dict[str, Any]:
+    """The report (module docstring); `curves` adds each concept's precision/automation curve;
+    `direct=False` runs the operators once per input for the scores (`score_columns`), for tests."""
     opts.check()
     th = find_thresholders(state, opts.workflow, opts.thresholder)
     inputs = predictions.inputs()
@@ -325,6 +437,8 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
         )
     app_concepts = {c.id for c in state.concepts}
     for iid, cs in labels.by_input.items():
+        if cs.keys() <= app_concepts:
+            continue
         bad = sorted(set(cs) - app_concepts)
         if bad:
             raise ReconcilerError(
@@ -333,23 +447,39 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
     acc = th.accepting
     comparator = str(acc.config.get("comparator", "GREATER_THAN"))
     current: dict[str, float] = dict(acc.config["thresholds"])
-    scores = thresholder_scores(state, th, predictions)
+    cols = score_columns(state, th, predictions, current, direct=direct)
     calib, hold = _split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout else (set(labels.by_input), set())
+    position = {k: i for i, k in enumerate(inputs)}
+    absent = False if opts.absent == "negative" else None
 
-    def points(concept: str, ids: set[str]) -> tuple[list[tuple[float, bool]], int, int]:
-        """(score, right) of the inputs labelled for `concept`, and how many are labelled / positive."""
-        out, labelled, positives = [], 0, 0
-        negative = opts.absent == "negative"
-        for iid in ids:
-            lab = labels.by_input[iid].get(concept, False if negative else None)
-            if lab is None:
-                continue
-            labelled += 1
-            positives += lab
-            s = scores[iid].get(concept)
-            if s is not None:
-                out.append((s, lab))
-        return out, labelled, positives
+    def labelled_at(ids: set[str]) -> tuple[list[int], list[dict[str, bool]]]:
+        """The positions (in `inputs`) and label lines of the labelled inputs in `ids`."""
+        keys = [k for k in labels.by_input if k in ids]
+        return [position[k] for k in keys], [labels.by_input[k] for k in keys]
+
+    def points(concept: str, at: tuple[list[int], list[dict[str, bool]]]) -> tuple[Ranked, int, int, list[float]]:
+        """The scores for `concept` of the labelled inputs at `at`, ranked (right: labelled true);
+        how many inputs are labelled for it / positive; the scores of those not labelled for it."""
+        idx, lines = at
+        if not idx:
+            return Ranked(), 0, 0, []
+        col = cols[concept]
+        # C-level maps, not Python loops: this runs for every (labelled input, concept)
+        labs: list[bool | None] = list(map(dict.get, lines, repeat(concept), repeat(absent)))
+        scored: list[float | None] = list(map(col.__getitem__, idx))
+        unlabelled: list[float | None] = []
+        if None in labs:  # absent read as unknown: the input does not count for this concept
+            unlabelled = [s for s, lab in zip(scored, labs, strict=True) if lab is None]
+            scored = [s for s, lab in zip(scored, labs, strict=True) if lab is not None]
+            labs = [lab for lab in labs if lab is not None]
+        right = _present(list(compress(scored, labs)))
+        other = _present(list(compress(scored, map(not_, labs))))
+        return Ranked.of_scores(other, right), len(labs), sum(map(bool, labs)), _present(unlabelled)
+
+    calib_at = labelled_at(calib)
+    hold_at = labelled_at(hold)
+    in_labels = set(calib_at[0]) | set(hold_at[0])
+    no_label = [i for i in range(len(inputs)) if i not in in_labels]  # inputs with no label line
 
     review = th.review[0] if th.review else None  # the paired review thresholder (the first, if several)
     review_cmp = str(review.config.get("comparator")) if review else ""
@@ -360,8 +490,8 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
     proposed: dict[str, float] = {}
     need = max(stats.min_support(opts.target, opts.confidence), opts.min_support)
     for c in current:
-        pts, labelled, positives = points(c, calib)
-        ranked = Ranked(pts)
+        ranked, labelled, positives, calib_unlabelled = points(c, calib_at)
+        held, _, _, hold_unlabelled = points(c, hold_at)
         choice = certify(ranked, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
         new = choice.threshold if choice.threshold is not None else current[c]
         if choice.threshold is not None and f32(new) != f32(current[c]):
@@ -381,7 +511,9 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             note = ""
         # automation / review load: the share of ALL recorded inputs whose score passes the
         # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
-        everyone = Ranked.of_scores(sc[c] for sc in scores.values() if c in sc)
+        col = cols[c]
+        unlabelled = _present(list(map(col.__getitem__, no_label))) + calib_unlabelled + hold_unlabelled
+        everyone = Ranked.pooled(ranked, held, Ranked.of_scores(unlabelled))
         rev_before = review_now.get(c)
         rev_after = new if (follows and rev_before is not None) else rev_before
         row: dict[str, Any] = {
@@ -400,7 +532,7 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             "review_after": _share(everyone.passing(review_cmp, rev_after)[0], total) if rev_after is not None else 0.0,
         }
         if hold:
-            row["holdout"] = _precision(Ranked(points(c, hold)[0]), comparator, new, opts.confidence)
+            row["holdout"] = _precision(held, comparator, new, opts.confidence)
         if note:
             row["note"] = note
         if curves:
@@ -431,6 +563,13 @@ def tune(state: State, predictions: Predictions, labels: Labels, opts: Options, 
             for c, v in cs.items()
         ],
     }
+
+
+def _present(scores: list[float | None]) -> list[float]:
+    """The scores that are there (None: the input has no score for the concept)."""
+    if None not in scores:
+        return cast(list[float], scores)
+    return list(filter(partial(is_not, None), scores))  # type: ignore[arg-type]
 
 
 def _share(n: int, total: int) -> float:
