@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from reconciler import idrules
 from reconciler.apply import _is_duplicate, _is_not_found, apply_plan
@@ -78,6 +78,7 @@ def test_validate_refuses_exactly_what_the_sandbox_refuses(sandbox_http: httpx.C
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from("aZ09-_. /é\n%?#"), max_size=60))
+@example("0" * 48 + "?")  # too long and a bad character: one problem (its characters), not two
 def test_schema_and_rule_agree_on_any_concept_id(value: str) -> None:
     assert _validates(_manifest(concept=value)) == (idrules.CLARIFAI_ID.problem(value) is None)
 
