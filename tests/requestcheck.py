@@ -336,6 +336,11 @@ class RequestChecker:
             return seen
         return self.check(method, path, params, body)
 
+    def add(self, seen: Checked) -> None:
+        """Record a request judged before (the same request again)."""
+        with self._lock:
+            self.record.append(seen)
+
     def problems_of(self, test: str) -> list[Checked]:
         with self._lock:
             return [c for c in self.record if c.test == test and c.problems]
