@@ -23,7 +23,7 @@ import httpx
 import pytest
 from conftest import REQUESTS
 from e2e import EXAMPLES, ROOT, Harness
-from requestcheck import RequestChecker, bindings
+from requestcheck import RequestChecker, bindings, build_message
 from tune_synth import write_files
 
 from reconciler.client import Client
@@ -190,6 +190,17 @@ def test_the_table_is_every_binding_of_the_v2_service() -> None:
         declared += bool(rule.WhichOneof("pattern")) + len(rule.additional_bindings)
     assert len(bindings()) == declared > 400
     assert {b.body for b in bindings()} <= {"", "*"}  # no V2 binding names one field as its body today
+
+
+def test_a_binding_whose_body_is_one_field() -> None:
+    """No V2 binding names one field as its body today; should one appear, the JSON body is that
+    field and the query parameters set the others."""
+    post = next(b for b in bindings() if b.rpc == "PostConcepts" and "{user_app_id.app_id}" in b.template)
+    one = dataclasses.replace(post, body="concepts")
+    variables = {("user_app_id", "user_id"): "u1", ("user_app_id", "app_id"): "a1"}
+    assert build_message(one, variables, [], [{"id": "c"}]) == []
+    assert any("no field named" in p for p in build_message(one, variables, [], [{"id": "c", "colour": "red"}]))
+    assert any("names a field the path or body binds" in p for p in build_message(one, variables, [("concepts", "x")], []))
 
 
 def test_the_installed_check_sees_what_client_sends(tmp_path: Path) -> None:
