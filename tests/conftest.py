@@ -6,15 +6,33 @@
   refused) and fails the test at teardown if any did not parse.
 - `sandbox_client`: an httpx client on `sandbox_app` (in process), with the default key.
 - `served_sandbox`: `sandbox_app` served over loopback HTTP; the base URL.
+
+Every request the tool sends through `reconciler.client.Client` -- to an in-process sandbox (the
+Harness, the embedded one), a served one over loopback, or a fake transport -- is checked against
+clarifai-grpc's own V2 REST bindings (tests/requestcheck.py; not the sandbox's route table): a
+session-wide wrapper around `Client.request` (the one method every request goes through) rebuilds
+the wire URL as the client's httpx client does, finds the RPC from the `google.api.http` options
+and parses path variables, query parameters and JSON body into its request message, unknown fields
+refused. A test that sent an invalid request fails at teardown, naming each request and problem.
+Opting out is per test: `@pytest.mark.raw_requests` for tests whose point is traffic that is no V2
+request (tests/test_client.py's client mechanics on made-up paths, three status-name tests in
+test_sandbox_quirks.py). A marker was chosen over "check only what reaches a sandbox" because it
+keeps the check on fake-transport tests that send the tool's real requests (tests/test_live.py,
+hostile servers) and opts out only what says so. `REQUESTS.record` holds what was checked
+(tests/test_request_parity.py asserts on it); the terminal summary prints the session's counts.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from requestcheck import Checked, RequestChecker, describe
 
+from reconciler.client import Client
 from reconciler.sandbox.app import DEFAULT_KEY, Sandbox
 from reconciler.sandbox.routes import match
 from reconciler.sandbox.server import running_server
@@ -97,6 +115,84 @@ def labelled_inputs(request: Any) -> Iterator[None]:
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "unlabelled: no labelled inputs are seeded before training "
                             "(the test sees the sandbox's real training rule)")
+    config.addinivalue_line("markers", "raw_requests: the requests this test sends through `Client` are "
+                            "deliberately not valid V2 requests; they are not checked against clarifai-grpc")
+
+
+# --- requests: every request the tool's Client sends is a valid clarifai-grpc request -------------
+
+#: The session's request checker (tests/requestcheck.py); tests may read `REQUESTS.record`.
+REQUESTS = RequestChecker()
+_CHECKING = {"on": True}
+_REPORTED: set[int] = set()
+
+
+#: Requests already judged, by what the client was given: many tests repeat the same reads and
+#: writes, and the verdict depends on nothing else (cleared when large).
+_VERDICTS: dict[tuple[str, str, str, str, str], tuple[str, str, tuple[str, ...]]] = {}
+
+
+def _check_request(client: Client, method: str, path: str, params: dict[str, Any] | None, body: Any) -> None:
+    """Check one request as `Client.request` is about to send it: the URL exactly as its httpx
+    client builds it (path encoding, query encoding of booleans and lists), the body as the JSON it
+    sends. A body JSON cannot carry is refused by the client before sending: nothing to check."""
+    if not _CHECKING["on"]:
+        return
+    try:
+        text = json.dumps(body, allow_nan=False) if body is not None else ""
+    except (TypeError, ValueError):
+        return
+    key = (client.base_url, method, path, repr(params), text)
+    known = _VERDICTS.get(key)
+    if known is not None:
+        REQUESTS.add(Checked(method.upper(), known[0], known[1], known[2], REQUESTS.current_test))
+        return
+    url = client._http.build_request(method, path, params=params).url
+    raw_path = url.raw_path.split(b"?", 1)[0].decode("ascii")
+    seen = REQUESTS.check_url(method, raw_path, urlsplit(client.base_url).path, url.query.decode("ascii"),
+                              json.loads(text) if text else None)
+    if len(_VERDICTS) > 100_000:
+        _VERDICTS.clear()
+    _VERDICTS[key] = (seen.path, seen.rpc, seen.problems)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _check_client_requests() -> Iterator[None]:
+    """Wrap `Client.request`, the one method every request of the tool goes through, with
+    `_check_request`, for the whole session (module- and session-scoped fixtures included)."""
+    original = Client.request
+
+    def request(self: Client, method: str, path: str, *, params: dict[str, Any] | None = None,
+                body: dict[str, Any] | None = None, retry: bool = True) -> dict[str, Any]:
+        _check_request(self, method, path, params, body)
+        return original(self, method, path, params=params, body=body, retry=retry)
+
+    Client.request = request  # type: ignore[method-assign]
+    yield
+    Client.request = original  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: Any, nextitem: Any) -> Iterator[None]:
+    """Requests are attributed to the running test (its setup, call and teardown), and not checked
+    for tests marked `raw_requests`."""
+    REQUESTS.current_test = item.nodeid
+    _CHECKING["on"] = item.get_closest_marker("raw_requests") is None
+    yield
+    _CHECKING["on"] = True
+    REQUESTS.current_test = ""
+
+
+@pytest.fixture(autouse=True)
+def _requests_are_valid(request: Any) -> Iterator[None]:
+    """Fail the test (at teardown) that sent a request clarifai-grpc's V2 bindings do not accept."""
+    yield
+    bad = REQUESTS.problems_of(request.node.nodeid)
+    _REPORTED.update(id(c) for c in bad)
+    if bad:
+        pytest.fail(f"{len(bad)} request(s) sent through Client are not valid V2 requests "
+                    f"(clarifai-grpc's google.api.http bindings; mark the test raw_requests if that is "
+                    f"its point):\n{describe(bad[:20])}", pytrace=False)
 
 
 @pytest.fixture
@@ -125,6 +221,26 @@ def sandbox_client(sandbox_app: ResponseChecker) -> Iterator[httpx.Client]:
 def served_sandbox(sandbox_app: ResponseChecker) -> Iterator[str]:
     with running_server(sandbox_app) as url:  # type: ignore[arg-type]
         yield url
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """One line: how many requests were checked, of how many RPCs; and any problem no test
+    reported (sent outside a test's own teardown check, e.g. by a module fixture's teardown)."""
+    checked = [c for c in REQUESTS.record if c.rpc or c.problems]
+    if not checked:
+        return
+    rpcs = REQUESTS.by_rpc()
+    terminalreporter.write_line(f"request check: {len(checked)} requests sent through Client checked against "
+                                f"clarifai-grpc's V2 bindings, {len(rpcs)} RPCs: "
+                                + ", ".join(f"{r} {n}" for r, n in sorted(rpcs.items())))
+    stray = [c for c in REQUESTS.record if c.problems and id(c) not in _REPORTED]
+    if stray:
+        terminalreporter.write_line("request check: invalid requests no test reported:\n" + describe(stray[:20]), red=True)
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    if any(c.problems and id(c) not in _REPORTED for c in REQUESTS.record) and exitstatus == 0:
+        session.exitstatus = 1
 
 
 # --- credentials: tests run the embedded sandbox unless they say otherwise -------------------------

@@ -342,6 +342,7 @@ def _client(handler: Any, **kw: Any) -> Client:
                   sleep=lambda _s: None, **kw)
 
 
+@pytest.mark.raw_requests  # a made-up path: the client's status handling, not a V2 request
 def test_client_normalises_status_names_at_any_depth() -> None:
     body = {"status": {"code": "SUCCESS"}, "model_versions": [
         {"id": "v", "status": {"code": "MODEL_TRAINED"}}, {"id": "w", "status": {"code": "NO_SUCH_NAME"}}]}
@@ -351,6 +352,7 @@ def test_client_normalises_status_names_at_any_depth() -> None:
     assert got["status"]["code"] == 10000
 
 
+@pytest.mark.raw_requests  # a made-up path: the client's status handling, not a V2 request
 def test_throttled_by_name_is_retried_and_errors_by_name_carry_their_number() -> None:
     answers = [httpx.Response(429, json={"status": {"code": "CONN_THROTTLED"}}),
                httpx.Response(404, json={"status": {"code": "MODEL_DOES_NOT_EXIST", "description": "Model does not exist"}})]
@@ -361,6 +363,7 @@ def test_throttled_by_name_is_retried_and_errors_by_name_carry_their_number() ->
     assert c.stats.requests == 2
 
 
+@pytest.mark.raw_requests  # a made-up path: the client's status handling, not a V2 request
 @pytest.mark.parametrize("http, headers", [(429, {}), (400, {}), (429, {"Retry-After": "1800"})])
 def test_hourly_limit_is_not_retried_and_says_when(http: int, headers: dict[str, str]) -> None:
     calls = []
