@@ -13,7 +13,9 @@ Contract:
   empty page"; a page shorter than ``per_page`` proves the end just as well (the server would
   otherwise have filled it), so the loop stops there and saves one request per listing. That relies
   on the server honouring ``per_page`` up to the documented maximum of 1000, so `per_page` is
-  clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page. A server that
+  clamped to 1000; pass ``short_page_ends=False`` to insist on the empty page. When pages read
+  together (``pages_hint``) show a short page followed by a non-empty one, the server pages with
+  less than it was asked, and that listing is read to its empty page. A server that
   ignores paging -- a page longer than ``per_page``, a page repeating the previous one, more than
   `MAX_PAGES` pages -- is an ApiError, not an endless or wrong read.
 - Retries: on HTTP 429 / CONN_THROTTLED (11005) -- but never on CONN_EXCEED_HOURLY_LIMIT (11003),
@@ -403,14 +405,8 @@ class Client:
         while True:
             first = max(1, min(int(pages_hint), MAX_PAGES)) if page == 1 else 1
             bodies = self.map(fetch, range(page, page + first)) if first > 1 else [fetch(page)]
-            for body in bodies:
-                chunk = body.get(key, [])
-                if chunk is None:
-                    chunk = []
-                if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
-                    raise self._error(
-                        f"unexpected response shape: '{key}' is not a list of objects", "GET", path, http_status=200, body=body
-                    )
+            chunks = [self._page_items(body, key, path) for body in bodies]
+            for at, chunk in enumerate(chunks):
                 # A server that ignores paging would otherwise be read forever (or misread): refuse.
                 if len(chunk) > per_page:
                     raise self._error(
@@ -430,10 +426,26 @@ class Client:
                 if page >= MAX_PAGES and chunk:
                     raise self._error(f"more than {MAX_PAGES} pages of {key}; giving up", "GET", path, http_status=200)
                 items.extend(chunk)
-                if not chunk or (short_page_ends and len(chunk) < per_page):
+                if not chunk:
                     return items
+                if short_page_ends and len(chunk) < per_page:
+                    if not any(chunks[at + 1 :]):
+                        return items
+                    # a later page, already read, is not empty: this server's pages are shorter than
+                    # the per_page asked for, so a short page proves nothing here; read to the empty one
+                    short_page_ends = False
                 previous = chunk
                 page += 1
+
+    def _page_items(self, body: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+        """The items of one listing page (a missing or null list is empty); any other shape is an error."""
+        chunk = body.get(key, [])
+        if chunk is None:
+            return []
+        if not isinstance(chunk, list) or not all(isinstance(i, dict) for i in chunk):
+            what = f"unexpected response shape: '{key}' is not a list of objects"
+            raise self._error(what, "GET", path, http_status=200, body=body)
+        return chunk
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], max_workers: int | None = None) -> list[R]:
         """`[fn(x) for x in items]`, run on a thread pool; results in input order. The first

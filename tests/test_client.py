@@ -141,15 +141,31 @@ def test_wrong_list_shape_is_an_api_error() -> None:
 
 # --- paging -------------------------------------------------------------------------------------
 
-def paged(total: int, calls: list[dict[str, str]], key: str = "concepts") -> Callable[[httpx.Request], httpx.Response]:
+def paged(total: int, calls: list[dict[str, str]], key: str = "concepts",
+          cap: int | None = None) -> Callable[[httpx.Request], httpx.Response]:
+    """A listing of `total` items; `cap`: the server's own page size limit, below what is asked."""
     items = [{"id": f"c{i}"} for i in range(total)]
 
     def h(req: httpx.Request) -> httpx.Response:
         q = dict(req.url.params)
         calls.append(q)
-        page, per = int(q["page"]), int(q["per_page"])
+        page, per = int(q["page"]), min(int(q["per_page"]), cap or 10**9)
         return ok(**{key: items[(page - 1) * per: page * per]})
     return h
+
+
+def test_a_short_page_followed_by_items_already_read_does_not_end_the_listing() -> None:
+    """pages_hint pages are read at once; when a short one is followed by a non-empty one, the
+    server pages with less than per_page, so the listing is read to its empty page instead."""
+    calls: list[dict[str, str]] = []
+    c = make(paged(10, calls, cap=4))
+    got = c.list_all("/v2/a/concepts", "concepts", per_page=10, pages_hint=2)
+    assert [i["id"] for i in got] == [f"c{i}" for i in range(10)]
+    assert sorted(q["page"] for q in calls) == ["1", "2", "3", "4"]  # page 4 is the empty one
+    # the same listing on an honest server: a short page with nothing after it still ends it
+    calls.clear()
+    assert len(make(paged(10, calls)).list_all("/v2/a/concepts", "concepts", per_page=8, pages_hint=3)) == 10
+    assert sorted(q["page"] for q in calls) == ["1", "2", "3"]
 
 
 def test_list_all_stops_on_short_page() -> None:
