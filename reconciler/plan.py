@@ -507,41 +507,14 @@ class _Planner:
             structural = diff_resources(lw, w)
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
-                self._add(
-                    Op.ADOPT,
-                    Kind.WORKFLOW,
-                    w.id,
-                    desired=w,
-                    live=lw,
-                    changes=changes,
-                    pins=pins,
-                    reason="; ".join(filter(None, ["in the app but not marked as managed: take ownership", why])),
-                    version_changes=words,
-                )
+                op, why = Op.ADOPT, "; ".join(filter(None, ["in the app but not marked as managed: take ownership", why]))
             elif structural:
-                self._add(
-                    Op.UPDATE,
-                    Kind.WORKFLOW,
-                    w.id,
-                    desired=w,
-                    live=lw,
-                    changes=changes,
-                    pins=pins,
-                    reason=why,
-                    version_changes=words,
-                )
+                op = Op.UPDATE
             elif pin_changes:
-                self._add(
-                    Op.REPOINT,
-                    Kind.WORKFLOW,
-                    w.id,
-                    desired=w,
-                    live=lw,
-                    changes=changes,
-                    pins=pins,
-                    reason=why,
-                    version_changes=words,
-                )
+                op = Op.REPOINT
+            else:
+                continue
+            self._add(op, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why, version_changes=words)
         self._leftovers(Kind.WORKFLOW, live)
 
     def _version_changes(self, w: Workflow, pin_changes: list[Change]) -> tuple[tuple[str, tuple[Change, ...]], ...]:

@@ -32,6 +32,22 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
+def chart_head(title: str) -> list[str]:
+    """The opening lines every chart of the tool shares: the SVG element, its title, a white
+    background, the heading and the two axes of the plot area."""
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
+        f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<g class="axes" stroke="#333" stroke-width="1">'
+        f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}"/>'
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>',
+    ]
+
+
 def render_svg(sweeps: list[dict[str, Any]], title: str = "Automation rate vs review load") -> str:
     series = _series(sweeps)
     xs = [x for _n, _c, _d, pts in series for x, _y in pts] or [0.0, 1.0]
@@ -46,19 +62,8 @@ def render_svg(sweeps: list[dict[str, Any]], title: str = "Automation rate vs re
     def py(y: float) -> float:
         return round(TOP + (1 - y) * ph, 2)
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
-    # axes, grid and ticks
-    out.append(
-        f'<g class="axes" stroke="#333" stroke-width="1">'
-        f'<line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" y2="{TOP + ph}"/>'
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>'
-    )
+    out = chart_head(title)
+    # grid and ticks
     for k in range(5):
         y = k / 4
         out.append(f'<line x1="{LEFT}" y1="{py(y)}" x2="{LEFT + pw}" y2="{py(y)}" stroke="#ddd"/>')

@@ -13,9 +13,7 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from reconciler.sweepchart import COLORS, H, W
-
-LEFT, RIGHT, TOP, BOTTOM = 64, 200, 36, 52
+from reconciler.sweepchart import BOTTOM, COLORS, LEFT, RIGHT, TOP, H, W, chart_head
 
 
 def render_svg(report: dict[str, Any]) -> str:
@@ -34,15 +32,7 @@ def render_svg(report: dict[str, Any]) -> str:
         f"Precision vs automation, {report['thresholder']['model']} "
         f"(target {report['target_precision']:g} at {report['confidence'] * 100:g}%)"
     )
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>',
-        f'<text x="{LEFT}" y="{TOP - 14}" font-size="14" font-weight="bold">{escape(title)}</text>',
-        f'<g class="axes" stroke="#333" stroke-width="1"><line x1="{LEFT}" y1="{TOP + ph}" x2="{LEFT + pw}" '
-        f'y2="{TOP + ph}"/><line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}"/></g>',
-    ]
+    out = chart_head(title)
     for k in range(5):
         y = y0 + (1 - y0) * k / 4
         out.append(f'<line x1="{LEFT}" y1="{py(y)}" x2="{LEFT + pw}" y2="{py(y)}" stroke="#ddd"/>')

@@ -1,4 +1,4 @@
-"""One module per verb of the command line (pre-commit's layout).
+"""One module per verb of the command line.
 
 Contract of a verb module `reconciler/commands/<verb>.py`:
 - `add_parser(sub)` adds the verb to the `reconciler` parser's subcommands (with `common.verb`:

@@ -199,9 +199,14 @@ def use_color(args: argparse.Namespace) -> bool:
 # --- the manifest ---------------------------------------------------------------------------------
 
 
+def _manifest_files(args: argparse.Namespace, files: list[str]) -> list[str]:
+    """Positional FILE(s), then -f overlays, in order."""
+    return list(files) + list(getattr(args, "overlays", []) or [])
+
+
 def manifest_path(args: argparse.Namespace, files: list[str]) -> str | None:
     """The manifest (the base, with overlays): where the embedded sandbox is looked for."""
-    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    all_files = _manifest_files(args, files)
     return all_files[0] if all_files else None
 
 
@@ -209,7 +214,7 @@ def load_desired(args: argparse.Namespace, files: list[str]) -> State:
     """The desired State from positional FILE(s) and/or -f overlays, with variables applied."""
     from reconciler.manifest import load_overlays, read_inputs
 
-    all_files = list(files) + list(getattr(args, "overlays", []) or [])
+    all_files = _manifest_files(args, files)
     if not all_files:
         raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...]")
     if len(files) > 1:
