@@ -472,10 +472,11 @@ class Applier:
     @executes((Op.UPDATE, Kind.CONCEPT), batched=True)
     def _update_concept(self, group: list[Action]) -> None:
         # PatchConcepts takes only "overwrite", which may replace the whole concept: send back the
-        # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces).
-        existing: dict[str, dict[str, Any]] = {
-            str(c.get("id", "")): c for c in self.client.list_all(self._at("concepts"), "concepts")
-        }
+        # user's metadata, which the manifest does not manage (quirk patch-overwrite-replaces), as
+        # the live read returned it (no second listing); read them again only if that is missing.
+        existing = {a.id: a.live.raw for a in group if isinstance(a.live, Concept) and a.live.raw}
+        if len(existing) < len(group):
+            existing = {str(c.get("id", "")): c for c in self.client.list_all(self._at("concepts"), "concepts")}
         concepts = [_desired(a, Concept) for a in group]
         for i in range(0, len(concepts), CONCEPT_BATCH):
             batch = concepts[i : i + CONCEPT_BATCH]

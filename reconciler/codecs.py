@@ -116,7 +116,9 @@ class ConceptCodec:
     @staticmethod
     def from_api(raw: dict[str, Any]) -> Concept:
         cid = text(raw, "id")
-        return Concept(id=cid, name=text(raw, "name") or cid, description=text(raw, "definition") or text(raw, "description"))
+        return Concept(
+            id=cid, name=text(raw, "name") or cid, description=text(raw, "definition") or text(raw, "description"), raw=raw
+        )
 
     @staticmethod
     def differs(c: Concept, raw: dict[str, Any]) -> bool:

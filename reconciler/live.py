@@ -311,9 +311,8 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    d["app"].pop("raw", None)
-    for w in d["workflows"]:
-        w.pop("raw", None)
+    for res in (d["app"], *d["concepts"], *d["workflows"]):
+        res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))
     d["relations"] = sorted(d["relations"], key=lambda r: json.dumps(r, sort_keys=True))

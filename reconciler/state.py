@@ -124,6 +124,9 @@ class Concept:
     id: str
     name: str = ""  # the loader fills it with `id` when the manifest leaves it out
     description: str = ""
+    #: live only: the concept as the API returned it (see `App.raw`): an overwrite sends back its
+    #: metadata, which the manifest does not manage
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,8 @@ def canon(client: Any, app_id: str) -> tuple[dict[str, Any], State]:
     app = dataclasses.asdict(live.app)
     app.pop("raw")  # the API's echo (timestamps, ids): what matters of it is in the other fields
     picture = {"app": app,
-               "concepts": {c.id: dataclasses.asdict(c) for c in live.concepts},
+               # a concept's raw echo (timestamps, ids) likewise: its name and description are compared
+               "concepts": {c.id: {k: v for k, v in dataclasses.asdict(c).items() if k != "raw"} for c in live.concepts},
                "relations": sorted(r.key for r in live.relations),
                "models": models, "workflows": workflows}
     return json.loads(dump(picture)), live

@@ -319,3 +319,22 @@ def test_interrupted_apply_reports_progress_and_rerun_converges(h):
     assert not any(d.startswith("create workflow/") for d in done)
     h.apply(desired)
     assert h.plan(desired).empty
+
+
+def test_a_concept_update_sends_back_its_metadata_without_listing_the_concepts_again(h):
+    desired = h.desired(EXAMPLE_FILES[0])
+    h.apply(desired)
+    concept = desired.concepts[0]
+    base = h.base(desired.app.id)
+    # the user's own metadata on a managed concept, which the manifest does not manage
+    h.client.patch(f"{base}/concepts", {"concepts": [{"id": concept.id, "name": concept.name,
+                                                      "metadata": {"owner": "alice"}}], "action": "overwrite"})
+    changed = dataclasses.replace(desired, concepts=tuple(
+        dataclasses.replace(c, description="renamed by the manifest") if c.id == concept.id else c for c in desired.concepts))
+    h.clear_log()
+    h.apply(changed)
+    concept_lists = [e for e in h.log() if e[0] == "GET" and e[1] == f"{base}/concepts"]
+    assert len(concept_lists) == 1  # the plan's read; the overwrite reuses what it returned
+    live = next(c for c in h.client.list_all(f"{base}/concepts", "concepts") if c["id"] == concept.id)
+    assert live.get("definition") == "renamed by the manifest" and live.get("metadata") == {"owner": "alice"}
+    assert h.plan(changed).empty
