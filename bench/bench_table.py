@@ -49,18 +49,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # depth.py
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # manifest_gen.py, e2e.py
 
 from depth import TimingTransport, depth  # noqa: E402
+from e2e import labelled_before_training  # noqa: E402
 from manifest_gen import generate, scale  # noqa: E402
-from reconciler.apply import apply_plan  # noqa: E402
-from reconciler import modeltypes  # noqa: E402
-from reconciler.client import Client  # noqa: E402
-from reconciler.manifest import load, load_text  # noqa: E402
-from reconciler.pipeline import plan_app  # noqa: E402
-from reconciler.plan import make_plan  # noqa: E402
+
+from reconciler.api.client import Client
+from reconciler.apply.scheduler import apply_plan  # noqa: E402
+from reconciler.core import modeltypes
+from reconciler.core.state import State  # noqa: E402
+from reconciler.manifest.load import load, load_text  # noqa: E402
+from reconciler.planning.pipeline import plan_app  # noqa: E402
+from reconciler.planning.plan import make_plan  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
-from reconciler.state import State  # noqa: E402
-from reconciler import modeltypes as _modeltypes  # noqa: E402
-from e2e import labelled_before_training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "auto-annotation" / "manifest.yaml"
@@ -153,7 +153,7 @@ def documented(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, flo
     from clarifai_grpc.grpc.api import service_pb2_grpc
     from google.protobuf.struct_pb2 import Struct
 
-    from reconciler import modeltypes
+    from reconciler.core import modeltypes
 
     stub = service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=url))
     meta = (("authorization", f"Key {DEFAULT_KEY}"),)

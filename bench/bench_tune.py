@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from tune_synth import write_files  # noqa: E402
 
-from reconciler import labels as L  # noqa: E402
-from reconciler import predictions as P  # noqa: E402
-from reconciler.manifest import load_text  # noqa: E402
-from reconciler.tune import Options, tune  # noqa: E402
+from reconciler.annotate import labels as L
+from reconciler.annotate import predictions as P
+from reconciler.annotate.tune import Options, tune  # noqa: E402
+from reconciler.manifest.load import load_text  # noqa: E402
 
 N_CONCEPTS = 50
 

@@ -30,14 +30,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from reconciler.apply import apply_plan  # noqa: E402
-from reconciler.client import Client  # noqa: E402
-from reconciler.manifest import load_text  # noqa: E402
-from reconciler.pipeline import plan_app  # noqa: E402
+from e2e import labelled_before_training  # noqa: E402
+
+from reconciler.api.client import Client
+from reconciler.apply.scheduler import apply_plan  # noqa: E402
+from reconciler.core import modeltypes
+from reconciler.manifest.load import load_text  # noqa: E402
+from reconciler.planning.pipeline import plan_app  # noqa: E402
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
-from reconciler import modeltypes  # noqa: E402
-from e2e import labelled_before_training  # noqa: E402
 
 
 def generate(n_concepts: int, n_models: int, n_workflows: int) -> str:

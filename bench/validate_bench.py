@@ -17,12 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jsonschema
 
-from reconciler import manifest, schemacheck
-from reconciler.yamlload import load_yaml
+from reconciler.manifest import load as manifest
+from reconciler.manifest import schemacheck
+from reconciler.manifest.yamlload import load_yaml
 
 
 def generate(n_concepts: int, n_models: int) -> str:

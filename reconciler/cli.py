@@ -19,7 +19,7 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler.commands import apply, convert, drift, export, graph, plan, record, sandbox, show, simulate, tune, validate
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
-from reconciler.errors import ManifestError, ReconcilerError
+from reconciler.core.errors import ManifestError, ReconcilerError
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
@@ -50,7 +50,7 @@ class _Masked:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        from reconciler.client import mask_secrets
+        from reconciler.api.secrets import mask_secrets
 
         return self._stream.write(mask_secrets(text))
 

@@ -7,7 +7,7 @@
 - `sandbox_client`: an httpx client on `sandbox_app` (in process), with the default key.
 - `served_sandbox`: `sandbox_app` served over loopback HTTP; the base URL.
 
-Every request the tool sends through `reconciler.client.Client` -- to an in-process sandbox (the
+Every request the tool sends through `reconciler.api.client.Client` -- to an in-process sandbox (the
 Harness, the embedded one), a served one over loopback, or a fake transport -- is checked against
 clarifai-grpc's own V2 REST bindings (tests/requestcheck.py; not the sandbox's route table): a
 session-wide wrapper around `Client.request` (the one method every request goes through) rebuilds
@@ -25,14 +25,15 @@ hostile servers) and opts out only what says so. `REQUESTS.record` holds what wa
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from requestcheck import Checked, RequestChecker, describe
 
-from reconciler.client import Client
+from reconciler.api.client import Client
 from reconciler.sandbox.app import DEFAULT_KEY, Sandbox
 from reconciler.sandbox.routes import match
 from reconciler.sandbox.server import running_server

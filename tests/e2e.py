@@ -8,15 +8,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-
-from reconciler.apply import apply_plan
-from reconciler.client import Client, sandbox_transport
-from reconciler.live import read_live
-from reconciler.manifest import load, load_text
-from reconciler.pipeline import plan_app, read_app
-from reconciler.plan import Plan
+from reconciler.api.client import Client
+from reconciler.api.live import read_live
+from reconciler.api.transport import sandbox_transport
+from reconciler.apply.scheduler import apply_plan
+from reconciler.core.state import State
+from reconciler.manifest.load import load, load_text
+from reconciler.planning.pipeline import plan_app, read_app
+from reconciler.planning.plan import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
-from reconciler.state import State
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

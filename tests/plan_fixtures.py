@@ -7,9 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from reconciler.modeltypes import canonical_config
-from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Model, ModelRef,
-                              ModelVersion, Node, State, Workflow)
+from reconciler.core.modeltypes import canonical_config
+from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, ModelVersion, Node, State, Workflow
 
 USER = "me"
 EMBED = ModelRef("general-image-embedding", "clarifai", "main", "bb186755eda04f9cbb6fe32e816be104")

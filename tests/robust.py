@@ -21,11 +21,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from reconciler.live import read_live
-from reconciler.sandbox.app import DEFAULT_USER
-from reconciler.state import Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State
-
 from manifest_gen import generate  # noqa: F401  (re-exported for the tests)
+
+from reconciler.api.live import read_live
+from reconciler.core.state import Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State
+from reconciler.sandbox.app import DEFAULT_USER
 
 EMBED = {"id": "general-image-embedding", "user_id": "clarifai", "app_id": "main",
          "model_version": {"id": "bb186755eda04f9cbb6fe32e816be104"}}

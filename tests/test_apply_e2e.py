@@ -8,11 +8,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-from reconciler.modeltypes import TRAINABLE_TYPES
-from reconciler.state import MARKER_KEY, Model
-
 from e2e import EXAMPLES, Harness, versions_by_use
+
+from reconciler.core.modeltypes import TRAINABLE_TYPES
+from reconciler.core.state import MARKER_KEY, Model
 
 EXAMPLE_FILES = [EXAMPLES / "auto-annotation" / "manifest.yaml", EXAMPLES / "people-synonyms" / "manifest.yaml"]
 
@@ -122,7 +121,7 @@ def test_out_of_band_drift_is_planned_and_undone(h):
     h.client.post(f"{base}/workflows", {"workflows": [{"id": "someone-elses", "nodes": [
         {"id": "e", "model": {"id": "general-image-embedding", "user_id": "clarifai", "app_id": "main",
                               "model_version": {"id": "bb186755eda04f9cbb6fe32e816be104"}}}]}]})
-    h.client.patch(f"/v2/users/sandbox/apps", {"apps": [{"id": desired.app.id, "default_workflow_id": "someone-elses"}],
+    h.client.patch("/v2/users/sandbox/apps", {"apps": [{"id": desired.app.id, "default_workflow_id": "someone-elses"}],
                                                "action": "overwrite"})
 
     plan = h.plan(desired)
@@ -187,14 +186,14 @@ def test_adopt_takes_ownership_without_recreating_and_keeps_user_metadata(h):
 
 @pytest.mark.parametrize("mode, when", [("http500", "before"), ("http500", "after"), ("drop", "after")])
 def test_failed_apply_says_what_was_done_and_rerun_converges(tmp_path, mode, when):
-    from reconciler.errors import ApplyError
+    from reconciler.core.errors import ApplyError
 
     h = Harness(tmp_path)
     desired = h.desired(EXAMPLE_FILES[0])
     plan = h.plan(desired)
     h.clear_log()
     h.sandbox.faults.fail_request(6, mode=mode, when=when)
-    from reconciler.apply import apply_plan
+    from reconciler.apply.scheduler import apply_plan
     try:
         apply_plan(h.make_client(max_retries=0), plan, poll_s=0.01)
     except ApplyError as err:
@@ -228,8 +227,8 @@ def test_trainable_model_is_trained_before_a_workflow_points_at_it(tmp_path):
 
 
 def test_training_wait_is_bounded(tmp_path):
-    from reconciler.apply import apply_plan
-    from reconciler.errors import ApplyError
+    from reconciler.apply.scheduler import apply_plan
+    from reconciler.core.errors import ApplyError
 
     h = Harness(tmp_path, training_delay_s=30)
     desired = h.desired(EXAMPLE_FILES[0])
@@ -245,7 +244,7 @@ def test_create_that_finds_the_resource_already_there_reads_back_and_converges(h
     plan = h.plan(desired)
     h.apply(desired)  # everything now exists
     h.clear_log()
-    from reconciler.apply import apply_plan
+    from reconciler.apply.scheduler import apply_plan
 
     apply_plan(h.client, plan, poll_s=0.01)  # the stale plan: every create meets a duplicate
     assert h.plan(desired).empty
@@ -266,7 +265,7 @@ def test_relation_create_meeting_existing_ones_creates_only_the_missing(h):
     live = h.client.list_all(f"{base}/concepts/{rel.subject}/relations", "concept_relations")
     mine = [x for x in live if (x.get("subject_concept") or {}).get("id") == rel.subject]
     h.client.delete(f"{base}/concepts/{rel.subject}/relations", {"ids": [mine[0]["id"]]})
-    from reconciler.apply import apply_plan
+    from reconciler.apply.scheduler import apply_plan
 
     apply_plan(h.client, plan, poll_s=0.01)  # stale plan: its relation creates partly exist
     assert h.plan(desired).empty
@@ -277,8 +276,8 @@ def test_relation_create_meeting_existing_ones_creates_only_the_missing(h):
 def test_interrupted_apply_reports_progress_and_rerun_converges(h):
     """Ctrl-C in the middle of an apply (here: during the third write call): the user learns what
     was done and what was not, and a re-run converges."""
-    from reconciler.apply import apply_plan
-    from reconciler.errors import ApplyError
+    from reconciler.apply.scheduler import apply_plan
+    from reconciler.core.errors import ApplyError
 
     desired = h.desired(EXAMPLE_FILES[0])
     plan = h.plan(desired)

@@ -7,13 +7,16 @@ import io
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from reconciler.client import Client, RateLimiter, status_code_of
-from reconciler.errors import ApiError
+from reconciler.api.client import Client
+from reconciler.api.status import status_code_of
+from reconciler.api.transport import RateLimiter
+from reconciler.core.errors import ApiError
 
 #: The client's mechanics are tested on made-up paths ("/v2/a"), which are no V2 requests: this
 #: file opts out of conftest's request check (tests/requestcheck.py).
@@ -422,7 +425,7 @@ def test_each_retry_says_one_line_with_its_count_and_wait():
 
 
 def test_connect_prints_retries_on_stderr(monkeypatch, tmp_path):
-    from reconciler.client import connect
+    from reconciler.commands.connect import connect
 
     monkeypatch.delenv("CLARIFAI_PAT", raising=False)
     monkeypatch.delenv("CLARIFAI_API_BASE", raising=False)

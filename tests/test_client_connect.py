@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import connect, sandbox_db_path
-from reconciler.errors import ReconcilerError
+from reconciler.commands.connect import connect, sandbox_db_path
+from reconciler.core.errors import ReconcilerError
 
 PAT = "PAT-SECRET-xyz123"
 
@@ -104,7 +104,7 @@ def test_missing_pat_fails_closed_in_ci_and_when_required(monkeypatch: pytest.Mo
 
 
 def test_embedded_sandbox_is_found_upwards_and_named_as_endpoint(tmp_path: Path) -> None:
-    from reconciler.client import find_sandbox
+    from reconciler.commands.connect import find_sandbox
 
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""The per-kind API codecs (`reconciler.codecs`): every resource survives a trip through the API's
+"""The per-kind API codecs (`reconciler.api.codecs`): every resource survives a trip through the API's
 JSON (``from_api(to_api(x)) == x``, Hypothesis), and every real response body of the parity corpus
 (tests/parity/corpus) decodes without error, ids intact."""
 
@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import modeltypes as mt
-from reconciler.codecs import (
+from reconciler.api.codecs import (
     AppCodec,
     ConceptCodec,
     ModelCodec,
     RelationCodec,
     WorkflowCodec,
 )
-from reconciler.state import (
+from reconciler.core import modeltypes as mt
+from reconciler.core.state import (
     MARKER_KEY,
     App,
     Concept,

@@ -13,17 +13,15 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
-
-from reconciler.apply import apply_plan
-from reconciler.errors import ReconcilerError
-from reconciler.sandbox.app import Sandbox
-from reconciler.sandbox.server import running_server
-
 from e2e import EXAMPLES, ROOT, Harness
 from robust import canon, generate, updated, with_extras
+
+from reconciler.apply.scheduler import apply_plan
+from reconciler.core.errors import ReconcilerError
+from reconciler.sandbox.app import Sandbox
+from reconciler.sandbox.server import running_server
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
 
@@ -138,7 +136,7 @@ def test_two_cli_processes_against_a_served_sandbox(tmp_path):
         assert plan.returncode == 0, plan.stdout + plan.stderr
         h = Harness.__new__(Harness)  # a client on the served sandbox, for the duplicate check
         h.sandbox = sandbox
-        from reconciler.client import Client
+        from reconciler.api.client import Client
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
 
         h.client = Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=0)

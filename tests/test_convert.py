@@ -8,14 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from e2e import Harness
 
 from reconciler import cli
-from reconciler.convert import convert_file
-from reconciler.errors import ManifestError
-from reconciler.manifest import load_text
-from reconciler.state import ModelRef
-
-from e2e import Harness
+from reconciler.core.errors import ManifestError
+from reconciler.core.state import ModelRef
+from reconciler.manifest.convert import convert_file
+from reconciler.manifest.load import load_text
 
 FIXTURES = Path(__file__).parent / "sdk_workflows"
 

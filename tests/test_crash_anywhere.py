@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from reconciler.apply import apply_plan
-from reconciler.errors import ApplyError
-from reconciler.state import State
-
 from e2e import EXAMPLES, Harness
 from robust import add_bystanders, canon, generate, snapshot_bystanders, updated, user_metadata, with_extras
+
+from reconciler.apply.scheduler import apply_plan
+from reconciler.core.errors import ApplyError
+from reconciler.core.state import State
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
 
@@ -148,8 +147,8 @@ def _run_case(s: Scenario, k: int, mode: str, when: str, case_dir: Path) -> None
 
         h.apply(desired)  # the re-run, with a normal client
         picture, live = canon(h.client, desired.app.id)
-        from reconciler.live import fingerprint
-        from reconciler.plan import make_plan
+        from reconciler.api.live import fingerprint
+        from reconciler.planning.plan import make_plan
 
         again = make_plan(desired, live, live_fingerprint=fingerprint(live))
         assert again.empty, [(a.op, a.address, [c.path for c in a.changes]) for a in again.actions]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from plan_fixtures import applied, desired_state
-from reconciler.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources, fields_of
-from reconciler.state import Concept, Model, ModelRef, Node, Workflow
+
+from reconciler.core.state import Concept, Model, ModelRef, Node, Workflow
+from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources, fields_of
 
 
 def test_equal_values_have_no_changes():

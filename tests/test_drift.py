@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from reconciler import cli, drift
-from reconciler.sandbox.app import DEFAULT_USER
-
 from e2e import EXAMPLES, Harness
+
+from reconciler import cli
+from reconciler.planning import drift
 
 MANIFEST = EXAMPLES / "people-synonyms" / "manifest.yaml"
 

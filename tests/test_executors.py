@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import apply
-from reconciler.plan import PLANNED, Op
-from reconciler.state import Kind
+from reconciler.apply import scheduler as apply
+from reconciler.core.state import Kind
+from reconciler.planning.plan import PLANNED, Op
 
 
 def test_every_planned_pair_has_exactly_one_executor():

@@ -8,15 +8,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
-from reconciler.export import export_app, export_manifest
-from reconciler.live import read_live
-from reconciler.manifest import load_text
-from reconciler.sandbox.app import DEFAULT_USER
-from reconciler.sandbox.quirks import QUIRKS
-
 from e2e import EXAMPLES, Harness
 from walkthrough import APP, build_walkthrough
+
+from reconciler.api.live import read_live
+from reconciler.manifest.load import load_text
+from reconciler.planning.export import export_app, export_manifest
+from reconciler.sandbox.app import DEFAULT_USER
+from reconciler.sandbox.quirks import QUIRKS
 
 EXAMPLE_FILES = [EXAMPLES / "auto-annotation" / "manifest.yaml", EXAMPLES / "people-synonyms" / "manifest.yaml"]
 
@@ -171,11 +170,11 @@ def test_export_warns_when_nodes_pin_versions_with_different_configs(h):
 
 
 def test_exported_yaml_is_schema_valid_and_quotes_number_like_ids():
-    from reconciler.state import App, Concept, State
+    from reconciler.core.state import App, Concept, State
 
     live = State(app=App(id="a1"), concepts=(Concept("1e3", "1e3"), Concept("yes", "yes"), Concept("x", "multi\nline")),
                  user_id="u")
-    from reconciler.export import dump_yaml
+    from reconciler.planning.export import dump_yaml
 
     text = dump_yaml(export_manifest(live))
     state = load_text(text)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.errors import ReconcilerError
-from reconciler.graph import render, select_workflow
-from reconciler.manifest import load, load_text
+from reconciler.core.errors import ReconcilerError
+from reconciler.manifest.load import load, load_text
+from reconciler.planning.graph import render, select_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 AA, PS = ROOT / "examples" / "auto-annotation" / "manifest.yaml", ROOT / "examples" / "people-synonyms" / "manifest.yaml"

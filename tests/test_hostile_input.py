@@ -20,17 +20,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pytest
+from e2e import EXAMPLES, ROOT
 
 from reconciler.cli import main
 from reconciler.sandbox.app import DEFAULT_KEY, Sandbox
 from reconciler.sandbox.faults import DroppedConnection
 from reconciler.sandbox.server import running_server
-
-from e2e import EXAMPLES, ROOT
 
 EXAMPLE = EXAMPLES / "auto-annotation" / "manifest.yaml"
 CASES_RUN: list[str] = []
@@ -43,7 +43,7 @@ def clean_env(tmp_path, monkeypatch):
     monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / "embedded.sqlite"))
     monkeypatch.chdir(tmp_path)
     # retries keep their count but not their waiting: hostile servers fail fast here
-    monkeypatch.setattr("reconciler.client.random.uniform", lambda a, b: 0.0)
+    monkeypatch.setattr("reconciler.api.client.random.uniform", lambda a, b: 0.0)
 
 
 def run(capsys, argv: list[Any]) -> tuple[int, str, str]:
@@ -495,8 +495,8 @@ def test_a_var_cannot_bring_in_a_non_finite_number(value, tmp_path, capsys):
 
 
 def test_the_client_refuses_to_send_nan_or_infinity(tmp_path):
-    from reconciler.client import Client
-    from reconciler.errors import ApiError
+    from reconciler.api.client import Client
+    from reconciler.core.errors import ApiError
 
     sandbox = Sandbox(str(tmp_path / "nan.sqlite"))
     with running_server(sandbox) as url:
@@ -691,7 +691,7 @@ def test_plan_out_is_private_atomic_and_ignores_planted_symlinks(manifest, tmp_p
     assert run(capsys, ["plan", manifest, "--out", out])[0] == 0
     assert victim.read_text() == "precious\n" and not out.is_symlink()
     # a symlink planted at the (random) temporary name is refused, not followed
-    monkeypatch.setattr("reconciler.fileio.secrets.token_hex", lambda n: "guessed")
+    monkeypatch.setattr("reconciler.core.fileio.secrets.token_hex", lambda n: "guessed")
     (tmp_path / ".plan.json.guessed.tmp").symlink_to(victim)
     code, o, e = run(capsys, ["plan", manifest, "--out", out])
     assert_one_clear_line(code, "", e, "cannot write plan file")
@@ -708,7 +708,7 @@ def test_a_failed_output_write_leaves_nothing_behind(manifest, tmp_path, capsys)
 
 @pytest.mark.parametrize("verb", ["export", "convert", "simulate-svg"])
 def test_every_output_file_is_written_atomically(verb, manifest, tmp_path, capsys, monkeypatch):
-    from reconciler import fileio
+    from reconciler.core import fileio
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
@@ -747,7 +747,7 @@ def test_every_output_file_is_written_atomically(verb, manifest, tmp_path, capsy
     ({}, "no-color", True, False),
 ])
 def test_colour_rules(env, flag, tty, want, manifest, capsys, monkeypatch):
-    from reconciler.render import use_color
+    from reconciler.planning.render import use_color
 
     assert use_color(flag if flag in ("always", "never") else ("never" if flag else "auto"), env, tty) is want
     for k in ("NO_COLOR", "TERM"):

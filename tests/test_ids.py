@@ -8,13 +8,15 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from reconciler import idrules
-from reconciler.apply import _is_duplicate, _is_not_found, apply_plan
-from reconciler.client import Client, api_path, app_path, path_segment, sandbox_transport
-from reconciler.errors import ApiError, ManifestError
-from reconciler.manifest import load_text
+from reconciler.api.client import Client
+from reconciler.api.transport import api_path, app_path, path_segment, sandbox_transport
+from reconciler.apply.scheduler import _is_duplicate, _is_not_found, apply_plan
+from reconciler.core import idrules
+from reconciler.core.errors import ApiError, ManifestError
+from reconciler.manifest.load import load_text
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server
 from tests.e2e import Harness

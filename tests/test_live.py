@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import modeltypes
-from reconciler.client import Client
-from reconciler.errors import ApiError
-from reconciler.live import fingerprint, read_live
-from reconciler.state import (MARKER_KEY, App, Concept, ConceptRef, ConceptRelation, ModelRef, Node,
-                              make_marker)
+from reconciler.api.client import Client
+from reconciler.api.live import fingerprint, read_live
+from reconciler.core import modeltypes
+from reconciler.core.errors import ApiError
+from reconciler.core.state import MARKER_KEY, App, Concept, ConceptRef, ConceptRelation, ModelRef, Node, make_marker
 
 PAT = "PAT-SECRET-xyz123"
 U, A = "alice", "shop"

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+
 import httpx
 import pytest
 
-from reconciler import modeltypes
-from reconciler.client import Client, connect
-from reconciler.errors import ApiError
-from reconciler.live import fingerprint, read_live
+from reconciler.api.client import Client
+from reconciler.api.live import fingerprint, read_live
+from reconciler.commands.connect import connect
+from reconciler.core import modeltypes
+from reconciler.core.errors import ApiError
+from reconciler.core.state import MARKER_KEY, ConceptRef, ConceptRelation, ModelRef, Node, make_marker
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server
-from reconciler.state import (MARKER_KEY, ConceptRef, ConceptRelation, ModelRef, Node, make_marker)
 
 APP = "shop"
 

@@ -3,16 +3,17 @@ files (packaged copy identical to schemas/, a description on every property)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
 
-from reconciler import manifest
 from reconciler.cli import main
-from reconciler.errors import ManifestError
-from reconciler.state import ConceptRef, ModelRef, State, resource_dependencies, Kind, ResourceKey
+from reconciler.core.errors import ManifestError
+from reconciler.core.state import ConceptRef, Kind, ModelRef, ResourceKey, State, resource_dependencies
+from reconciler.manifest import load as manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(ROOT.glob("examples/*/manifest.yaml"))
@@ -228,7 +229,7 @@ def test_schema_is_valid_2020_12_and_accepts_the_examples() -> None:
 
 
 def test_schema_typed_fields_match_modeltypes() -> None:
-    from reconciler import modeltypes
+    from reconciler.core import modeltypes
 
     model = manifest.schema()["$defs"]["model"]
     for branch in model["allOf"]:

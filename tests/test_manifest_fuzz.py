@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reconciler import manifest
-from reconciler.errors import ManifestError
+from reconciler.core.errors import ManifestError
+from reconciler.manifest import load as manifest
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples/auto-annotation/manifest.yaml").read_text()
 LINES = EXAMPLE.splitlines(keepends=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.yamlload import MAX_BYTES
+from reconciler.manifest.yamlload import MAX_BYTES
 
 CORPUS = Path(__file__).parent / "manifests" / "invalid"
 CASES = sorted(CORPUS.glob("*.yaml"))

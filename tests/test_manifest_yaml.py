@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import yamlload
-from reconciler.yamlload import load_yaml, pointer
+from reconciler.manifest import yamlload
+from reconciler.manifest.yamlload import load_yaml, pointer
 
 
 def _msgs(doc: yamlload.Document) -> list[str]:

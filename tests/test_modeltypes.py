@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import modeltypes as mt
+from reconciler.core import modeltypes as mt
 
 
 def as_float32(obj):

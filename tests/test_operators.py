@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.operators import (
-    AppView, RunNode, map_concepts, passes, run_workflow, threshold_concepts, write_annotation,
+from reconciler.annotate.operators import (
+    AppView,
+    RunNode,
+    map_concepts,
+    passes,
+    run_workflow,
+    threshold_concepts,
+    write_annotation,
 )
-from reconciler.state import ConceptRef, ConceptRelation, ModelRef
+from reconciler.core.state import ConceptRef, ConceptRelation, ModelRef
 
 APP = AppView(owner="owner1", concepts={"people": "people", "man": "man", "dog": "dog", "animal": "animal",
                                          "puppy": "puppy", "pet": "pet"})

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from plan_fixtures import CONCEPTS, USER, applied, desired_state, model, people_synonyms, vid, with_model, with_workflow
 
-from plan_fixtures import (CONCEPTS, USER, applied, desired_state, model, people_synonyms, vid,
-                           with_model, with_workflow)
-from reconciler.diff import ABSENT, Change
-from reconciler.errors import PlanError
-from reconciler.plan import make_plan
-from reconciler.state import (App, Concept, ConceptRef, ConceptRelation, Kind, ModelRef,
-                              ModelVersion, Node, State, Workflow)
+from reconciler.core.errors import PlanError
+from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Kind, ModelRef, ModelVersion, Node, State, Workflow
+from reconciler.planning.diff import ABSENT, Change
+from reconciler.planning.plan import make_plan
 
 
 def ops(plan):

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import PlanError
-from reconciler.manifest import load
-from reconciler.plan import make_plan
-from reconciler.render import plan_to_dict, render_markdown, render_text
-from reconciler.serialize import state_from_dict
+from reconciler.core.errors import PlanError
+from reconciler.manifest.load import load
+from reconciler.planning.plan import make_plan
+from reconciler.planning.render import plan_to_dict, render_markdown, render_text
+from reconciler.planning.serialize import state_from_dict
 
 CASES = Path(__file__).parent / "cases"
 NAMES = sorted(p.name for p in CASES.iterdir() if (p / "desired.yaml").exists())

@@ -15,10 +15,9 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from e2e import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from e2e import Harness
 from robust import EMBED, base
 
 COMPARATORS = ["GREATER_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN", "LESS_THAN_OR_EQUAL", "EQUAL"]

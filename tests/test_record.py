@@ -5,8 +5,9 @@ annotations people made or reviewed; every sandbox response parses into its prot
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,11 +15,11 @@ from conftest import ResponseChecker
 from e2e import EXAMPLES, Harness
 from tune_synth import write_files
 
-from reconciler import labels as L
-from reconciler import predictions as P
+from reconciler.annotate import labels as L
+from reconciler.annotate import predictions as P
+from reconciler.annotate.record import RecordOptions, record
 from reconciler.cli import main
-from reconciler.errors import ReconcilerError
-from reconciler.record import RecordOptions, record
+from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.app import DEFAULT_KEY
 
 CONCEPTS = ["walker", "runner", "bike_rider", "rollerblader", "stroller"]
@@ -231,7 +232,7 @@ def test_record_before_apply_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_writer_version_reads_every_shape_of_worker() -> None:
-    from reconciler.record import writer_version
+    from reconciler.annotate.record import writer_version
 
     assert writer_version({"worker": {"user": {"id": "me"}}}) == ""  # a person
     assert writer_version({}) == ""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plan_fixtures import CONCEPTS, applied, desired_state, with_workflow
-from reconciler.plan import make_plan
-from reconciler.render import (NO_CHANGES, format_value, plan_to_dict, render_markdown, render_text,
-                               summary_line)
-from reconciler.state import Workflow
+
+from reconciler.core.state import Workflow
+from reconciler.planning.plan import make_plan
+from reconciler.planning.render import NO_CHANGES, format_value, plan_to_dict, render_markdown, render_text, summary_line
 
 
 def test_empty_plan_text():
@@ -121,7 +121,7 @@ def test_invariants(live_thresholds, desired_thresholds):
 
 def _big_change(n_concepts: int = 10_000):
     """A threshold change (new version + repoint), a removed node, and `n_concepts` new concepts."""
-    from reconciler.state import Concept
+    from reconciler.core.state import Concept
 
     d = desired_state()
     live = applied(d)
@@ -189,7 +189,8 @@ def test_removed_nodes_are_drawn_in_the_deleted_style():
 def _repointed_to_an_older_version():
     """The live workflow pins greater-than-v2 (walker 0.8); the manifest matches v1 (walker 0.95)."""
     from plan_fixtures import vid, with_model
-    from reconciler.state import ModelVersion
+
+    from reconciler.core.state import ModelVersion
 
     d = desired_state()
     live = applied(d)
@@ -205,8 +206,8 @@ def _repointed_to_an_older_version():
 
 
 def test_repoint_to_an_existing_version_shows_the_configuration_difference():
-    from reconciler import drift
-    from reconciler.serialize import plan_from_file_dict, plan_to_file_dict
+    from reconciler.planning import drift
+    from reconciler.planning.serialize import plan_from_file_dict, plan_to_file_dict
 
     d, live = _repointed_to_an_older_version()
     plan = make_plan(d, live)

@@ -26,11 +26,11 @@ from e2e import EXAMPLES, ROOT, Harness
 from requestcheck import RequestChecker, bindings, build_message
 from tune_synth import write_files
 
-from reconciler.client import Client
-from reconciler.drift import check_drift
-from reconciler.export import export_app
-from reconciler.manifest import load_text
-from reconciler.record import RecordOptions, record
+from reconciler.annotate.record import RecordOptions, record
+from reconciler.api.client import Client
+from reconciler.manifest.load import load_text
+from reconciler.planning.drift import check_drift
+from reconciler.planning.export import export_app
 from reconciler.sandbox.app import DEFAULT_USER
 
 MANIFEST = EXAMPLES / "auto-annotation" / "manifest.yaml"
@@ -227,7 +227,7 @@ def test_a_test_sending_an_invalid_request_fails_unless_marked(tmp_path: Path) -
     teardown naming the request and the problem; the `raw_requests` one passes."""
     (tmp_path / "test_probe.py").write_text(textwrap.dedent("""
         import httpx, pytest
-        from reconciler.client import Client
+        from reconciler.api.client import Client
 
         def send():
             c = Client("http://api.test", "pat", rate_limit=0, transport=httpx.MockTransport(

@@ -9,15 +9,15 @@ whose assertion it mirrors. Those tests authenticate with an app-specific API ke
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2
 from google.protobuf.struct_pb2 import Struct
 
-import json
-
-from reconciler.predictions import parse as parse_predictions
+from reconciler.annotate.predictions import parse as parse_predictions
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 
 APP = "client-tests"

@@ -12,8 +12,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.client import sandbox_transport
+from reconciler.api.transport import sandbox_transport
 from reconciler.sandbox import store
 from reconciler.sandbox.app import DEFAULT_KEY, Sandbox
 

@@ -10,17 +10,18 @@ fields the manifest does not manage, and a removal (DELETEs without a body).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ResponseChecker
 from e2e import Harness
-from reconciler.client import Client
-from reconciler.errors import ApiError
-from reconciler.live import timestamp_key
+
+from reconciler.api.client import Client
+from reconciler.api.live import timestamp_key
+from reconciler.core.errors import ApiError
 from reconciler.sandbox import quirks as Q
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 
@@ -196,7 +197,7 @@ def test_no_body_rpcs_match_clarifai_grpc_bindings() -> None:
 def test_status_code_table_matches_clarifai_grpc() -> None:
     from clarifai_grpc.grpc.api.status import status_code_pb2
 
-    from reconciler.status_codes import BY_NAME
+    from reconciler.core.status_codes import BY_NAME
 
     expected = {name: num for name, num in status_code_pb2.StatusCode.items() if name != "ZERO"}
     assert BY_NAME == expected
@@ -326,7 +327,7 @@ def test_timestamp_key_orders_any_precision() -> None:
 
 
 def test_live_model_takes_the_newest_version_by_time_not_string(tmp_path: Path) -> None:
-    from reconciler.live import _model
+    from reconciler.api.live import _model
 
     raw = {"id": "gt", "model_type_id": "concept-thresholder"}
     older = {"id": "old", "created_at": "2026-01-01T00:00:05.5Z",
@@ -417,9 +418,9 @@ def test_served_pessimistic_sandbox_with_the_tool_over_http(tmp_path: Path) -> N
     import subprocess
     import sys
 
-    from reconciler.apply import apply_plan
-    from reconciler.live import fingerprint, read_live
-    from reconciler.plan import make_plan
+    from reconciler.api.live import fingerprint, read_live
+    from reconciler.apply.scheduler import apply_plan
+    from reconciler.planning.plan import make_plan
 
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", "--quirks",
@@ -469,7 +470,7 @@ class _FakeVersionsApi:
 def test_a_partial_listing_is_completed_per_model_type() -> None:
     """A thresholder listed with its concepts but no params (no comparator) is not complete: its
     comparator would read as the default. A writer listed with params is complete."""
-    from reconciler.live import list_versions
+    from reconciler.api.live import list_versions
 
     full = {"v1": {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": 3}}}
     api = _FakeVersionsApi([{"id": "v1", "created_at": "2026-01-01T00:00:00Z",
@@ -486,8 +487,8 @@ def test_a_partial_listing_is_completed_per_model_type() -> None:
 def test_a_relation_read_from_its_other_side_plans_nothing() -> None:
     import dataclasses
 
-    from reconciler.plan import make_plan
-    from reconciler.state import ConceptRef, ConceptRelation
+    from reconciler.core.state import ConceptRef, ConceptRelation
+    from reconciler.planning.plan import make_plan
 
     desired = Harness.desired("quirky.yaml", MANIFEST)
     flipped = []
@@ -508,8 +509,8 @@ def test_a_relation_read_from_its_other_side_plans_nothing() -> None:
 @pytest.mark.parametrize("second", ["{subject: dog, predicate: hyponym, object: animal}",
                                     "{subject: dog, predicate: synonym, object: puppy}"])
 def test_manifest_refuses_a_relation_repeated_from_the_other_side(second: str) -> None:
-    from reconciler.errors import ManifestError
-    from reconciler.manifest import load_text
+    from reconciler.core.errors import ManifestError
+    from reconciler.manifest.load import load_text
 
     text = MANIFEST.replace("  - {subject: cat, predicate: hyponym, object: animal}\n",
                             f"  - {{subject: cat, predicate: hyponym, object: animal}}\n  - {second}\n")
@@ -558,7 +559,7 @@ def test_a_long_workflow_id_is_noted_in_the_plan_and_applies_where_the_api_allow
 
 
 def test_under_the_32_character_reading_apply_stops_at_the_workflow_and_a_shorter_id_converges(tmp_path: Path) -> None:
-    from reconciler.errors import ApplyError
+    from reconciler.core.errors import ApplyError
 
     h = Harness(tmp_path, quirks=[Q.WORKFLOW_ID_32])
     desired = h.desired("long.yaml", _with_workflow(LONG_WORKFLOW))

@@ -6,17 +6,18 @@ its proto (conftest's ResponseChecker)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from conftest import ResponseChecker
 from e2e import EXAMPLES, Harness
 
-from reconciler import predictions as P
+from reconciler.annotate import predictions as P
+from reconciler.annotate.simulate import simulate
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
-from reconciler.simulate import simulate
 
 AA = EXAMPLES / "auto-annotation"
 PS = EXAMPLES / "people-synonyms"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
-from reconciler.serialize import bound_fingerprint
+from reconciler.planning.serialize import bound_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTO = ROOT / "examples" / "auto-annotation" / "manifest.yaml"

@@ -1,4 +1,4 @@
-"""The fast schema check (`reconciler.schemacheck`) agrees with jsonschema: it says "valid" exactly
+"""The fast schema check (`reconciler.manifest.schemacheck`) agrees with jsonschema: it says "valid" exactly
 when jsonschema finds no error, on every manifest the project has (examples, golden cases, the
 invalid corpus) and on random mutations of them; and it understands every keyword of the schema,
 so valid manifests really take the fast path."""
@@ -11,10 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from reconciler import manifest, schemacheck
-from reconciler.yamlload import load_yaml
+from reconciler.manifest import load as manifest
+from reconciler.manifest import schemacheck
+from reconciler.manifest.yamlload import load_yaml
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
 

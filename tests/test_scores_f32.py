@@ -10,9 +10,9 @@ import math
 import random
 import struct
 
-from reconciler import predictions as P
-from reconciler.modeltypes import f32, f32_all
-from reconciler.predictions import _six_places
+from reconciler.annotate import predictions as P
+from reconciler.annotate.predictions import _six_places
+from reconciler.core.modeltypes import f32, f32_all
 
 
 def reference_f32(x: float) -> float:

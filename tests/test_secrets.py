@@ -18,14 +18,13 @@ import sys
 from typing import Any
 
 import pytest
+from e2e import EXAMPLES, ROOT, SECRET_PAT
 
+from reconciler.api.client import Client
 from reconciler.cli import main
-from reconciler.client import Client
-from reconciler.errors import ApiError
+from reconciler.core.errors import ApiError
 from reconciler.sandbox.app import Sandbox
 from reconciler.sandbox.server import running_server
-
-from e2e import EXAMPLES, ROOT, SECRET_PAT
 
 EXAMPLE = EXAMPLES / "auto-annotation" / "manifest.yaml"
 
@@ -35,7 +34,7 @@ def served(tmp_path, monkeypatch):
     for var in ("CLARIFAI_PAT", "CLARIFAI_API_BASE", "CLARIFAI_USER_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("reconciler.client.random.uniform", lambda a, b: 0.0)
+    monkeypatch.setattr("reconciler.api.client.random.uniform", lambda a, b: 0.0)
     sandbox = Sandbox(str(tmp_path / "s.sqlite"), keys={SECRET_PAT: "sandbox"}, training_delay_s=0)
     (tmp_path / "pat").write_text(SECRET_PAT + "\n")
     with running_server(sandbox) as url:
@@ -183,7 +182,7 @@ def test_a_pat_http_cannot_carry_is_refused_up_front_by_source_never_by_value(fl
 
 
 def test_the_client_itself_refuses_such_a_pat_without_showing_it():
-    from reconciler.errors import ReconcilerError
+    from reconciler.core.errors import ReconcilerError
 
     for inserted in ("\x00", "\n", "é"):
         with pytest.raises(ReconcilerError) as info:

@@ -6,12 +6,11 @@ import dataclasses
 import json
 
 import pytest
-
 from plan_fixtures import applied, desired_state, people_synonyms
-from reconciler.errors import PlanError
-from reconciler.plan import make_plan
-from reconciler.serialize import (plan_from_file_dict, plan_to_file_dict, state_from_dict,
-                                  state_to_dict)
+
+from reconciler.core.errors import PlanError
+from reconciler.planning.plan import make_plan
+from reconciler.planning.serialize import plan_from_file_dict, plan_to_file_dict, state_from_dict, state_to_dict
 
 
 def _json_round(obj):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import predictions as P
+from reconciler.annotate import predictions as P
+from reconciler.annotate.simulate import parse_sweep, simulate, sweep
+from reconciler.annotate.sweepchart import render_svg
 from reconciler.cli import main
-from reconciler.errors import ReconcilerError
-from reconciler.manifest import load
-from reconciler.simulate import parse_sweep, simulate, sweep
-from reconciler.state import ConceptRef, ModelRef
-from reconciler.sweepchart import render_svg
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.state import ConceptRef, ModelRef
+from reconciler.manifest.load import load
 
 ROOT = Path(__file__).resolve().parent.parent
 AA, PS = ROOT / "examples" / "auto-annotation", ROOT / "examples" / "people-synonyms"

@@ -1,11 +1,11 @@
-"""reconciler.status_codes is a copy of clarifai-grpc's StatusCode enum (the package is only a test
+"""reconciler.core.status_codes is a copy of clarifai-grpc's StatusCode enum (the package is only a test
 dependency): it must hold exactly the installed enum's names and numbers, so it cannot drift."""
 
 from __future__ import annotations
 
 from clarifai_grpc.grpc.api.status import status_code_pb2
 
-from reconciler.status_codes import BY_NAME, NAME_OF
+from reconciler.core.status_codes import BY_NAME, NAME_OF
 
 
 def test_table_is_clarifai_grpcs_status_code_enum():

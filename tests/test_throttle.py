@@ -13,12 +13,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from robust import generate
 
 from reconciler.cli import main
 from reconciler.sandbox.app import Sandbox
 from reconciler.sandbox.server import running_server
-
-from robust import generate
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this file
 

@@ -15,17 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e import EXAMPLES, SECRET_PAT, Harness, labelled_before_training
 
-from reconciler.apply import Applier, TrainingNotReady
+from reconciler.api.client import Client
+from reconciler.apply.scheduler import Applier, TrainingNotReady
 from reconciler.cli import main
-from reconciler.client import Client
-from reconciler.errors import ApplyError
-from reconciler.plan import Plan
+from reconciler.core.errors import ApplyError
+from reconciler.core.state import App, Model, State
+from reconciler.planning.plan import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server
-from reconciler.state import App, Model, State
-
-from e2e import EXAMPLES, SECRET_PAT, Harness, labelled_before_training
 
 pytestmark = pytest.mark.unlabelled
 
@@ -408,7 +407,7 @@ def test_other_training_failures_are_reported_without_the_labelling_hint():
 
 def test_the_cli_passes_train_timeout_to_the_wait(tmp_path, monkeypatch, capsys):
     """--train-timeout reaches the wait: a sandbox that trains slower than the timeout stops apply."""
-    import reconciler.apply as apply_mod
+    import reconciler.apply.scheduler as apply_mod
 
     seen: list[float] = []
     original = apply_mod.apply_plan

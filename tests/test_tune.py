@@ -12,12 +12,12 @@ import pytest
 from e2e import EXAMPLES
 from tune_synth import write_files
 
-from reconciler import labels as L
-from reconciler import predictions as P
+from reconciler.annotate import labels as L
+from reconciler.annotate import predictions as P
+from reconciler.annotate.tune import Options, find_thresholders, thresholder_scores, tune
 from reconciler.cli import main
-from reconciler.errors import ReconcilerError
-from reconciler.manifest import load, load_overlays
-from reconciler.tune import Options, find_thresholders, thresholder_scores, tune
+from reconciler.core.errors import ReconcilerError
+from reconciler.manifest.load import load, load_overlays
 
 PARK = EXAMPLES / "auto-annotation" / "manifest.yaml"
 PEOPLE = EXAMPLES / "people-synonyms" / "manifest.yaml"
@@ -279,7 +279,7 @@ def test_automation_and_review_load_agree_with_simulate(park: dict[str, Path], w
     every input: before and after the proposal, their per-concept numbers must be the same."""
     import dataclasses
 
-    from reconciler.simulate import simulate
+    from reconciler.annotate.simulate import simulate
 
     if which == "park":
         state, recorded, labels = load(str(park["manifest"])), P.load(park["preds"]), L.load(park["labels"])
@@ -304,7 +304,7 @@ def test_automation_and_review_load_agree_with_simulate(park: dict[str, Path], w
 
 
 def test_write_in_place_keeps_flow_style_and_crlf(tmp_path: Path) -> None:
-    from reconciler.thresholdwrite import write_in_place
+    from reconciler.annotate.thresholdwrite import write_in_place
 
     src = (EXAMPLES / "people-synonyms" / "manifest.yaml").read_text()
     m = tmp_path / "m.yaml"

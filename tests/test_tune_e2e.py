@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from e2e import EXAMPLES
 from tune_synth import write_files
 
-from reconciler import labels as L
-from reconciler import predictions as P
+from reconciler.annotate import labels as L
+from reconciler.annotate import predictions as P
 from reconciler.cli import main
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server

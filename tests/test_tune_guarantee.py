@@ -16,8 +16,8 @@ import random
 import pytest
 from tune_synth import sample, true_automation, true_precision
 
-from reconciler import stats
-from reconciler.tune import certify, grid
+from reconciler.annotate import stats
+from reconciler.annotate.tune import certify, grid
 
 SEEDS = 200
 MARGIN = 0.05  # automation the certified threshold may give up against the oracle, on average

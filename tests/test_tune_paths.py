@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler import labels as L
-from reconciler import predictions as P
-from reconciler.errors import ReconcilerError
-from reconciler.manifest import load_text
-from reconciler.state import State
-from reconciler.tune import Options, _direct_columns, find_thresholders, score_columns, thresholder_scores, tune
+from reconciler.annotate import labels as L
+from reconciler.annotate import predictions as P
+from reconciler.annotate.tune import Options, _direct_columns, find_thresholders, score_columns, thresholder_scores, tune
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.state import State
+from reconciler.manifest.load import load_text
 
 EXTERNAL = {"id": "general-image-recognition", "user_id": "clarifai", "app_id": "main",
             "version": "aa7f35c01e0642fda5cf400f543e7c40"}

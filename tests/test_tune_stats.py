@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import stats
+from reconciler.annotate import stats
 
 
 @pytest.mark.parametrize("a,b,x,want", [

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from reconciler import cli
-from reconciler.errors import ManifestError
-from reconciler.manifest import load, load_overlays, load_text, read_inputs
+from reconciler.core.errors import ManifestError
+from reconciler.manifest.load import load, load_overlays, load_text, read_inputs
 
 BASE = textwrap.dedent("""\
     variables:

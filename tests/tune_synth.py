@@ -9,7 +9,7 @@ import json
 import random
 from pathlib import Path
 
-from reconciler.stats import betainc
+from reconciler.annotate.stats import betainc
 
 A1, B1, A0, B0 = 8.0, 2.0, 2.0, 8.0
 

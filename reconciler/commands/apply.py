@@ -9,12 +9,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, connection_args, manifest_args, plan_args, verb
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
-    from reconciler.client import Client
+    from reconciler.api.client import Client
     from reconciler.commands.common import Subparsers
-    from reconciler.plan import Plan
+    from reconciler.planning.plan import Plan
 
 
 def train_timeout(text: str) -> float:
@@ -52,11 +52,11 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import render
-    from reconciler.apply import apply_plan
+    from reconciler.apply.scheduler import apply_plan
     from reconciler.commands.common import use_color
     from reconciler.commands.plan import plan_manifest
-    from reconciler.planfile import read_plan_file
+    from reconciler.planning import render
+    from reconciler.planning.planfile import read_plan_file
 
     saved = read_plan_file(args.files[0]) if len(args.files) == 1 else None
     if saved is not None:
@@ -82,8 +82,8 @@ def _saved_plan(args: argparse.Namespace, path: str, saved: dict[str, Any]) -> t
     """Connect where a saved plan was made and re-check it (`pipeline.apply_saved_plan`). Flags
     that would change what the plan does are refused: the file holds its own inputs."""
     from reconciler.commands.common import connect_client
-    from reconciler.pipeline import apply_saved_plan
-    from reconciler.planfile import load_saved_plan
+    from reconciler.planning.pipeline import apply_saved_plan
+    from reconciler.planning.planfile import load_saved_plan
 
     given = [
         flag

@@ -20,11 +20,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
-    from reconciler.client import Client
-    from reconciler.state import State
+    from reconciler.api.client import Client
+    from reconciler.core.state import State
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -190,7 +190,7 @@ def max_chars_arg(p: argparse.ArgumentParser) -> None:
 
 
 def use_color(args: argparse.Namespace) -> bool:
-    from reconciler.render import use_color as decide
+    from reconciler.planning.render import use_color as decide
 
     mode = "never" if getattr(args, "no_color", False) else getattr(args, "color", "auto")
     return decide(mode, os.environ, sys.stdout.isatty())
@@ -212,7 +212,7 @@ def manifest_path(args: argparse.Namespace, files: list[str]) -> str | None:
 
 def load_desired(args: argparse.Namespace, files: list[str]) -> State:
     """The desired State from positional FILE(s) and/or -f overlays, with variables applied."""
-    from reconciler.manifest import load_overlays, read_inputs
+    from reconciler.manifest.load import load_overlays, read_inputs
 
     all_files = _manifest_files(args, files)
     if not all_files:
@@ -242,7 +242,7 @@ def connect_client(
     which) the embedded sandbox is looked for; `sandbox_db`: a saved plan's own sandbox."""
     from pathlib import Path
 
-    from reconciler.client import connect
+    from reconciler.commands.connect import connect
 
     return connect(
         api_base=args.api_base,
@@ -265,8 +265,8 @@ def write_output(path: str | None, text: str, *, private: bool = False, name: st
     if not path or path == "-":
         sys.stdout.write(text)  # stdout masks the PAT itself (cli.main)
         return
-    from reconciler.client import mask_secrets
-    from reconciler.fileio import write_atomic
+    from reconciler.api.secrets import mask_secrets
+    from reconciler.core.fileio import write_atomic
 
     try:
         write_atomic(path, mask_secrets(text), private=private)

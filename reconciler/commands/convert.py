@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, verb
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -34,7 +34,7 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.commands.common import schema_ref, write_output
-    from reconciler.convert import convert_file
+    from reconciler.manifest.convert import convert_file
 
     owner = tuple(args.model_owner.split("/", 1)) if args.model_owner else ("clarifai", "main")
     if len(owner) != 2 or not all(owner):

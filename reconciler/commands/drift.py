@@ -1,5 +1,5 @@
 """`reconciler drift`: report what differs in the live app from the manifest (read-only); exit 0
-clean, 2 drift, 1 error. The report is `reconciler.drift`'s."""
+clean, 2 drift, 1 error. The report is `reconciler.planning.drift`'s."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import drift
     from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
+    from reconciler.planning import drift
 
     desired = load_desired(args, args.files)
     client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))

@@ -27,7 +27,7 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.commands.common import connect_client, schema_ref, write_output
-    from reconciler.export import export_app
+    from reconciler.planning.export import export_app
 
     client = connect_client(args)
     text, warnings = export_app(client, args.app, user_id=args.user_id or client.user_id, schema_ref=schema_ref(args))

@@ -26,8 +26,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import graph
     from reconciler.commands.common import load_desired
+    from reconciler.planning import graph
 
     desired = load_desired(args, args.files)
     print(graph.render(desired, args.workflow, args.format), end="")

@@ -9,12 +9,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, connection_args, manifest_args, max_chars_arg, plan_args, verb
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
-    from reconciler.client import Client
+    from reconciler.api.client import Client
     from reconciler.commands.common import Subparsers
-    from reconciler.plan import Plan
+    from reconciler.planning.plan import Plan
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -42,7 +42,7 @@ def add_parser(sub: Subparsers) -> None:
 def plan_manifest(args: argparse.Namespace) -> tuple[Client, Plan]:
     """Connect for the manifest the arguments name and plan it (`pipeline.plan_app`)."""
     from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
-    from reconciler.pipeline import plan_app
+    from reconciler.planning.pipeline import plan_app
 
     desired = load_desired(args, args.files)
     client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))
@@ -50,8 +50,8 @@ def plan_manifest(args: argparse.Namespace) -> tuple[Client, Plan]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import render
     from reconciler.commands.common import use_color
+    from reconciler.planning import render
 
     _client, plan = plan_manifest(args)
     data = render.plan_to_dict(plan)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 def write_plan_file(path: str, plan: Plan) -> None:
     """Save `plan` for `reconciler apply PLAN` (mode 0600: a plan describes the app in full)."""
     from reconciler.commands.common import write_output
-    from reconciler.serialize import plan_to_file_dict
+    from reconciler.planning.serialize import plan_to_file_dict
 
     try:  # key order kept: it is the order changes are listed in; NaN / infinities are not JSON
         text = json.dumps(plan_to_file_dict(plan), indent=1, allow_nan=False)

@@ -1,5 +1,5 @@
 """`reconciler record`: record a live app's model predictions (and reviewed labels) for simulate
-and tune. The recording is `reconciler.record`'s."""
+and tune. The recording is `reconciler.annotate.record`'s."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.annotate.record import RecordOptions, record
     from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
-    from reconciler.record import RecordOptions, record
 
     desired = load_desired(args, args.files)
     client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, color_args, max_chars_arg, verb
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -30,9 +30,9 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import render
     from reconciler.commands.common import use_color
-    from reconciler.planfile import load_saved_plan, read_plan_file
+    from reconciler.planning import render
+    from reconciler.planning.planfile import load_saved_plan, read_plan_file
 
     data = read_plan_file(args.plan)
     if data is None:

@@ -39,9 +39,9 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import predictions, simulate
+    from reconciler.annotate import predictions, simulate
+    from reconciler.annotate.sweepchart import render_svg
     from reconciler.commands.common import load_desired, write_output
-    from reconciler.sweepchart import render_svg
 
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)

@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, manifest_args, verb
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -83,7 +83,7 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler import labels, predictions, thresholdwrite, tune
+    from reconciler.annotate import labels, predictions, thresholdwrite, tune
     from reconciler.commands.common import load_desired, write_output
 
     opts = tune.Options(
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     truth = labels.load(args.labels)
     report = tune.tune(desired, recorded, truth, opts, curves=bool(args.svg))
     if args.svg:
-        from reconciler.tunechart import render_svg
+        from reconciler.annotate.tunechart import render_svg
 
         write_output(args.svg, render_svg(report))
         report["svg"] = args.svg

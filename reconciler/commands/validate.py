@@ -8,11 +8,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, verb
-from reconciler.errors import ManifestError, ReconcilerError
+from reconciler.core.errors import ManifestError, ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
-    from reconciler.errors import Problem
+    from reconciler.core.errors import Problem
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.manifest import load_many, load_overlays, read_inputs
+    from reconciler.manifest.load import load_many, load_overlays, read_inputs
 
     if not args.files and not args.overlays:
         raise ReconcilerError("give FILE... or -f BASE [-f OVERLAY ...]")

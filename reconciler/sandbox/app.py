@@ -4,7 +4,7 @@ Contract:
 - `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
   predictions=None, quirks=None)` is a WSGI callable. `quirks` (None, "pessimistic" for all, or
   names; see quirks.py) turns on the pessimistic readings of unsettled API behaviour.
-  `predictions` (a `reconciler.predictions.Predictions` or a
+  `predictions` (a `reconciler.annotate.predictions.Predictions` or a
   JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
   PAT -> user id (default {DEFAULT_KEY: DEFAULT_USER}); `add_key` adds one. `add_app_key(key,
   user_id, app_id)` adds an app-specific API key: bound to that one app, it works on the full
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import parse_qs, quote
 
-from reconciler.predictions import Predictions
+from reconciler.annotate.predictions import Predictions
 from reconciler.sandbox import quirks as Q
 from reconciler.sandbox.ctx import Ctx
 from reconciler.sandbox.faults import DroppedConnection, Faults, LogEntry
@@ -133,7 +133,7 @@ class Sandbox:
     def set_predictions(self, predictions: Predictions | str | None) -> None:
         """Recorded model outputs the workflow runner uses (a `Predictions`, a JSONL path, or None)."""
         if isinstance(predictions, str):
-            from reconciler.predictions import load
+            from reconciler.annotate.predictions import load
 
             predictions = load(predictions)
         self.predictions = predictions

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.idrules import MAIN_APP, MAIN_USER
+from reconciler.core.idrules import MAIN_APP, MAIN_USER
 from reconciler.sandbox.store import Tx
 from reconciler.sandbox.wire import CONN_DOES_NOT_EXIST, CONN_INSUFFICIENT_SCOPES, Fail
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler.modeltypes import OPERATOR_TYPES, canonical_type
+from reconciler.core.modeltypes import OPERATOR_TYPES, canonical_type
+from reconciler.core.state import ModelRef
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx
 from reconciler.sandbox.wire import (
     INPUT_INVALID_ARGUMENT,
@@ -40,7 +41,6 @@ from reconciler.sandbox.wire import (
     rfc3339,
     status,
 )
-from reconciler.state import ModelRef
 
 MAX_PREDICT_INPUTS = 128
 

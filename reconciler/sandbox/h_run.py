@@ -1,7 +1,7 @@
 """The sandbox runs workflows: PostWorkflowResults, and the app's default workflow on new inputs.
 
 Semantics (README, "Simulate, graph and running workflows"): the nodes run with the shared
-operator code (`reconciler.operators`), so the sandbox and `reconciler simulate` agree. Models the
+operator code (`reconciler.annotate.operators`), so the sandbox and `reconciler simulate` agree. Models the
 sandbox cannot run take their outputs only from the recorded predictions the sandbox was given
 (`Sandbox(predictions=...)`, `reconciler sandbox serve --predictions FILE`), looked up by the input's
 id, then its image URL.
@@ -28,9 +28,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler.modeltypes import ANNOTATION_STATUSES, from_api
-from reconciler.operators import AppView, NodeOutput, RunNode, run_workflow
-from reconciler.predictions import Predictions
+from reconciler.annotate.operators import AppView, NodeOutput, RunNode, run_workflow
+from reconciler.annotate.predictions import Predictions
+from reconciler.core.modeltypes import ANNOTATION_STATUSES, from_api
+from reconciler.core.state import ConceptRef, ConceptRelation, ModelRef
 from reconciler.sandbox.ctx import Ctx, public
 from reconciler.sandbox.wire import (
     CONN_INVALID_REQUEST,
@@ -47,7 +48,6 @@ from reconciler.sandbox.wire import (
     status,
     want,
 )
-from reconciler.state import ConceptRef, ConceptRelation, ModelRef
 
 
 def _app_view(ctx: Ctx, app: dict[str, Any]) -> AppView:

@@ -35,7 +35,7 @@ import copy
 import graphlib
 from typing import Any
 
-from reconciler.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
+from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs

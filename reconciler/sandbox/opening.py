@@ -13,7 +13,7 @@ import os
 import sqlite3
 from typing import Any
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.app import Sandbox
 
 

@@ -24,13 +24,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.core.status_codes import NAME_OF
 from reconciler.sandbox.wire import (
     CONCEPTS_INVALID_REQUEST,
     CONN_BAD_REQUEST_FORMAT,
     DATABASE_DUPLICATE_KEY,
     Fail,
 )
-from reconciler.status_codes import NAME_OF
 
 LISTING_WITHOUT_CONFIG = "listing-without-config"
 MAIN_MODELS_LISTED = "main-models-listed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.idrules import MAIN_APP, MAIN_USER
+from reconciler.core.idrules import MAIN_APP, MAIN_USER
 from reconciler.sandbox.store import Tx
 from reconciler.sandbox.wire import rfc3339
 

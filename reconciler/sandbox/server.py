@@ -33,7 +33,7 @@ from socketserver import ThreadingMixIn
 from typing import IO, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from reconciler.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.wire import CONN_BAD_REQUEST_FORMAT, new_id, status
 
@@ -166,7 +166,7 @@ def serve(
     if predictions is not None and not os.path.isfile(predictions):
         what = "not a regular file" if os.path.exists(predictions) else "no such file"
         raise ReconcilerError(f"--predictions: {what}: {predictions}")
-    from reconciler.predictions import load as load_predictions
+    from reconciler.annotate.predictions import load as load_predictions
 
     recorded = load_predictions(predictions) if predictions is not None else None  # bad lines: file:line
     from reconciler.sandbox.opening import open_sandbox

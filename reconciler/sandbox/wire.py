@@ -14,10 +14,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler import idrules
-from reconciler.status_codes import BY_NAME
+from reconciler.core import idrules
+from reconciler.core.status_codes import BY_NAME
 
-# --- status codes (by name from `reconciler.status_codes`, clarifai-grpc's StatusCode; the ones the sandbox uses) ---
+# --- status codes (by name from `reconciler.core.status_codes`, clarifai-grpc's StatusCode; the ones the sandbox uses) ---
 SUCCESS = BY_NAME["SUCCESS"]
 MIXED_STATUS = BY_NAME["MIXED_STATUS"]
 FAILURE = BY_NAME["FAILURE"]

@@ -11,18 +11,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
 from plan_fixtures import applied, model, vid, with_model, with_workflow  # noqa: E402
-from reconciler.manifest import load  # noqa: E402
-from reconciler.serialize import state_to_dict  # noqa: E402
-from reconciler.state import (Concept, ConceptRef, ConceptRelation, ModelRef, ModelVersion, Node,  # noqa: E402
-                              State, Workflow)
+
+from reconciler.core.state import Concept, ConceptRef, ConceptRelation, ModelRef, ModelVersion, Node, State, Workflow  # noqa: E402
+from reconciler.manifest.load import load  # noqa: E402
+from reconciler.planning.serialize import state_to_dict  # noqa: E402
 
 AA = ROOT / "examples" / "auto-annotation" / "manifest.yaml"
 PS = ROOT / "examples" / "people-synonyms" / "manifest.yaml"

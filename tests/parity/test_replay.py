@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import live, liveshape
-from reconciler.apply import _is_duplicate, _is_not_found
-from reconciler.client import Client, status_code_of
-from reconciler.codecs import ConceptCodec, ModelCodec
-from reconciler.errors import ApiError
-from reconciler.modeltypes import f32
-from reconciler.state import Concept, ConceptRef, ConceptRelation
+from reconciler.api import live, liveshape
+from reconciler.api.client import Client
+from reconciler.api.codecs import ConceptCodec, ModelCodec
+from reconciler.api.status import status_code_of
+from reconciler.apply.scheduler import _is_duplicate, _is_not_found
+from reconciler.core.errors import ApiError
+from reconciler.core.modeltypes import f32
+from reconciler.core.state import Concept, ConceptRef, ConceptRelation
 from tests.parity import corpus
 
 USER = "u"

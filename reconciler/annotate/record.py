@@ -1,0 +1,275 @@
+"""`reconciler record`: recorded predictions (and reviewed labels) from a live app, for `simulate`
+and `tune`.
+
+Contract: `record(client, state, options, progress) -> str` (a one-line summary).
+
+- Inputs: `--input-ids` (ListInputs with `ids`, fields.txt ListInputsRequest.ids), else every input
+  of the app (ListInputs, paged); `--limit N` keeps the first N.
+- Models: the nodes of the workflow (`--workflow`, default the app's default) whose model is not a
+  workflow operator and whose output an operator (mapper, thresholder, writer) reads: the models
+  whose concepts decide the annotations; an embedder feeding a classifier outputs no concepts and is
+  not run. Each runs on the version the LIVE workflow pins (GetWorkflow), with PostModelOutputs
+  (`.../models/{id}/versions/{version}/outputs`, clarifai-grpc route, Clarifai/docs
+  `code_snippets/api-guide/model/curl/predict_with_model.sh`), in batches of at most 128 inputs (the
+  documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent
+  with its `id` and `data`.
+  Another app's model (clarifai/main) is called under its owner's path.
+- Output: one `predictions` line per (input, model) -- `{"input", "model", "concepts"}`, the model
+  as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
+  `predictions.parse` reads -- appended and flushed line by line, so an interrupted run keeps every
+  line written. Re-running skips (input, model) pairs already in the file; a torn last line (an
+  interrupted write) is dropped first. Rate limiting, retries and redaction are the client's.
+- Labels (`--labels`): from ListAnnotations (`list_all_annotations=true`, paged), the SUCCESS
+  annotations (24150) a person made -- no model version -- or reviewed -- written by one of the
+  manifest's review writers (PENDING and similar statuses; any of their versions), whose status a
+  reviewer turned to SUCCESS. The writing model version is `worker.model.model_version.id`, or the
+  deprecated `model_version_id` (fields.txt: Annotation.model_version_id is DEPRECATED "Use
+  worker.model.model_version.id instead"). Annotations written by SUCCESS writers, by the app's
+  base workflow or any other model, and those whose worker is a workflow with no model named
+  (which writer wrote them cannot be told), are not ground truth and are skipped: a label that
+  might be the workflow's own answer would make precision look better than it is. A concept value
+  > 0 reads as true, 0 as false (Concept.value: "presence (1.0) or not (0.0)", default 1.0 when
+  absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
+  annotations on one input: the most recently modified wins per concept. One line per labelled
+  input; concepts of other apps are left out. The labels file is rewritten whole (temp file +
+  rename), since reviews change over time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.annotate import labels as labels_mod
+from reconciler.annotate import predictions as predictions_mod
+from reconciler.annotate.operators import REVIEW_STATUSES
+from reconciler.api.client import Client
+from reconciler.api.transport import api_path
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.fileio import write_atomic
+from reconciler.core.modeltypes import ANNOTATION_STATUSES, OPERATOR_TYPES, WRITER, canonical_type
+from reconciler.core.state import State, Workflow
+from reconciler.planning.graph import select_workflow
+
+MAX_PREDICT_INPUTS = 128
+_IDS_PER_LIST = 100  # ids per ListInputs call: keeps the query string short
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    predictions: str
+    labels: str | None = None
+    workflow: str | None = None
+    limit: int | None = None
+    input_ids: tuple[str, ...] = ()
+    batch_size: int = MAX_PREDICT_INPUTS
+
+    def check(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ReconcilerError(f"--limit {self.limit}: must be at least 1")
+        if not 1 <= self.batch_size <= MAX_PREDICT_INPUTS:
+            raise ReconcilerError(f"--batch-size {self.batch_size}: must be 1..{MAX_PREDICT_INPUTS} (the API's predict limit)")
+
+
+@dataclass(frozen=True)
+class Target:
+    node: str
+    key: str  # the model as written in the predictions file
+    path: str  # the PostModelOutputs path
+
+
+def _recorded_nodes(state: State, wf: Workflow) -> list[str]:
+    types: dict[str, str | None] = {}
+    for n in wf.nodes:
+        local = None if n.model.external else state.model(n.model.id)
+        types[n.id] = None if n.model.external else (local.type if local is not None else "")
+    operator = {nid for nid, t in types.items() if t and canonical_type(t) in OPERATOR_TYPES}
+    read_by_operator = {i for n in wf.nodes if n.id in operator for i in n.inputs}
+    return [n.id for n in wf.nodes if n.id not in operator and n.id in read_by_operator]
+
+
+def _targets(client: Client, state: State, wf: Workflow) -> list[Target]:
+    base = client.app_path(state.app.id, state.user_id)
+    live = client.get(base + api_path("workflows", wf.id)).get("workflow") or {}
+    pinned = {n.get("id"): ((n.get("model") or {}).get("model_version") or {}).get("id", "") for n in live.get("nodes") or []}
+    out = []
+    for nid in _recorded_nodes(state, wf):
+        ref = next(n.model for n in wf.nodes if n.id == nid)
+        version = pinned.get(nid) or ref.version or ""
+        if not version:
+            raise ReconcilerError(
+                f"workflow {wf.id} in the live app has no node {nid!r} pinning a version of {ref.id}; apply the manifest first"
+            )
+        owner = client.app_path(ref.app_id or "", ref.user_id) if ref.external else base
+        key = f"{ref.user_id}/{ref.app_id}/{ref.id}" if ref.external else ref.id
+        out.append(Target(nid, key, f"{owner}/models/{ref.id}/versions/{version}/outputs"))
+    if not out:
+        raise ReconcilerError(f"workflow {wf.id} has no model whose concepts its operators read: nothing to record")
+    return out
+
+
+def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, Any]]:
+    if opts.input_ids:
+        wanted = list(dict.fromkeys(opts.input_ids))
+        got: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), _IDS_PER_LIST):
+            for inp in client.list_all(f"{base}/inputs", "inputs", {"ids": wanted[i : i + _IDS_PER_LIST]}):
+                got[inp.get("id", "")] = inp
+        missing = [i for i in wanted if i not in got]
+        if missing:
+            raise ReconcilerError(
+                f"input {missing[0]!r} is not in the app" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+        items = [got[i] for i in wanted]
+    else:
+        items = client.list_all(f"{base}/inputs", "inputs")
+    return items[: opts.limit] if opts.limit else items
+
+
+def _done(path: str) -> set[tuple[str, str]]:
+    """(input, model) pairs already in OUT; drops a torn last line first."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return set()
+    except OSError as err:
+        raise ReconcilerError(f"cannot read {path}: {err.strerror}") from None
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    try:
+        existing = predictions_mod.parse(data.decode("utf-8"), path)
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"{path}: not UTF-8 text; not a predictions file") from None
+    return {(p.input, p.model) for p in existing.lines}
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _concepts_of(output: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for c in (output.get("data") or {}).get("concepts") or []:
+        cid, v = c.get("id"), c.get("value", 0.0)
+        if isinstance(cid, str) and cid and isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[cid] = min(1.0, max(0.0, float(v)))
+    return out
+
+
+def record_predictions(
+    client: Client,
+    targets: list[Target],
+    inputs: list[dict[str, Any]],
+    out_path: str,
+    batch_size: int,
+    progress: Callable[[str], None],
+) -> tuple[int, int]:
+    """(lines written, pairs skipped as already recorded)."""
+    done = _done(out_path)
+    written = skipped = 0
+    try:
+        fh = open(out_path, "a", encoding="utf-8")
+    except OSError as err:
+        raise ReconcilerError(f"cannot write {out_path}: {err.strerror}") from None
+    with fh:
+        for t in targets:
+            todo = [i for i in inputs if (i.get("id", ""), t.key) not in done]
+            skipped += len(inputs) - len(todo)
+            n = 0
+            for batch in _chunks(todo, batch_size):
+                body = {"inputs": [{"id": i["id"], "data": i.get("data") or {}} for i in batch]}
+                outputs = client.post(t.path, body).get("outputs") or []
+                if len(outputs) != len(batch):
+                    raise ReconcilerError(f"PostModelOutputs for {t.key} returned {len(outputs)} outputs for {len(batch)} inputs")
+                for inp, output in zip(batch, outputs):
+                    iid = ((output.get("input") or {}).get("id")) or inp["id"]
+                    fh.write(json.dumps({"input": iid, "model": t.key, "concepts": _concepts_of(output)}) + "\n")
+                    fh.flush()  # an interrupted run keeps every line written
+                    written += 1
+                n += len(batch)
+                progress(f"record: {t.key}: {n}/{len(todo)} input(s) predicted")
+    return written, skipped
+
+
+def _writer_versions(client: Client, state: State, base: str, statuses: set[str]) -> set[str]:
+    out: set[str] = set()
+    for m in state.models:
+        if canonical_type(m.type) == WRITER and str(m.config.get("annotation_status", "SUCCESS")) in statuses:
+            try:
+                versions = client.list_all(base + api_path("models", m.id, "versions"), "model_versions")
+            except ReconcilerError:
+                continue  # not in the live app: it wrote nothing
+            out |= {v.get("id", "") for v in versions}
+    return out - {""}
+
+
+def writer_version(annotation: dict[str, Any]) -> str | None:
+    """The model version that wrote an annotation: "" for a person, None for a workflow that names
+    no model (the writer is unknown)."""
+    worker = annotation.get("worker") or {}
+    model = worker.get("model") or {}
+    mv = annotation.get("model_version_id") or (model.get("model_version") or {}).get("id") or ""
+    if mv:
+        return str(mv)
+    if model or worker.get("workflow"):
+        return None
+    return ""
+
+
+def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], out_path: str) -> int:
+    base = client.app_path(state.app.id, state.user_id)
+    reviewed = _writer_versions(client, state, base, set(REVIEW_STATUSES))
+    concepts = {c.id for c in state.concepts}
+    wanted = {i.get("id", "") for i in inputs}
+    anns = client.list_all(f"{base}/annotations", "annotations", {"list_all_annotations": "true"})
+    by_input: dict[str, dict[str, tuple[str, bool]]] = {}
+    for a in anns:
+        if ((a.get("status") or {}).get("code")) != ANNOTATION_STATUSES["SUCCESS"]:
+            continue
+        mv = writer_version(a)
+        if mv is None or (mv and mv not in reviewed):
+            continue  # written by a model (a SUCCESS writer, the base workflow): not ground truth
+        iid = a.get("input_id", "")
+        if iid not in wanted:
+            continue
+        when = str(a.get("modified_at") or a.get("created_at") or "")
+        slot = by_input.setdefault(iid, {})
+        for c in (a.get("data") or {}).get("concepts") or []:
+            cid = c.get("id")
+            if cid not in concepts:
+                continue
+            if cid not in slot or slot[cid][0] <= when:
+                # Concept.value defaults to 1.0 when absent (fields.txt: default_float=1.0)
+                slot[cid] = (when, float(c.get("value", 1.0) or 0.0) > 0)
+    lines = [
+        labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
+        for i in inputs
+        if by_input.get(i.get("id", ""))
+    ]
+    try:
+        write_atomic(out_path, "".join(line + "\n" for line in lines))
+    except OSError as err:
+        raise ReconcilerError(f"cannot write {out_path}: {err.strerror or err}") from None
+    return len(lines)
+
+
+def record(client: Client, state: State, opts: RecordOptions, progress: Callable[[str], None] = lambda _m: None) -> str:
+    opts.check()
+    wf = select_workflow(state, opts.workflow)
+    base = client.app_path(state.app.id, state.user_id)
+    targets = _targets(client, state, wf)
+    inputs = _inputs(client, base, opts)
+    progress(f"record: {len(inputs)} input(s), model(s): {', '.join(t.key for t in targets)}")
+    written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress)
+    summary = f"Recorded {written} prediction(s) to {opts.predictions}" + (f" ({skipped} already there)" if skipped else "")
+    if opts.labels:
+        n = record_labels(client, state, inputs, opts.labels)
+        summary += f"; labels for {n} input(s) to {opts.labels}"
+    return summary + "."

@@ -1,0 +1,637 @@
+"""`reconciler tune`: per-concept thresholds that certify a precision target, from recorded
+predictions and reviewed labels. Pure: no network; `thresholdwrite` puts the result in a manifest.
+
+Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` report, format_version 1).
+
+- The accepting thresholder is the workflow's concept-thresholder with a GREATER_THAN /
+  GREATER_THAN_OR_EQUAL comparator that feeds an annotation-writer writing SUCCESS (`--thresholder`
+  picks one when there are several). Its paired review thresholders are the LESS_THAN /
+  LESS_THAN_OR_EQUAL thresholders with the same inputs that feed a writer of a review status
+  (PENDING, ...); unless `follow_review=False` their threshold for a tuned concept follows the
+  accepting one, so an input is still either accepted or sent to review.
+- Scores: what the workflow's nodes up to the accepting thresholder output for each recorded input,
+  with the operator code `simulate` and the sandbox use (`operators.run_workflow`, mapper
+  included); the concept's score at the thresholder is the highest one its input nodes output, as
+  the runner does. When only recorded models and mappers feed the thresholder, each recorded
+  concept's route is found once with that code and the scores are gathered per concept
+  (`score_columns`), the same numbers without running the nodes per input.
+- Precision at threshold t of concept c: among LABELLED inputs whose score passes t (they would get
+  a SUCCESS annotation holding c), the share labelled c = true (`labels.Labels.label`).
+- The certified choice (the guarantee): candidate thresholds are a grid fixed before any label is
+  read (1 - step, 1 - 2 step, ..., 0), scanned from the strictest down -- a fixed-sequence test in the
+  manner of Learn-then-Test. At each t the null "precision(t) < target" is tested with the exact
+  one-sided binomial (Clopper-Pearson) test at level 1 - confidence; the scan stops at the first t
+  that fails and the proposal is the last t that passed. Thresholds accepting fewer labelled inputs
+  than could ever pass (`stats.min_support`, or `min_support` if larger) are not tested yet: that
+  skip depends on the scores only, never on the labels. Because the order is fixed and the scan
+  stops at the first failure, a wrong certificate needs the first false null in the order to be
+  rejected, which happens with probability <= 1 - confidence: no multiple-testing penalty for the
+  grid. (A per-threshold bound maximised over thresholds would not be valid.)
+- Too few labels to test any threshold, or the strictest tested one fails: the current threshold is
+  kept and the report says why.
+- `holdout` > 0: that share of labelled inputs (shuffled with `seed`) is kept out of the choice and
+  the precision reached on it at the proposal is reported.
+- Automation and review load, per concept, before/after: the share of all recorded inputs whose
+  score passes the accepting (SUCCESS) thresholder, and the paired review (PENDING) thresholder
+  (the first, if there are several), at the current and the proposed thresholds -- the numbers
+  `simulate` gives for those writers (a test holds the two equal), counted by binary search over
+  the sorted scores so that 100,000 inputs x 50 concepts take seconds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from itertools import compress, repeat
+from operator import is_not, not_
+from typing import Any, cast
+
+from reconciler.annotate import stats
+from reconciler.annotate.labels import Absent, Labels
+from reconciler.annotate.operators import REVIEW_STATUSES, AppView, RunNode, passes, run_workflow
+from reconciler.annotate.predictions import Predictions
+from reconciler.annotate.simulate import app_view, run_nodes
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type, f32
+from reconciler.core.state import ConceptRef, ModelRef, State, Workflow
+from reconciler.planning.graph import select_workflow
+
+FORMAT_VERSION = 1
+ACCEPTING = ("GREATER_THAN", "GREATER_THAN_OR_EQUAL", "CONCEPT_THRESHOLD_NOT_SET")
+REVIEWING = ("LESS_THAN", "LESS_THAN_OR_EQUAL")
+
+
+@dataclass(frozen=True)
+class Options:
+    target: float
+    confidence: float = 0.95
+    thresholder: str | None = None
+    workflow: str | None = None
+    min_support: int = 0
+    holdout: float = 0.0
+    seed: int = 0
+    step: float = 0.01
+    absent: Absent = "negative"
+    follow_review: bool = True
+
+    def check(self) -> None:
+        if not 0.0 < self.target < 1.0:
+            raise ReconcilerError(f"--target-precision {self.target:g}: must be strictly between 0 and 1")
+        if not 0.0 < self.confidence < 1.0:
+            raise ReconcilerError(f"--confidence {self.confidence:g}: must be strictly between 0 and 1")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ReconcilerError(f"--holdout {self.holdout:g}: must be in [0, 1)")
+        if not 0.0 < self.step <= 0.5:
+            raise ReconcilerError(f"--step {self.step:g}: must be in (0, 0.5]")
+        if self.min_support < 0:
+            raise ReconcilerError(f"--min-support {self.min_support}: must be >= 0")
+
+
+# --- the workflow's thresholders -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholders:
+    workflow: Workflow
+    nodes: list[RunNode]
+    accepting: RunNode
+    review: list[RunNode]
+
+
+def _consumers(nodes: list[RunNode]) -> dict[str, list[RunNode]]:
+    out: dict[str, list[RunNode]] = {}
+    for n in nodes:
+        for i in n.inputs:
+            out.setdefault(i, []).append(n)
+    return out
+
+
+def _feeds_writer(node: RunNode, consumers: dict[str, list[RunNode]], statuses: Iterable[str]) -> bool:
+    wanted = set(statuses)
+    return any(
+        canonical_type(w.type) == WRITER and str(w.config.get("annotation_status", "SUCCESS")) in wanted
+        for w in consumers.get(node.id, ())
+    )
+
+
+def find_thresholders(state: State, workflow_id: str | None, thresholder: str | None) -> Thresholders:
+    wf = select_workflow(state, workflow_id)
+    nodes = run_nodes(state, wf)
+    consumers = _consumers(nodes)
+    thr = [n for n in nodes if canonical_type(n.type) == THRESHOLDER]
+    accepting = [
+        n
+        for n in thr
+        if str(n.config.get("comparator", "GREATER_THAN")) in ACCEPTING and _feeds_writer(n, consumers, ["SUCCESS"])
+    ]
+    if thresholder:
+        pick = [n for n in accepting if thresholder in (n.id, n.model.id)]
+        if not pick:
+            raise ReconcilerError(
+                f"--thresholder {thresholder}: not an accepting thresholder of workflow {wf.id} "
+                f"(accepting: {', '.join(n.id for n in accepting) or 'none'})"
+            )
+        accepting = pick[:1]
+    if not accepting:
+        raise ReconcilerError(
+            f"workflow {wf.id} has no accepting thresholder (a concept-thresholder with "
+            "GREATER_THAN or GREATER_THAN_OR_EQUAL feeding an annotation-writer that writes SUCCESS)"
+        )
+    if len({n.model.id for n in accepting}) > 1:
+        raise ReconcilerError(
+            f"workflow {wf.id} has several accepting thresholders "
+            f"({', '.join(n.id for n in accepting)}); pick one with --thresholder"
+        )
+    acc = accepting[0]
+    if not acc.config.get("thresholds"):
+        raise ReconcilerError(f"thresholder {acc.model.id} has no thresholds to tune")
+    review = [
+        n
+        for n in thr
+        if n is not acc
+        and str(n.config.get("comparator")) in REVIEWING
+        and set(n.inputs) == set(acc.inputs)
+        and _feeds_writer(n, consumers, REVIEW_STATUSES)
+    ]
+    return Thresholders(wf, nodes, acc, review)
+
+
+def _ancestors(nodes: list[RunNode], node: RunNode) -> list[RunNode]:
+    by_id = {n.id: n for n in nodes}
+    seen: set[str] = set()
+    todo = list(node.inputs)
+    while todo:
+        nid = todo.pop()
+        if nid in seen or nid not in by_id:
+            continue
+        seen.add(nid)
+        todo.extend(by_id[nid].inputs)
+    return [n for n in nodes if n.id in seen]
+
+
+def thresholder_scores(state: State, th: Thresholders, predictions: Predictions) -> dict[str, dict[str, float]]:
+    """input -> {concept id of this app: score reaching the accepting thresholder}."""
+    upstream = _ancestors(th.nodes, th.accepting)
+    feeding = set(th.accepting.inputs)
+    app = app_view(state)
+    out: dict[str, dict[str, float]] = {}
+    for key in predictions.inputs():
+        got: dict[str, float] = {}
+        # the lambda is called within this iteration only
+        for r in run_workflow(upstream, app, lambda node: predictions.lookup([key], node.model)):  # noqa: B023
+            if r.node.id not in feeding:
+                continue
+            for ref, v in r.concepts.items():
+                if not ref.external:
+                    got[ref.id] = max(got.get(ref.id, v), v)
+        out[key] = got
+    return out
+
+
+Column = list[float | None]  # one concept's score per recorded input (predictions.inputs() order); None: no score
+
+
+def score_columns(
+    state: State, th: Thresholders, predictions: Predictions, concepts: Iterable[str], *, direct: bool = True
+) -> dict[str, Column]:
+    """concept -> its score at the accepting thresholder for every recorded input, for `concepts`.
+
+    The same numbers as `thresholder_scores`. When no thresholder sits upstream of the accepting one
+    (the usual shape: models -> mappers -> thresholder) they are gathered directly (`_direct_columns`);
+    otherwise, or with `direct=False`, the workflow's operators run once per input."""
+    wanted = list(dict.fromkeys(concepts))
+    inputs = predictions.inputs()
+    cols = _direct_columns(state, th, predictions, inputs, wanted) if direct else None
+    if cols is None:
+        scores = thresholder_scores(state, th, predictions)
+        cols = {c: [scores[k].get(c) for k in inputs] for c in wanted}
+    return cols
+
+
+def _direct_columns(
+    state: State, th: Thresholders, predictions: Predictions, inputs: list[str], wanted: list[str]
+) -> dict[str, Column] | None:
+    """`score_columns` without running the operators per input, or None when the shape needs them.
+
+    Why it gives the same numbers: upstream of the accepting thresholder there are only models that
+    output recorded predictions (whatever their inputs) and concept mappers (and, at most, the
+    thresholder's own input merge). A mapper moves each incoming concept's score, unchanged, to a set
+    of concepts that depends on the concept alone, and every merge keeps the highest score. So a
+    concept's score at the thresholder is the highest recorded score among the (node, recorded
+    concept) pairs whose route reaches it, and each route is found once by running the same operator
+    code (`operators.run_workflow`) on that single concept. A thresholder (it passes a concept or not
+    by its score) or an annotation-writer upstream breaks that argument, so then: None."""
+    upstream = _ancestors(th.nodes, th.accepting)
+    kinds = {n.id: canonical_type(n.type) for n in upstream}
+    if any(k in (THRESHOLDER, WRITER) for k in kinds.values()):
+        return None
+    app = app_view(state)
+    feeding = set(th.accepting.inputs)
+    keep = set(wanted)
+    merged: dict[str, Column] = {}
+    for node in upstream:
+        if kinds[node.id] == MAPPER:
+            continue
+        for cid, col in _recorded_columns(predictions, inputs, node.model).items():
+            probe = ConceptRef(cid, node.model.user_id, node.model.app_id)
+            for c in _route(upstream, app, node.id, probe, feeding):
+                if c in keep:
+                    merged[c] = col if c not in merged else _highest(merged[c], col)
+    return {c: merged.get(c) or [None] * len(inputs) for c in wanted}
+
+
+def _recorded_columns(predictions: Predictions, inputs: list[str], model: ModelRef) -> dict[str, Column]:
+    """recorded concept id -> its score per input, from the line `predictions.lookup` would use."""
+    found = predictions.lines_for(inputs, model)
+    first = found[0] if found else None
+    if first is not None and len(set(first.concept_ids)) == len(first.concept_ids):
+        ids = first.concept_ids
+        if all(p is not None and (p.concept_ids is ids or p.concept_ids == ids) for p in found):
+            # every input recorded, every line naming the same concepts in the same order (the
+            # usual file; the parser shares the ids tuple): transpose the scores at C speed
+            scores = [p.scores for p in found if p is not None]
+            return dict(zip(ids, map(list, zip(*scores, strict=True)), strict=True))
+    out: dict[str, Column] = {}
+    n = len(inputs)
+    for i, p in enumerate(found):
+        if p is None:
+            continue
+        for cid, v in zip(p.concept_ids, p.scores, strict=True):  # a concept given twice: the last, as in lookup
+            col = out.get(cid)
+            if col is None:
+                col = out[cid] = [None] * n
+            col[i] = v
+    return out
+
+
+def _route(upstream: list[RunNode], app: AppView, source: str, probe: ConceptRef, feeding: set[str]) -> set[str]:
+    """The ids of this app's concepts that `probe`, output alone by node `source`, reaches at the
+    accepting thresholder's input, through the operators themselves."""
+    results = run_workflow(upstream, app, lambda node: {probe: 1.0} if node.id == source else None)
+    return {ref.id for r in results if r.node.id in feeding for ref in r.concepts if not ref.external}
+
+
+def _highest(a: Column, b: Column) -> Column:
+    """Per input, the higher score of two columns (None: no score)."""
+    return [x if y is None or (x is not None and x >= y) else y for x, y in zip(a, b, strict=True)]
+
+
+# --- the certified choice ---------------------------------------------------------------------------
+
+
+def grid(step: float) -> list[float]:
+    """Candidate thresholds, strictest first: 1 - step, 1 - 2 step, ..., 0 (fixed before any label)."""
+    n = int(round(1.0 / step))
+    vals = [round(1.0 - k * step, 10) for k in range(1, n + 1)]
+    return [v for v in vals if v >= 0.0] + ([0.0] if vals and vals[-1] > 0 else [])
+
+
+@dataclass(frozen=True)
+class Choice:
+    threshold: float | None  # None: nothing certified
+    tested: int  # thresholds tested
+    reason: str  # "certified" | "insufficient" | "not-certified"
+
+
+class Ranked:
+    """Scores, each sorted from high to low, of points that are right and of points that are not:
+    how many points a threshold passes (and how many of them are right) is then a binary search in
+    each, with the operators' own `passes` as the test, instead of a pass over every point. Sorting
+    the right and the other points apart sorts every score once; `pooled` adds sets of points
+    without sorting them again."""
+
+    def __init__(self, points: Iterable[tuple[float, bool]] = ()):
+        pts = list(points)
+        self.runs_right = [sorted((s for s, ok in pts if ok), reverse=True)]
+        self.runs_other = [sorted((s for s, ok in pts if not ok), reverse=True)]
+
+    @classmethod
+    def of_scores(cls, scores: Iterable[float], right: Iterable[float] = ()) -> Ranked:
+        """From the scores of the points that are not right, and of those that are."""
+        r = cls()
+        r.runs_other = [sorted(scores, reverse=True)]
+        r.runs_right = [sorted(right, reverse=True)]
+        return r
+
+    @classmethod
+    def pooled(cls, *parts: Ranked) -> Ranked:
+        """The points of every part together."""
+        r = cls()
+        r.runs_right = [run for p in parts for run in p.runs_right]
+        r.runs_other = [run for p in parts for run in p.runs_other]
+        return r
+
+    def __len__(self) -> int:
+        return sum(map(len, self.runs_right)) + sum(map(len, self.runs_other))
+
+    def passing(self, comparator: str, t: float) -> tuple[int, int]:
+        """(points whose score passes `comparator t`, how many of them are right)."""
+        right = sum(_count_passing(run, comparator, t) for run in self.runs_right if run)
+        return right + sum(_count_passing(run, comparator, t) for run in self.runs_other if run), right
+
+
+def _count_passing(desc: list[float], comparator: str, t: float) -> int:
+    """How many of the scores `desc` (high to low) pass `comparator t`. Equal scores all pass or
+    all fail, so the passing ones are a prefix (GREATER_...) or a suffix (LESS_...)."""
+    lo, hi = 0, len(desc)
+    if comparator in REVIEWING:  # the passing scores are the lowest: a suffix
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if passes(desc[mid], comparator, t):
+                hi = mid
+            else:
+                lo = mid + 1
+        return len(desc) - lo
+    while lo < hi:  # the passing scores are the highest: a prefix
+        mid = (lo + hi) // 2
+        if passes(desc[mid], comparator, t):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def certify(
+    points: Iterable[tuple[float, bool]] | Ranked,
+    comparator: str,
+    target: float,
+    confidence: float,
+    step: float = 0.01,
+    min_support: int = 0,
+) -> Choice:
+    """The fixed-sequence scan (module docstring) over labelled (score, is_right) points."""
+    need = max(stats.min_support(target, confidence), min_support)
+    ranked = points if isinstance(points, Ranked) else Ranked(points)
+    best: float | None = None
+    tested = 0
+    for t in grid(step):
+        n, k = ranked.passing(comparator, t)
+        if n < need:
+            continue
+        tested += 1
+        if not stats.certifies(k, n, target, confidence):
+            break
+        best = t
+    if best is not None:
+        return Choice(best, tested, "certified")
+    return Choice(None, tested, "insufficient" if tested == 0 else "not-certified")
+
+
+def _precision(ranked: Ranked, comparator: str, t: float | None, confidence: float) -> dict[str, Any]:
+    n, k = ranked.passing(comparator, t) if t is not None else (0, 0)
+    if not n:
+        return {"accepted": 0, "correct": 0, "precision": None, "lower": None, "upper": None}
+    return {
+        "accepted": n,
+        "correct": k,
+        "precision": round(k / n, 6),
+        "lower": round(stats.cp_lower(k, n, confidence), 6),
+        "upper": round(stats.cp_upper(k, n, confidence), 6),
+    }
+
+
+def _split(ids: list[str], holdout: float, seed: int) -> tuple[set[str], set[str]]:
+    order = sorted(ids)
+    random.Random(seed).shuffle(order)
+    cut = int(round(len(order) * holdout))
+    return set(order[cut:]), set(order[:cut])
+
+
+def _curve(everyone: Ranked, labelled: Ranked, comparator: str, total: int, step: float) -> list[dict[str, Any]]:
+    """Per grid threshold: automation (share of all inputs accepted) and labelled precision."""
+    rows = []
+    for t in grid(step):
+        accepted, _ = everyone.passing(comparator, t)
+        n, k = labelled.passing(comparator, t)
+        rows.append(
+            {
+                "threshold": t,
+                "automation": round(accepted / total, 6) if total else 0.0,
+                "precision": round(k / n, 6) if n else None,
+                "accepted": n,
+            }
+        )
+    return rows
+
+
+def tune(
+    state: State, predictions: Predictions, labels: Labels, opts: Options, curves: bool = False, *, direct: bool = True
+) -> dict[str, Any]:
+    """The report (module docstring); `curves` adds each concept's precision/automation curve;
+    `direct=False` runs the operators once per input for the scores (`score_columns`), for tests."""
+    opts.check()
+    th = find_thresholders(state, opts.workflow, opts.thresholder)
+    inputs = predictions.inputs()
+    if not inputs:
+        raise ReconcilerError(f"{predictions.source}: no recorded predictions")
+    if not labels.by_input:
+        raise ReconcilerError(f"{labels.source}: no labels")
+    known = set(inputs)
+    stray = [i for i in labels.by_input if i not in known]
+    if stray:
+        raise ReconcilerError(
+            f"{labels.source}:{labels.line_of[stray[0]]}: input {stray[0]!r} has no recorded "
+            f"prediction in {predictions.source}" + (f" (and {len(stray) - 1} more)" if len(stray) > 1 else "")
+        )
+    app_concepts = {c.id for c in state.concepts}
+    for iid, cs in labels.by_input.items():
+        if cs.keys() <= app_concepts:
+            continue
+        bad = sorted(set(cs) - app_concepts)
+        if bad:
+            raise ReconcilerError(
+                f"{labels.source}:{labels.line_of[iid]}: concept {bad[0]!r} is not a concept of app {state.app.id}"
+            )
+    acc = th.accepting
+    comparator = str(acc.config.get("comparator", "GREATER_THAN"))
+    current: dict[str, float] = dict(acc.config["thresholds"])
+    cols = score_columns(state, th, predictions, current, direct=direct)
+    calib, hold = _split(list(labels.by_input), opts.holdout, opts.seed) if opts.holdout else (set(labels.by_input), set())
+    position = {k: i for i, k in enumerate(inputs)}
+    absent = False if opts.absent == "negative" else None
+
+    def labelled_at(ids: set[str]) -> tuple[list[int], list[dict[str, bool]]]:
+        """The positions (in `inputs`) and label lines of the labelled inputs in `ids`."""
+        keys = [k for k in labels.by_input if k in ids]
+        return [position[k] for k in keys], [labels.by_input[k] for k in keys]
+
+    def points(concept: str, at: tuple[list[int], list[dict[str, bool]]]) -> tuple[Ranked, int, int, list[float]]:
+        """The scores for `concept` of the labelled inputs at `at`, ranked (right: labelled true);
+        how many inputs are labelled for it / positive; the scores of those not labelled for it."""
+        idx, lines = at
+        if not idx:
+            return Ranked(), 0, 0, []
+        col = cols[concept]
+        # C-level maps, not Python loops: this runs for every (labelled input, concept)
+        labs: list[bool | None] = list(map(dict.get, lines, repeat(concept), repeat(absent)))
+        scored: list[float | None] = list(map(col.__getitem__, idx))
+        unlabelled: list[float | None] = []
+        if None in labs:  # absent read as unknown: the input does not count for this concept
+            unlabelled = [s for s, lab in zip(scored, labs, strict=True) if lab is None]
+            scored = [s for s, lab in zip(scored, labs, strict=True) if lab is not None]
+            labs = [lab for lab in labs if lab is not None]
+        right = _present(list(compress(scored, labs)))
+        other = _present(list(compress(scored, map(not_, labs))))
+        return Ranked.of_scores(other, right), len(labs), sum(map(bool, labs)), _present(unlabelled)
+
+    calib_at = labelled_at(calib)
+    hold_at = labelled_at(hold)
+    in_labels = set(calib_at[0]) | set(hold_at[0])
+    no_label = [i for i in range(len(inputs)) if i not in in_labels]  # inputs with no label line
+
+    review = th.review[0] if th.review else None  # the paired review thresholder (the first, if several)
+    review_cmp = str(review.config.get("comparator")) if review else ""
+    review_now: dict[str, float] = dict(review.config.get("thresholds") or {}) if review else {}
+    follows = opts.follow_review and review is not None
+    total = len(inputs)
+    concepts: dict[str, dict[str, Any]] = {}
+    proposed: dict[str, float] = {}
+    need = max(stats.min_support(opts.target, opts.confidence), opts.min_support)
+    for c in current:
+        ranked, labelled, positives, calib_unlabelled = points(c, calib_at)
+        held, _, _, hold_unlabelled = points(c, hold_at)
+        choice = certify(ranked, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
+        new = choice.threshold if choice.threshold is not None else current[c]
+        if choice.threshold is not None and f32(new) != f32(current[c]):
+            proposed[c] = new
+        if choice.reason == "insufficient":
+            note = (
+                f"{c}: {positives} labelled positive{'s' if positives != 1 else ''}, cannot certify "
+                f"{opts.target:g} at {opts.confidence * 100:g}% (needs at least {need} accepted labelled "
+                "inputs, all right); keeping the current threshold"
+            )
+        elif choice.reason == "not-certified":
+            note = (
+                f"{c}: no threshold certifies {opts.target:g} at {opts.confidence * 100:g}% (the strictest "
+                "testable one fails); keeping the current threshold"
+            )
+        else:
+            note = ""
+        # automation / review load: the share of ALL recorded inputs whose score passes the
+        # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
+        col = cols[c]
+        unlabelled = _present(list(map(col.__getitem__, no_label))) + calib_unlabelled + hold_unlabelled
+        everyone = Ranked.pooled(ranked, held, Ranked.of_scores(unlabelled))
+        rev_before = review_now.get(c)
+        rev_after = new if (follows and rev_before is not None) else rev_before
+        row: dict[str, Any] = {
+            "current": current[c],
+            "proposed": new,
+            "status": choice.reason,
+            "changed": c in proposed,
+            "labelled": labelled,
+            "positives": positives,
+            "tested_thresholds": choice.tested,
+            "precision_current": _precision(ranked, comparator, current[c], opts.confidence),
+            "precision_proposed": _precision(ranked, comparator, new, opts.confidence),
+            "automation_before": _share(everyone.passing(comparator, current[c])[0], total),
+            "automation_after": _share(everyone.passing(comparator, new)[0], total),
+            "review_before": _share(everyone.passing(review_cmp, rev_before)[0], total) if rev_before is not None else 0.0,
+            "review_after": _share(everyone.passing(review_cmp, rev_after)[0], total) if rev_after is not None else 0.0,
+        }
+        if hold:
+            row["holdout"] = _precision(held, comparator, new, opts.confidence)
+        if note:
+            row["note"] = note
+        if curves:
+            row["curve"] = _curve(everyone, ranked, comparator, total, opts.step)
+        concepts[c] = row
+    review_ids = [n.id for n in th.review] if opts.follow_review else []
+    changes = {acc.id: dict(proposed)}
+    for n in th.review:
+        if n.id in review_ids:
+            changes[n.id] = {c: v for c, v in proposed.items() if c in (n.config.get("thresholds") or {})}
+    models = {n.id: n.model.id for n in th.nodes}
+    return {
+        "format_version": FORMAT_VERSION,
+        "app": state.app.id,
+        "workflow": th.workflow.id,
+        "target_precision": opts.target,
+        "confidence": opts.confidence,
+        "absent": opts.absent,
+        "inputs": total,
+        "labelled_inputs": len(calib),
+        "holdout_inputs": len(hold),
+        "thresholder": {"node": acc.id, "model": acc.model.id, "comparator": comparator},
+        "review_thresholders": [{"node": n.id, "model": n.model.id, "follows": n.id in review_ids} for n in th.review],
+        "concepts": concepts,
+        "changes": [
+            {"model": models[nid], "concept": c, "from": _current_of(th, nid, c), "to": v}
+            for nid, cs in changes.items()
+            for c, v in cs.items()
+        ],
+    }
+
+
+def _present(scores: list[float | None]) -> list[float]:
+    """The scores that are there (None: the input has no score for the concept)."""
+    if None not in scores:
+        return cast(list[float], scores)
+    return list(filter(partial(is_not, None), scores))  # type: ignore[arg-type]
+
+
+def _share(n: int, total: int) -> float:
+    return round(n / total, 6) if total else 0.0
+
+
+def _current_of(th: Thresholders, node_id: str, concept: str) -> float:
+    node = next(n for n in th.nodes if n.id == node_id)
+    return node.config["thresholds"][concept]
+
+
+# --- text ---------------------------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.1f}%"
+
+
+def render_text(report: dict[str, Any]) -> str:
+    r = report
+    lines = [
+        f"Tuned thresholder {r['thresholder']['model']} ({r['thresholder']['comparator']}) of workflow "
+        f"{r['workflow']}, app {r['app']}: target precision {r['target_precision']:g} at "
+        f"{r['confidence'] * 100:g}% confidence",
+        f"{r['inputs']} input(s) with predictions, {r['labelled_inputs']} labelled used to choose"
+        + (f", {r['holdout_inputs']} held out" if r["holdout_inputs"] else "")
+        + f"; absent concepts read as {'false' if r['absent'] == 'negative' else 'unlabelled'}.",
+        "",
+    ]
+    width = max([len("concept")] + [len(c) for c in r["concepts"]])
+    head = (
+        f"  {'concept':<{width}}  {'current':>7}  {'proposed':>8}  {'precision [interval]':>26}  {'support':>9}  "
+        f"{'automation':>15}  {'review load':>15}" + ("  holdout" if r["holdout_inputs"] else "")
+    )
+    lines.append(head)
+    for c, row in r["concepts"].items():
+        p = row["precision_proposed"]
+        prec = "-" if p["precision"] is None else f"{_pct(p['precision'])} [{_pct(p['lower'])}, {_pct(p['upper'])}]"
+        mark = "" if row["changed"] else " ="
+        line = (
+            f"  {c:<{width}}  {row['current']:>7g}  {str(format(row['proposed'], 'g')) + mark:>8}  {prec:>26}  "
+            f"{str(p['correct']) + '/' + str(p['accepted']):>9}  "
+            f"{_pct(row['automation_before']) + ' -> ' + _pct(row['automation_after']):>15}  "
+            f"{_pct(row['review_before']) + ' -> ' + _pct(row['review_after']):>15}"
+        )
+        if "holdout" in row:
+            h = row["holdout"]
+            line += f"  {_pct(h['precision'])} ({h['correct']}/{h['accepted']})"
+        lines.append(line)
+    lines.append("")
+    lines.append(
+        "precision: of the labelled inputs the proposed threshold accepts, the share labelled right "
+        f"(one-sided {r['confidence'] * 100:g}% Clopper-Pearson bounds); support: right/accepted."
+    )
+    for _c, row in r["concepts"].items():
+        if "note" in row:
+            lines.append(f"note: {row['note']}")
+    if r["changes"]:
+        lines.append("")
+        lines.append(
+            "Changes: " + ", ".join(f"{ch['model']}.{ch['concept']} {ch['from']:g} -> {ch['to']:g}" for ch in r["changes"])
+        )
+    else:
+        lines.append("No threshold changes.")
+    return "\n".join(lines) + "\n"

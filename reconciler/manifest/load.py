@@ -1,0 +1,471 @@
+"""Manifest loading: YAML file -> the typed, normalised desired `State`, or every problem at once.
+
+Pipeline (each stage adds `errors.Problem`s located at `file:line:col`; nothing stops at the first):
+1. `yamlload.load_yaml`: bytes -> plain data with positions (safe, duplicate keys refused, limits);
+2. JSON Schema 2020-12 (`manifest.schema.json`, packaged; `schemas/` holds the published copy):
+   jsonschema's errors are rewritten into one-line messages (unknown field with a did-you-mean, typed
+   field on the wrong model type, wrong type, missing field, bad id, threshold outside [0, 1]);
+3. `manifestchecks.check`: semantic rules (duplicate ids, undeclared concepts, unknown models and
+   node inputs, workflow cycles, default workflow) - written to tolerate schema-invalid data so one
+   run reports both kinds;
+4. only when no problem was found: the `State` (defaults filled in, model config canonicalised by
+   `modeltypes.canonical_config`).
+
+Between stages 1 and 2: overlays are merged (`manifestmerge`, only for `load_overlays`) and then
+`${var.NAME}` / `${env.NAME}` references substituted (`manifestvars`); both keep every node's file
+and line:col, so later problems point where the offending text was written.
+
+Public: `load(path)`, `load_many(paths)`, `load_text(text, filename)`, `load_overlays(paths)`; each
+takes `inputs=` (variable values, see `manifestvars.read_inputs`) and raises `ManifestError`
+holding every problem. yaml and jsonschema are used only here and in the helper modules named above.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from reconciler.core import idrules, modeltypes
+from reconciler.core.errors import ManifestError, Problem
+from reconciler.core.fileio import read_regular
+from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
+from reconciler.manifest import checks as manifestchecks
+from reconciler.manifest import overlays as manifestmerge
+from reconciler.manifest import schemacheck
+from reconciler.manifest import variables as manifestvars
+from reconciler.manifest.checks import did_you_mean
+from reconciler.manifest.variables import Inputs, read_inputs
+from reconciler.manifest.yamlload import MAX_BYTES, Document, Path, load_yaml
+
+if TYPE_CHECKING:
+    import jsonschema
+
+__all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema", "ID_PATTERN"]
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The manifest JSON Schema, as shipped inside the package."""
+    return json.loads(resources.files("reconciler").joinpath("manifest.schema.json").read_text("utf-8"))
+
+
+#: The one id rule's syntax (`idrules` reads the same definition for the sandbox).
+ID_PATTERN = idrules.CLARIFAI_ID.pattern
+TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
+
+
+@functools.cache
+def _fast_check() -> schemacheck.Check:
+    """The yes/no fast path (`schemacheck`): a valid manifest never pays for jsonschema."""
+    return schemacheck.compile_schema(_inline(schema(), schema()["$defs"]))
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    # Imported here: a valid manifest never needs jsonschema (see `_fast_check`), only errors do.
+    import jsonschema
+
+    # Built once per process. The schema is validated with its local $refs inlined: resolving a
+    # $ref per node was a third of the time on a 10,000-concept manifest (bench/validate_bench.py).
+    return jsonschema.Draft202012Validator(_inline(schema(), schema()["$defs"]))
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """A copy of `node` with every "#/$defs/x" reference replaced by that definition (the schema
+    has no recursive definitions); sibling keywords (descriptions) are kept."""
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline(v, defs) for k, v in node.items() if k not in ("$ref", "$defs")}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        out = {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **out}
+    elif ref is not None:
+        out["$ref"] = ref
+    return out
+
+
+#: validators for the schema's `if` subschemas, keyed by id(): the schema dict lives for the process
+_IF_VALIDATORS: dict[int, jsonschema.protocols.Validator] = {}
+
+
+def _if_valid(cond: dict[str, Any], instance: Any) -> bool:
+    v = _IF_VALIDATORS.get(id(cond))
+    if v is None:
+        import jsonschema
+
+        v = _IF_VALIDATORS[id(cond)] = jsonschema.Draft202012Validator(cond)
+    return v.is_valid(instance)
+
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str], *, inputs: Inputs | None = None) -> State:
+    """Load and validate one manifest file. Raises ManifestError with every problem found."""
+    state, problems = _load_path(os.fspath(path), inputs)
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+def load_many(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None = None) -> list[State]:
+    """Load several independent manifests; raises one ManifestError holding the problems of every file."""
+    states: list[State] = []
+    problems: list[Problem] = []
+    for p in paths:
+        state, found = _load_path(os.fspath(p), inputs)
+        problems += found
+        if state is not None:
+            states.append(state)
+    if problems:
+        raise ManifestError(problems)
+    return states
+
+
+def load_overlays(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None = None) -> State:
+    """Load a base manifest and overlays (`-f base.yaml -f prod.yaml`), merged by resource id
+    (`manifestmerge`), into one State. Raises ManifestError with every problem of every file."""
+    files = [os.fspath(p) for p in paths]
+    if not files:
+        raise ManifestError([Problem("<command line>", 1, 1, "no manifest given")])
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    for path in files:
+        data, read_problems = _read(path)
+        doc = load_yaml(data, path) if data is not None else Document(path, problems=read_problems)
+        if doc.problems or not isinstance(doc.data, dict):
+            problems += doc.problems
+        docs.append(doc)
+    if problems:
+        raise ManifestError(_dedupe(problems))
+    merged = manifestmerge.merge(docs) if len(docs) > 1 else docs[0]
+    if len(docs) == 1:
+        manifestmerge.leftover_removes(merged)
+    state, problems = _validate(merged, " + ".join(files), inputs)
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+def load_text(text: str, filename: str = "<manifest>", *, inputs: Inputs | None = None) -> State:
+    """Load a manifest given as text (tests, stdin). Raises ManifestError like `load`."""
+    state, problems = _load_bytes(text.encode("utf-8", "surrogatepass"), filename, inputs)
+    if problems or state is None:
+        raise ManifestError(problems)
+    return state
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def _read(path: str) -> tuple[bytes | None, list[Problem]]:
+    try:
+        # never read a huge file whole: one byte over is enough; a FIFO or device is refused
+        return read_regular(path, MAX_BYTES + 1), []
+    except OSError as err:
+        return None, [Problem(path, 1, 1, f"cannot read manifest: {err.strerror or err}")]
+
+
+def _load_path(path: str, inputs: Inputs | None = None) -> tuple[State | None, list[Problem]]:
+    data, problems = _read(path)
+    if data is None:
+        return None, problems
+    return _load_bytes(data, path, inputs)
+
+
+def _load_bytes(data: bytes, filename: str, inputs: Inputs | None = None) -> tuple[State | None, list[Problem]]:
+    doc = load_yaml(data, filename)
+    if doc.problems or not isinstance(doc.data, dict):
+        return None, _dedupe(doc.problems)
+    manifestmerge.leftover_removes(doc)
+    return _validate(doc, filename, inputs)
+
+
+def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State | None, list[Problem]]:
+    manifestvars.substitute(doc, inputs)
+    _check_finite(doc, doc.data, ())  # a --var can bring in nan / inf / 1e400, which YAML never did
+    if doc.problems:  # an unsubstituted reference would only add confusing schema errors
+        return None, _dedupe(doc.problems)
+    doc.problems += _schema_problems(doc)
+    manifestchecks.check(doc)
+    if doc.problems:
+        return None, _dedupe(doc.problems)
+    return _build_state(doc.data, source), []
+
+
+def _check_finite(doc: Document, value: Any, path: Path) -> None:
+    """A problem for every NaN or infinity in the substituted manifest: the YAML loader refuses
+    them as written, and variables get the same rule after substitution."""
+    if isinstance(value, float) and not math.isfinite(value):
+        doc.add(path, f"non-finite number {value!r} is not allowed (from a variable)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if path or k != "variables":  # declarations were checked when the YAML was read
+                _check_finite(doc, v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(doc, v, path + (i,))
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    return sorted(set(problems))
+
+
+# --- schema errors -> problems -----------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string"
+
+
+def _label(path: Path) -> str:
+    if not path:
+        return "the manifest"
+    last = path[-1]
+    if len(path) > 1 and path[-2] == "thresholds":
+        return f"the threshold of '{last}'"
+    if isinstance(last, int):
+        return f"item {last} of '{path[-2]}'" if len(path) > 1 else f"item {last}"
+    return f"'{last}'"
+
+
+def _schema_problems(doc: Document) -> list[Problem]:
+    if _fast_check()(doc.data):
+        return []
+    errors = list(_validator().iter_errors(doc.data))
+    # an id both too long and of the wrong characters is one problem: its characters
+    bad_pattern = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    out: list[Problem] = []
+    for err in errors:
+        if err.validator == "maxLength" and tuple(err.absolute_path) in bad_pattern:
+            continue
+        out += _translate(doc, err)
+    return out
+
+
+def _allowed_fields(schema_node: dict[str, Any], instance: dict[str, Any]) -> set[str]:
+    """Property names a mapping may carry under `schema_node`, following if/then/else on its own
+    fields (that is how the schema restricts typed fields to a model type)."""
+    names = set(schema_node.get("properties", {}))
+    for sub in schema_node.get("allOf", []):
+        cond = sub.get("if")
+        if cond is None:
+            names |= set(sub.get("properties", {}))
+            continue
+        branch = sub.get("then") if _if_valid(cond, instance) else sub.get("else")
+        names |= set((branch or {}).get("properties", {}))
+    return names
+
+
+def _unknown_field(path: Path, key: str, allowed: set[str], instance: dict[str, Any]) -> str:
+    if len(path) == 2 and path[0] == "models" and isinstance(instance.get("type"), str):
+        mtype = modeltypes.canonical_type(instance["type"])
+        owner = next((t for t, fs in modeltypes.TYPED_FIELDS.items() if key in fs), None)
+        if owner and owner != mtype:
+            return f"field '{key}' belongs to {owner} models; this model's type is {instance['type']}"
+        if key in modeltypes.RAW_FIELDS and mtype in modeltypes.TYPED_FIELDS:
+            fields = ", ".join(modeltypes.TYPED_FIELDS[mtype])
+            return f"field '{key}' is not used by {mtype} models: set their typed fields ({fields}) instead"
+    return f"unknown field '{key}'" + did_you_mean(key, allowed)
+
+
+def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Problem]:
+    path: Path = tuple(err.absolute_path)
+    v, inst, want = err.validator, err.instance, err.validator_value
+    if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
+        # jsonschema reports a bad key at its mapping; point at the key itself
+        path = path + (inst,)
+        yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", ""), path), at_key=True)
+        return
+    if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
+        allowed = _allowed_fields(err.schema, inst)
+        for key in inst:
+            if key not in allowed:
+                yield doc.problem(path + (key,), _unknown_field(path, key, allowed, inst), at_key=True)
+        return
+    if v == "required" and isinstance(inst, dict):
+        missing = [k for k in want if k not in inst]
+        if set(want) in ({"id", "user_id", "app_id", "version"}, {"id", "user_id", "app_id"}):
+            needs = ", ".join(want)
+            for k in missing:
+                yield doc.problem(path, f"incomplete external reference: missing '{k}' (it needs {needs})")
+            return
+        for k in missing:
+            yield doc.problem(path, f"missing required field '{k}'")
+        return
+    if v == "type":
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in ([want] if isinstance(want, str) else want))
+        yield doc.problem(path, f"{_label(path)} must be {expected}, not {_type_of(inst)}")
+        return
+    if v == "enum":
+        opts = [o for o in want if not (isinstance(o, str) and o.startswith("ANNOTATION_") and o[11:] in want)]
+        hint = did_you_mean(inst, [str(o) for o in opts]) if isinstance(inst, str) else ""
+        yield doc.problem(path, f"{_label(path)} must be one of {', '.join(map(str, opts))}, not {inst!r}{hint}")
+        return
+    if v == "const":
+        yield doc.problem(path, f"{_label(path)} must be {want!r}, not {inst!r}")
+        return
+    if v == "pattern":
+        yield doc.problem(path, _pattern_message(inst, want, path))
+        return
+    if v == "maxLength":
+        yield doc.problem(path, f"{_label(path)} is {len(inst)} characters long; the limit is {want}")
+        return
+    if v in ("minimum", "maximum"):
+        if len(path) >= 2 and path[-2] == "thresholds":
+            yield doc.problem(path, f"threshold {inst} for concept '{path[-1]}' is outside [0, 1]")
+        else:
+            yield doc.problem(path, f"{_label(path)} must be {'>=' if v == 'minimum' else '<='} {want}, not {inst}")
+        return
+    if v == "minItems":
+        yield doc.problem(path, f"{_label(path)} must not be empty")
+        return
+    if v in ("anyOf", "oneOf"):
+        yield from _translate_alternatives(doc, err, path)
+        return
+    yield doc.problem(path, err.message)  # pragma: no cover - every keyword the schema uses is above
+
+
+def _translate_alternatives(doc: Document, err: jsonschema.ValidationError, path: Path) -> Iterator[Problem]:
+    """For `x: id-string | {external reference}`, explain the alternative whose type matches."""
+    by_branch: dict[int, list[jsonschema.ValidationError]] = {}
+    for sub in err.context or ():
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errs for errs in by_branch.values() if not any(e.validator == "type" and not e.relative_path for e in errs)]
+    if len(fitting) == 1:
+        for sub in fitting[0]:
+            yield from _translate(doc, sub)
+        return
+    what = str(err.schema.get("description", "one of the allowed forms")).rstrip(".")
+    yield doc.problem(path, f"{_label(path)} must be {what[:1].lower() + what[1:]}; not {_type_of(err.instance)}")
+
+
+def _id_kind(path: Path) -> str:
+    """ "concept id" where the manifest names a concept (concepts, relations, thresholds, classifier
+    concepts), else "id": concepts share the id rule, but the message should say what is wrong."""
+    top = path[0] if path else None
+    if (
+        top in ("concepts", "concept_relations")
+        or (len(path) >= 2 and path[-2] == "thresholds")
+        or (top == "models" and len(path) >= 3 and path[2] == "concepts")
+    ):
+        return "concept id"
+    return "id"
+
+
+def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
+    if pattern == ID_PATTERN:
+        return f"invalid {_id_kind(path)} {value!r}: {idrules.ID_HINT}"
+    if pattern == manifestvars.VAR_NAME:
+        return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
+    if pattern == TYPE_PATTERN:
+        return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
+    return f"{value!r} does not match {pattern}"  # pragma: no cover
+
+
+# --- State -------------------------------------------------------------------------------------
+
+
+def _build_state(data: dict[str, Any], filename: str) -> State:
+    """Schema- and check-valid data -> State. Everything here may assume the shapes are right."""
+    a = data["app"]
+    app = App(
+        id=a["id"],
+        description=a.get("description", ""),
+        default_workflow=a.get("default_workflow"),
+        metadata=dict(a.get("metadata") or {}),
+    )
+    concepts = tuple(
+        Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))
+        for c in data.get("concepts") or ()
+    )
+    relations = tuple(
+        ConceptRelation(
+            subject=r["subject"],
+            predicate=r["predicate"],
+            object=_concept_ref(r["object"]),
+            knowledge_graph_id=r.get("knowledge_graph_id", ""),
+        )
+        for r in data.get("concept_relations") or ()
+    )
+    models = tuple(_model(m) for m in data.get("models") or ())
+    workflows = tuple(
+        Workflow(
+            id=w["id"],
+            description=w.get("description", ""),
+            metadata=dict(w.get("metadata") or {}),
+            protect=bool(w.get("protect", False)),
+            nodes=tuple(
+                Node(
+                    id=n["id"],
+                    model=_model_ref(n["model"]),
+                    inputs=tuple(n.get("inputs") or ()),
+                    suppress_output=bool(n.get("suppress_output", False)),
+                )
+                for n in w["nodes"]
+            ),
+        )
+        for w in data.get("workflows") or ()
+    )
+    return State(
+        app=app,
+        concepts=concepts,
+        relations=relations,
+        models=models,
+        workflows=workflows,
+        user_id=a.get("user_id"),
+        source=filename,
+    )
+
+
+def _concept_ref(obj: str | dict[str, str]) -> ConceptRef:
+    if isinstance(obj, str):
+        return ConceptRef(obj)
+    return ConceptRef(obj["id"], user_id=obj["user_id"], app_id=obj["app_id"])
+
+
+def _model_ref(obj: str | dict[str, str]) -> ModelRef:
+    if isinstance(obj, str):
+        return ModelRef(obj)
+    return ModelRef(obj["id"], user_id=obj["user_id"], app_id=obj["app_id"], version=obj["version"])
+
+
+def _model(m: dict[str, Any]) -> Model:
+    mtype = modeltypes.canonical_type(m["type"])
+    names = modeltypes.TYPED_FIELDS.get(mtype, modeltypes.RAW_FIELDS)
+    fields = {k: m[k] for k in names if k in m}
+    return Model(
+        id=m["id"],
+        type=mtype,
+        description=m.get("description", ""),
+        metadata=dict(m.get("metadata") or {}),
+        protect=bool(m.get("protect", False)),
+        config=modeltypes.canonical_config(mtype, fields),
+    )

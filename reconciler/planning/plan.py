@@ -1,0 +1,733 @@
+"""Plan: desired State + live State -> an ordered tuple of Actions (pure; no I/O).
+
+`make_plan(desired, live, live_fingerprint=..., targets=...)` decides, resource by resource, what
+`apply` must do, and in which order. The rules (README, "Plans"):
+
+- app: `create` when the app does not exist (live is None); `update` for description/metadata;
+  `set_default` when the manifest names a default workflow the app does not have (a manifest
+  without `default_workflow` leaves the app's default alone);
+- concepts: `create` / `update` (name, description). Concepts cannot be deleted through the API:
+  live concepts the manifest lacks are reported in one aggregated note;
+- relations (identified by content): `create`; `delete` of a live relation whose subject the
+  manifest declares but which the manifest lacks; relations of other subjects are unmanaged;
+- models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
+  manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
+  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
+- model configuration lives in immutable versions: a desired config equal to an existing live
+  version's reuses the newest such version; otherwise `new_version` (changes: latest live config
+  -> desired, paths ``config.*``). A model's type cannot change (PlanError);
+- workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
+  new version (create / new_version), else to the newest live version whose config matches. A
+  live node whose pinned version already matches stays as it is. Structural differences ->
+  `update` (whole node list, with pins); pins only -> `repoint`.
+
+Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
+dependency graph (ready actions taken smallest first by kind, id and op, so the order is
+deterministic); then all deletes, in reverse dependency order (workflows, then models, then
+relations). `set_default` therefore runs
+after the workflow it names exists and before any old default workflow is deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, NamedTuple, Self
+
+from reconciler.api import training
+from reconciler.core import modeltypes
+from reconciler.core.errors import PlanError
+from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
+from reconciler.core.state import App, Kind, Model, ModelVersion, Resource, ResourceKey, State, Workflow, resource_dependencies
+from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
+
+__all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_plan", "parse_target"]
+
+
+class Op(StrEnum):
+    """What an action does. The value is the word in plans' JSON and saved plans; each op also
+    carries how it is shown (`_SHOWN`): `glyph` (text and Markdown), `label` (the action column),
+    `drift` (drift's wording) and `rank`, its order among the ops on one resource (adopt/update
+    before a new version). Members are listed in summary order."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    NEW_VERSION = "new_version"
+    REPOINT = "repoint"
+    SET_DEFAULT = "set_default"
+    DELETE = "delete"
+
+    @property
+    def glyph(self) -> str:
+        return _SHOWN[self].glyph
+
+    @property
+    def label(self) -> str:
+        return _SHOWN[self].label
+
+    @property
+    def drift(self) -> str:
+        return _SHOWN[self].drift
+
+    @property
+    def rank(self) -> int:
+        return _SHOWN[self].rank
+
+
+class _Shown(NamedTuple):
+    glyph: str
+    label: str
+    drift: str
+    rank: int
+
+
+_SHOWN = {
+    Op.CREATE: _Shown("+", "create", "missing from the app", 0),
+    Op.UPDATE: _Shown("~", "update", "differs", 2),
+    Op.ADOPT: _Shown("~", "adopt (take ownership)", "not marked as managed", 1),
+    Op.NEW_VERSION: _Shown("±", "new version", "model configuration differs", 3),
+    Op.REPOINT: _Shown("~", "repoint", "workflow pins other model versions", 4),
+    Op.SET_DEFAULT: _Shown("~", "set default workflow", "default workflow differs", 5),
+    Op.DELETE: _Shown("-", "delete", "managed, but no longer in the manifest", 6),
+}
+
+
+class Note(str):
+    """A plan note: its text (the note IS its text, so it reads and compares as one) and the
+    resource it is about, `key` (None: several resources or none). `--target` keeps the notes of
+    the resources it keeps."""
+
+    key: ResourceKey | None
+
+    def __new__(cls, key: ResourceKey | None, text: str) -> Self:
+        note = super().__new__(cls, text)
+        note.key = key
+        return note
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+    def __getnewargs__(self) -> tuple[ResourceKey | None, str]:  # type: ignore[override]
+        # copy and pickle rebuild a Note through __new__, which takes the key too
+        return self.key, self.text
+
+
+#: Every (op, kind) the planner emits (`_Planner._add` refuses others); apply has one executor
+#: for each (`apply.EXECUTORS`, checked at import).
+PLANNED: frozenset[tuple[Op, Kind]] = frozenset(
+    {
+        (Op.CREATE, Kind.APP),
+        (Op.UPDATE, Kind.APP),
+        (Op.SET_DEFAULT, Kind.APP),
+        (Op.CREATE, Kind.CONCEPT),
+        (Op.UPDATE, Kind.CONCEPT),
+        (Op.CREATE, Kind.RELATION),
+        (Op.DELETE, Kind.RELATION),
+        (Op.CREATE, Kind.MODEL),
+        (Op.UPDATE, Kind.MODEL),
+        (Op.ADOPT, Kind.MODEL),
+        (Op.NEW_VERSION, Kind.MODEL),
+        (Op.DELETE, Kind.MODEL),
+        (Op.CREATE, Kind.WORKFLOW),
+        (Op.UPDATE, Kind.WORKFLOW),
+        (Op.ADOPT, Kind.WORKFLOW),
+        (Op.REPOINT, Kind.WORKFLOW),
+        (Op.DELETE, Kind.WORKFLOW),
+    }
+)
+KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
+#: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
+NEW_PREFIX = "new:"
+#: How many ids an aggregated note names before "and N more".
+NOTE_IDS = 5
+
+
+@dataclass(frozen=True)
+class Action:
+    op: Op
+    kind: Kind
+    id: str  # resource id (relation: ConceptRelation.key)
+    changes: tuple[Change, ...] = ()
+    desired: Resource | None = None  # None for delete
+    live: Resource | None = None  # None for create
+    #: workflow actions: (node_id, version id | "new:<model_id>") for every node on a local model
+    pins: tuple[tuple[str, str], ...] = ()
+    #: an existing version already matches the desired config: no new version (informational)
+    reuse_version: str | None = None
+    reason: str = ""
+    #: workflow actions: for a pin change between two existing versions of a model, the change
+    #: path ("nodes.NODE.model.version") and how the two versions' configurations differ, so a
+    #: repoint reads in words ("thresholds.walker: 0.85 → 0.9"), not only version ids. Derived
+    #: from the live read (which the fingerprint covers), so not part of equality.
+    version_changes: tuple[tuple[str, tuple[Change, ...]], ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.kind, self.id)
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind.value}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    app_id: str
+    user_id: str | None
+    actions: tuple[Action, ...]  # in execution order
+    notes: tuple[Note, ...]
+    live_fingerprint: str
+    desired: State
+    targets: tuple[str, ...] = ()
+    #: where the plan was made and applies: the API base, or "local sandbox at PATH"
+    endpoint: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def summary(self) -> dict[str, int]:
+        counts = {op.value: 0 for op in Op}
+        for a in self.actions:
+            counts[a.op.value] += 1
+        return counts
+
+
+def is_new_pin(pin: str) -> bool:
+    return pin.startswith(NEW_PREFIX)
+
+
+def new_pin_model(pin: str) -> str | None:
+    """The model id of a ``new:<model>`` pin; None for a pin to an existing version."""
+    return pin[len(NEW_PREFIX) :] if is_new_pin(pin) else None
+
+
+def new_pin(model_id: str) -> str:
+    return NEW_PREFIX + model_id
+
+
+def make_plan(
+    desired: State, live: State | None, *, live_fingerprint: str = "", targets: Sequence[str] = (), endpoint: str = ""
+) -> Plan:
+    """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
+    `endpoint` (where `live` was read) is recorded, not used."""
+    desired = fill_implicit(desired, live)
+    planner = _Planner(desired, live)
+    actions, notes = planner.run()
+    if targets:
+        actions, notes = _limit_to_targets(actions, notes, targets, desired, live)
+    return Plan(
+        app_id=desired.app.id,
+        user_id=desired.user_id or (live.user_id if live else None),
+        actions=tuple(_order(actions)),
+        notes=tuple(notes),
+        live_fingerprint=live_fingerprint,
+        desired=desired,
+        targets=tuple(targets),
+        endpoint=endpoint,
+    )
+
+
+def fill_implicit(desired: State, live: State | None) -> State:
+    """Make implicit manifest defaults explicit before diffing: an annotation-writer without
+    `annotation_user_id` writes as the app owner, so it gets the owner's user id (from the
+    manifest/environment, else the live read) — the API stores the user it writes as, and leaving
+    it out would show a change on every plan."""
+    user = desired.user_id or (live.user_id if live else None)
+    if not user:
+        return desired
+    models = tuple(
+        dataclasses.replace(m, config={**m.config, "annotation_user_id": user})
+        if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not m.config.get("annotation_user_id")
+        else m
+        for m in desired.models
+    )
+    return dataclasses.replace(desired, models=models) if models != desired.models else desired
+
+
+def model_versions(m: Model) -> tuple[ModelVersion, ...]:
+    """A live model's known versions, newest first (the latest alone when the reader gave no list)."""
+    if m.versions:
+        return m.versions
+    return (ModelVersion(m.version_id, m.config),) if m.version_id else ()
+
+
+def _reusable(model_type: str, v: ModelVersion) -> bool:
+    # a trainable model's version is usable once trained; one training or queued will be (apply
+    # waits); untrained or failed ones are not. Operator versions are usable at once.
+    if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
+        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+    return True
+
+
+def _few(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:NOTE_IDS])
+    return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
+
+
+class _Planner:
+    def __init__(self, desired: State, live: State | None):
+        self.desired = desired
+        self.live = live
+        self.lv = live or State(app=App(id=desired.app.id))
+        self.actions: list[Action] = []
+        self.notes: list[Note] = []
+        self.unmanaged: list[str] = []
+        #: model id -> the pin a node should get: "new:<id>" or the newest matching version id
+        self.pin_target: dict[str, str] = {}
+        #: model id -> ids of live versions whose config equals the desired config
+        self.matching: dict[str, set[str]] = {}
+
+    def run(self) -> tuple[list[Action], list[Note]]:
+        self._app()
+        self._concepts()
+        self._relations()
+        self._models()
+        self._workflows()
+        self._keep_models_in_use()
+        if self.unmanaged:
+            self.notes.append(
+                Note(
+                    None,
+                    f"{len(self.unmanaged)} unmanaged resource(s) left alone (not in the "
+                    f"manifest, not marked as managed): {_few(self.unmanaged)}",
+                )
+            )
+        return self.actions, self.notes
+
+    def _add(self, op: Op, kind: Kind, id: str, **kw: Any) -> None:
+        if (op, kind) not in PLANNED:
+            raise AssertionError(f"the planner emitted {op.value} {kind.value}, which is not in PLANNED")
+        kw["changes"] = tuple(kw.get("changes", ()))
+        self.actions.append(Action(op, kind, id, **kw))
+
+    # --- app ----------------------------------------------------------------------------------
+    def _app(self) -> None:
+        d = self.desired.app
+        if self.live is None:
+            self._add(Op.CREATE, Kind.APP, d.id, desired=d, changes=created_fields(d, exclude=("default_workflow",)))
+            before: str | None = None
+        else:
+            la = self.live.app
+            changes = diff_resources(la, d, exclude=("default_workflow",))
+            if changes:
+                self._add(Op.UPDATE, Kind.APP, d.id, changes=changes, desired=d, live=la)
+            before = la.default_workflow
+        if d.default_workflow and d.default_workflow != before:
+            self._add(
+                Op.SET_DEFAULT,
+                Kind.APP,
+                d.id,
+                desired=d,
+                live=self.live.app if self.live else None,
+                changes=[Change("default_workflow", before, d.default_workflow)],
+            )
+
+    # --- concepts and relations ---------------------------------------------------------------
+    def _concepts(self) -> None:
+        live = {c.id: c for c in self.lv.concepts}
+        for c in self.desired.concepts:
+            lc = live.pop(c.id, None)
+            if lc is None:
+                self._add(Op.CREATE, Kind.CONCEPT, c.id, desired=c, changes=created_fields(c))
+            elif lc != c:
+                self._add(Op.UPDATE, Kind.CONCEPT, c.id, desired=c, live=lc, changes=diff_resources(lc, c))
+        if live:
+            ids = sorted(live)
+            self.notes.append(
+                Note(
+                    None,
+                    f"{len(ids)} concept(s) in the app are not in the manifest "
+                    f"({_few(ids)}); the Clarifai API cannot delete concepts; left as is",
+                )
+            )
+
+    def _relations(self) -> None:
+        declared = {c.id for c in self.desired.concepts}
+        # matched in normal form (`ConceptRelation.normal`): the same relation read from its other side
+        live = {r.normal: r for r in self.lv.relations}
+        for r in self.desired.relations:
+            if live.pop(r.normal, None) is None:
+                self._add(Op.CREATE, Kind.RELATION, r.key, desired=r)
+        for r in sorted(live.values(), key=lambda x: x.key):
+            key = r.key
+            if r.subject in declared:  # the manifest is authoritative for its concepts' relations
+                self._add(
+                    Op.DELETE,
+                    Kind.RELATION,
+                    key,
+                    live=r,
+                    reason=f"concept {r.subject} is declared in the manifest without this relation",
+                )
+            else:
+                self.unmanaged.append(f"{Kind.RELATION.value}/{key}")
+
+    # --- models -------------------------------------------------------------------------------
+    def _models(self) -> None:
+        live = {m.id: m for m in self.lv.models}
+        for m in self.desired.models:
+            lm = live.pop(m.id, None)
+            trainable = modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+            train_note = "trainable: apply waits until the new version is trained" if trainable else ""
+            if lm is None:
+                self._add(Op.CREATE, Kind.MODEL, m.id, desired=m, changes=created_fields(m), reason=train_note)
+                self.pin_target[m.id] = new_pin(m.id)
+                self.matching[m.id] = set()
+                continue
+            if modeltypes.canonical_type(lm.type) != modeltypes.canonical_type(m.type):
+                raise PlanError(
+                    f"model {m.id}: type cannot change from {lm.type} to {m.type}; rename the model or delete it first"
+                )
+            versions = model_versions(lm)
+            match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
+            self.matching[m.id] = set(match)
+            latest = versions[0].id if versions else None
+            reuse = match[0] if match and match[0] != latest else None
+            changes = diff_resources(lm, m, exclude=("config", "type"))
+            if not lm.managed:
+                self._add(
+                    Op.ADOPT,
+                    Kind.MODEL,
+                    m.id,
+                    desired=m,
+                    live=lm,
+                    changes=changes,
+                    reuse_version=reuse,
+                    reason="in the app but not marked as managed: take ownership",
+                )
+            elif changes:
+                self._add(Op.UPDATE, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
+            if match:
+                self.pin_target[m.id] = match[0]
+            else:
+                self.pin_target[m.id] = new_pin(m.id)
+                if trainable:
+                    self._note_failed_training(m, versions)
+                cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
+                self._add(
+                    Op.NEW_VERSION,
+                    Kind.MODEL,
+                    m.id,
+                    desired=m,
+                    live=lm,
+                    changes=cfg,
+                    reason=train_note or "model versions are immutable: configuration changed",
+                )
+        self._leftovers(Kind.MODEL, live)
+
+    def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
+        """A trainable model whose newest version with the desired config did not train: say why
+        and what the user can do, since the new version this plan makes will meet the same fate
+        unless inputs were labelled meanwhile (apply then leaves its workflows for later)."""
+        tried = next((v for v in versions if v.config == m.config), None)
+        if tried is None or tried.status_code not in training.TRAINING_FAILED:
+            return
+        concepts = modeltypes.training_concepts(m.type, m.config)
+        label = (
+            f"label inputs with its concepts ({_few(concepts)}) before apply, or "
+            if concepts and tried.status_code in training.NEEDS_LABELS
+            else ""
+        )
+        self.notes.append(
+            Note(
+                ResourceKey(Kind.MODEL, m.id),
+                f"model/{m.id} did not train last time ({training.status_name(tried.status_code)}): "
+                f"{label}apply trains a new version and leaves the workflows that use it, and "
+                f"the default-workflow change, for a later apply",
+            )
+        )
+
+    def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
+        for rid in sorted(live):
+            res = live[rid]
+            if not res.managed:
+                self.unmanaged.append(f"{kind.value}/{rid}")
+            elif res.protect:
+                self.notes.append(
+                    Note(
+                        ResourceKey(kind, rid),
+                        f"{kind.value}/{rid} is protected (protect: true) and no longer in the manifest: not deleted",
+                    )
+                )
+            else:
+                self._add(Op.DELETE, kind, rid, live=res, reason="managed, and no longer in the manifest")
+
+    def _keep_models_in_use(self) -> None:
+        """Do not delete a model a workflow will still use after this plan (an unmanaged or
+        protected workflow the manifest does not name): deleting it would break a workflow we
+        promised to leave alone, and the API may refuse anyway."""
+        deleted = {a.id for a in self.actions if a.op is Op.DELETE and a.kind is Kind.WORKFLOW}
+        users: dict[str, list[str]] = {}
+        for lw in self.lv.workflows:
+            if lw.id in deleted or self.desired.workflow(lw.id) is not None:
+                continue
+            for n in lw.nodes:
+                if not n.model.external:
+                    users.setdefault(n.model.id, []).append(lw.id)
+        kept = []
+        for a in self.actions:
+            if a.op is Op.DELETE and a.kind is Kind.MODEL and a.id in users:
+                self.notes.append(
+                    Note(
+                        a.key,
+                        f"model/{a.id} is no longer in the manifest but workflow(s) "
+                        f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted",
+                    )
+                )
+            else:
+                kept.append(a)
+        self.actions = kept
+
+    # --- workflows ----------------------------------------------------------------------------
+    def _workflows(self) -> None:
+        live = {w.id: w for w in self.lv.workflows}
+        for w in self.desired.workflows:
+            lw = live.pop(w.id, None)
+            pins, pin_changes, why, waits = self._pins(w, lw)  # a _Pins
+            words = self._version_changes(w, pin_changes)
+            order = _change_order(w, lw)
+            if lw is None:
+                changes = sorted(created_fields(w) + pin_changes, key=order)
+                self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
+                if len(w.id) > WORKFLOW_ID_STRICT_MAX:
+                    self.notes.append(
+                        Note(
+                            ResourceKey(Kind.WORKFLOW, w.id),
+                            f"workflow/{w.id}: its id has {len(w.id)} characters; Clarifai's own client tests keep "
+                            f"workflow ids to {WORKFLOW_ID_STRICT_MAX} ('Max workflow ID is capped at 32 chars'), its SDK "
+                            "allows 48: if the API refuses it, apply stops there with the API's message, keeps what it "
+                            "made, and a shorter id converges on the next run",
+                        )
+                    )
+                continue
+            structural = diff_resources(lw, w)
+            changes = sorted(structural + pin_changes, key=order)
+            if not lw.managed:
+                op, why = Op.ADOPT, "; ".join(filter(None, ["in the app but not marked as managed: take ownership", why]))
+            elif structural:
+                op = Op.UPDATE
+            elif pin_changes:
+                op = Op.REPOINT
+            else:
+                continue
+            self._add(op, Kind.WORKFLOW, w.id, desired=w, live=lw, changes=changes, pins=pins, reason=why, version_changes=words)
+        self._leftovers(Kind.WORKFLOW, live)
+
+    def _version_changes(self, w: Workflow, pin_changes: list[Change]) -> tuple[tuple[str, tuple[Change, ...]], ...]:
+        """For each pin change between two existing live versions of one model, how the second
+        version's configuration differs from the first's (paths relative to the config)."""
+        out = []
+        for c in pin_changes:
+            model_id = next((n.model.id for n in w.nodes if f"nodes.{n.id}.model.version" == c.path), None)
+            lm = self.lv.model(model_id) if model_id else None
+            if lm is None or not isinstance(c.before, str) or not isinstance(c.after, str) or is_new_pin(c.after):
+                continue
+            configs = {v.id: v.config for v in model_versions(lm)}
+            if c.before in configs and c.after in configs:
+                words = tuple(diff_dicts(configs[c.before], configs[c.after]))
+                if words:
+                    out.append((c.path, words))
+        return tuple(out)
+
+    def _pins(self, w: Workflow, lw: Workflow | None) -> _Pins:
+        """Pins for every local-model node of `w`, the pin changes against `lw`, why they change,
+        and which of them wait for training."""
+        live_nodes = {n.id: n for n in lw.nodes} if lw else {}
+        pins: list[tuple[str, str]] = []
+        changes: list[Change] = []
+        why: list[str] = []
+        waits: list[str] = []
+        for n in w.nodes:
+            if n.model.external:
+                continue
+            mid = n.model.id
+            if mid not in self.pin_target:
+                raise PlanError(f"workflow {w.id}: node {n.id} uses model {mid}, which is not in the manifest")
+            ln = live_nodes.get(n.id)
+            old = ln.model.version if ln and not ln.model.external and ln.model.id == mid else None
+            pin = old if old and old in self.matching[mid] else self.pin_target[mid]
+            pins.append((n.id, pin))
+            if pin != old:
+                changes.append(Change(f"nodes.{n.id}.model.version", old, pin))
+                m = self.desired.model(mid)
+                if is_new_pin(pin):
+                    trains = m is not None and modeltypes.canonical_type(m.type) in modeltypes.TRAINABLE_TYPES
+                    reason = f"{mid} gets a new version" + (" (apply waits for training)" if trains else "")
+                    if trains and f"waits for {mid} to train" not in waits:
+                        waits.append(f"waits for {mid} to train")
+                else:
+                    reason = f"existing version {pin} of {mid} matches the manifest (reused)"
+                if reason not in why:
+                    why.append(reason)
+        return _Pins(tuple(pins), changes, "; ".join(why), "; ".join(waits))
+
+
+class _Pins(NamedTuple):
+    """A workflow's pins (`_Planner._pins`)."""
+
+    #: (node id, version id | "new:<model id>") for every node on a local model
+    pins: tuple[tuple[str, str], ...]
+    #: the pin changes against the live workflow (``nodes.NODE.model.version``)
+    changes: list[Change]
+    #: why the pins change, in words ("; "-joined)
+    why: str
+    #: which of the pinned models the workflow waits on to train ("; "-joined)
+    waits: str
+
+
+def _change_order(w: Workflow, lw: Workflow | None) -> Any:
+    """Sort key for a workflow's changes: workflow fields first, then node by node in graph order
+    (desired nodes, then removed ones), each node's own changes in a fixed field order."""
+    nodes = [n.id for n in w.nodes] + [n.id for n in (lw.nodes if lw else ()) if w and n.id not in {x.id for x in w.nodes}]
+    node_pos = {nid: i for i, nid in enumerate(nodes)}
+    top = {"description": 0, "metadata": 1, "protect": 2}
+    sub = ["model.id", "model.user_id", "model.app_id", "model.version", "inputs", "suppress_output"]
+
+    def key(c: Change) -> tuple[int, int, int, str]:
+        head, _, rest = c.path.partition(".")
+        if head != "nodes":
+            return 0, top.get(head, 9), 0, c.path
+        nid = next((n for n in sorted(node_pos, key=len, reverse=True) if rest == n or rest.startswith(n + ".")), rest)
+        field = rest[len(nid) + 1 :]
+        return 1, node_pos.get(nid, len(nodes)), sub.index(field) if field in sub else len(sub), c.path
+
+    return key
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+_KIND_ALIASES = {"relation": Kind.RELATION, "concept-relation": Kind.RELATION}
+
+
+def parse_target(text: str) -> ResourceKey:
+    """`KIND/ID` -> ResourceKey. Relation ids contain spaces and slashes: split at the first '/'."""
+    kind_s, sep, rid = text.partition("/")
+    kind = _KIND_ALIASES.get(kind_s) or next((k for k in Kind if k.value == kind_s), None)
+    if not sep or not rid or kind is None:
+        kinds = ", ".join(k.value for k in Kind)
+        raise PlanError(f"bad target {text!r}: expected KIND/ID with KIND one of {kinds}")
+    return ResourceKey(kind, rid)
+
+
+def _limit_to_targets(
+    actions: list[Action], notes: list[Note], targets: Sequence[str], desired: State, live: State | None
+) -> tuple[list[Action], list[Note]]:
+    """Keep the actions of the targets and of what they depend on, transitively, in the desired
+    state (plus the app's creation, without which nothing else can exist), and the notes about
+    the resources kept (a note about several resources or none is dropped)."""
+    d_keys = desired.by_key()
+    l_keys = live.by_key() if live else {}
+    wanted: set[ResourceKey] = set()
+    todo = [parse_target(t) for t in targets]
+    for key in todo:
+        if key not in d_keys and key not in l_keys:
+            raise PlanError(f"unknown target {key}: not in the manifest nor in the app")
+    while todo:
+        key = todo.pop()
+        if key in wanted:
+            continue
+        wanted.add(key)
+        if key in d_keys:
+            todo.extend(resource_dependencies(d_keys[key]) - wanted)
+    kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op is Op.CREATE)]
+    kept_notes = [n for n in notes if n.key in wanted]
+    kept_notes.append(Note(None, f"plan limited to {', '.join(targets)} and their dependencies; other differences are not shown"))
+    return kept, kept_notes
+
+
+# --- ordering ---------------------------------------------------------------------------------
+
+
+def _sort_key(a: Action) -> tuple[int, str, int]:
+    # set_default reads best last (after the workflows), where it must come anyway when it waits
+    # for one; it is never needed earlier
+    kind = len(KIND_ORDER) if a.op is Op.SET_DEFAULT else KIND_ORDER[a.kind]
+    return kind, a.id, a.op.rank
+
+
+def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
+    """For each action (by index), the indices of the actions that must finish before it starts.
+
+    The one dependency rule, shared by `_order` and apply's concurrent scheduler:
+    - everything waits for the app's creation;
+    - a create/update/... waits for the non-delete actions of what its resource depends on
+      (`set_default` for the workflow it names), and for the earlier ops on the same resource
+      (adopt/update before its new version);
+    - a delete waits for the deletes of its dependents (a workflow before the models its nodes use).
+    Not listed here, because it would be O(deletes x others) edges: every delete also waits for
+    every non-delete (the "barrier": deletes run last). Callers add it.
+    """
+    by_key: dict[ResourceKey, list[int]] = {}
+    for i, a in enumerate(actions):
+        by_key.setdefault(a.key, []).append(i)
+    app_create = next((i for i, a in enumerate(actions) if a.kind is Kind.APP and a.op is Op.CREATE), None)
+    preds: list[set[int]] = [set() for _ in actions]
+    for i, a in enumerate(actions):
+        if app_create is not None and i != app_create:
+            preds[i].add(app_create)
+        if a.op is Op.DELETE:
+            for k in resource_dependencies(a.live) if a.live is not None else ():
+                for j in by_key.get(k, ()):
+                    if actions[j].op is Op.DELETE:
+                        preds[j].add(i)
+            continue
+        if a.op is Op.SET_DEFAULT:
+            named = a.desired.default_workflow if isinstance(a.desired, App) else None
+            dep_keys = {ResourceKey(Kind.WORKFLOW, named)} if named else set()
+        elif a.kind is Kind.APP:
+            dep_keys = set()
+        else:
+            dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
+        for k in dep_keys:
+            preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op is not Op.DELETE}
+        preds[i] |= {j for j in by_key[a.key] if actions[j].op is not Op.DELETE and actions[j].op.rank < a.op.rank}
+    return preds
+
+
+def _order(actions: list[Action]) -> list[Action]:
+    """Deterministic order in two passes (see the module docstring): first every non-delete in
+    topological order, then every delete, dependents before what they use."""
+    preds = action_predecessors(actions)
+    keep = [i for i, a in enumerate(actions) if a.op is not Op.DELETE]
+    gone = [i for i, a in enumerate(actions) if a.op is Op.DELETE]
+    return [actions[i] for i in _topological(actions, keep, preds, _sort_key)] + [
+        actions[i] for i in _topological(actions, gone, preds, _delete_key)
+    ]
+
+
+def _topological(
+    actions: list[Action], members: list[int], preds: list[set[int]], key: Callable[[Action], tuple[Any, ...]]
+) -> list[int]:
+    """`members` (action indices) in dependency order, the smallest ready action by `key` first
+    (a heap, not layer by layer: creates read as "app, all concepts, all models by id, workflows"
+    rather than interleaving kinds by graph depth); ties keep plan-building order. Predecessors
+    outside `members` are done already (a delete's non-delete predecessors: the first pass)."""
+    inside = set(members)
+    waiting = {i: preds[i] & inside for i in members}
+    dependents: dict[int, list[int]] = {}
+    for i in members:
+        for p in waiting[i]:
+            dependents.setdefault(p, []).append(i)
+    heap = [(key(actions[i]), i) for i in members if not waiting[i]]
+    heapq.heapify(heap)
+    out: list[int] = []
+    while heap:
+        _, i = heapq.heappop(heap)
+        out.append(i)
+        for d in dependents.get(i, ()):
+            waiting[d].discard(i)
+            if not waiting[d]:
+                heapq.heappush(heap, (key(actions[d]), d))
+    if len(out) != len(members):
+        raise PlanError("the plan's actions depend on each other in a cycle")
+    return out
+
+
+def _delete_key(a: Action) -> tuple[int, str]:
+    # deletes run dependents first: workflows, then models, then relations
+    return -KIND_ORDER[a.kind], a.id

@@ -1,0 +1,67 @@
+"""Saved plan files (`plan --out`, `apply PLAN`, `show PLAN`): telling one from a manifest and reading
+it. The JSON layout is `serialize.py`'s; this module only meets the file system.
+
+Contract:
+- `read_plan_file(path) -> dict | None`: the saved plan's JSON, or None when `path` is not a saved
+  plan (then the caller reads it as a manifest). A file is a saved plan when it starts with ``{``
+  and names our kind (``"reconciler-plan"``) near its start, or parses as JSON with that kind; one
+  that looks like a plan but cannot be read as one (truncated, too deep, not JSON) is a
+  `ReconcilerError`, not a manifest to parse as YAML.
+- `load_saved_plan(path, data) -> Plan`: the Plan in that JSON, or `PlanError` naming `path`.
+Writing one is `reconciler plan --out` (`commands/plan.py`), through the CLI's one output writer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from reconciler.core.errors import ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.planning.plan import Plan
+
+#: A saved plan larger than this is not read as one (the manifest reader then words the refusal).
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+#: How far into a file to look for the saved-plan marker (it is the second key we write).
+_PLAN_MARKER_WINDOW = 4096
+
+
+def read_plan_file(path: str) -> dict[str, Any] | None:
+    """A saved plan's JSON, or None when `path` is not a saved plan (see the module docstring)."""
+    from reconciler.core.fileio import read_regular
+    from reconciler.planning.serialize import PLAN_FILE_KIND
+
+    try:
+        # a FIFO or device is refused (then as a manifest, with one line), not waited on
+        raw = read_regular(path, MAX_PLAN_BYTES + 1)
+    except OSError:
+        return None  # the manifest loader reports unreadable files, with the same wording as always
+    if not raw.lstrip().startswith(b"{") or len(raw) > MAX_PLAN_BYTES:
+        return None
+    looks_like_plan = f'"{PLAN_FILE_KIND}"'.encode() in raw[:_PLAN_MARKER_WINDOW]
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        if not looks_like_plan:
+            return None
+        why = "nested too deeply" if isinstance(err, RecursionError) else f"not valid JSON (truncated?): {err}".splitlines()[0]
+        raise ReconcilerError(f"{path} is not a usable saved plan: {why}") from None
+    if isinstance(data, dict) and data.get("kind") == PLAN_FILE_KIND:
+        return data
+    if looks_like_plan:
+        raise ReconcilerError(f'{path} is not a usable saved plan: no "kind": "{PLAN_FILE_KIND}" at the top')
+    return None
+
+
+def load_saved_plan(path: str, data: dict[str, Any]) -> Plan:
+    """The Plan in a saved plan's JSON; `PlanError` (naming `path`) when it is not a usable one."""
+    from reconciler.core.errors import PlanError
+    from reconciler.planning.serialize import plan_from_file_dict
+
+    try:
+        return plan_from_file_dict(data)
+    except (PlanError, RecursionError) as err:
+        why = str(err) if isinstance(err, PlanError) else "nested too deeply"
+        raise PlanError(f"{path} is not a usable saved plan: {why}") from None

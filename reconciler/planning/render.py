@@ -1,0 +1,389 @@
+"""Render a Plan for machines (a dict, `--json`), people (text) and pull requests (Markdown).
+
+Terraform's rule: the human views are rendered FROM the machine dict (`plan_to_dict`), never from
+the Plan directly, so the text and the JSON cannot disagree. `render_markdown` takes the Plan as
+well, only for the workflow graphs it draws (node lists and model types are not in the dict).
+
+The dict (`format_version` 1) is documented in README, "Plans". Each op's glyph and label are
+`plan.Op`'s: ``+`` create, ``~`` update / adopt / repoint / set_default, ``-`` delete, ``±`` new
+model version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.core.state import Model, Node, Workflow
+from reconciler.planning.plan import Action, Op, Plan, is_new_pin, new_pin_model
+from reconciler.planning.serialize import json_value
+
+FORMAT_VERSION = 1
+
+_COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "±": "\033[36m"}
+_BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
+NO_CHANGES = "No changes. The app matches the manifest."
+#: Up to this many actions, and within the character budget, Markdown is one table of every
+#: action; past it, concepts and relations are collapsed per kind (`<details>`).
+MD_MAX_ROWS = 100
+#: `plan --markdown`'s default budget: GitHub refuses comments over 65,536 characters, and the
+#: CI recipe adds a marker line.
+MD_MAX_CHARS = 60_000
+#: Kinds whose actions are collapsed, summarised and, if need be, cut first: there can be
+#: thousands of them, while models and workflows are what reviewers must see.
+_BULK_KINDS = ("concept", "concept_relation")
+_KIND_TITLES = {
+    "app": "app",
+    "concept": "concepts",
+    "concept_relation": "concept relations",
+    "model": "models",
+    "workflow": "workflows",
+}
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The documented machine format (README, "Plans")."""
+    return {
+        "format_version": FORMAT_VERSION,
+        # added within format_version 1 (README: fields may be added within a version)
+        "endpoint": plan.endpoint,
+        "app": {"id": plan.app_id, "user_id": plan.user_id},
+        "live_fingerprint": plan.live_fingerprint,
+        "targets": list(plan.targets),
+        "empty": plan.empty,
+        "summary": plan.summary(),
+        "actions": [_action(a) for a in plan.actions],
+        "notes": [n.text for n in plan.notes],
+    }
+
+
+def _change(c: Any) -> dict[str, Any]:
+    return {"path": c.path, "before": json_value(c.before), "after": json_value(c.after)}
+
+
+def _action(a: Action) -> dict[str, Any]:
+    words = dict(a.version_changes)
+    changes = []
+    for c in a.changes:
+        entry = _change(c)
+        if c.path in words:  # a repoint between existing versions: how their configurations differ
+            entry["config_changes"] = [_change(w) for w in words[c.path]]
+        changes.append(entry)
+    return {
+        "op": a.op.value,
+        "kind": a.kind.value,
+        "id": a.id,
+        "changes": changes,
+        "pins": [{"node": n, "version": v} for n, v in a.pins],
+        "reuse_version": a.reuse_version,
+        "reason": a.reason,
+    }
+
+
+def summary_line(summary: dict[str, int]) -> str:
+    if not any(summary.get(op, 0) for op in Op):
+        return NO_CHANGES
+    parts = [f"{summary.get('create', 0)} to create", f"{summary.get('update', 0)} to update"]
+    n = summary.get("adopt", 0)
+    if n:
+        parts.append(f"{n} to adopt")
+    n = summary.get("new_version", 0)
+    if n:
+        parts.append(f"{n} new model version{'s' if n != 1 else ''}")
+    n = summary.get("repoint", 0)
+    if n:
+        parts.append(f"{n} to repoint")
+    n = summary.get("set_default", 0)
+    if n:
+        parts.append(f"{n} default workflow change{'s' if n != 1 else ''}")
+    parts.append(f"{summary.get('delete', 0)} to delete")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def format_value(value: Any, path: str = "") -> str:
+    """One before/after value as text: null -> (none), strings quoted, new-version pins spelled out."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, str) and path.endswith(".model.version") and is_new_pin(value):
+        return f"(new version of {new_pin_model(value)})"
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def config_change_words(change: dict[str, Any]) -> list[str]:
+    """A version pin change's configuration difference, one `path: before → after` a line
+    (empty unless the change carries `config_changes`)."""
+    return [f"{w['path']}: {format_value(w['before'])} → {format_value(w['after'])}" for w in change.get("config_changes") or ()]
+
+
+def _address(a: dict[str, Any]) -> str:
+    return f"{a['kind']}/{a['id']}"
+
+
+def use_color(mode: str, env: Mapping[str, str], isatty: bool) -> bool:
+    """Whether to colour: `mode` "always" / "never" decide; "auto" colours a terminal unless
+    NO_COLOR is set to a non-empty value (no-color.org: "when present and not an empty string")
+    or TERM is "dumb" (a terminal that cannot show escape codes)."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    if env.get("NO_COLOR", "") != "" or env.get("TERM", "") == "dumb":
+        return False
+    return isatty
+
+
+def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
+    """The human plan, from `plan_to_dict`'s output. ANSI colour only when `color` is true."""
+
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if color else text
+
+    app = plan_dict["app"]
+    who = f" (user {app['user_id']})" if app.get("user_id") else ""
+    lines = [paint(_BOLD, f"Plan for app {app['id']}{who}:")]
+    if plan_dict.get("endpoint"):
+        lines.append(f"Endpoint: {plan_dict['endpoint']}")
+    lines.append("")
+    for a in plan_dict["actions"]:
+        op = Op(a["op"])
+        lines.append(f"  {paint(_COLORS[op.glyph], op.glyph)} {paint(_BOLD, _address(a))}  {op.label}")
+        if a.get("reason"):
+            lines.append(paint(_DIM, f"      # {a['reason']}"))
+        for c in a["changes"]:
+            lines.append(f"      {c['path']}: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
+            lines.extend(f"        {w}" for w in config_change_words(c))
+    if plan_dict["actions"]:
+        lines.append("")
+    if plan_dict["notes"]:
+        lines.append("Notes:")
+        lines.extend(f"  - {n}" for n in plan_dict["notes"])
+        lines.append("")
+    lines.append(paint(_BOLD, summary_line(plan_dict["summary"])))
+    return "\n".join(lines) + "\n"
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_row(a: dict[str, Any]) -> str:
+    changes = "<br>".join(
+        _md_cell(f"`{c['path']}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
+        + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
+        for c in a["changes"]
+    )
+    if a.get("reason"):
+        changes = (changes + "<br>" if changes else "") + f"_{_md_cell(a['reason'])}_"
+    op = Op(a["op"])
+    return f"| `{op.glyph}` | `{_md_cell(_address(a))}` | {op.label} | {changes} |"
+
+
+_TABLE_HEAD = ["| | Resource | Action | Changes |", "|---|---|---|---|"]
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _kind_summary(actions: list[dict[str, Any]]) -> list[str]:
+    """A table: per kind, how many actions of each op."""
+    ops = [op for op in Op if any(a["op"] == op for a in actions)]
+    kinds = [k for k in _KIND_TITLES if any(a["kind"] == k for a in actions)]
+    out = ["| kind | " + " | ".join(op.label.split(" (")[0] for op in ops) + " |", "|---|" + "---:|" * len(ops)]
+    for k in kinds:
+        counts = [sum(1 for a in actions if a["kind"] == k and a["op"] == op) for op in ops]
+        out.append(f"| {_KIND_TITLES[k]} | " + " | ".join(str(n) if n else "" for n in counts) + " |")
+    return out
+
+
+def _fit_rows(rows: list[str], budget: int, what: str) -> list[str]:
+    """As many of `rows` as fit in `budget` characters, then one line counting the rest."""
+    kept: list[str] = []
+    used = 0
+    for i, row in enumerate(rows):
+        tail = f"| | … and {len(rows) - i - 1} more {what} (the full list: `reconciler show PLAN`) | | |"
+        if used + len(row) + 1 + len(tail) + 1 > budget:
+            more = len(rows) - i
+            return kept + [f"| | … and {more} more {what} (the full list: `reconciler show PLAN`) | | |"]
+        kept.append(row)
+        used += len(row) + 1
+    return kept
+
+
+def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_MAX_CHARS) -> str:
+    """A pull-request comment: summary, a table of actions with their changes, notes, and a Mermaid
+    flowchart of each workflow the plan touches (changed nodes highlighted, removed ones drawn as
+    deleted).
+
+    It stays under `max_chars`: a plan with more than `MD_MAX_ROWS` actions, or one that does not
+    fit, gets a per-kind summary, its app, model and workflow actions in full, and its concepts and
+    relations collapsed per kind in `<details>`; what still does not fit is cut concepts first
+    (counted, never silently), then diagrams, and only then model and workflow rows."""
+    app = plan_dict["app"]
+    head = [f"### Plan for Clarifai app `{app['id']}`", ""]
+    if plan_dict.get("endpoint"):
+        head += [f"Endpoint: `{_md_cell(plan_dict['endpoint'])}`, user `{_md_cell(app.get('user_id') or 'me')}`", ""]
+    head += [f"**{summary_line(plan_dict['summary'])}**", ""]
+    actions = plan_dict["actions"]
+    notes = ["**Notes**", ""] + [f"- {_md_cell(n)}" for n in plan_dict["notes"]] + [""] if plan_dict["notes"] else []
+    charts = [section + [""] for section in _workflow_charts(plan)]
+
+    def finish(parts: list[str]) -> str:
+        return "\n".join(parts).rstrip("\n") + "\n"
+
+    table = _TABLE_HEAD + [_md_row(a) for a in actions] + [""] if actions else []
+    full = head + table + notes + [line for c in charts for line in c]
+    if len(actions) <= MD_MAX_ROWS and _size(full) <= max_chars:
+        return finish(full)
+
+    # long or too big: summarise per kind; models and workflows first, bulk kinds collapsed
+    major = [a for a in actions if a["kind"] not in _BULK_KINDS]
+    top = head + _kind_summary(actions) + [""]
+    major_table = _TABLE_HEAD + [_md_row(a) for a in major] + [""] if major else []
+    fixed = top + major_table + notes
+    spare = max_chars - _size(fixed) - 64  # a margin for the closing lines
+    kept_charts: list[list[str]] = []
+    bulk_blocks: list[list[str]] = []
+    bulk = [(k, [a for a in actions if a["kind"] == k]) for k in _BULK_KINDS]
+    bulk = [(k, rows) for k, rows in bulk if rows]
+    # concepts and relations get what is left after the diagrams' share, at least a summary line
+    chart_size = sum(_size(c) for c in charts)
+    for kind, rows in bulk:
+        title = f"<details><summary>{len(rows)} {_KIND_TITLES[kind]} ({_ops_in_words(rows)})</summary>"
+        frame = [title, ""] + _TABLE_HEAD + ["", "</details>", ""]
+        room = max(0, spare - chart_size - _size(frame) - sum(_size(b) for b in bulk_blocks))
+        body = _fit_rows([_md_row(a) for a in rows], room, _KIND_TITLES[kind])
+        bulk_blocks.append([title, ""] + _TABLE_HEAD + body + ["", "</details>", ""])
+    used = _size(fixed) + sum(_size(b) for b in bulk_blocks)
+    omitted = 0
+    for c in charts:
+        if used + _size(c) <= max_chars - 64:
+            kept_charts.append(c)
+            used += _size(c)
+        else:
+            omitted += 1
+    out = fixed[: len(top)] + major_table + [line for b in bulk_blocks for line in b] + notes
+    out += [line for c in kept_charts for line in c]
+    if omitted:
+        out += [
+            f"_{omitted} workflow diagram(s) left out to keep this comment under {max_chars} "
+            "characters (`reconciler graph` draws them)._",
+            "",
+        ]
+    text = finish(out)
+    if len(text) > max_chars:  # even models and workflows alone do not fit: cut rows, say so
+        rows = _fit_rows(
+            [_md_row(a) for a in major],
+            max(0, max_chars - _size(top) - _size(_TABLE_HEAD) - 200),
+            "model, workflow and app actions",
+        )
+        text = finish(
+            top
+            + _TABLE_HEAD
+            + rows
+            + ["", f"_Concepts, relations, notes and diagrams left out: the plan does not fit in {max_chars} characters._"]
+        )
+    return text[:max_chars]
+
+
+def _ops_in_words(actions: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{n} {op.label.split(' (')[0]}" for op in Op if (n := sum(1 for a in actions if a["op"] == op)))
+
+
+_COMPARATOR_SIGNS = {"GREATER_THAN": ">", "GREATER_THAN_OR_EQUAL": "≥", "LESS_THAN": "<", "LESS_THAN_OR_EQUAL": "≤", "EQUAL": "="}
+
+
+def _settings(m: Model) -> list[str]:
+    """A few words on a model's key settings, for a node label."""
+    cfg = m.config
+    if "thresholds" in cfg:
+        sign = _COMPARATOR_SIGNS.get(cfg.get("comparator", ""), cfg.get("comparator", "?"))
+        return [f"{cid} {sign} {v}" for cid, v in cfg["thresholds"].items()]
+    if "annotation_status" in cfg:
+        return [f"writes {cfg['annotation_status']}"]
+    if "knowledge_graph_id" in cfg:
+        return [f"graph {cfg['knowledge_graph_id']}"]
+    if "concepts" in cfg:
+        return [f"{len(cfg['concepts'])} concepts"]
+    return []
+
+
+def _mermaid_text(text: str) -> str:
+    # entity codes keep quotes and angle brackets from ending the label or reading as HTML
+    return text.replace('"', "#quot;").replace("<", "#60;").replace(">", "#62;")
+
+
+def node_label(n: Node, models: dict[str, Model]) -> list[str]:
+    """A node's label lines: its id, what it runs (model id and type, or the external reference)
+    and the model's key settings. Shared with `reconciler graph`."""
+    label = [n.id]
+    if n.model.external:
+        label.append(str(n.model))
+    else:
+        m = models.get(n.model.id)
+        label.append(f"{n.model.id} ({m.type})" if m else n.model.id)
+        if m:
+            label += _settings(m)
+    if n.suppress_output:
+        label.append("output suppressed")
+    return label
+
+
+def mermaid_flowchart(
+    wf: Workflow,
+    models: dict[str, Model],
+    marked: Sequence[str] = (),
+    cls: str = "changed",
+    removed: tuple[Node, ...] = (),
+) -> list[str]:
+    """A workflow as Mermaid `flowchart LR` lines (no code fence); `marked` node ids get `cls`.
+    `removed`: nodes the live workflow has and `wf` drops, drawn after it in the `deleted` style
+    with dotted edges."""
+    ids = {n.id: f"n{i}" for i, n in enumerate((*wf.nodes, *removed))}
+    gone = {n.id for n in removed}
+    lines = ["flowchart LR"]
+    for n in (*wf.nodes, *removed):
+        lines.append(f'  {ids[n.id]}["{"<br/>".join(_mermaid_text(part) for part in node_label(n, models))}"]')
+    for n in (*wf.nodes, *removed):
+        for src in n.inputs:
+            if src in ids:
+                arrow = "-.->" if src in gone or n.id in gone else "-->"
+                lines.append(f"  {ids[src]} {arrow} {ids[n.id]}")
+    hit = [ids[n] for n in marked if n in ids and n not in gone]
+    if hit:
+        lines.append(f"  class {','.join(hit)} {cls}")
+    if removed:
+        lines.append(f"  class {','.join(ids[n.id] for n in removed)} deleted")
+    if hit or removed:
+        lines.append("  classDef changed fill:#fff3b0,stroke:#d4a000,stroke-width:2px")
+        lines.append("  classDef deleted fill:#ffd6d6,stroke:#c00,stroke-dasharray:4")
+    return lines
+
+
+def _workflow_charts(plan: Plan) -> list[list[str]]:
+    models = {m.id: m for m in plan.desired.models}
+    new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in (Op.CREATE, Op.NEW_VERSION)}
+    charts = []
+    for a in plan.actions:
+        if a.kind.value != "workflow":
+            continue
+        wf = a.desired if a.desired is not None else a.live
+        assert isinstance(wf, Workflow)
+        changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
+        changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
+        lines = [f"**Workflow `{wf.id}`** ({a.op.label})", "", "```mermaid"]
+        cls = "deleted" if a.op is Op.DELETE else "changed"
+        marked = sorted(changed) if a.op is not Op.DELETE else [n.id for n in wf.nodes]
+        kept = {n.id for n in wf.nodes}
+        gone = (
+            tuple(n for n in a.live.nodes if n.id not in kept) if a.op is not Op.DELETE and isinstance(a.live, Workflow) else ()
+        )
+        lines += mermaid_flowchart(wf, models, marked, cls, removed=gone)
+        lines.append("```")
+        removed = sorted(changed - {n.id for n in wf.nodes})
+        if removed:
+            lines += ["", "Nodes removed: " + ", ".join(f"`{r}`" for r in removed)]
+        charts.append(lines)
+    return charts
