@@ -53,7 +53,7 @@ from e2e import labelled_before_training  # noqa: E402
 from manifest_gen import generate, scale  # noqa: E402
 
 from reconciler.api.client import Client
-from reconciler.apply.scheduler import apply_plan  # noqa: E402
+from reconciler.apply.scheduler import apply_plan
 from reconciler.core import modeltypes
 from reconciler.core.state import State  # noqa: E402
 from reconciler.manifest.load import load, load_text  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from e2e import labelled_before_training  # noqa: E402
 
 from reconciler.api.client import Client
-from reconciler.apply.scheduler import apply_plan  # noqa: E402
+from reconciler.apply.scheduler import apply_plan
 from reconciler.core import modeltypes
 from reconciler.manifest.load import load_text  # noqa: E402
 from reconciler.planning.pipeline import plan_app  # noqa: E402

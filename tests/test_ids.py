@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from reconciler.api.client import Client
 from reconciler.api.transport import api_path, app_path, path_segment, sandbox_transport
-from reconciler.apply.scheduler import _is_duplicate, _is_not_found, apply_plan
+from reconciler.apply.base import _is_duplicate, _is_not_found
+from reconciler.apply.scheduler import apply_plan
 from reconciler.core import idrules
 from reconciler.core.errors import ApiError, ManifestError
 from reconciler.manifest.load import load_text

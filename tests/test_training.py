@@ -18,7 +18,8 @@ import pytest
 from e2e import EXAMPLES, SECRET_PAT, Harness, labelled_before_training
 
 from reconciler.api.client import Client
-from reconciler.apply.scheduler import Applier, TrainingNotReady
+from reconciler.apply.base import TrainingNotReady
+from reconciler.apply.scheduler import Applier
 from reconciler.cli import main
 from reconciler.core.errors import ApplyError
 from reconciler.core.state import App, Model, State

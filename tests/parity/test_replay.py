@@ -18,7 +18,7 @@ from reconciler.api import live, liveshape
 from reconciler.api.client import Client
 from reconciler.api.codecs import ConceptCodec, ModelCodec
 from reconciler.api.status import status_code_of
-from reconciler.apply.scheduler import _is_duplicate, _is_not_found
+from reconciler.apply.base import _is_duplicate, _is_not_found
 from reconciler.core.errors import ApiError
 from reconciler.core.modeltypes import f32
 from reconciler.core.state import Concept, ConceptRef, ConceptRelation
