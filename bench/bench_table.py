@@ -58,7 +58,7 @@ from reconciler.core import modeltypes
 from reconciler.core.state import State  # noqa: E402
 from reconciler.manifest.load import load, load_text  # noqa: E402
 from reconciler.planning.pipeline import plan_app  # noqa: E402
-from reconciler.planning.plan import make_plan  # noqa: E402
+from reconciler.planning.plan import make_plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox  # noqa: E402
 from reconciler.sandbox.server import running_server  # noqa: E402
 

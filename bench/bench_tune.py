@@ -23,7 +23,7 @@ from tune_synth import write_files  # noqa: E402
 
 from reconciler.annotate import labels as L
 from reconciler.annotate import predictions as P
-from reconciler.annotate.tune import Options, tune  # noqa: E402
+from reconciler.annotate.tune import Options, tune
 from reconciler.manifest.load import load_text  # noqa: E402
 
 N_CONCEPTS = 50

@@ -14,8 +14,8 @@ from reconciler.api.transport import sandbox_transport
 from reconciler.apply.scheduler import apply_plan
 from reconciler.core.state import State
 from reconciler.manifest.load import load, load_text
+from reconciler.planning.actions import Plan
 from reconciler.planning.pipeline import plan_app, read_app
-from reconciler.planning.plan import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.apply import scheduler as apply
 from reconciler.core.state import Kind
-from reconciler.planning.plan import PLANNED, Op
+from reconciler.planning.actions import PLANNED, Op
 
 
 def test_every_planned_pair_has_exactly_one_executor():

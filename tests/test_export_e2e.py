@@ -174,7 +174,7 @@ def test_exported_yaml_is_schema_valid_and_quotes_number_like_ids():
 
     live = State(app=App(id="a1"), concepts=(Concept("1e3", "1e3"), Concept("yes", "yes"), Concept("x", "multi\nline")),
                  user_id="u")
-    from reconciler.planning.export import dump_yaml
+    from reconciler.manifest.yamldump import dump_yaml
 
     text = dump_yaml(export_manifest(live))
     state = load_text(text)

@@ -4,7 +4,8 @@ resource, and drops notes about several resources or none, whatever their text s
 from __future__ import annotations
 
 from reconciler.core.state import App, Kind, Model, ResourceKey, State, Workflow
-from reconciler.planning.plan import Note, make_plan
+from reconciler.planning.actions import Note
+from reconciler.planning.plan import make_plan
 
 DESIRED = State(app=App(id="a"), models=(Model(id="m", type="concept-synonym-mapper"),))
 LIVE = State(app=App(id="a"),

@@ -23,7 +23,7 @@ from reconciler.apply.scheduler import Applier
 from reconciler.cli import main
 from reconciler.core.errors import ApplyError
 from reconciler.core.state import App, Model, State
-from reconciler.planning.plan import Plan
+from reconciler.planning.actions import Plan
 from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER, Sandbox
 from reconciler.sandbox.server import running_server
 

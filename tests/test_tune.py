@@ -14,7 +14,8 @@ from tune_synth import write_files
 
 from reconciler.annotate import labels as L
 from reconciler.annotate import predictions as P
-from reconciler.annotate.tune import Options, find_thresholders, thresholder_scores, tune
+from reconciler.annotate.thresholders import find_thresholders, thresholder_scores
+from reconciler.annotate.tune import Options, tune
 from reconciler.cli import main
 from reconciler.core.errors import ReconcilerError
 from reconciler.manifest.load import load, load_overlays

@@ -17,7 +17,8 @@ import yaml
 
 from reconciler.annotate import labels as L
 from reconciler.annotate import predictions as P
-from reconciler.annotate.tune import Options, _direct_columns, find_thresholders, score_columns, thresholder_scores, tune
+from reconciler.annotate.thresholders import _direct_columns, find_thresholders, score_columns, thresholder_scores
+from reconciler.annotate.tune import Options, tune
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.state import State
 from reconciler.manifest.load import load_text

@@ -18,7 +18,7 @@ from reconciler.core.state import (
     App,
     Kind,
 )
-from reconciler.planning.plan import Action, Op
+from reconciler.planning.actions import Action, Op
 
 
 class AppExecutors(ExecutorBase):

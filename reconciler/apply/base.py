@@ -24,7 +24,7 @@ from reconciler.core.state import (
     read_marker,
 )
 from reconciler.core.status_codes import BY_NAME
-from reconciler.planning.plan import Action, Op, Plan
+from reconciler.planning.actions import Action, Op, Plan
 
 CONCEPT_BATCH = 128
 #: The training wait prints at most one line per this many seconds.

@@ -18,7 +18,7 @@ from reconciler.core.state import (
     ConceptRelation,
     Kind,
 )
-from reconciler.planning.plan import Action, Op
+from reconciler.planning.actions import Action, Op
 
 
 class ConceptExecutors(ExecutorBase):

@@ -26,7 +26,7 @@ from reconciler.core.state import (
     Kind,
     Model,
 )
-from reconciler.planning.plan import Action, Op
+from reconciler.planning.actions import Action, Op
 
 
 class ModelExecutors(ExecutorBase):

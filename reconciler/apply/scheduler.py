@@ -65,7 +65,8 @@ from reconciler.core.state import (
     Kind,
     Model,
 )
-from reconciler.planning.plan import PLANNED, Action, Op, Plan, action_predecessors, new_pin_model
+from reconciler.planning.actions import PLANNED, Action, Op, Plan, new_pin_model
+from reconciler.planning.order import action_predecessors
 
 __all__ = ["EXECUTORS", "Applier", "ApplyResult", "apply_plan", "executes"]
 

@@ -24,7 +24,7 @@ from reconciler.core.state import (
     ModelRef,
     Workflow,
 )
-from reconciler.planning.plan import Action, Op, is_new_pin, new_pin, new_pin_model
+from reconciler.planning.actions import Action, Op, is_new_pin, new_pin, new_pin_model
 
 
 class WorkflowExecutors(ModelExecutors):

@@ -14,7 +14,7 @@ from reconciler.core.errors import ReconcilerError
 if TYPE_CHECKING:
     from reconciler.api.client import Client
     from reconciler.commands.common import Subparsers
-    from reconciler.planning.plan import Plan
+    from reconciler.planning.actions import Plan
 
 
 def train_timeout(text: str) -> float:

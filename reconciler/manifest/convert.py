@@ -3,7 +3,7 @@
 Contract: `convert_data(doc, app_id=..., model_owner=..., warn=...) -> dict` turns a parsed SDK file
 (`yamlload.Document`) into manifest data, raising `ManifestError` with every problem located at
 `file:line:col`; `convert_file(path, ...) -> (yaml_text, warnings)` reads, converts and dumps it
-(`export.dump_yaml`). Nothing touches the network.
+(`yamldump.dump_yaml`). Nothing touches the network.
 
 The SDK format (REFERENCE.md §5.1; clarifai-python `clarifai/workflows/`):
 ``workflow: {id, nodes: [{id, model: {model_id, model_version_id?, user_id?, app_id?,
@@ -32,8 +32,8 @@ from typing import Any
 from reconciler.core import modeltypes
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.fileio import read_regular
+from reconciler.manifest.yamldump import dump_yaml
 from reconciler.manifest.yamlload import MAX_BYTES, Document, Path, load_yaml
-from reconciler.planning.export import dump_yaml
 
 Warn = Callable[[str], None]
 MAIN = ("clarifai", "main")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.planning import render
-from reconciler.planning.plan import Op, Plan
+from reconciler.planning.actions import Op, Plan
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client

@@ -30,21 +30,18 @@ once to take ownership, after which the plan is empty.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from reconciler.core import modeltypes
 from reconciler.core.state import ConceptRelation, Model, State, Workflow
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
+from reconciler.manifest.yamldump import dump_yaml
 
 Warn = Callable[[str], None]
-_EXP_FLOAT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 
 
 def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, Any]:
@@ -194,35 +191,6 @@ def _flow_order(w: Workflow) -> list[Any]:
         done.add(ready.id)
         out.append(ready)
     return out
-
-
-# --- YAML --------------------------------------------------------------------------------------
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        # indent list items under their key, as the examples are written
-        return super().increase_indent(flow, False)
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # The manifest loader reads 1e3 as a number (YAML 1.2); PyYAML's 1.1 resolver would write it
-    # plain. Quote such strings so an id like "1e3" round-trips.
-    style = "'" if _EXP_FLOAT.match(value) else None
-    if "\n" in value:
-        style = "|"
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def dump_yaml(data: dict[str, Any], schema_ref: str | None = None, header: tuple[str, ...] = ()) -> str:
-    """Manifest data as YAML, keys in the order given, with an optional schema modeline."""
-    lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
-    lines += [f"# {h}" if h else "#" for h in header]
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
-    return "\n".join(lines) + ("\n" if lines else "") + body
 
 
 def export_app(

@@ -26,7 +26,7 @@ from reconciler.core.errors import PlanError
 if TYPE_CHECKING:
     from reconciler.api.client import Client
     from reconciler.core.state import State
-    from reconciler.planning.plan import Plan
+    from reconciler.planning.actions import Plan
 
 
 def read_app(client: Client, desired: State) -> State | None:

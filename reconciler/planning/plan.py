@@ -31,184 +31,45 @@ after the workflow it names exists and before any old default workflow is delete
 from __future__ import annotations
 
 import dataclasses
-import heapq
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, NamedTuple, Self
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
 from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
-from reconciler.core.state import App, Kind, Model, ModelVersion, Resource, ResourceKey, State, Workflow, resource_dependencies
-from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
-
-__all__ = ["ABSENT", "Action", "Change", "Note", "Op", "PLANNED", "Plan", "make_plan", "parse_target"]
-
-
-class Op(StrEnum):
-    """What an action does. The value is the word in plans' JSON and saved plans; each op also
-    carries how it is shown (`_SHOWN`): `glyph` (text and Markdown), `label` (the action column),
-    `drift` (drift's wording) and `rank`, its order among the ops on one resource (adopt/update
-    before a new version). Members are listed in summary order."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    ADOPT = "adopt"
-    NEW_VERSION = "new_version"
-    REPOINT = "repoint"
-    SET_DEFAULT = "set_default"
-    DELETE = "delete"
-
-    @property
-    def glyph(self) -> str:
-        return _SHOWN[self].glyph
-
-    @property
-    def label(self) -> str:
-        return _SHOWN[self].label
-
-    @property
-    def drift(self) -> str:
-        return _SHOWN[self].drift
-
-    @property
-    def rank(self) -> int:
-        return _SHOWN[self].rank
-
-
-class _Shown(NamedTuple):
-    glyph: str
-    label: str
-    drift: str
-    rank: int
-
-
-_SHOWN = {
-    Op.CREATE: _Shown("+", "create", "missing from the app", 0),
-    Op.UPDATE: _Shown("~", "update", "differs", 2),
-    Op.ADOPT: _Shown("~", "adopt (take ownership)", "not marked as managed", 1),
-    Op.NEW_VERSION: _Shown("±", "new version", "model configuration differs", 3),
-    Op.REPOINT: _Shown("~", "repoint", "workflow pins other model versions", 4),
-    Op.SET_DEFAULT: _Shown("~", "set default workflow", "default workflow differs", 5),
-    Op.DELETE: _Shown("-", "delete", "managed, but no longer in the manifest", 6),
-}
-
-
-class Note(str):
-    """A plan note: its text (the note IS its text, so it reads and compares as one) and the
-    resource it is about, `key` (None: several resources or none). `--target` keeps the notes of
-    the resources it keeps."""
-
-    key: ResourceKey | None
-
-    def __new__(cls, key: ResourceKey | None, text: str) -> Self:
-        note = super().__new__(cls, text)
-        note.key = key
-        return note
-
-    @property
-    def text(self) -> str:
-        return str.__str__(self)
-
-    def __getnewargs__(self) -> tuple[ResourceKey | None, str]:  # type: ignore[override]
-        # copy and pickle rebuild a Note through __new__, which takes the key too
-        return self.key, self.text
-
-
-#: Every (op, kind) the planner emits (`_Planner._add` refuses others); apply has one executor
-#: for each (`apply.EXECUTORS`, checked at import).
-PLANNED: frozenset[tuple[Op, Kind]] = frozenset(
-    {
-        (Op.CREATE, Kind.APP),
-        (Op.UPDATE, Kind.APP),
-        (Op.SET_DEFAULT, Kind.APP),
-        (Op.CREATE, Kind.CONCEPT),
-        (Op.UPDATE, Kind.CONCEPT),
-        (Op.CREATE, Kind.RELATION),
-        (Op.DELETE, Kind.RELATION),
-        (Op.CREATE, Kind.MODEL),
-        (Op.UPDATE, Kind.MODEL),
-        (Op.ADOPT, Kind.MODEL),
-        (Op.NEW_VERSION, Kind.MODEL),
-        (Op.DELETE, Kind.MODEL),
-        (Op.CREATE, Kind.WORKFLOW),
-        (Op.UPDATE, Kind.WORKFLOW),
-        (Op.ADOPT, Kind.WORKFLOW),
-        (Op.REPOINT, Kind.WORKFLOW),
-        (Op.DELETE, Kind.WORKFLOW),
-    }
+from reconciler.core.state import App, Kind, Model, ModelVersion, ResourceKey, State, Workflow
+from reconciler.planning.actions import (  # noqa: F401 (re-exported)
+    KIND_ORDER,
+    NEW_PREFIX,
+    NOTE_IDS,
+    PLANNED,
+    Action,
+    Note,
+    Op,
+    Plan,
+    is_new_pin,
+    new_pin,
+    new_pin_model,
 )
-KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
-#: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
-NEW_PREFIX = "new:"
-#: How many ids an aggregated note names before "and N more".
-NOTE_IDS = 5
+from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
+from reconciler.planning.order import _limit_to_targets, _order, action_predecessors, parse_target
 
-
-@dataclass(frozen=True)
-class Action:
-    op: Op
-    kind: Kind
-    id: str  # resource id (relation: ConceptRelation.key)
-    changes: tuple[Change, ...] = ()
-    desired: Resource | None = None  # None for delete
-    live: Resource | None = None  # None for create
-    #: workflow actions: (node_id, version id | "new:<model_id>") for every node on a local model
-    pins: tuple[tuple[str, str], ...] = ()
-    #: an existing version already matches the desired config: no new version (informational)
-    reuse_version: str | None = None
-    reason: str = ""
-    #: workflow actions: for a pin change between two existing versions of a model, the change
-    #: path ("nodes.NODE.model.version") and how the two versions' configurations differ, so a
-    #: repoint reads in words ("thresholds.walker: 0.85 → 0.9"), not only version ids. Derived
-    #: from the live read (which the fingerprint covers), so not part of equality.
-    version_changes: tuple[tuple[str, tuple[Change, ...]], ...] = field(default=(), compare=False)
-
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.kind, self.id)
-
-    @property
-    def address(self) -> str:
-        return f"{self.kind.value}/{self.id}"
-
-
-@dataclass(frozen=True)
-class Plan:
-    app_id: str
-    user_id: str | None
-    actions: tuple[Action, ...]  # in execution order
-    notes: tuple[Note, ...]
-    live_fingerprint: str
-    desired: State
-    targets: tuple[str, ...] = ()
-    #: where the plan was made and applies: the API base, or "local sandbox at PATH"
-    endpoint: str = ""
-
-    @property
-    def empty(self) -> bool:
-        return not self.actions
-
-    def summary(self) -> dict[str, int]:
-        counts = {op.value: 0 for op in Op}
-        for a in self.actions:
-            counts[a.op.value] += 1
-        return counts
-
-
-def is_new_pin(pin: str) -> bool:
-    return pin.startswith(NEW_PREFIX)
-
-
-def new_pin_model(pin: str) -> str | None:
-    """The model id of a ``new:<model>`` pin; None for a pin to an existing version."""
-    return pin[len(NEW_PREFIX) :] if is_new_pin(pin) else None
-
-
-def new_pin(model_id: str) -> str:
-    return NEW_PREFIX + model_id
+__all__ = [
+    "ABSENT",
+    "Action",
+    "Change",
+    "Note",
+    "Op",
+    "PLANNED",
+    "Plan",
+    "action_predecessors",
+    "is_new_pin",
+    "make_plan",
+    "new_pin",
+    "new_pin_model",
+    "parse_target",
+]
 
 
 def make_plan(
@@ -600,134 +461,3 @@ def _change_order(w: Workflow, lw: Workflow | None) -> Any:
 
 
 # --- targets ----------------------------------------------------------------------------------
-
-_KIND_ALIASES = {"relation": Kind.RELATION, "concept-relation": Kind.RELATION}
-
-
-def parse_target(text: str) -> ResourceKey:
-    """`KIND/ID` -> ResourceKey. Relation ids contain spaces and slashes: split at the first '/'."""
-    kind_s, sep, rid = text.partition("/")
-    kind = _KIND_ALIASES.get(kind_s) or next((k for k in Kind if k.value == kind_s), None)
-    if not sep or not rid or kind is None:
-        kinds = ", ".join(k.value for k in Kind)
-        raise PlanError(f"bad target {text!r}: expected KIND/ID with KIND one of {kinds}")
-    return ResourceKey(kind, rid)
-
-
-def _limit_to_targets(
-    actions: list[Action], notes: list[Note], targets: Sequence[str], desired: State, live: State | None
-) -> tuple[list[Action], list[Note]]:
-    """Keep the actions of the targets and of what they depend on, transitively, in the desired
-    state (plus the app's creation, without which nothing else can exist), and the notes about
-    the resources kept (a note about several resources or none is dropped)."""
-    d_keys = desired.by_key()
-    l_keys = live.by_key() if live else {}
-    wanted: set[ResourceKey] = set()
-    todo = [parse_target(t) for t in targets]
-    for key in todo:
-        if key not in d_keys and key not in l_keys:
-            raise PlanError(f"unknown target {key}: not in the manifest nor in the app")
-    while todo:
-        key = todo.pop()
-        if key in wanted:
-            continue
-        wanted.add(key)
-        if key in d_keys:
-            todo.extend(resource_dependencies(d_keys[key]) - wanted)
-    kept = [a for a in actions if a.key in wanted or (a.kind is Kind.APP and a.op is Op.CREATE)]
-    kept_notes = [n for n in notes if n.key in wanted]
-    kept_notes.append(Note(None, f"plan limited to {', '.join(targets)} and their dependencies; other differences are not shown"))
-    return kept, kept_notes
-
-
-# --- ordering ---------------------------------------------------------------------------------
-
-
-def _sort_key(a: Action) -> tuple[int, str, int]:
-    # set_default reads best last (after the workflows), where it must come anyway when it waits
-    # for one; it is never needed earlier
-    kind = len(KIND_ORDER) if a.op is Op.SET_DEFAULT else KIND_ORDER[a.kind]
-    return kind, a.id, a.op.rank
-
-
-def action_predecessors(actions: Sequence[Action]) -> list[set[int]]:
-    """For each action (by index), the indices of the actions that must finish before it starts.
-
-    The one dependency rule, shared by `_order` and apply's concurrent scheduler:
-    - everything waits for the app's creation;
-    - a create/update/... waits for the non-delete actions of what its resource depends on
-      (`set_default` for the workflow it names), and for the earlier ops on the same resource
-      (adopt/update before its new version);
-    - a delete waits for the deletes of its dependents (a workflow before the models its nodes use).
-    Not listed here, because it would be O(deletes x others) edges: every delete also waits for
-    every non-delete (the "barrier": deletes run last). Callers add it.
-    """
-    by_key: dict[ResourceKey, list[int]] = {}
-    for i, a in enumerate(actions):
-        by_key.setdefault(a.key, []).append(i)
-    app_create = next((i for i, a in enumerate(actions) if a.kind is Kind.APP and a.op is Op.CREATE), None)
-    preds: list[set[int]] = [set() for _ in actions]
-    for i, a in enumerate(actions):
-        if app_create is not None and i != app_create:
-            preds[i].add(app_create)
-        if a.op is Op.DELETE:
-            for k in resource_dependencies(a.live) if a.live is not None else ():
-                for j in by_key.get(k, ()):
-                    if actions[j].op is Op.DELETE:
-                        preds[j].add(i)
-            continue
-        if a.op is Op.SET_DEFAULT:
-            named = a.desired.default_workflow if isinstance(a.desired, App) else None
-            dep_keys = {ResourceKey(Kind.WORKFLOW, named)} if named else set()
-        elif a.kind is Kind.APP:
-            dep_keys = set()
-        else:
-            dep_keys = resource_dependencies(a.desired) if a.desired is not None else set()
-        for k in dep_keys:
-            preds[i] |= {j for j in by_key.get(k, ()) if actions[j].op is not Op.DELETE}
-        preds[i] |= {j for j in by_key[a.key] if actions[j].op is not Op.DELETE and actions[j].op.rank < a.op.rank}
-    return preds
-
-
-def _order(actions: list[Action]) -> list[Action]:
-    """Deterministic order in two passes (see the module docstring): first every non-delete in
-    topological order, then every delete, dependents before what they use."""
-    preds = action_predecessors(actions)
-    keep = [i for i, a in enumerate(actions) if a.op is not Op.DELETE]
-    gone = [i for i, a in enumerate(actions) if a.op is Op.DELETE]
-    return [actions[i] for i in _topological(actions, keep, preds, _sort_key)] + [
-        actions[i] for i in _topological(actions, gone, preds, _delete_key)
-    ]
-
-
-def _topological(
-    actions: list[Action], members: list[int], preds: list[set[int]], key: Callable[[Action], tuple[Any, ...]]
-) -> list[int]:
-    """`members` (action indices) in dependency order, the smallest ready action by `key` first
-    (a heap, not layer by layer: creates read as "app, all concepts, all models by id, workflows"
-    rather than interleaving kinds by graph depth); ties keep plan-building order. Predecessors
-    outside `members` are done already (a delete's non-delete predecessors: the first pass)."""
-    inside = set(members)
-    waiting = {i: preds[i] & inside for i in members}
-    dependents: dict[int, list[int]] = {}
-    for i in members:
-        for p in waiting[i]:
-            dependents.setdefault(p, []).append(i)
-    heap = [(key(actions[i]), i) for i in members if not waiting[i]]
-    heapq.heapify(heap)
-    out: list[int] = []
-    while heap:
-        _, i = heapq.heappop(heap)
-        out.append(i)
-        for d in dependents.get(i, ()):
-            waiting[d].discard(i)
-            if not waiting[d]:
-                heapq.heappush(heap, (key(actions[d]), d))
-    if len(out) != len(members):
-        raise PlanError("the plan's actions depend on each other in a cycle")
-    return out
-
-
-def _delete_key(a: Action) -> tuple[int, str]:
-    # deletes run dependents first: workflows, then models, then relations
-    return -KIND_ORDER[a.kind], a.id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
-    from reconciler.planning.plan import Plan
+    from reconciler.planning.actions import Plan
 
 #: A saved plan larger than this is not read as one (the manifest reader then words the refusal).
 MAX_PLAN_BYTES = 256 * 1024 * 1024

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.state import Model, Node, Workflow
-from reconciler.planning.plan import Action, Op, Plan, is_new_pin, new_pin_model
+from reconciler.planning.actions import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.planning.serialize import json_value
 
 FORMAT_VERSION = 1

@@ -42,8 +42,8 @@ from reconciler.core.state import (
     Workflow,
 )
 from reconciler.core.status_codes import BY_NAME
+from reconciler.planning.actions import Action, Note, Op, Plan
 from reconciler.planning.diff import ABSENT, Change
-from reconciler.planning.plan import Action, Note, Op, Plan
 
 R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow)
 
