@@ -41,6 +41,8 @@ CONCEPTS = ["walker", "runner", "bike_rider", "rollerblader", "stroller"]
 WORKLOAD_RPCS = {
     # reads: plan, drift, export
     "GetApp", "ListConcepts", "ListConceptRelations", "ListModels", "ListModelVersions", "ListWorkflows",
+    # export also reads the review side (the example has no such section, so plans never do)
+    "ListCollaborators", "ListDatasets", "ListTasks",
     # apply
     "PostApps", "PatchApps", "PostConcepts", "PostConceptRelations", "PostModels", "PostModelVersions",
     "PatchModels", "PostWorkflows", "PatchWorkflows",

@@ -33,6 +33,8 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Relations: see `_relations` for the dedupe rule (each relation created once reads back once);
   the orientation shown may be the inverse of the one created, so the plan compares relations in
   normal form (`state.ConceptRelation.normal`).
+- The review side (collaborators, datasets and their versions, tasks) is read only for the
+  kinds in `sections` (`livereview`): a manifest without a `tasks:` key never asks for tasks.
 - Default workflow: `default_workflow_id`, else `default_workflow.id`; kept only when it names a
   workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
   their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
@@ -54,6 +56,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from reconciler.api import livereview as review_side
 from reconciler.api import liveshape
 from reconciler.api.client import Client
 from reconciler.api.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
@@ -63,7 +66,7 @@ from reconciler.api.training import TRAINING_FAILED, training_code
 from reconciler.api.transport import api_path
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError
-from reconciler.core.state import ConceptRelation, Model, State
+from reconciler.core.state import SECTION_KINDS, ConceptRelation, Kind, Model, State
 from reconciler.core.status_codes import BY_NAME
 
 CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
@@ -76,12 +79,20 @@ LIST_PARAMS: dict[str, dict[str, Any]] = {"models": {"dont_fetch_from_main": Tru
 
 
 def read_live(
-    client: Client, app_id: str, *, user_id: str | None = None, want_models: set[str] | None = None, expect_concepts: int = 0
+    client: Client,
+    app_id: str,
+    *,
+    user_id: str | None = None,
+    want_models: set[str] | None = None,
+    expect_concepts: int = 0,
+    sections: frozenset[Kind] | None = frozenset(),
 ) -> State | None:
     """The live app as a State, or None when it does not exist (see the module docstring).
-    ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once."""
+    ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once.
+    ``sections``: the optional kinds to list too (`state.SECTION_KINDS`; None: all of them)."""
     base = client.app_path(app_id, user_id)
     workers = max(4, client.max_workers)
+    optional = frozenset(SECTION_KINDS.values()) if sections is None else sections
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live") as pool:
         # Listings start together with GetApp: an existing app (the usual case) then costs one
         # round trip of latency, not two; for a missing app their errors are discarded.
@@ -99,6 +110,7 @@ def read_live(
                 ("concept_relations", "concepts/relations"),
                 ("models", "models"),
                 ("workflows", "workflows"),
+                *((key, key) for key, kind in SECTION_KINDS.items() if kind in optional),
             )
         }
         try:
@@ -141,12 +153,23 @@ def read_live(
             _model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions else None)
             for m in raw_models
         ]
+        try:
+            extra = review_side.read(
+                client, pool, base, {key: lists[key] for key in SECTION_KINDS if key in lists}, app_id, owner
+            )
+        except ApiError:
+            _discard(lists.values())
+            raise
     return State(
         app=AppCodec.from_api(raw_app, app_id, {w.id for w in workflows}),
         concepts=tuple(concepts),
         relations=tuple(relations),
         models=tuple(models),
         workflows=tuple(workflows),
+        collaborators=extra.collaborators,
+        datasets=extra.datasets,
+        tasks=extra.tasks,
+        sections=optional,
         user_id=owner or user_id or client.user_id,
         source="live",
     )
@@ -314,7 +337,7 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    for res in (d["app"], *d["concepts"], *d["workflows"]):
+    for res in (d["app"], *d["concepts"], *d["workflows"], *d["datasets"], *d["tasks"]):
         res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))
@@ -323,5 +346,8 @@ def fingerprint(state: State) -> str:
     for w in d["workflows"]:
         w["nodes"] = sorted(w["nodes"], key=by("id"))
     d["workflows"] = sorted(d["workflows"], key=by("id"))
+    for key in ("collaborators", "datasets", "tasks"):
+        d[key] = sorted(d[key], key=lambda x: json.dumps(x, sort_keys=True, default=str))
+    d["sections"] = sorted(d["sections"])
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -12,7 +12,10 @@ server stored floats as float32. That law is what keeps plans free of perpetual 
 
 Typed types (see README, "Model types"):
 - concept-thresholder: ``{"comparator": NAME, "thresholds": {concept_id: float}}``
-- annotation-writer: ``{"annotation_status": NAME, "annotation_user_id": str?, "task_id": str?}``
+- annotation-writer: ``{"annotation_status": NAME, "annotation_user_id": str?, "task_id": str?}``;
+  a manifest's ``task: KEY`` (a task of the manifest) is kept as ``"task"`` until the planner puts
+  the task's API id (or a reference to the task the plan creates) in `task_id`
+  (`planning.plan.fill_implicit`); `to_api` never sends it
 - concept-synonym-mapper: ``{"knowledge_graph_id": str?}``
 - embedding-classifier: ``{"concepts": [ids, sorted], "base_embed_model": {user_id, app_id, id,
   version}?, "concepts_mutually_exclusive": bool?}``
@@ -87,7 +90,7 @@ ANNOTATION_STATUS_NAMES = {v: k for k, v in ANNOTATION_STATUSES.items()}
 #: The typed manifest fields each type takes (anything else is raw passthrough).
 TYPED_FIELDS: dict[str, tuple[str, ...]] = {
     THRESHOLDER: ("comparator", "thresholds"),
-    WRITER: ("annotation_status", "annotation_user_id", "task_id"),
+    WRITER: ("annotation_status", "annotation_user_id", "task_id", "task"),
     MAPPER: ("knowledge_graph_id",),
     CLASSIFIER: ("concepts", "base_embed_model", "concepts_mutually_exclusive"),
 }
@@ -208,7 +211,7 @@ def canonical_config(model_type: str, fields: dict[str, Any]) -> dict[str, Any]:
         cfg["thresholds"] = {str(k): f32(v) for k, v in sorted((fields.get("thresholds") or {}).items())}
     elif t == WRITER:
         cfg["annotation_status"] = annotation_status_name(fields.get("annotation_status", "SUCCESS"))
-        for k in ("annotation_user_id", "task_id"):
+        for k in ("annotation_user_id", "task_id", "task"):
             if fields.get(k):
                 cfg[k] = str(fields[k])
     elif t == MAPPER:
@@ -309,7 +312,9 @@ def from_api(model_type: str, version: dict[str, Any]) -> dict[str, Any]:
             },
         )
     if t == WRITER:
-        return canonical_config(t, {k: params.get(k) for k in TYPED_FIELDS[WRITER] if params.get(k) is not None})
+        return canonical_config(
+            t, {k: params.get(k) for k in ("annotation_status", "annotation_user_id", "task_id") if params.get(k) is not None}
+        )
     if t == MAPPER:
         return canonical_config(t, {"knowledge_graph_id": params.get("knowledge_graph_id", "")})
     if t == CLASSIFIER:

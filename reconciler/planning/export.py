@@ -20,6 +20,8 @@ What is exported (README, "Environments"):
 - metadata: the keys the live state compares (the user's own keys of a managed resource, as the
   marker lists them). An unmarked resource's metadata is not claimed: adopting it leaves its keys
   the user's own and untouched;
+- collaborators, datasets (their newest version's definition) and the tasks the tool manages
+  (`exportreview`); an annotation-writer writing into such a task names it by its manifest id;
 - deterministic order: concepts, relations, models and workflows sorted by id; a workflow's nodes
   in data-flow order (inputs first, ties in the app's order).
 
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core import modeltypes
 from reconciler.core.state import ConceptRelation, Model, State, Workflow
+from reconciler.planning import exportreview as review_side
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -53,9 +56,13 @@ def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, An
         data["concept_relations"] = [_relation(r) for r in sorted(live.relations, key=lambda r: r.key)]
     if live.models:
         chosen = _chosen_configs(live, warn)
-        data["models"] = [_model(m, chosen.get(m.id, m.config), owner, warn) for m in sorted(live.models, key=lambda m: m.id)]
+        tasks = {t.server_id: t.id for t in live.tasks if t.managed and t.server_id and "~" not in t.id}
+        data["models"] = [
+            _model(m, chosen.get(m.id, m.config), owner, warn, tasks) for m in sorted(live.models, key=lambda m: m.id)
+        ]
     if live.workflows:
         data["workflows"] = [_workflow(w, warn) for w in sorted(live.workflows, key=lambda w: w.id)]
+    review_side.add_sections(data, live, warn)
     return data
 
 
@@ -123,7 +130,7 @@ def _chosen_configs(live: State, warn: Warn) -> dict[str, dict[str, Any]]:
     return chosen
 
 
-def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn) -> dict[str, Any]:
+def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn, tasks: dict[str, str]) -> dict[str, Any]:
     mtype = modeltypes.canonical_type(m.type)
     out: dict[str, Any] = {"id": m.id, "type": m.type}
     if m.description:
@@ -140,6 +147,8 @@ def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn) -> d
         fields = modeltypes.canonical_config(mtype, config)
         if mtype == modeltypes.WRITER and fields.get("annotation_user_id") == owner:
             del fields["annotation_user_id"]  # the default: keeps the file valid for other owners
+        if mtype == modeltypes.WRITER and fields.get("task_id") in tasks:
+            fields["task"] = tasks[fields.pop("task_id")]  # a managed task: named by its manifest id
         out.update(fields)
     elif config.get("output_info"):
         out["output_info"] = config["output_info"]
@@ -200,7 +209,7 @@ def export_app(
     from reconciler.api.live import read_live
     from reconciler.core.errors import ReconcilerError
 
-    live = read_live(client, app_id, user_id=user_id, want_models=None)
+    live = read_live(client, app_id, user_id=user_id, want_models=None, sections=None)
     if live is None:
         raise ReconcilerError(f"app {app_id} does not exist (user {user_id or client.user_id})")
     warnings: list[str] = []

@@ -3,7 +3,8 @@
 Contract:
 - `read_app(client, desired) -> State | None` reads the live app `desired` names (its user, else
   the client's), asking only for the manifest's models' versions and for as many concept pages as
-  the manifest's concept count needs at once (`live.read_live`); None when the app does not exist.
+  the manifest's concept count needs at once, and for the optional kinds the manifest has sections
+  for (`live.read_live`); None when the app does not exist.
 - `plan_app(client, desired, *, targets=()) -> Plan` reads the live app and plans with
   `plan.make_plan`, recording the live app's fingerprint and the client's endpoint, as every plan
   shown, saved, applied or checked for drift is made.
@@ -39,6 +40,7 @@ def read_app(client: Client, desired: State) -> State | None:
         user_id=desired.user_id,
         want_models={m.id for m in desired.models},
         expect_concepts=len(desired.concepts),
+        sections=desired.sections,
     )
 
 

@@ -16,6 +16,7 @@
 - model configuration lives in immutable versions: a desired config equal to an existing live
   version's reuses the newest such version; otherwise `new_version` (changes: latest live config
   -> desired, paths ``config.*``). A model's type cannot change (PlanError);
+- collaborators, datasets and tasks: `planreview` (an annotation-writer's `task` resolved there);
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
   live node whose pinned version already matches stays as it is. Structural differences ->
@@ -54,6 +55,7 @@ from reconciler.planning.actions import (  # noqa: F401 (re-exported)
 )
 from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
 from reconciler.planning.order import _limit_to_targets, _order, action_predecessors, parse_target
+from reconciler.planning.planreview import ReviewPlanning, check_task_users, resolve_writer_tasks
 
 __all__ = [
     "ABSENT",
@@ -77,7 +79,8 @@ def make_plan(
 ) -> Plan:
     """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
     `endpoint` (where `live` was read) is recorded, not used."""
-    desired = fill_implicit(desired, live)
+    desired = resolve_writer_tasks(fill_implicit(desired, live), live)
+    check_task_users(desired, live)
     planner = _Planner(desired, live)
     actions, notes = planner.run()
     if targets:
@@ -131,7 +134,7 @@ def _few(ids: Sequence[str]) -> str:
     return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
 
 
-class _Planner:
+class _Planner(ReviewPlanning):
     def __init__(self, desired: State, live: State | None):
         self.desired = desired
         self.live = live
@@ -148,8 +151,11 @@ class _Planner:
         self._app()
         self._concepts()
         self._relations()
+        self._collaborators()
+        self._datasets()
         self._models()
         self._workflows()
+        self._tasks()
         self._keep_models_in_use()
         if self.unmanaged:
             self.notes.append(

@@ -141,6 +141,11 @@ class Sandbox:
     def add_key(self, key: str, user_id: str) -> None:
         self.keys[key] = user_id
 
+    def users(self) -> frozenset[str]:
+        """The users the sandbox knows: every user one of its keys belongs to (PostCollaborators
+        takes only these; give a test's reviewer a key with `add_key` to make it one)."""
+        return frozenset(self.keys.values()) | frozenset(u for u, _ in self.app_keys.values())
+
     def add_app_key(self, key: str, user_id: str, app_id: str) -> None:
         """An app-specific API key of `user_id`'s app `app_id` (the app need not exist yet)."""
         self.app_keys[key] = (user_id, app_id)
@@ -265,7 +270,7 @@ class Sandbox:
                     now=self._clock(),
                     req_id=req_id,
                     training_delay_s=self.training_delay_s,
-                    extra={"predictions": self.predictions},
+                    extra={"predictions": self.predictions, "users": self.users()},
                     key_app=key_app,
                     quirks=self.quirks,
                 )

@@ -20,7 +20,8 @@ id, then its image URL.
 - PostInputs on an app with a default workflow runs it on each new input; every
   annotation-writer node that receives concepts of the app writes one annotation (status from the
   writer, `user_id` and `worker.user` = its `annotation_user_id` or the app owner, the writer's
-  `model_version_id`, `task_id`, `data.concepts` with the scores).
+  `model_version_id`, `task_id`, `data.concepts` with the scores); one written into a task with a
+  review status puts its input in the task awaiting review (`h_tasks.assign_for_review`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from reconciler.annotate.predictions import Predictions
 from reconciler.core.modeltypes import ANNOTATION_STATUSES, from_api
 from reconciler.core.state import ConceptRef, ConceptRelation, ModelRef
 from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review
 from reconciler.sandbox.wire import (
     CONN_INVALID_REQUEST,
     INPUT_INVALID_ARGUMENT,
@@ -240,3 +242,5 @@ def annotate_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
             if a.task_id:
                 doc["task_id"] = want(a.task_id, str, "task_id")
             ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", doc["id"], doc)
+            if a.task_id and doc["status"]["code"] in REVIEWING:
+                assign_for_review(ctx, a.task_id, inp["id"], a.user_id)

@@ -39,6 +39,7 @@ from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs
+from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review
 from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_ID_32
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
@@ -387,7 +388,7 @@ def _ann_status(raw: Any) -> dict[str, Any]:
 
 
 def post_annotations(ctx: Ctx) -> dict[str, Any]:
-    ctx.app(write=True)
+    ctx.app(write=True, collaborator=True)  # labelling is what collaborators are for
     out = []
     for item in objects(ctx.body, "annotations"):
         check_fields(item, "Annotation", "annotation")
@@ -412,6 +413,8 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
             doc["task_id"] = get(item, "task_id", str)
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", aid, doc):
             raise Fail(DATABASE_DUPLICATE_KEY, f"annotation {aid!r} already exists")
+        if doc.get("task_id") and st["code"] in REVIEWING:
+            assign_for_review(ctx, doc["task_id"], iid, doc["user_id"])
         out.append(doc)
     return {"annotations": out}
 
@@ -439,6 +442,9 @@ def list_annotations(ctx: Ctx) -> dict[str, Any]:
     user_ids, mv_ids = qlist(ctx.query, "user_ids"), qlist(ctx.query, "model_version_ids")
     if ids:
         docs = [d for d in docs if d["id"] in ids]
+    task_id = (ctx.query.get("task_id") or [""])[-1]
+    if task_id:  # ListAnnotationsRequest.task_id
+        docs = [d for d in docs if d.get("task_id") == task_id]
     if input_ids:
         docs = [d for d in docs if d["input_id"] in input_ids]
     codes = _status_filter(ctx.query)
