@@ -269,3 +269,17 @@ def test_an_unmanaged_task_is_left_alone_and_not_exported(h: Harness):
     assert plan.empty and any("unmanaged" in n and "task/" in n for n in plan.notes)
     _text, warnings = export_app(h.client, "park", user_id="sandbox")
     assert any("not managed by the tool" in w for w in warnings)
+
+
+def test_a_sample_percentage_the_api_drops_is_no_perpetual_difference(h: Harness):
+    """The proto calls TaskReviewManualStrategyInfo.sample_percentage deprecated and unused: a
+    server that does not store it must not make every plan update the task."""
+    desired = h.desired("m.yaml", BASE)
+    h.apply(desired)
+    [task] = raw_tasks(h)
+    task["review"].pop("manual_strategy_info")
+    for k in ("created_at", "modified_at", "app_id", "user_id", "status"):
+        task.pop(k, None)
+    h.client.patch(h.base("park") + "/tasks", {"action": "overwrite", "tasks": [task]})
+    assert "manual_strategy_info" not in raw_tasks(h)[0]["review"]
+    assert h.plan(desired).empty

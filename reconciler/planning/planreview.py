@@ -60,6 +60,16 @@ def check_task_users(desired: State, live: State | None) -> None:
             )
 
 
+def _as_compared(t: Task, lt: Task) -> Task:
+    """`t` as compared with the live task: a MANUAL review's `sample_percentage` only when the app
+    shows one. The proto calls it "Deprecated: Not used" (TaskReviewManualStrategyInfo, clarifai-grpc
+    resources.proto), so a server may drop it; a value it drops is no difference to plan forever."""
+    if "sample_percentage" in t.review_params and "sample_percentage" not in lt.review_params:
+        params = {k: v for k, v in t.review_params.items() if k != "sample_percentage"}
+        return dataclasses.replace(t, review_params=params)
+    return t
+
+
 class ReviewPlanning:
     """The review side's planner methods; `plan._Planner` mixes them in and provides these."""
 
@@ -145,7 +155,7 @@ class ReviewPlanning:
             if lt is None:
                 self._add(Op.CREATE, Kind.TASK, t.id, desired=t, changes=created_fields(t) + pin_changes, pins=pins, reason=why)
                 continue
-            changes = diff_resources(lt, t) + pin_changes
+            changes = diff_resources(lt, _as_compared(t, lt)) + pin_changes
             if changes:
                 # the task is overwritten in place: its API id and the fields read go with it
                 want = dataclasses.replace(t, server_id=lt.server_id, raw=lt.raw)

@@ -67,6 +67,7 @@ from reconciler.sandbox.wire import (
 )
 
 A_SUCCESS, A_PENDING, A_AWAITING, A_AWAITING_CONSENSUS, A_REJECTED = 54200, 54201, 54202, 54203, 54204
+TASK_IN_PROGRESS = 54001
 ANN = {
     k: STATUS_NAMES["ANNOTATION_" + k]
     for k in ("SUCCESS", "PENDING", "AWAITING_REVIEW", "REVIEW_DENIED", "AWAITING_CONSENSUS_REVIEW")
@@ -314,6 +315,7 @@ def post_tasks(ctx: Ctx) -> dict[str, Any]:
         doc = _norm_task(ctx, app, item)
         ts = rfc3339(ctx.now)
         doc = {"id": new_id(), **doc, "created_at": ts, "modified_at": ts}
+        doc.setdefault("status", {"code": TASK_IN_PROGRESS})  # "The task was created" (status_code.proto)
         ctx.tx.insert(ctx.user_id, ctx.app_id, "task", doc["id"], doc)
         out.append(public(doc))
     return {"tasks": out}
@@ -326,6 +328,8 @@ def patch_tasks(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "tasks"):
         old = _task(ctx, want(item.get("id") or "", str, "task.id"))
         doc = {"id": old["id"], **_norm_task(ctx, app, item), "created_at": old["created_at"], "modified_at": rfc3339(ctx.now)}
+        if old.get("status") is not None:
+            doc.setdefault("status", old["status"])  # the work's state is the server's, not the sender's
         ctx.tx.update(ctx.user_id, ctx.app_id, "task", doc["id"], doc)
         out.append(public(doc))
     return {"tasks": out}
