@@ -124,6 +124,12 @@ def connection_args(p: argparse.ArgumentParser) -> None:
         help="per-request timeout (connect, read, write); timed-out requests are retried",
     )
     g.add_argument(
+        "--sandbox",
+        dest="force_sandbox",
+        action="store_true",
+        help="use the embedded local sandbox even when CLARIFAI_PAT is set (not with --api-base or --pat-file)",
+    )
+    g.add_argument(
         "--require-credentials",
         action="store_true",
         help="a missing PAT is an error, never the embedded sandbox (implied when CI or RECONCILER_REQUIRE_CREDENTIALS is set)",
@@ -253,6 +259,7 @@ def connect_client(
         debug=args.debug,
         timeout=args.timeout,
         require_credentials=args.require_credentials,
+        force_sandbox=getattr(args, "force_sandbox", False),
         sandbox_from=Path(manifest).absolute().parent if manifest else None,
         sandbox_db=Path(sandbox_db) if sandbox_db else None,
     )
