@@ -19,10 +19,12 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler.commands import (
     apply,
+    completion,
     convert,
     drift,
     export,
     graph,
+    init,
     plan,
     record,
     sandbox,
@@ -38,7 +40,7 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema)
+VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for module in VERBS:
         module.add_parser(sub)
+    p.set_defaults(root_parser=p)  # `completion` generates its script from the whole parser
     return p
 
 
