@@ -104,6 +104,7 @@ def connect(
     sandbox_from: Path | None = None,
     sandbox_db: Path | None = None,
     force_sandbox: bool = False,
+    sandbox_reason: str = "--sandbox is given",
 ) -> Client:
     """A Client for the CLI.
 
@@ -158,7 +159,7 @@ def connect(
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        why_local = "--sandbox is given" if force_sandbox else "CLARIFAI_PAT and --api-base are not set"
+        why_local = sandbox_reason if force_sandbox else "CLARIFAI_PAT and --api-base are not set"
         print(f"note: {why_local}: using the embedded local sandbox (data in {db}; {how})", file=err)
         transport = sandbox_transport(open_sandbox(str(db)))
         return Client(

@@ -59,6 +59,17 @@ def add_parser(sub: Subparsers) -> None:
         "behaviour; bare = every quirk, or a comma list of names (README)",
     )
     serve.set_defaults(func=serve_run)
+    label = verb(
+        sbsub,
+        "label",
+        "post labelled inputs, listed in a YAML file, to the embedded sandbox",
+        "reconciler sandbox label examples/auto-annotation/labels.yaml",
+    )
+    label.add_argument("file", metavar="FILE", help="the labels file: app and inputs [{url, concepts}]")
+    label.add_argument(
+        "--db", default=None, help="the sandbox's SQLite file (default: the one plan and apply find for FILE's folder)"
+    )
+    label.set_defaults(func=label_run)
 
 
 def serve_run(args: argparse.Namespace) -> int:
@@ -80,3 +91,9 @@ def serve_run(args: argparse.Namespace) -> int:
         predictions=args.predictions,
         quirks=args.quirks,
     )
+
+
+def label_run(args: argparse.Namespace) -> int:
+    from reconciler.commands.sandbox_label import run
+
+    return run(args)
