@@ -19,6 +19,7 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler.commands import (
     apply,
+    audit,
     completion,
     convert,
     drift,
@@ -40,7 +41,24 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
+VERBS = (
+    init,
+    validate,
+    plan,
+    show,
+    apply,
+    export,
+    drift,
+    convert,
+    simulate,
+    record,
+    tune,
+    audit,
+    graph,
+    sandbox,
+    schema,
+    completion,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -30,6 +30,7 @@ def app(sandbox: Sandbox, sandbox_client: httpx.Client) -> httpx.Client:
     sandbox.add_key("key-carol", "carol")
     sandbox.add_key("key-alice", "alice")
     sandbox.add_key("key-bob", "bob")
+    sandbox.known_users = frozenset()  # only the keys' users exist: "nobody" does not
     c = sandbox_client
     ok(c.post(f"/v2/users/{DEFAULT_USER}/apps", json={"apps": [{"id": "park"}]}))
     ok(c.post(UA + "/concepts", json={"concepts": [{"id": "walker"}, {"id": "runner"}]}))
@@ -161,3 +162,8 @@ def test_a_worker_labels_then_submits_for_review(app: httpx.Client):
     assert s["status"]["code"] == 54202  # MANUAL review: awaiting review
     anns = ok(app.get(UA + "/annotations", params={"task_id": tid, "list_all_annotations": "true"}))["annotations"]
     assert [x["status"]["code"] for x in anns if x["user_id"] == "alice"] == [AWAITING]
+
+
+def test_without_a_user_list_any_user_can_be_made_a_collaborator(sandbox: Sandbox, sandbox_client: httpx.Client):
+    ok(sandbox_client.post(f"/v2/users/{DEFAULT_USER}/apps", json={"apps": [{"id": "park"}]}))
+    ok(sandbox_client.post(UA + "/collaborators", json={"collaborators": [{"user": {"id": "someone-new"}}]}))

@@ -32,6 +32,11 @@ def add_parser(sub: Subparsers) -> None:
     rc.add_argument("--limit", type=int, default=None, metavar="N", help="record at most N inputs")
     rc.add_argument("--input-ids", nargs="+", metavar="ID", help="record only these inputs")
     rc.add_argument(
+        "--dataset",
+        metavar="ID",
+        help="record only the inputs of this dataset; the labels name its version (the one the manifest defines)",
+    )
+    rc.add_argument(
         "--batch-size", type=int, default=128, metavar="N", help="inputs per PostModelOutputs call (the API's limit is 128)"
     )
     manifest_args(rc)
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         input_ids=tuple(args.input_ids or ()),
         batch_size=args.batch_size,
+        dataset=args.dataset,
     )
     summary = record(client, desired, opts, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(summary)

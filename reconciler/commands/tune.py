@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     recorded = predictions.load(args.predictions)
     truth = labels.load(args.labels)
     report = tune.tune(desired, recorded, truth, opts, curves=bool(args.svg))
+    if truth.source_info:  # the dataset version the labels came from (`record --dataset`)
+        report["labels_source"] = dict(truth.source_info)
     if args.svg:
         from reconciler.annotate.tunechart import render_svg
 
@@ -130,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     print(tune.render_text(report), end="")
+    if "labels_source" in report:
+        print(labels_source_line(report["labels_source"]))
     if args.svg:
         print(f"Wrote the chart to {args.svg}")
     if args.write or args.write_to:
@@ -149,3 +153,9 @@ def run(args: argparse.Namespace) -> int:
             f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
         )
     return EXIT_OK
+
+
+def labels_source_line(info: dict[str, str]) -> str:
+    """Which dataset version the labels came from, as `record --dataset` wrote it."""
+    version = info.get("dataset_version") or "(none: the dataset had no version when recorded)"
+    return f"Labels from dataset {info.get('dataset', '?')}, version {version}."

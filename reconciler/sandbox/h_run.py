@@ -114,7 +114,10 @@ def _run(ctx: Ctx, app: dict[str, Any], wf: dict[str, Any], inp: dict[str, Any])
     preds = _predictions(ctx)
     keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
     return run_workflow(
-        _run_nodes(ctx, wf), _app_view(ctx, app), lambda node: _recorded(ctx, preds, keys, node.model) if preds else None
+        _run_nodes(ctx, wf),
+        _app_view(ctx, app),
+        lambda node: _recorded(ctx, preds, keys, node.model) if preds else None,
+        inp.get("id") or keys[1],
     )
 
 

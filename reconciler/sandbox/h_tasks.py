@@ -3,8 +3,10 @@
 Semantics (README "Review tasks", "The local sandbox"), from clarifai-grpc's service.proto
 (Clarifai/clarifai-nodejs-grpc proto/clarifai/api/service.proto) where it says, the sandbox's own
 reading where it does not ([unverified]):
-- Collaborators: PostCollaborators adds users the sandbox knows (a user is known when one of its
-  keys maps to it: `Sandbox(keys=...)`, `add_key`); the owner cannot be one; one collaborator per
+- Collaborators: PostCollaborators adds users that exist (any user id, or with `Sandbox(users=...)`
+  those and the users of its keys -- Clarifai takes only registered users, docs
+  clarifai-basics/applications/collaboration.md); to act as one, a user needs a key
+  (`Sandbox(keys=...)`, `add_key`, `sandbox serve --key KEY=USER`); the owner cannot be one; one collaborator per
   user (a second is DATABASE_DUPLICATE_KEY). Each gets its own id, which PatchCollaborators
   ("overwrite" only, as the proto says) and DeleteCollaborators take. A collaborator may read the
   app and label and review its tasks (`Ctx.check_user`); only the owner changes it.
@@ -100,8 +102,9 @@ def list_collaborators(ctx: Ctx) -> dict[str, Any]:
     return {"collaborators": [public(d) for d in docs], "app_owner": {"id": app.get("user_id") or ctx.user_id}}
 
 
-def _known_users(ctx: Ctx) -> frozenset[str]:
-    return frozenset(ctx.extra.get("users") or ())
+def _exists(ctx: Ctx, user_id: str) -> bool:
+    known = ctx.extra.get("users")  # None: every user id exists (`Sandbox.users`)
+    return known is None or user_id in known
 
 
 def post_collaborators(ctx: Ctx) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def post_collaborators(ctx: Ctx) -> dict[str, Any]:
             raise Fail(CONN_INVALID_REQUEST, "collaborator.user.id is required")
         if uid == app.get("user_id"):
             raise Fail(CONN_INVALID_REQUEST, f"user {uid} owns the app; the owner cannot be a collaborator")
-        if uid not in _known_users(ctx):
+        if not _exists(ctx, uid):
             raise Fail(CONN_DOES_NOT_EXIST, f"user {uid!r} does not exist")
         if uid in existing:
             raise Fail(DATABASE_DUPLICATE_KEY, f"user {uid!r} is already a collaborator of the app")

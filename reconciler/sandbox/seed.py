@@ -67,6 +67,14 @@ MODEL_TYPES: list[dict[str, Any]] = [
         False,
     ),
     _t(
+        "random-sample",
+        "Random Sample",
+        "Passes an input on when keep_fraction > rand(), each input on its own.",
+        ["any"],
+        ["any"],
+        False,
+    ),
+    _t(
         "embedding-classifier",
         "Transfer Learn",
         "Classifier trained on top of an embedding model.",
