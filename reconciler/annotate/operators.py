@@ -30,6 +30,9 @@ of this app, `ConceptRef(id, "clarifai", "main")` one of clarifai/main.
   filter.md). The draw here is not `rand()` but a hash of the node's model id and the input's key
   (`sample_draw`): uniform on [0, 1), independent of the scores, and the same every time, so the
   sandbox and `simulate` pick the same inputs and a re-run picks them again.
+- task ranges (`TASK_RANGES`, no Clarifai model type: how a task's auto-annotation is run, see
+  `taskflow`): passes the incoming concepts whose score lies in one of the node's ranges for that
+  concept (`state.ThresholdRange.holds`, as float32).
 - annotation-writer: writes the incoming concepts that are concepts of this app (others are
   dropped) as ONE annotation per input and writer, with the writer's `annotation_status`, as
   `annotation_user_id` (default: the app's owner) and `task_id`; concept values are the incoming
@@ -214,6 +217,17 @@ def write_annotation(node: RunNode, scores: Scores, app: AppView) -> WrittenAnno
     )
 
 
+#: The type of a node that applies a task's auto-annotation ranges for one status (`taskflow`).
+TASK_RANGES = "task-ranges"
+
+
+def range_concepts(scores: Scores, config: Mapping[str, Any]) -> Scores:
+    """The concepts whose score is in one of their ranges (``config["ranges"]``: concept id ->
+    [ThresholdRange, ...])."""
+    ranges: Mapping[str, Any] = config.get("ranges") or {}
+    return {ref: v for ref, v in scores.items() if not ref.external and any(r.holds(f32(v)) for r in ranges.get(ref.id, ()))}
+
+
 # --- the runner --------------------------------------------------------------------------------------
 
 
@@ -240,6 +254,8 @@ def run_workflow(
             got = threshold_concepts(incoming, node.config)
         elif t == RANDOM_SAMPLE:
             got = incoming if incoming and sample_keeps(node, input_key) else {}
+        elif t == TASK_RANGES:
+            got = range_concepts(incoming, node.config)
         elif t == WRITER:
             ann = write_annotation(node, incoming, app)
             got = {ConceptRef(cid): v for cid, _name, v in ann.concepts} if ann else {}

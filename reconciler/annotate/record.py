@@ -17,6 +17,8 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent
   with its `id` and `data`.
   Another app's model (clarifai/main) is called under its owner's path.
+- `--task ID`: a task that auto-annotates, instead of a workflow: its model and its reviews
+  (`recordtask`).
 - Output: one `predictions` line per (input, model) -- `{"input", "model", "concepts"}`, the model
   as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
   `predictions.parse` reads -- appended and flushed line by line, so an interrupted run keeps every
@@ -73,6 +75,8 @@ class RecordOptions:
     input_ids: tuple[str, ...] = ()
     batch_size: int = MAX_PREDICT_INPUTS
     dataset: str | None = None
+    #: a task that auto-annotates: record its model and its reviews instead (`recordtask`)
+    task: str | None = None
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -81,6 +85,8 @@ class RecordOptions:
             raise ReconcilerError(f"--batch-size {self.batch_size}: must be 1..{MAX_PREDICT_INPUTS} (the API's predict limit)")
         if self.dataset and self.input_ids:
             raise ReconcilerError("give --dataset or --input-ids, not both")
+        if self.task and self.workflow:
+            raise ReconcilerError("give --task or --workflow, not both")
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,19 @@ def _targets(client: Client, state: State, wf: Workflow) -> list[Target]:
     if not out:
         raise ReconcilerError(f"workflow {wf.id} has no model whose concepts its operators read: nothing to record")
     return out
+
+
+def _task_targets(client: Client, state: State, task_id: str) -> list[Target]:
+    """The model a task's auto-annotation runs (`recordtask`); a workflow worker: its models."""
+    from reconciler.annotate.recordtask import live_task, worker_target
+    from reconciler.annotate.taskflow import find_task
+
+    task = find_task(state, task_id)
+    auto = task.auto_annotation
+    if auto is not None and auto.workflow:
+        return _targets(client, state, select_workflow(state, auto.workflow))
+    key, path = worker_target(client, state, task, live_task(client, state, task_id))
+    return [Target("worker", key, path)]
 
 
 def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, Any]]:
@@ -307,16 +326,22 @@ def record_labels(
 
 def record(client: Client, state: State, opts: RecordOptions, progress: Callable[[str], None] = lambda _m: None) -> str:
     opts.check()
-    wf = select_workflow(state, opts.workflow)
     base = client.app_path(state.app.id, state.user_id)
-    targets = _targets(client, state, wf)
+    targets = (
+        _task_targets(client, state, opts.task) if opts.task else _targets(client, state, select_workflow(state, opts.workflow))
+    )
     source = dataset_source(client, state, opts.dataset) if opts.dataset else None
     inputs = _inputs(client, base, opts)
     where = f" of dataset {opts.dataset}" if opts.dataset else ""
     progress(f"record: {len(inputs)} input(s){where}, model(s): {', '.join(t.key for t in targets)}")
     written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress)
     summary = f"Recorded {written} prediction(s) to {opts.predictions}" + (f" ({skipped} already there)" if skipped else "")
-    if opts.labels:
+    if opts.labels and opts.task:
+        from reconciler.annotate.recordtask import record_task_labels
+
+        n = record_task_labels(client, state, opts.task, inputs, opts.labels, source)
+        summary += f"; labels for {n} input(s) to {opts.labels}"
+    elif opts.labels:
         n = record_labels(client, state, inputs, opts.labels, source)
         summary += f"; labels for {n} input(s) to {opts.labels}"
     if source:

@@ -53,6 +53,12 @@ def _feeds_writer(node: RunNode, consumers: dict[str, list[RunNode]], statuses: 
 
 
 def find_thresholders(state: State, workflow_id: str | None, thresholder: str | None) -> Thresholders:
+    """The workflow's accepting thresholder and its review pair; ``thresholder="task:ID"``: those
+    of task ID's auto-annotation instead (`taskflow.task_thresholders`)."""
+    if thresholder and thresholder.startswith("task:"):
+        from reconciler.annotate.taskflow import task_thresholders  # taskflow builds on this module
+
+        return task_thresholders(state, thresholder[len("task:") :])
     wf = select_workflow(state, workflow_id)
     nodes = run_nodes(state, wf)
     consumers = _consumers(nodes)

@@ -2,7 +2,9 @@
 
 Contract:
 - `write_in_place(path, changes)` replaces, in the manifest file at `path`, exactly the source text
-  of each changed threshold value (`models[id=M].thresholds.C`) with the new number; every other
+  of each changed threshold value (`models[id=M].thresholds.C`; for a task's auto-annotation,
+  `tasks[id=T].auto_annotation.concepts.C[i].lower` of its SUCCESS range or `.upper` of its review
+  range, `taskflow`) with the new number; every other
   byte (comments, key order, quoting, indentation, line endings) stays as it was. The file is
   written atomically (temp file + rename). A value that is not a plain number written in that file
   (a `${variable}`, an alias, a merge key) is refused with one line naming file:line:col: the tool
@@ -52,8 +54,11 @@ def write_in_place(path: str, changes: Iterable[dict[str, Any]]) -> list[str]:
     edits: list[tuple[int, int, str]] = []
     done: list[str] = []
     for ch in changes:
-        idx = model_index.get(ch["model"])
-        span = spans.get(("models", idx, "thresholds", ch["concept"])) if idx is not None else None
+        if ch["model"].startswith(TASK_PREFIX):
+            span = _task_range_span(path, text, spans, ch)
+        else:
+            idx = model_index.get(ch["model"])
+            span = spans.get(("models", idx, "thresholds", ch["concept"])) if idx is not None else None
         if span is None:
             raise ReconcilerError(
                 f"{path}: no threshold for concept {ch['concept']!r} written in model "
@@ -70,11 +75,50 @@ def write_in_place(path: str, changes: Iterable[dict[str, Any]]) -> list[str]:
             ) from None
         edits.append((start, end, format_threshold(ch["to"])))
         line, _col = _line_col(text, start)
-        done.append(f"  {path}:{line}: {ch['model']}.thresholds.{ch['concept']}: {src} -> {format_threshold(ch['to'])}")
+        what = _task_field(ch) if ch["model"].startswith(TASK_PREFIX) else f"{ch['model']}.thresholds.{ch['concept']}"
+        done.append(f"  {path}:{line}: {what}: {src} -> {format_threshold(ch['to'])}")
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     _atomic_write(path, text)
     return done
+
+
+#: How `taskflow` names a task's thresholders: ``task:<id>`` (its SUCCESS ranges' lower bounds)
+#: and ``task:<id>:review`` (its review ranges' upper bounds).
+TASK_PREFIX, REVIEW_SUFFIX = "task:", ":review"
+_REVIEW_STATUSES = {"PENDING", "AWAITING_REVIEW", "AWAITING_CONSENSUS_REVIEW"}
+
+
+def _task_field(ch: dict[str, Any]) -> str:
+    task = ch["model"][len(TASK_PREFIX) :].removesuffix(REVIEW_SUFFIX)
+    bound = "upper" if ch["model"].endswith(REVIEW_SUFFIX) else "lower"
+    return f"task {task}: {ch['concept']} {'review' if bound == 'upper' else 'SUCCESS'} range {bound}"
+
+
+def _task_range_span(
+    path: str, text: str, spans: dict[Any, tuple[int, int, str]], ch: dict[str, Any]
+) -> tuple[int, int, str] | None:
+    """The source of the bound a task change moves: the `lower` of the concept's SUCCESS range,
+    or the `upper` of its review range. A bound left out (its default) cannot be edited in place."""
+    review = ch["model"].endswith(REVIEW_SUFFIX)
+    task = ch["model"][len(TASK_PREFIX) :].removesuffix(REVIEW_SUFFIX)
+    idx = next((p[1] for p, v in spans.items() if len(p) == 3 and p[0] == "tasks" and p[2] == "id" and v[2] == task), None)
+    if idx is None:
+        return None
+    base = ("tasks", idx, "auto_annotation", "concepts", ch["concept"])
+    for p, v in spans.items():
+        if len(p) == 7 and p[:5] == base and p[6] == "status":
+            status = v[2].upper().removeprefix("ANNOTATION_")
+            if (status in _REVIEW_STATUSES) == review and (review or status == "SUCCESS"):
+                bound = spans.get(base + (p[5], "upper" if review else "lower"))
+                if bound is None:
+                    line, col = _line_col(text, v[0])
+                    raise ReconcilerError(
+                        f"{path}:{line}:{col}: {_task_field(ch)} is not written (its default): write "
+                        f"{'upper' if review else 'lower'}: in that range, then tune again"
+                    )
+                return bound
+    return None
 
 
 def overlay_text(changes: Iterable[dict[str, Any]], header: str = "") -> str:

@@ -48,6 +48,11 @@ def add_parser(sub: Subparsers) -> None:
     )
     tu.add_argument("--workflow", metavar="ID", help="the workflow (default: the app's default workflow)")
     tu.add_argument(
+        "--task",
+        metavar="ID",
+        help="tune a task's auto-annotation instead: its SUCCESS ranges' lower bounds (and its review ranges' upper ones)",
+    )
+    tu.add_argument(
         "--min-support",
         type=int,
         default=0,
@@ -86,10 +91,14 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.annotate import labels, predictions, thresholdwrite, tune
     from reconciler.commands.common import load_desired, write_output
 
+    if args.task and (args.thresholder or args.workflow):
+        raise ReconcilerError("--task tunes a task's auto-annotation: give it without --thresholder and --workflow")
+    if args.task and args.write_to:
+        raise ReconcilerError("--task: a task's ranges are written in place (--write); --write-to overlays are for thresholders")
     opts = tune.Options(
         target=args.target_precision,
         confidence=args.confidence,
-        thresholder=args.thresholder,
+        thresholder=f"task:{args.task}" if args.task else args.thresholder,
         workflow=args.workflow,
         min_support=args.min_support,
         holdout=args.holdout,
@@ -148,10 +157,13 @@ def run(args: argparse.Namespace) -> int:
             if args.write
             else "reconciler plan " + " ".join(f"-f {f}" for f in (args.files + args.overlays + [args.write_to]))
         )
-        print(
-            f"Next: `{plan_cmd}` shows a new version of {', '.join(models)} and every workflow using "
-            f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
-        )
+        if args.task:
+            print(f"Next: `{plan_cmd}` shows task {args.task} updated in place; `reconciler apply` makes it so.")
+        else:
+            print(
+                f"Next: `{plan_cmd}` shows a new version of {', '.join(models)} and every workflow using "
+                f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
+            )
     return EXIT_OK
 
 

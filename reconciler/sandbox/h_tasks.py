@@ -320,6 +320,7 @@ def post_tasks(ctx: Ctx) -> dict[str, Any]:
         doc = {"id": new_id(), **doc, "created_at": ts, "modified_at": ts}
         doc.setdefault("status", {"code": TASK_IN_PROGRESS})  # "The task was created" (status_code.proto)
         ctx.tx.insert(ctx.user_id, ctx.app_id, "task", doc["id"], doc)
+        _auto_annotate(ctx, app, doc)
         out.append(public(doc))
     return {"tasks": out}
 
@@ -334,8 +335,16 @@ def patch_tasks(ctx: Ctx) -> dict[str, Any]:
         if old.get("status") is not None:
             doc.setdefault("status", old["status"])  # the work's state is the server's, not the sender's
         ctx.tx.update(ctx.user_id, ctx.app_id, "task", doc["id"], doc)
+        _auto_annotate(ctx, app, doc)
         out.append(public(doc))
     return {"tasks": out}
+
+
+def _auto_annotate(ctx: Ctx, app: dict[str, Any], doc: dict[str, Any]) -> None:
+    """A task that auto-annotates labels the inputs of its source now (`h_run.run_task`)."""
+    from reconciler.sandbox.h_run import run_task  # h_run writes into tasks: it imports this module
+
+    run_task(ctx, app, doc, ctx.tx.list(ctx.user_id, ctx.app_id, "input"))
 
 
 def delete_tasks(ctx: Ctx) -> dict[str, Any]:
@@ -408,6 +417,11 @@ def _out(aid: str, doc: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
 def _save(ctx: Ctx, task_id: str, aid: str, doc: dict[str, Any]) -> None:
     doc["modified_at"] = rfc3339(ctx.now)
     ctx.tx.update(ctx.user_id, ctx.app_id, "task_assignment", aid, doc, task_id)
+
+
+def task_input_ids(ctx: Ctx, task: dict[str, Any]) -> list[str]:
+    """The ids of the inputs a task's source covers, in the app's order."""
+    return _task_inputs(ctx, task)
 
 
 def _task_inputs(ctx: Ctx, task: dict[str, Any]) -> list[str]:

@@ -38,7 +38,7 @@ from typing import Any
 from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
-from reconciler.sandbox.h_run import annotate_new_inputs
+from reconciler.sandbox.h_run import annotate_new_inputs, run_tasks_on_new_inputs
 from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review
 from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_ID_32
 from reconciler.sandbox.wire import (
@@ -295,6 +295,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
             raise Fail(DATABASE_DUPLICATE_KEY, f"input {iid!r} already exists")
         out.append(doc)
     annotate_new_inputs(ctx, out)  # the app's default workflow runs on each new input
+    run_tasks_on_new_inputs(ctx, out)  # and every task that auto-annotates what its source covers
     return {"inputs": out}
 
 
