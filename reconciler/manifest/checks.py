@@ -10,7 +10,9 @@ concepts, node inputs); the reserved metadata key; relation subjects/objects, th
 classifier concepts that are not declared concepts (relation objects may instead be external
 `{id, user_id, app_id}`); a node model that is not a manifest model (external ones are full
 references, checked by the schema); node inputs that are not nodes of the workflow; workflow cycles,
-named `a -> b -> a`; a default workflow that is not declared. All checks are linear in the manifest
+named `a -> b -> a`; a default workflow that is not declared; `app.reindex` without a default
+workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes; a relation in a named knowledge
+graph (`knowledge_graph_id`, which the tool cannot make sure exists). All checks are linear in the manifest
 size (dicts, no nested scans), which keeps 10,000 concepts fast.
 """
 
@@ -23,6 +25,11 @@ from typing import Any
 from reconciler.core import modeltypes
 from reconciler.core.state import MARKER_KEY
 from reconciler.manifest.yamlload import Document, Path
+
+
+#: "You can add up to 20 models to a single workflow" (Clarifai/docs docs/create/workflows/create.md);
+#: counted as nodes, each of which runs a model. Refused here, before PostWorkflows meets it.
+MAX_WORKFLOW_NODES = 20
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -72,8 +79,15 @@ def check(doc: Document) -> None:
     _check_models(doc, data, concepts if concepts_ok else None)
     for wi, wf in _items(data, "workflows"):
         _check_workflow(doc, wi, wf, models if models_ok else None)
+    _check_knowledge_graphs(doc, data)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
+    if isinstance(app, dict) and "reindex" in app and default is None:
+        doc.add(
+            ("app", "reindex"),
+            "reindex says whether changing default_workflow re-indexes the app's inputs; it needs app.default_workflow",
+            at_key=True,
+        )
     if isinstance(default, str) and _complete(data, "workflows") and default not in workflows:
         doc.add(
             ("app", "default_workflow"),
@@ -139,6 +153,23 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
             seen[key] = base
 
 
+def _check_knowledge_graphs(doc: Document, data: dict[str, Any]) -> None:
+    """A relation in a named knowledge graph needs that graph to exist (clarifai-grpc resources.proto,
+    ConceptRelation.knowledge_graph_id: "If using the app's global knowledge graph and not a specific
+    one then this should be the empty string"). Knowledge graphs are made with PostKnowledgeGraphs
+    and the API can neither patch nor delete them (service.proto has only List and Post), so the
+    tool does not manage them and refuses a relation it could not create reliably."""
+    for i, rel in _items(data, "concept_relations"):
+        kg = rel.get("knowledge_graph_id")
+        if isinstance(kg, str) and kg:
+            doc.add(
+                ("concept_relations", i, "knowledge_graph_id"),
+                f"knowledge_graph_id '{kg}': a relation in a named knowledge graph needs that graph to exist, and "
+                "the tool does not manage knowledge graphs (the API can create them but not change or delete "
+                "them); leave knowledge_graph_id out to use the app's own graph",
+            )
+
+
 def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path] | None) -> None:
     for i, m in _items(data, "models"):
         mtype = modeltypes.canonical_type(m["type"]) if isinstance(m.get("type"), str) else None
@@ -172,6 +203,13 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
     base: Path = ("workflows", wi)
     wid = wf.get("id") if isinstance(wf.get("id"), str) else f"#{wi}"
     nodes = list(_items(wf, "nodes"))
+    if len(nodes) > MAX_WORKFLOW_NODES:
+        doc.add(
+            base + ("nodes", MAX_WORKFLOW_NODES),
+            f"workflow '{wid}' has {len(nodes)} nodes; Clarifai allows up to {MAX_WORKFLOW_NODES} models in a "
+            "workflow (docs: create/workflows/create.md): split it into workflows of at most "
+            f"{MAX_WORKFLOW_NODES} nodes",
+        )
     ids = _unique_ids(doc, ((base + ("nodes", j, "id"), n.get("id")) for j, n in nodes), "node id")
     graph: dict[str, list[str]] = {nid: [] for nid in ids}
     for j, node in nodes:

@@ -30,16 +30,45 @@ if TYPE_CHECKING:
 
 
 def read_app(client: Client, desired: State) -> State | None:
-    """The live app `desired` describes, or None when it does not exist."""
+    """The live app `desired` describes, or None when it does not exist; with its input count
+    when `desired` changes its default workflow (`count_inputs`)."""
     from reconciler.api.live import read_live
 
-    return read_live(
+    live = read_live(
         client,
         desired.app.id,
         user_id=desired.user_id,
         want_models={m.id for m in desired.models},
         expect_concepts=len(desired.concepts),
     )
+    return count_inputs(client, desired, live) if live is not None else None
+
+
+def count_inputs(client: Client, desired: State, live: State) -> State:
+    """`live` with `app.input_count` read when `desired` changes the app's default workflow:
+    changing the default (base) workflow re-indexes the app's inputs, which may take long and
+    cost money (Clarifai/docs docs/create/workflows/base-workflows.md), so the plan says how many
+    and insists on the manifest's `app.reindex`. One GetInputCount, only then. If it cannot be
+    read, a manifest that states `reindex` still plans (the words then give no number); one that
+    does not is refused here, since nobody can tell it whether the change is harmless."""
+    import dataclasses
+
+    from reconciler.api.live import read_input_count
+    from reconciler.core.errors import ApiError
+
+    want = desired.app.default_workflow
+    if not want or want == live.app.default_workflow:
+        return live
+    try:
+        count: int | None = read_input_count(client, desired.app.id, desired.user_id)
+    except ApiError as err:
+        if desired.app.reindex is None:
+            raise PlanError(
+                f"app/{desired.app.id}: changing default_workflow to {want} re-indexes the app's inputs, and "
+                f"their number could not be read ({err}); state app.reindex: true or false in the manifest"
+            ) from None
+        count = None
+    return dataclasses.replace(live, app=dataclasses.replace(live.app, input_count=count))
 
 
 def plan_app(client: Client, desired: State, *, targets: Sequence[str] = ()) -> Plan:

@@ -126,6 +126,32 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     return True
 
 
+def reindex_words(d: App, before: str | None, count: int | None) -> str:
+    """What changing the default (base) workflow does to the app's inputs, in words. Changing it
+    re-indexes every input through the new workflow, which "may take some time, and could incur
+    costs" (Clarifai/docs docs/create/workflows/base-workflows.md); PatchApps' `reindex` flag
+    decides ("If set, the app will be automatically reindexed upon change of its base workflow",
+    clarifai-grpc service.proto PatchAppsRequest). `count`: the app's inputs (0 for a new app;
+    None when not read, e.g. a state built by hand). With inputs and no `app.reindex` stated in
+    the manifest this is a PlanError: the choice may cost money, so it is the user's to write."""
+    if count == 0:
+        return "the app has no inputs: nothing to re-index"
+    n = f"all {count:,} input{'s' if count != 1 else ''}" if count is not None else "its inputs"
+    wf = d.default_workflow
+    if d.reindex is None:
+        if count is None:
+            return f"changing the default workflow may re-index {n}; app.reindex is not stated"
+        raise PlanError(
+            f"app/{d.id}: changing default_workflow from {before or '(none)'} to {wf} re-indexes {n} of the app "
+            "through the new workflow, which may take long and cost money (Clarifai docs: "
+            "create/workflows/base-workflows); state the choice in the manifest: app.reindex: true (re-index "
+            "them) or app.reindex: false (leave them as indexed; only new inputs go through the new workflow)"
+        )
+    if d.reindex:
+        return f"re-indexes {n} of the app through {wf} (app.reindex: true): may take a while and may incur costs"
+    return f"app.reindex: false: {n} of the app stay as indexed; only new inputs go through {wf}"
+
+
 def _few(ids: Sequence[str]) -> str:
     shown = ", ".join(ids[:NOTE_IDS])
     return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
@@ -187,6 +213,7 @@ class _Planner:
                 desired=d,
                 live=self.live.app if self.live else None,
                 changes=[Change("default_workflow", before, d.default_workflow)],
+                reason=reindex_words(d, before, self.live.app.input_count) if self.live else "",
             )
 
     # --- concepts and relations ---------------------------------------------------------------
