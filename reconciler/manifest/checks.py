@@ -26,7 +26,6 @@ from reconciler.core import modeltypes
 from reconciler.core.state import MARKER_KEY
 from reconciler.manifest.yamlload import Document, Path
 
-
 #: "You can add up to 20 models to a single workflow" (Clarifai/docs docs/create/workflows/create.md);
 #: counted as nodes, each of which runs a model. Refused here, before PostWorkflows meets it.
 MAX_WORKFLOW_NODES = 20

@@ -163,7 +163,9 @@ MAX_NODES = 20
 
 def _check_node_count(ctx: Ctx, wid: str, nodes: list[Any]) -> None:
     if WORKFLOW_MAX_20_NODES in ctx.quirks and len(nodes) > MAX_NODES:
-        raise Fail(WORKFLOW_INVALID_ARGUMENT, f"workflow {wid!r} has {len(nodes)} nodes; a workflow holds at most {MAX_NODES} models")
+        raise Fail(
+            WORKFLOW_INVALID_ARGUMENT, f"workflow {wid!r} has {len(nodes)} nodes; a workflow holds at most {MAX_NODES} models"
+        )
 
 
 def _counted(ctx: Ctx, wid: str, nodes: Any) -> Any:

@@ -79,8 +79,7 @@ QUIRKS: dict[str, str] = {
     "deprecated default_workflow_id sets it) and answers show only default_workflow_id",
     HOSTED_IMAGE: "an app's image reads back as hosted {prefix, suffix, sizes} with no url, and an app "
     "image sent without a url is refused",
-    WORKFLOW_MAX_20_NODES: "PostWorkflows / PatchWorkflows refuse a workflow of more than 20 nodes "
-    "(WORKFLOW_INVALID_ARGUMENT)",
+    WORKFLOW_MAX_20_NODES: "PostWorkflows / PatchWorkflows refuse a workflow of more than 20 nodes (WORKFLOW_INVALID_ARGUMENT)",
     KNOWLEDGE_GRAPH_MUST_EXIST: "PostConceptRelations refuses a non-empty knowledge_graph_id that names no "
     "knowledge graph of the app (PostKnowledgeGraphs)",
 }
