@@ -346,23 +346,36 @@ def test_validate_refuses_a_workflow_of_more_than_20_nodes_with_its_position() -
     assert "22 nodes" in p.message and "up to 20 models" in p.message and "create/workflows/create.md" in p.message
 
 
-def test_validate_refuses_a_named_knowledge_graph_with_its_position() -> None:
-    text = textwrap.dedent("""\
-        app: {id: kg}
-        concepts: [{id: a}, {id: b}]
-        concept_relations:
-          - {subject: a, predicate: synonym, object: b, knowledge_graph_id: ""}
-          - subject: b
-            predicate: hypernym
-            object: a
-            knowledge_graph_id: kg1
-        """)
-    with pytest.raises(ManifestError) as err:
-        load_text(text, "m.yaml")
-    [p] = err.value.problems
-    assert (p.file, p.line, p.column) == ("m.yaml", 8, 25)
-    assert "knowledge_graph_id 'kg1'" in p.message and "does not manage knowledge graphs" in p.message
-    assert load_text(text.replace("kg1", '""'), "m.yaml").relations[1].knowledge_graph_id == ""
+KG = textwrap.dedent("""\
+    app: {id: kg}
+    concepts: [{id: a}, {id: b}]
+    concept_relations:
+      - {subject: a, predicate: synonym, object: b}
+      - {subject: b, predicate: hypernym, object: a, knowledge_graph_id: kg1}
+    """)
+
+
+@pytest.mark.parametrize("quirks", [None, Q.KNOWLEDGE_GRAPH_MUST_EXIST, "pessimistic"])
+def test_a_relation_in_a_knowledge_graph_the_app_lacks_is_refused_at_plan(quirks: str | None, tmp_path: Path) -> None:
+    """Item 11: validate takes a named graph (simulate and tune use them offline), plan refuses one
+    the app does not have -- before any write -- and applies once it exists."""
+    assert load_text(KG, "m.yaml").relations[1].knowledge_graph_id == "kg1"
+    h = Harness(tmp_path, quirks=quirks)
+    desired = h.desired("kg.yaml", KG)
+    with pytest.raises(PlanError) as err:
+        h.plan(desired)  # a new app has no knowledge graph
+    msg = str(err.value)
+    assert "\n" not in msg and "knowledge graph kg1 does not exist in app kg" in msg and "PostKnowledgeGraphs" in msg
+    assert h.writes() == []
+    h.apply(h.desired("kg.yaml", KG.replace(", knowledge_graph_id: kg1", "")))
+    with pytest.raises(PlanError):
+        h.plan(desired)  # the app exists, the graph does not
+    h.client.post(f"{U}/kg/concepts/knowledge_graphs", {"knowledge_graphs": [{"id": "kg1", "name": "graph one"}]})
+    h.apply(desired)
+    assert h.plan(desired).empty
+    listed = h.client.list_all(f"{U}/kg/concepts/relations", "concept_relations")
+    assert sorted(r.get("knowledge_graph_id", "") for r in listed) == ["", "kg1"]
+    h.sandbox.close()
 
 
 def test_reindex_needs_a_default_workflow_and_is_a_boolean() -> None:

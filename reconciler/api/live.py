@@ -41,6 +41,9 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 `read_input_count(client, app_id, user_id)`: the app's input count (GetInputCount), which a plan
 that changes the default workflow states (the change re-indexes the inputs).
 
+`knowledge_graph_ids(client, app_id, user_id)`: the app's knowledge graphs, read only when a
+manifest puts a relation in a named one.
+
 `fingerprint(state)` is a sha256 over everything, bookkeeping included (version ids, managed flags,
 relation server ids, versions), order-independent where order carries no meaning: for "the live app
 changed since the plan was made".
@@ -176,6 +179,15 @@ def read_input_count(client: Client, app_id: str, user_id: str | None = None) ->
             raise ApiError(f"GET {path}: unexpected response shape: 'counts.{k}' is not a count", method="GET", path=path)
         total += v
     return total
+
+
+def knowledge_graph_ids(client: Client, app_id: str, user_id: str | None = None) -> set[str]:
+    """The ids of the app's knowledge graphs (ListKnowledgeGraphs, ``GET
+    .../concepts/knowledge_graphs``, which takes no paging: clarifai-grpc ListKnowledgeGraphsRequest
+    has only user_app_id; MultiKnowledgeGraphResponse `knowledge_graphs`)."""
+    path = client.app_path(app_id, user_id) + "/concepts/knowledge_graphs"
+    graphs = _shape(client.get(path).get("knowledge_graphs", []), list, "GET", path, "knowledge_graphs")
+    return {str(g.get("id")) for g in graphs if isinstance(g, dict) and g.get("id")}
 
 
 def _pages(expect: int) -> int:

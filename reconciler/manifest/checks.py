@@ -11,8 +11,7 @@ classifier concepts that are not declared concepts (relation objects may instead
 `{id, user_id, app_id}`); a node model that is not a manifest model (external ones are full
 references, checked by the schema); node inputs that are not nodes of the workflow; workflow cycles,
 named `a -> b -> a`; a default workflow that is not declared; `app.reindex` without a default
-workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes; a relation in a named knowledge
-graph (`knowledge_graph_id`, which the tool cannot make sure exists). All checks are linear in the manifest
+workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes. All checks are linear in the manifest
 size (dicts, no nested scans), which keeps 10,000 concepts fast.
 """
 
@@ -78,7 +77,6 @@ def check(doc: Document) -> None:
     _check_models(doc, data, concepts if concepts_ok else None)
     for wi, wf in _items(data, "workflows"):
         _check_workflow(doc, wi, wf, models if models_ok else None)
-    _check_knowledge_graphs(doc, data)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
     if isinstance(app, dict) and "reindex" in app and default is None:
@@ -150,23 +148,6 @@ def _check_relations(doc: Document, data: dict[str, Any], concepts: dict[str, Pa
             )
         else:
             seen[key] = base
-
-
-def _check_knowledge_graphs(doc: Document, data: dict[str, Any]) -> None:
-    """A relation in a named knowledge graph needs that graph to exist (clarifai-grpc resources.proto,
-    ConceptRelation.knowledge_graph_id: "If using the app's global knowledge graph and not a specific
-    one then this should be the empty string"). Knowledge graphs are made with PostKnowledgeGraphs
-    and the API can neither patch nor delete them (service.proto has only List and Post), so the
-    tool does not manage them and refuses a relation it could not create reliably."""
-    for i, rel in _items(data, "concept_relations"):
-        kg = rel.get("knowledge_graph_id")
-        if isinstance(kg, str) and kg:
-            doc.add(
-                ("concept_relations", i, "knowledge_graph_id"),
-                f"knowledge_graph_id '{kg}': a relation in a named knowledge graph needs that graph to exist, and "
-                "the tool does not manage knowledge graphs (the API can create them but not change or delete "
-                "them); leave knowledge_graph_id out to use the app's own graph",
-            )
 
 
 def _check_models(doc: Document, data: dict[str, Any], concepts: dict[str, Path] | None) -> None:

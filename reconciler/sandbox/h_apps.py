@@ -447,7 +447,7 @@ def post_knowledge_graphs(ctx: Ctx) -> dict[str, Any]:
 
 def list_knowledge_graphs(ctx: Ctx) -> dict[str, Any]:
     ctx.app()
-    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "knowledge_graph", page=paging(ctx.query))
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "knowledge_graph")  # the request has no paging
     return {"knowledge_graphs": [public(d) for d in docs]}
 
 
