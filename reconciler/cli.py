@@ -17,14 +17,28 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from reconciler import __version__
-from reconciler.commands import apply, convert, drift, export, graph, plan, record, sandbox, show, simulate, tune, validate
+from reconciler.commands import (
+    apply,
+    convert,
+    drift,
+    export,
+    graph,
+    plan,
+    probe,
+    record,
+    sandbox,
+    show,
+    simulate,
+    tune,
+    validate,
+)
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
 from reconciler.core.errors import ManifestError, ReconcilerError
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox)
+VERBS = (validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, probe)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -103,6 +103,9 @@ class Client:
         #: told one line before each retry's wait ("... retrying (n/5) in Xs"): the CLI prints it
         self.on_retry = on_retry
         self.stats = Stats()
+        #: called with (method, path, params, request body, response) after every response
+        #: received, before it is interpreted: `probe` records raw answers through it
+        self.observe: Callable[[str, str, dict[str, Any] | None, dict[str, Any] | None, httpx.Response], None] | None = None
         self._sleep, self._clock = sleep, clock
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._http = httpx.Client(
@@ -233,6 +236,8 @@ class Client:
             except httpx.HTTPError as exc:  # unsupported protocol, proxy errors
                 raise self.error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path) from None
             else:
+                if self.observe is not None:
+                    self.observe(method, path, params, body, resp)
                 result = interpret(method, path, resp, self.label, self.error)
                 if isinstance(result, dict):
                     self._trace(method, path, params, resp, t0, SUCCESS, result)
