@@ -15,6 +15,7 @@ from reconciler.api.endpoint import DEFAULT_API_BASE, sandbox_endpoint
 from reconciler.api.secrets import check_pat, read_pat_file, remember_secret
 from reconciler.api.transport import sandbox_transport
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.printable import printable
 
 
 def _is_loopback(base: str) -> bool:
@@ -107,8 +108,8 @@ def connect(
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
 
-    def say(line: str) -> None:
-        print(line, file=err, flush=True)
+    def say(line: str) -> None:  # a retry line quotes the server's words: escaped
+        print(printable(line), file=err, flush=True)
 
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
@@ -129,7 +130,10 @@ def connect(
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox (data in {db}; {how})", file=err)
+        print(
+            f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox (data in {printable(db)}; {how})",
+            file=err,
+        )
         transport = sandbox_transport(open_sandbox(str(db)))
         return Client(
             "http://sandbox.local",

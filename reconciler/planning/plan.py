@@ -91,6 +91,7 @@ def make_plan(
         desired=desired,
         targets=tuple(targets),
         endpoint=endpoint,
+        live=live,
     )
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.core.printable import printable
 from reconciler.core.state import Model, Node, Workflow
 from reconciler.planning.actions import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.planning.serialize import json_value
@@ -102,22 +103,23 @@ def summary_line(summary: dict[str, int]) -> str:
 
 
 def format_value(value: Any, path: str = "") -> str:
-    """One before/after value as text: null -> (none), strings quoted, new-version pins spelled out."""
+    """One before/after value as text: null -> (none), strings quoted, new-version pins spelled out;
+    control and format characters escaped (`printable`), in keys as in values."""
     if value is None:
         return "(none)"
     if isinstance(value, str) and path.endswith(".model.version") and is_new_pin(value):
-        return f"(new version of {new_pin_model(value)})"
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return f"(new version of {printable(new_pin_model(value))})"
+    return printable(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
 def config_change_words(change: dict[str, Any]) -> list[str]:
     """A version pin change's configuration difference, one `path: before → after` a line
     (empty unless the change carries `config_changes`)."""
-    return [f"{w['path']}: {format_value(w['before'])} → {format_value(w['after'])}" for w in change.get("config_changes") or ()]
+    return [change_words(w) for w in change.get("config_changes") or ()]
 
 
 def _address(a: dict[str, Any]) -> str:
-    return f"{a['kind']}/{a['id']}"
+    return printable(f"{a['kind']}/{a['id']}")
 
 
 def use_color(mode: str, env: Mapping[str, str], isatty: bool) -> bool:
@@ -138,24 +140,24 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
     app = plan_dict["app"]
-    who = f" (user {app['user_id']})" if app.get("user_id") else ""
-    lines = [paint(_BOLD, f"Plan for app {app['id']}{who}:")]
+    who = f" (user {printable(app['user_id'])})" if app.get("user_id") else ""
+    lines = [paint(_BOLD, f"Plan for app {printable(app['id'])}{who}:")]
     if plan_dict.get("endpoint"):
-        lines.append(f"Endpoint: {plan_dict['endpoint']}")
+        lines.append(f"Endpoint: {printable(plan_dict['endpoint'])}")
     lines.append("")
     for a in plan_dict["actions"]:
         op = Op(a["op"])
         lines.append(f"  {paint(_COLORS[op.glyph], op.glyph)} {paint(_BOLD, _address(a))}  {op.label}")
         if a.get("reason"):
-            lines.append(paint(_DIM, f"      # {a['reason']}"))
+            lines.append(paint(_DIM, f"      # {printable(a['reason'])}"))
         for c in a["changes"]:
-            lines.append(f"      {c['path']}: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
+            lines.append(f"      {change_words(c)}")
             lines.extend(f"        {w}" for w in config_change_words(c))
     if plan_dict["actions"]:
         lines.append("")
     if plan_dict["notes"]:
         lines.append("Notes:")
-        lines.extend(f"  - {n}" for n in plan_dict["notes"])
+        lines.extend(f"  - {printable(n)}" for n in plan_dict["notes"])
         lines.append("")
     lines.append(paint(_BOLD, summary_line(plan_dict["summary"])))
     return "\n".join(lines) + "\n"
@@ -164,13 +166,18 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
 # --- Markdown ---------------------------------------------------------------------------------
 
 
+def change_words(c: dict[str, Any]) -> str:
+    """One change as ``path: before → after``, every part escaped (`printable`)."""
+    return f"{printable(c['path'])}: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}"
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return printable(text).replace("|", "\\|")
 
 
 def _md_row(a: dict[str, Any]) -> str:
     changes = "<br>".join(
-        _md_cell(f"`{c['path']}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
+        _md_cell(f"`{printable(c['path'])}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
         + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
         for c in a["changes"]
     )
@@ -222,7 +229,7 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
     relations collapsed per kind in `<details>`; what still does not fit is cut concepts first
     (counted, never silently), then diagrams, and only then model and workflow rows."""
     app = plan_dict["app"]
-    head = [f"### Plan for Clarifai app `{app['id']}`", ""]
+    head = [f"### Plan for Clarifai app `{_md_cell(app['id'])}`", ""]
     if plan_dict.get("endpoint"):
         head += [f"Endpoint: `{_md_cell(plan_dict['endpoint'])}`, user `{_md_cell(app.get('user_id') or 'me')}`", ""]
     head += [f"**{summary_line(plan_dict['summary'])}**", ""]
@@ -312,7 +319,7 @@ def _settings(m: Model) -> list[str]:
 
 def _mermaid_text(text: str) -> str:
     # entity codes keep quotes and angle brackets from ending the label or reading as HTML
-    return text.replace('"', "#quot;").replace("<", "#60;").replace(">", "#62;")
+    return printable(text).replace('"', "#quot;").replace("<", "#60;").replace(">", "#62;")
 
 
 def node_label(n: Node, models: dict[str, Model]) -> list[str]:
@@ -373,7 +380,7 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         assert isinstance(wf, Workflow)
         changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
         changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
-        lines = [f"**Workflow `{wf.id}`** ({a.op.label})", "", "```mermaid"]
+        lines = [f"**Workflow `{_md_cell(wf.id)}`** ({a.op.label})", "", "```mermaid"]
         cls = "deleted" if a.op is Op.DELETE else "changed"
         marked = sorted(changed) if a.op is not Op.DELETE else [n.id for n in wf.nodes]
         kept = {n.id for n in wf.nodes}
@@ -384,6 +391,6 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
         lines.append("```")
         removed = sorted(changed - {n.id for n in wf.nodes})
         if removed:
-            lines += ["", "Nodes removed: " + ", ".join(f"`{r}`" for r in removed)]
+            lines += ["", "Nodes removed: " + ", ".join(f"`{_md_cell(r)}`" for r in removed)]
         charts.append(lines)
     return charts
