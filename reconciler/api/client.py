@@ -44,7 +44,7 @@ import httpx
 
 from reconciler.api.paging import MAX_PER_PAGE, list_all
 from reconciler.api.secrets import Secret, check_pat
-from reconciler.api.status import SUCCESS, interpret
+from reconciler.api.status import SUCCESS, interpret, outcome_words
 from reconciler.api.transport import (
     RETRY_EXC,
     UNSENT_EXC,
@@ -127,6 +127,18 @@ class Client:
         """`text` with the PAT replaced by ***: for anything echoed from a server or an exception."""
         pat = self._pat.reveal()
         return text.replace(pat, "***") if pat else text
+
+    def holds_pat(self, value: Any) -> bool:
+        """Whether this client's PAT shows in `value`: a str, or any key or string of a JSON-like
+        value (a record must not write an input or concept id a server built from it)."""
+        pat = self._pat.reveal()
+        if isinstance(value, str):
+            return bool(pat) and pat in value
+        if isinstance(value, dict):
+            return any(self.holds_pat(k) or self.holds_pat(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return any(self.holds_pat(v) for v in value)
+        return False
 
     def _scrub(self, obj: Any) -> Any:
         """A JSON value with the PAT redacted from every string (error bodies kept for callers)."""
@@ -283,6 +295,8 @@ class Client:
         if req_id:
             line += f" [req_id {req_id}]"
         details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
+        # what the server said is recognised before anything is redacted from it
+        said = outcome_words(description, body)
         # every field echoed from the server is scrubbed, req_id included (a server can echo anything)
         return ApiError(
             self.redact(line),
@@ -293,6 +307,7 @@ class Client:
             method=method,
             path=self.redact(path),
             details=details,
+            said=said,
         )
 
     def _trace(

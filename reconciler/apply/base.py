@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
+from reconciler.api.status import DUPLICATE_WORDS, NOT_FOUND_WORDS, server_words
 from reconciler.api.transport import api_path, app_path
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
@@ -64,8 +65,6 @@ INVALID_REQUEST_CODES = frozenset(
 NOT_FOUND_CODES = frozenset(
     BY_NAME[name] for name in ("CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST")
 )
-_DUPLICATE_WORDS = ("duplicate", "already exist")
-_NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
 
@@ -127,19 +126,19 @@ class TrainingNotReady(ApplyError):
         self.line = line
 
 
-def _status_text(err: ApiError) -> str:
-    """The server's own words (status description and details), lower-cased: never the request
-    path, which holds ids that may themselves contain such words."""
-    body = err.details.get("response") if isinstance(err.details, dict) else None
-    status = body.get("status") if isinstance(body, dict) else None
-    details = status.get("details") if isinstance(status, dict) else ""
-    return f"{err.description} {details if isinstance(details, str) else ''}".lower()
+def _says(err: ApiError, words: tuple[str, ...]) -> bool:
+    """Whether the server's own words (never the request path) hold one of `words`: as the
+    client found them before redacting the PAT (`ApiError.said`), else read from the error."""
+    if err.said is not None:
+        return any(w in err.said for w in words)
+    text = server_words(err.description, err.details.get("response") if isinstance(err.details, dict) else None)
+    return any(w in text for w in words)
 
 
 def _is_duplicate(err: ApiError) -> bool:
     if err.code in DUPLICATE_CODES or err.http_status == 409:
         return True
-    if not any(w in _status_text(err) for w in _DUPLICATE_WORDS):
+    if not _says(err, DUPLICATE_WORDS):
         return False
     return err.code in INVALID_REQUEST_CODES or (400 <= err.http_status < 500 and err.http_status != 429)
 
@@ -147,7 +146,7 @@ def _is_duplicate(err: ApiError) -> bool:
 def _is_not_found(err: ApiError) -> bool:
     if err.code in NOT_FOUND_CODES or err.http_status == 404:
         return True
-    return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
+    return err.code in INVALID_REQUEST_CODES and _says(err, NOT_FOUND_WORDS)
 
 
 @dataclass
