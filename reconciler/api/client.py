@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,9 @@ class Client:
         self.on_retry = on_retry
         self.stats = Stats()
         self._sleep, self._clock = sleep, clock
+        #: set while an apply runs (`apply.scheduler`): once it is set, a retry's wait ends at once
+        #: and the request gives up with its last failure, so a stopping apply never waits on it
+        self.stop: threading.Event | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False
@@ -259,7 +263,7 @@ class Client:
             hint = retry_after(resp)
             if hint is not None:
                 delay = max(delay, min(hint, self.backoff_cap * 3))
-            if self._clock() - started + delay > self.max_retry_seconds:
+            if self._clock() - started + delay > self.max_retry_seconds or self._stopping():
                 raise self._final(failure, attempt)
             attempt += 1
             if self.on_retry is not None:
@@ -271,7 +275,15 @@ class Client:
                 self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
             with self.stats._lock:
                 self.stats.slept_s += delay
-            self._sleep(delay)
+            if self.stop is not None and self._sleep is time.sleep:
+                self.stop.wait(delay)  # ends at once when the apply stops
+            else:
+                self._sleep(delay)
+            if self._stopping():
+                raise self._final(failure, attempt - 1)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _final(self, err: ApiError, attempt: int) -> ApiError:
         if attempt:

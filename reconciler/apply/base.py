@@ -169,15 +169,15 @@ class ExecutorBase:
         train_timeout_s: float = 600.0,
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.client = client
         self.plan = plan
-        self.progress = progress or (lambda _msg: None)
+        self._say = progress or (lambda _msg: None)
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
-        self.sleep = sleep
+        self.sleep = sleep  # None: wait on `_stopping`, so a wait ends at once when apply stops
         self.result = ApplyResult()
         #: model id -> the one line saying why its new version cannot be used yet
         self.untrained: dict[str, str] = {}
@@ -189,10 +189,29 @@ class ExecutorBase:
         self._lock = threading.Lock()
         self._app_sent: dict[str, Any] | None = None  # the app object as this apply last wrote it
         self._gates: dict[str, list[threading.Event]] = {}  # model id -> tasks to await part-way
+        #: set on the first failure or Ctrl-C: nothing new starts, and every wait (a training
+        #: poll, a gate, a retry's backoff) ends at once
         self._stopping = threading.Event()
+        #: set on a second Ctrl-C: apply has given up; workers still unwinding print nothing more
+        self._quiet = threading.Event()
+        #: set by the first Ctrl-C (`scheduler._catch_sigint`)
+        self._interrupted = threading.Event()
         user = plan.user_id or "me"
         self.base = app_path(plan.app_id, user)
         self.apps_path = api_path("v2", "users", user, "apps")
+
+    def progress(self, line: str) -> None:
+        """One progress line, unless apply has already given up (`_quiet`)."""
+        if not self._quiet.is_set():
+            self._say(line)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` between training polls: on the stop event (so the wait ends the moment
+        apply stops), or with the injected `sleep` in tests."""
+        if self.sleep is None:
+            self._stopping.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))
