@@ -163,3 +163,21 @@ def test_an_error_line_quoting_a_hostile_string_stays_escaped_a_defence_that_hel
     assert main(["plan", str(bad)]) == 1
     _, err = capsys.readouterr()
     assert raw_controls(err) == [], err
+
+
+def test_a_server_answering_nan_is_refused_so_plan_json_stays_json():
+    """`NaN` / `Infinity` are not JSON (RFC 8259 section 6); Python's parser takes them, and they
+    would come out of `plan --json` as invalid JSON. The client refuses such an answer."""
+    import httpx
+
+    from reconciler.api.client import Client
+    from reconciler.core.errors import ApiError
+
+    def nan_app(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"status": {"code": 10000}, "app": {"id": "a", "metadata": {"x": NaN}}}',
+                              headers={"Content-Type": "application/json"})
+
+    client = Client("http://api.test", "k" * 32, transport=httpx.MockTransport(nan_app), rate_limit=0, max_retries=0)
+    with pytest.raises(ApiError, match="invalid JSON response"):
+        client.get("/v2/users/me/apps/a")
+    client.close()

@@ -95,13 +95,17 @@ def hourly_limit_hint(resp: httpx.Response | None) -> str:
     )
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def interpret(
     method: str, path: str, resp: httpx.Response, label: str, error: Callable[..., ApiError]
 ) -> dict[str, Any] | ApiError:
     """The success body, or the ApiError this response means (to raise or to retry)."""
     http_status = resp.status_code
-    try:
-        data = json.loads(resp.content)
+    try:  # NaN and infinities are not JSON (RFC 8259 section 6): refused, so none reaches a plan
+        data = json.loads(resp.content, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         ctype = resp.headers.get("content-type", "no content type").split(";")[0]
         kind = "an empty" if not resp.content else ("a truncated or invalid JSON" if "json" in ctype else f"a non-JSON ({ctype})")
