@@ -309,7 +309,7 @@ def test_a_pat_too_short_to_be_one_is_refused_in_one_line_before_any_request(pat
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert err.splitlines() == [f"error: {named} is {len(pat)} character(s) long: too short to be a PAT (Clarifai's "
-                                "are 32 hexadecimal digits; at least 8 are needed); check the value (not shown here)"]
+                                "are 32 characters; at least 8 are needed); check the value (not shown here)"]
     assert "***" not in err and len(sandbox.request_log) == 0
 
 

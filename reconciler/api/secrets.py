@@ -29,11 +29,13 @@ _IN_USE_LOCK = threading.Lock()
 MASK = "***"
 
 #: A PAT shorter than this is refused (`check_pat_length`). Clarifai's PATs and app keys are 32
-#: hexadecimal digits (every key in Clarifai's docs and clients' examples; secret scanners match
-#: Clarifai keys as exactly 32 alphanumerics, e.g. kingfisher's rule `kingfisher.clarifai.1`);
-#: compatible servers may use other keys (`reconciler sandbox serve`'s is "sandbox-key", 11
-#: characters). Below 8 a value is a placeholder or a typo, and masking it would hit ordinary
-#: words: a PAT "a" turned every "a" the tool printed into ***.
+#: characters: Clarifai's docs show only placeholders ("YOUR_PAT_HERE"), but secret scanners match
+#: Clarifai keys as exactly 32 alphanumerics (kingfisher's rule `kingfisher.clarifai.1`, validated
+#: against the API with ``Authorization: Key``), and keys pasted into public code are 32 hex digits
+#: ([UNVERIFIED] against Clarifai's own spec). Compatible servers may use other keys (`reconciler
+#: sandbox serve`'s is "sandbox-key", 11 characters), so the floor is far below 32: under 8
+#: characters a value is a placeholder or a typo, and masking it would hit ordinary words (a PAT
+#: "a" turned every "a" the tool printed into ***).
 MIN_PAT_CHARS = 8
 
 
@@ -100,7 +102,7 @@ def check_pat_length(pat: str, source: str) -> None:
     if len(pat) < MIN_PAT_CHARS:
         raise ReconcilerError(
             f"{source} is {len(pat)} character(s) long: too short to be a PAT (Clarifai's are 32 "
-            f"hexadecimal digits; at least {MIN_PAT_CHARS} are needed); check the value (not shown here)"
+            f"characters; at least {MIN_PAT_CHARS} are needed); check the value (not shown here)"
         )
 
 
