@@ -399,3 +399,59 @@ def test_reindex_words() -> None:
     assert "not stated" in reindex_words(App("a", default_workflow="w"), "v", None)
     with pytest.raises(PlanError):
         reindex_words(App("a", default_workflow="w"), "v", 3)
+
+
+def test_a_server_ignoring_the_default_workflow_object_gets_the_deprecated_field_too(tmp_path: Path) -> None:
+    h = Harness(tmp_path, quirks=[Q.DEFAULT_WORKFLOW_OBJECT_IGNORED])
+    client, spy = _spied(h)
+    h.apply(h.desired("filled.yaml", FILLED), client=client)
+    sets = [b["apps"][0] for b in spy.patch_apps if "default_workflow" in b["apps"][0]]
+    assert [("default_workflow_id" in item) for item in sets] == [False, True]  # object first, then both
+    assert sets[1]["default_workflow_id"] == sets[1]["default_workflow"]["id"] == "flow"
+    assert h.plan(h.desired("filled.yaml", FILLED)).empty
+    h.sandbox.close()
+
+
+def test_a_default_the_api_never_shows_is_one_error_line(tmp_path: Path) -> None:
+    """Both fields ignored (a server honouring neither): apply says so instead of leaving a
+    set-default that every later plan repeats without end."""
+    from reconciler.core.errors import ApplyError
+
+    h = Harness(tmp_path)
+    text = FILLED.replace("default_workflow: flow}", "}")
+    h.apply(h.desired("f.yaml", text))
+
+    def ignore_default(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "PATCH" and environ["PATH_INFO"].rstrip("/") == U:
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(n) or b"{}")
+            for item in body.get("apps", []):
+                item.pop("default_workflow", None)
+                item.pop("default_workflow_id", None)
+            raw = json.dumps(body).encode()
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(raw), str(len(raw))
+        return h.sandbox(environ, start_response)
+
+    from reconciler.api.transport import sandbox_transport
+
+    client = Client("http://sandbox.local", DEFAULT_KEY, user_id=DEFAULT_USER,
+                    transport=sandbox_transport(ignore_default), rate_limit=0)
+    with pytest.raises(ApplyError) as err:
+        h.apply(h.desired("f.yaml", FILLED.replace("default_workflow: flow}", "default_workflow: flow, reindex: false}")),
+                client=client)
+    assert "still not flow" in str(err.value) and "\n" not in str(err.value)
+    h.sandbox.close()
+
+
+def test_saved_plans_keep_the_reindex_choice_and_the_input_count() -> None:
+    from reconciler.core.errors import PlanError as Err
+    from reconciler.core.state import App, Kind
+    from reconciler.planning.serialize import resource_from_dict, resource_to_dict
+
+    app = App("a", default_workflow="w", reindex=False, input_count=7)
+    back = resource_from_dict(Kind.APP, json.loads(json.dumps(resource_to_dict(app))))
+    assert isinstance(back, App) and (back.reindex, back.input_count) == (False, 7)
+    assert "reindex" not in resource_to_dict(App("a"))  # plans without them read as before
+    for bad in ({"reindex": "no"}, {"input_count": True}, {"input_count": "7"}):
+        with pytest.raises(Err):
+            resource_from_dict(Kind.APP, {"id": "a", **bad})

@@ -18,6 +18,12 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
   predicate, object, knowledge graph) are DATABASE_DUPLICATE_KEY. Listing per concept also shows
   relations where the concept is the object, inverted (hypernym <-> hyponym), as Clarifai does;
   listing the whole app (`concepts/relations`) shows each stored relation once.
+- knowledge graphs: PostKnowledgeGraphs / ListKnowledgeGraphs keep them (no patch or delete, as in
+  the API); a relation's `knowledge_graph_id` is checked against them only under the quirk
+  `knowledge-graph-must-exist`. GetInputCount counts the app's inputs (all `processed`).
+- quirks played here: `default-workflow-id-ignored` / `-object-ignored` (which default-workflow
+  field a PatchApps honours and an answer shows), `hosted-image` (an app image stored and shown
+  hosted, one without a url refused), `patch-overwrite-replaces`, `relation-inverse-listing`.
 """
 
 from __future__ import annotations
