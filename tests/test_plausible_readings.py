@@ -173,8 +173,15 @@ def raw(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
 
 
 B = f"{U}/q"
-GT = {"id": "gt", "model_type_id": "concept-thresholder",
-      "output_info": {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": 1}}}
+GT_CONFIG = {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": 1}}
+
+
+def _thresholder(raw: httpx.Client) -> dict[str, Any]:
+    """A concept-thresholder `gt` as today's API makes one: PostModels bare, then PostModelVersions;
+    the new version as answered."""
+    raw.post(f"{B}/models", json={"models": [{"id": "gt", "model_type_id": "concept-thresholder"}]})
+    answer = raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": GT_CONFIG}]})
+    return dict(answer.json()["model"]["model_version"])
 
 
 @pytest.mark.parametrize("raw", [Q.SERVER_FILLED_CONFIG], indirect=True)
@@ -185,7 +192,7 @@ def test_server_filled_config_is_played(raw: httpx.Client) -> None:
     assert oi["params"] == {"min_value": 0.5, "max_concepts": 20, "select_concepts": []}  # what was sent wins
     assert oi["output_config"] == {"max_concepts": 0, "min_value": 0}
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    gt = raw.post(f"{B}/models", json={"models": [GT]}).json()["model"]["model_version"]["output_info"]
+    gt = _thresholder(raw)["output_info"]
     assert "max_concepts" not in gt["params"]  # typed operators keep their own params
 
 
@@ -204,7 +211,7 @@ def test_base_embed_model_filled_is_played(raw: httpx.Client) -> None:
                                            (Q.DEFAULT_WORKFLOW_OBJECT_IGNORED, "id")], indirect=["raw"])
 def test_one_default_workflow_field_honoured(raw: httpx.Client, honoured: str) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    version = raw.post(f"{B}/models", json={"models": [GT]}).json()["model"]["model_version"]["id"]
+    version = _thresholder(raw)["id"]
     for wid in ("w1", "w2"):
         raw.post(f"{B}/workflows", json={"workflows": [{"id": wid, "nodes": [
             {"id": "n", "model": {"id": "gt", "model_version": {"id": version}}}]}]})
@@ -242,7 +249,7 @@ def test_hosted_image_is_played(raw: httpx.Client) -> None:
 @pytest.mark.parametrize("raw", [Q.WORKFLOW_MAX_20_NODES], indirect=True)
 def test_workflow_max_20_nodes_is_played(raw: httpx.Client) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    version = raw.post(f"{B}/models", json={"models": [GT]}).json()["model"]["model_version"]["id"]
+    version = _thresholder(raw)["id"]
     nodes = [{"id": f"n{i}", "model": {"id": "gt", "model_version": {"id": version}}} for i in range(21)]
     refused = raw.post(f"{B}/workflows", json={"workflows": [{"id": "big", "nodes": nodes}]})
     assert refused.status_code == 400 and refused.json()["status"]["code"] == 22104
