@@ -10,7 +10,8 @@ concepts, node inputs); the reserved metadata key; relation subjects/objects, th
 classifier concepts that are not declared concepts (relation objects may instead be external
 `{id, user_id, app_id}`); a node model that is not a manifest model (external ones are full
 references, checked by the schema); node inputs that are not nodes of the workflow; workflow cycles,
-named `a -> b -> a`; a default workflow that is not declared. The review side (`review.py`):
+named `a -> b -> a`; a default workflow that is not declared; `app.reindex` without a default
+workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes. The review side (`review.py`):
 collaborators, datasets and tasks (their concepts, users, review and input source, auto-annotation)
 and an annotation-writer's `task`. All checks are linear in the manifest size (dicts, no nested
 scans), which keeps 10,000 concepts fast.
@@ -28,7 +29,11 @@ from reconciler.manifest.checkutil import items as _items
 from reconciler.manifest.checkutil import unique_ids as _unique_ids
 from reconciler.manifest.yamlload import Document, Path
 
-__all__ = ["check", "did_you_mean"]
+__all__ = ["MAX_WORKFLOW_NODES", "check", "did_you_mean"]
+
+#: "You can add up to 20 models to a single workflow" (Clarifai/docs docs/create/workflows/create.md);
+#: counted as nodes, each of which runs a model. Refused here, before PostWorkflows meets it.
+MAX_WORKFLOW_NODES = 20
 
 
 def check(doc: Document) -> None:
@@ -50,6 +55,12 @@ def check(doc: Document) -> None:
     review.check(doc, data, concepts if concepts_ok else None, models if models_ok else None, workflows)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
+    if isinstance(app, dict) and "reindex" in app and default is None:
+        doc.add(
+            ("app", "reindex"),
+            "reindex says whether changing default_workflow re-indexes the app's inputs; it needs app.default_workflow",
+            at_key=True,
+        )
     if isinstance(default, str) and _complete(data, "workflows") and default not in workflows:
         doc.add(
             ("app", "default_workflow"),
@@ -149,6 +160,13 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
     base: Path = ("workflows", wi)
     wid = wf.get("id") if isinstance(wf.get("id"), str) else f"#{wi}"
     nodes = list(_items(wf, "nodes"))
+    if len(nodes) > MAX_WORKFLOW_NODES:
+        doc.add(
+            base + ("nodes", MAX_WORKFLOW_NODES),
+            f"workflow '{wid}' has {len(nodes)} nodes; Clarifai allows up to {MAX_WORKFLOW_NODES} models in a "
+            "workflow (docs: create/workflows/create.md): split it into workflows of at most "
+            f"{MAX_WORKFLOW_NODES} nodes",
+        )
     ids = _unique_ids(doc, ((base + ("nodes", j, "id"), n.get("id")) for j, n in nodes), "node id")
     graph: dict[str, list[str]] = {nid: [] for nid in ids}
     for j, node in nodes:
