@@ -283,3 +283,49 @@ def test_a_sample_percentage_the_api_drops_is_no_perpetual_difference(h: Harness
     h.client.patch(h.base("park") + "/tasks", {"action": "overwrite", "tasks": [task]})
     assert "manual_strategy_info" not in raw_tasks(h)[0]["review"]
     assert h.plan(desired).empty
+
+
+FULL = BASE.replace("""    workers: [alice]
+    review: {strategy: MANUAL, reviewers: [carol], sample_percentage: 100}
+""", """    workers: [alice, carol]
+    worker_strategy: PARTITIONED
+    partition: {type: WEIGHTED, workers_per_input: 1, weights: {alice: 3, carol: 1}}
+    review: {strategy: CONSENSUS, reviewers: [carol], approval_threshold_labelers: 2, approval_threshold_reviewers: 1}
+    priority: HIGH
+    sample_ms: 500
+    metadata: {team: vision}
+""").replace("input_source: {type: ALL_INPUTS}", "input_source: {type: DATASET, dataset: park-eval}") + """datasets:
+  - id: park-eval
+    version: {description: round 1}
+"""
+
+
+def test_every_task_field_applies_and_converges_and_the_dataset_comes_first(h: Harness):
+    desired = h.desired("m.yaml", FULL)
+    plan = h.plan(desired)
+    assert ops(plan).index(("create", "dataset/park-eval")) < ops(plan).index(("create", "task/review-park"))
+    h.apply(desired)
+    [t] = raw_tasks(h)
+    assert t["worker"]["partitioned_strategy_info"] == {"type": 2, "workers_per_input": 1, "weights": {"alice": 3.0, "carol": 1.0}}
+    assert t["review"]["consensus_strategy_info"] == {"approval_threshold_labelers": 2, "approval_threshold_reviewers": 1}
+    assert (t["priority"], t["sample_ms"], t["input_source"]) == (3, 500, {"type": 3, "id": "park-eval"})
+    assert t["metadata"]["team"] == "vision"
+    assert h.plan(desired).empty
+    # a version definition that changes makes a new dataset version; the task is untouched
+    changed = h.desired("m.yaml", FULL.replace("round 1", "round 2"))
+    assert ops(h.plan(changed)) == [("new_version", "dataset/park-eval")]
+    h.apply(changed)
+    assert len(h.client.list_all(h.base("park") + "/datasets/park-eval/versions", "dataset_versions")) == 2
+    assert h.plan(changed).empty
+
+
+def test_a_saved_plan_with_the_review_side_round_trips():
+    import json
+
+    from reconciler.planning.serialize import plan_from_file_dict, plan_to_file_dict
+
+    desired = dataclasses.replace(load_text(FULL, "m.yaml"), user_id="sandbox")
+    plan = make_plan(desired, None, endpoint="https://api.clarifai.com")
+    back = plan_from_file_dict(json.loads(json.dumps(plan_to_file_dict(plan))))
+    assert back.actions == plan.actions and back.desired == plan.desired
+    assert back.desired.sections == plan.desired.sections and back.desired.task("review-park") == desired.task("review-park")

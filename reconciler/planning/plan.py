@@ -34,14 +34,14 @@ after the workflow it names exists and before any old default workflow is delete
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
 from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
-from reconciler.core.state import App, Kind, Model, ModelVersion, ResourceKey, State, Workflow
+from reconciler.core.state import App, Dataset, Kind, Model, ModelVersion, ResourceKey, State, Task, Workflow
 from reconciler.planning.actions import (  # noqa: F401 (re-exported)
     KIND_ORDER,
     NEW_PREFIX,
@@ -341,7 +341,7 @@ class _Planner(ReviewPlanning):
             )
         )
 
-    def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
+    def _leftovers(self, kind: Kind, live: Mapping[str, Model | Workflow | Dataset | Task]) -> None:
         for rid in sorted(live):
             res = live[rid]
             if not res.managed:

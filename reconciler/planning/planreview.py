@@ -21,10 +21,11 @@ Rules (README "Review tasks"):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.core.errors import PlanError
-from reconciler.core.state import NEW_TASK, Kind, ModelRef, ResourceKey, State, Task
+from reconciler.core.state import NEW_TASK, Kind, ModelRef, State, Task
 from reconciler.planning.actions import Note, Op, is_new_pin
 from reconciler.planning.diff import Change, created_fields, diff_dicts, diff_resources
 
@@ -82,6 +83,9 @@ class ReviewPlanning:
     matching: dict[str, set[str]]
 
     def _add(self, op: Op, kind: Kind, id: str, **kw: Any) -> None:  # pragma: no cover - _Planner's
+        raise NotImplementedError
+
+    def _leftovers(self, kind: Kind, live: Mapping[str, Any]) -> None:  # pragma: no cover - _Planner's
         raise NotImplementedError
 
     # --- collaborators --------------------------------------------------------------------------
@@ -142,7 +146,7 @@ class ReviewPlanning:
                     changes=diff_dicts(newest, d.version, "version") or [Change("version", newest, d.version)],
                     reason="dataset versions are immutable: no version has this definition",
                 )
-        self._leftover(Kind.DATASET, live)
+        self._leftovers(Kind.DATASET, live)
 
     # --- tasks ----------------------------------------------------------------------------------
     def _tasks(self) -> None:
@@ -160,7 +164,7 @@ class ReviewPlanning:
                 # the task is overwritten in place: its API id and the fields read go with it
                 want = dataclasses.replace(t, server_id=lt.server_id, raw=lt.raw)
                 self._add(Op.UPDATE, Kind.TASK, t.id, desired=want, live=lt, changes=changes, pins=pins, reason=why)
-        self._leftover(Kind.TASK, live)
+        self._leftovers(Kind.TASK, live)
 
     def _task_pin(self, t: Task, lt: Task | None) -> tuple[tuple[tuple[str, str], ...], list[Change], str]:
         """The pin of an auto-annotating model of this app (as `_Planner._pins` pins nodes)."""
@@ -178,18 +182,3 @@ class ReviewPlanning:
             return (("worker", pin),), [], ""
         why = f"{mid} gets a new version" if is_new_pin(pin) else f"existing version {pin} of {mid} matches the manifest (reused)"
         return (("worker", pin),), [Change("auto_annotation.model.version", old, pin)], why
-
-    def _leftover(self, kind: Kind, live: dict[str, Any]) -> None:
-        for rid in sorted(live):
-            res = live[rid]
-            if not res.managed:
-                self.unmanaged.append(f"{kind.value}/{rid}")
-            elif res.protect:
-                self.notes.append(
-                    Note(
-                        ResourceKey(kind, rid),
-                        f"{kind.value}/{rid} is protected (protect: true) and no longer in the manifest: not deleted",
-                    )
-                )
-            else:
-                self._add(Op.DELETE, kind, rid, live=res, reason="managed, and no longer in the manifest")
