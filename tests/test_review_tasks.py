@@ -329,3 +329,19 @@ def test_a_saved_plan_with_the_review_side_round_trips():
     back = plan_from_file_dict(json.loads(json.dumps(plan_to_file_dict(plan))))
     assert back.actions == plan.actions and back.desired == plan.desired
     assert back.desired.sections == plan.desired.sections and back.desired.task("review-park") == desired.task("review-park")
+
+
+@pytest.mark.parametrize("kind,item,where", [
+    ("tasks", {"id": "t1", "worker": "alice"}, "tasks[0].worker is a string, not an object"),
+    ("tasks", {"id": "t1", "review": {"users": [{"id": 7}]}}, "tasks[0].review.users[0].id is a number, not a string"),
+    ("tasks", {"id": "t1", "concepts": [{"concept": {"id": "walker"}, "auto_annotation_config": {"threshold_range": {"lower": "0.9"}}}]},
+     "tasks[0].concepts[0].auto_annotation_config.threshold_range.lower is a string, not a number"),
+    ("collaborators", {"id": "c1", "user": {"id": ["carol"]}}, "collaborators[0].user.id is a list, not a string"),
+    ("datasets", {"id": "d1", "metadata": []}, "datasets[0].metadata is a list, not an object"),
+])
+def test_a_review_side_answer_of_the_wrong_shape_is_one_error_naming_the_field(kind, item, where):
+    from reconciler.api import liveshape
+    from reconciler.core.errors import ApiError
+
+    with pytest.raises(ApiError, match="unexpected response shape: " + where.replace("[", r"\[").replace("]", r"\]")):
+        liveshape.check(kind, [item], "GET", "/v2/users/u/apps/a/" + kind)
