@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, TypeVar
 from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
 from reconciler.api.transport import api_path, app_path
+from reconciler.apply.events import Emit
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
@@ -68,6 +69,10 @@ _DUPLICATE_WORDS = ("duplicate", "already exist")
 _NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
+
+
+def _no_events(type: str, **fields: Any) -> None:  # noqa: A002 - `Emit`'s signature
+    pass
 
 
 # --- the executor table ----------------------------------------------------------------------
@@ -171,10 +176,13 @@ class ExecutorBase:
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        events: Emit | None = None,
     ):
         self.client = client
         self.plan = plan
         self.progress = progress or (lambda _msg: None)
+        #: structured events (`apply.events`: `apply --json`); none by default
+        self.emit: Emit = events or _no_events
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
@@ -198,6 +206,7 @@ class ExecutorBase:
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))
         self.progress(f"  deferred: {_describe(a)} ({why})")
+        self.emit("action_deferred", address=a.address, reason=why)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:

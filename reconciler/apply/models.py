@@ -196,6 +196,14 @@ class ModelExecutors(ExecutorBase):
                     f"  model/{m.id}: training version {vid}: {status_name(code)} "
                     f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
                 )
+                self.emit(
+                    "training_wait",
+                    model=m.id,
+                    version=vid,
+                    status=status_name(code),
+                    elapsed_s=round(elapsed, 1),
+                    timeout_s=self.train_timeout_s,
+                )
             self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}
             status = v.get("status") or {}

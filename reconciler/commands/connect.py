@@ -81,10 +81,12 @@ def connect(
     require_credentials: bool = False,
     sandbox_from: Path | None = None,
     sandbox_db: Path | None = None,
+    pat_env: str = "CLARIFAI_PAT",
 ) -> Client:
     """A Client for the CLI.
 
-    - PAT: `pat_file` (``--pat-file``) if given, else ``CLARIFAI_PAT``.
+    - PAT: `pat_file` (``--pat-file``) if given, else the environment variable `pat_env`
+      (``CLARIFAI_PAT``; a project's app may name another, `project.load`).
     - Base URL: `api_base` (``--api-base``), else ``CLARIFAI_API_BASE``, else api.clarifai.com when
       a PAT is set. No PAT and no base URL: the embedded sandbox, in process, with its data in
       `sandbox_db` if given (a saved plan's own sandbox), else `find_sandbox(sandbox_from)`
@@ -100,9 +102,9 @@ def connect(
       embedded sandbox does not throttle (and runs in process), so it never gets a limit.
     """
     err = stderr if stderr is not None else sys.stderr
-    pat = read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip()
+    pat = read_pat_file(pat_file) if pat_file else (os.environ.get(pat_env) or "").strip()
     if pat and not pat_file:
-        check_pat(pat, "the CLARIFAI_PAT environment variable")
+        check_pat(pat, f"the {pat_env} environment variable")
     base = (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
@@ -117,9 +119,9 @@ def connect(
         why = credentials_required(require_credentials)
         if why:
             raise ReconcilerError(
-                f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
+                f"no Clarifai credentials: {pat_env} is empty and no --pat-file was "
                 f"given, and {why}, so the embedded local sandbox is not used; set "
-                "CLARIFAI_PAT (or --pat-file), or name a server with --api-base"
+                f"{pat_env} (or --pat-file), or name a server with --api-base"
             )
         if sandbox_db is not None:
             db, how = sandbox_db.absolute(), "the saved plan's sandbox"
@@ -129,7 +131,7 @@ def connect(
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox (data in {db}; {how})", file=err)
+        print(f"note: {pat_env} and --api-base are not set: using the embedded local sandbox (data in {db}; {how})", file=err)
         transport = sandbox_transport(open_sandbox(str(db)))
         return Client(
             "http://sandbox.local",
@@ -150,7 +152,7 @@ def connect(
     base = base.rstrip("/").removesuffix("/v2")
     if not pat:
         if not _is_loopback(base):
-            raise ReconcilerError(f"no PAT for {base}: set CLARIFAI_PAT or pass --pat-file")
+            raise ReconcilerError(f"no PAT for {base}: set {pat_env} or pass --pat-file")
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
 
         pat, user = DEFAULT_KEY, user or DEFAULT_USER

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from reconciler.core.errors import PlanError
+from reconciler.core.errors import PlanError, StalePlan
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -80,7 +80,7 @@ def apply_saved_plan(
     if bound_fingerprint(client.endpoint, stored.user_id, stored.app_id, now) != bound_fingerprint(
         stored.endpoint, stored.user_id, stored.app_id, stored.live_fingerprint
     ):
-        raise PlanError(f"the live app {stored.app_id} changed since the plan in {source} was made; make a new plan")
+        raise StalePlan(f"the live app {stored.app_id} changed since the plan in {source} was made; make a new plan")
     plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets, endpoint=client.endpoint)
     if (plan.actions, plan.app_id, plan.user_id) != (stored.actions, stored.app_id, stored.user_id):
         raise PlanError(
