@@ -165,9 +165,13 @@ def text_report(runs: list[AppRun], body: dict[str, str]) -> str:
     return sections(runs, body) + summary_table(runs) + summary_line(runs) + "\n"
 
 
-def _nothing_selected(args: argparse.Namespace, project: Project, what: str) -> int:
+def _why_none(args: argparse.Namespace, project: Project) -> str:
     since = getattr(args, "changed_since", None)
-    why = f"no app of {project.rel(project.path)} changed since {since}" if since else "no app selected"
+    return f"no app of {project.rel(project.path)} changed since {since}" if since else "no app selected"
+
+
+def _nothing_selected(args: argparse.Namespace, project: Project, what: str) -> int:
+    why = _why_none(args, project)
     if getattr(args, "json", False):
         from reconciler.project.report import project_document
 
@@ -224,14 +228,17 @@ def plan_runs(args: argparse.Namespace, runs: list[AppRun], conns: Connections, 
 
 def run_plan(args: argparse.Namespace) -> int:
     project, runs, conns = load_runs(args)
-    if not runs:
-        return _nothing_selected(args, project, "reconciler-project-plan")
     try:
         plan_runs(args, runs, conns, detailed=args.detailed_exitcode)
     finally:
         conns.close()
     code = combine_exit_codes(run.exit_code for run in runs)
-    show_runs(args, project, runs, code)
+    if runs:
+        show_runs(args, project, runs, code)
+    elif args.markdown:  # CI posts this as the comment: say why there is no plan
+        print(f"## Clarifai plan: no changes\n\n{_why_none(args, project)}: nothing to plan.")
+    else:
+        _nothing_selected(args, project, "reconciler-project-plan")
     if args.out:
         from reconciler.project.planset import write_plan_set
 

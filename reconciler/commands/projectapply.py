@@ -67,8 +67,8 @@ def run_apply_set(args: argparse.Namespace, folder: str) -> int:
     from reconciler.commands.project import _set_selection
     from reconciler.planning.pipeline import apply_saved_plan
     from reconciler.project.load import AppEntry, Project, find_project, load_project
-    from reconciler.project.planset import parse_duration, read_plan_set
-    from reconciler.project.run import AppRun, run_lanes
+    from reconciler.project.planset import parse_duration, read_plan_set, same_desired
+    from reconciler.project.run import AppRun, load_apps, run_lanes
 
     given = [
         f
@@ -112,6 +112,14 @@ def run_apply_set(args: argparse.Namespace, folder: str) -> int:
             source=str(plan_set.path_of(app)),
             user_id=args.user_id,
         )
+        if project is not None and run.entry.name in project.names():
+            fresh = load_apps([run.entry])[0]
+            if fresh.desired is None or not same_desired(run.plan, fresh.desired):
+                files = " + ".join(project.rel(p) for p in run.entry.files)
+                raise StalePlan(
+                    f"the plan of app {run.name} does not want what its files say now ({files}): "
+                    "the plan set was not made from them; make a new plan"
+                )
         run.result = "no changes" if run.plan.empty else "changes"
 
     def lane(run: AppRun) -> tuple[Any, ...]:

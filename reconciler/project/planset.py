@@ -15,12 +15,15 @@ Contract:
   index (an edited or swapped file is refused), the file name being a plain `NAME.plan.json`.
 - `PlanSet.check_age(max_age_s)`, `PlanSet.stale_inputs(app, project) -> str | None`: a set older
   than allowed is refused; an app whose inputs or entry changed since the plan (in the project
-  the command runs in) gets the line saying which, so the set applied is the one reviewed.
+  the command runs in) gets the line saying which, so the set applied is the one reviewed;
+  `same_desired(plan, fresh)`: and the plan wants what those files say (a plan made from other
+  files under a vouching index is refused).
 """
 
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import json
 import os
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core.errors import PlanError
 
 if TYPE_CHECKING:
+    from reconciler.core.state import State
     from reconciler.planning.actions import Plan
     from reconciler.project.load import AppEntry, Project
     from reconciler.project.run import AppRun
@@ -198,6 +202,17 @@ class PlanSet:
             if now != digest:
                 return f"{rel} changed since the plan; make a new plan"
         return None
+
+
+def same_desired(plan: Plan, fresh: State) -> bool:
+    """Whether `plan` (re-made from a saved plan) wants exactly the state `fresh` (its app's files
+    loaded now) describes: a plan set whose index vouches for the files but whose plans were made
+    from something else (edited, or built by another job) is refused."""
+    from reconciler.planning.plan import fill_implicit
+
+    user = plan.user_id  # the user the plan was made for; writers default to it (`fill_implicit`)
+    now = fill_implicit(dataclasses.replace(fresh, user_id=user, source=""), None)
+    return now == dataclasses.replace(plan.desired, user_id=user, source="")
 
 
 def read_plan_set(folder: str) -> PlanSet:
