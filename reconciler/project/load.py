@@ -62,7 +62,7 @@ class AppEntry:
     def inputs(self) -> Inputs:
         """Its variable values: var files in order, then `vars` (which win), as `--var-file` and
         `--var` would give them."""
-        given = read_inputs((), [str(p) for p in self.var_files])
+        given = read_inputs((), [display_path(p) for p in self.var_files])
         given.given.update(dict(self.vars))
         return given
 

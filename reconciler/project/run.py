@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core.errors import ManifestError, Problem, ReconcilerError
 from reconciler.core.exitcodes import EXIT_ERROR, EXIT_OK
-from reconciler.project.load import AppEntry
+from reconciler.project.load import AppEntry, display_path
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -93,7 +93,8 @@ def load_apps(entries: Iterable[AppEntry]) -> list[AppRun]:
     for entry in entries:
         run = AppRun(entry)
         try:
-            run.desired = load_overlays([str(p) for p in (entry.manifest, *entry.overlays)], inputs=entry.inputs())
+            files = [display_path(p) for p in (entry.manifest, *entry.overlays)]  # as problems name them
+            run.desired = load_overlays(files, inputs=entry.inputs())
         except ReconcilerError as err:
             run.fail(err)
         runs.append(run)
