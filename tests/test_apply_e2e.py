@@ -337,3 +337,21 @@ def test_a_concept_update_sends_back_its_metadata_without_listing_the_concepts_a
     live = next(c for c in h.client.list_all(f"{base}/concepts", "concepts") if c["id"] == concept.id)
     assert live.get("definition") == "renamed by the manifest" and live.get("metadata") == {"owner": "alice"}
     assert h.plan(changed).empty
+
+
+@pytest.mark.parametrize("mode", ["http500", "drop"])
+def test_a_model_create_that_failed_before_committing_is_sent_again(h, mode):
+    """PostModels goes without transport retries (a repeat could duplicate); when its answer is a
+    5xx or a dropped connection and nothing was made, apply sends it again instead of posting a
+    version to a model that does not exist (found by issue 21's retry-event test)."""
+    desired = h.desired("m.yaml", "app: {id: one-model}\nmodels:\n  - {id: w, type: annotation-writer, annotation_status: SUCCESS}\n")
+    plan = h.plan(desired)
+    h.clear_log()
+    h.sandbox.faults.fail_request(2, mode=mode, when="before")  # 1: PostApps, 2: PostModels
+    from reconciler.apply.scheduler import apply_plan
+
+    apply_plan(h.client, plan, poll_s=0.01)
+    assert [e.path.rsplit("/", 1)[-1] for e in h.sandbox.request_log if e.method == "POST"][:3] == ["apps", "models", "models"]
+    assert h.plan(desired).empty
+    versions, _ = versions_by_use(h.client, h.base("one-model"), "w")
+    assert len(versions) == 1

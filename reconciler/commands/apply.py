@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, connection_args, manifest_args, plan_args, project_args, verb
@@ -90,12 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_plan_age:
         raise ReconcilerError("--max-plan-age applies to a saved plan set (a folder written by plan --out in a project)")
     emit = JsonLines(sys.stdout) if args.json else None
+    retries = (lambda fields: emit("retry", **fields)) if emit is not None else None
     saved = read_plan_file(args.files[0]) if len(args.files) == 1 else None
     if saved is not None:
-        client, plan = _saved_plan(args, args.files[0], saved)
+        client, plan = _saved_plan(args, args.files[0], saved, retries)
         approved = True  # a saved plan was reviewed when it was made
     else:
-        client, plan = plan_manifest(args)
+        client, plan = plan_manifest(args, retries)
         approved = args.auto_approve
     if emit is not None:
         emit("plan", plan=plan_document(plan))
@@ -111,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
             apply_summary(emit, "refused", EXIT_ERROR)
         return EXIT_ERROR
     started = time.monotonic()
-    if emit is not None:
-        client.on_retry_event = lambda fields: emit("retry", **fields)
     result = apply_plan(
         client,
         plan,
@@ -127,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _saved_plan(args: argparse.Namespace, path: str, saved: dict[str, Any]) -> tuple[Client, Plan]:
+def _saved_plan(
+    args: argparse.Namespace, path: str, saved: dict[str, Any], on_retry_event: Callable[[dict[str, Any]], None] | None
+) -> tuple[Client, Plan]:
     """Connect where a saved plan was made and re-check it (`pipeline.apply_saved_plan`). Flags
     that would change what the plan does are refused: the file holds its own inputs."""
     from reconciler.commands.common import connect_client
@@ -145,12 +147,13 @@ def _saved_plan(args: argparse.Namespace, path: str, saved: dict[str, Any]) -> t
             "manifest, variables and targets it was made from; make a new plan instead"
         )
     stored = load_saved_plan(path, saved)
-    return apply_saved_plan(
-        stored,
-        lambda user_id, sandbox_db: connect_client(args, user_id, sandbox_db=sandbox_db),
-        source=path,
-        user_id=args.user_id,
-    )
+
+    def connect(user_id: str | None, sandbox_db: str | None) -> Client:
+        client = connect_client(args, user_id, sandbox_db=sandbox_db)
+        client.on_retry_event = on_retry_event
+        return client
+
+    return apply_saved_plan(stored, connect, source=path, user_id=args.user_id)
 
 
 def _confirm(plan: Plan) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.common import (
     EXIT_CHANGES,
@@ -54,13 +55,17 @@ def add_parser(sub: Subparsers) -> None:
     pl.set_defaults(func=run)
 
 
-def plan_manifest(args: argparse.Namespace) -> tuple[Client, Plan]:
-    """Connect for the manifest the arguments name and plan it (`pipeline.plan_app`)."""
+def plan_manifest(
+    args: argparse.Namespace, on_retry_event: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[Client, Plan]:
+    """Connect for the manifest the arguments name and plan it (`pipeline.plan_app`);
+    `on_retry_event`: the client's retries as data (`apply --json`)."""
     from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
     from reconciler.planning.pipeline import plan_app
 
     desired = load_desired(args, args.files)
     client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))
+    client.on_retry_event = on_retry_event
     return client, plan_app(client, with_user(desired, client.user_id), targets=args.target)
 
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ class Connections:
         self.args = args
         self.project = project
         self.pool = ClientPool()
+        #: app name -> where its client's retries go as data (`apply --json`), or None
+        self.retry_events: Callable[[str], Callable[[dict[str, Any]], None]] | None = None
 
     def api_base(self, entry: AppEntry) -> str:
         """The API base the app is planned against ("" = none set: the embedded sandbox, or
@@ -107,7 +110,13 @@ class Connections:
         client = self.pool.client_for(self.key(run.entry), self.user_of(run), lambda: self._connect(run.entry))
         if run.desired is not None and client.user_id and run.desired.user_id != client.user_id:
             run.desired = dataclasses.replace(run.desired, user_id=client.user_id)
-        run.client = client
+        run.client = self._hooked(client, run.entry.name)
+        return run.client
+
+    def _hooked(self, client: Client, name: str) -> Client:
+        client.on_retry = _prefixed(name)
+        if self.retry_events is not None:
+            client.on_retry_event = self.retry_events(name)
         return client
 
     def saved_plan_client(self, entry: AppEntry, user_id: str | None, sandbox_db: str | None) -> Client:
@@ -116,7 +125,7 @@ class Connections:
         key = self.key(entry)
         if sandbox_db and not key.api_base:
             key = dataclasses.replace(key, api_base="sandbox:" + sandbox_db)
-        return self.pool.client_for(key, user_id, lambda: self._connect(entry, sandbox_db))
+        return self._hooked(self.pool.client_for(key, user_id, lambda: self._connect(entry, sandbox_db)), entry.name)
 
     def lane(self, run: AppRun) -> tuple[Any, ...]:
         """Apps writing to the same live app run one after the other."""
@@ -125,6 +134,11 @@ class Connections:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _prefixed(name: str) -> Callable[[str], None]:
+    """A client's retry lines on stderr, prefixed with the app they are for."""
+    return lambda line: print(f"[{name}] {line.strip()}", file=sys.stderr, flush=True)
 
 
 def load_runs(args: argparse.Namespace) -> tuple[Project, list[AppRun], Connections]:

@@ -43,8 +43,22 @@ def _emitter(args: argparse.Namespace, name: str | None) -> Emit | None:
     return JsonLines(sys.stdout, app=name) if args.json else None
 
 
+def _retry_emitters(args: argparse.Namespace) -> Callable[[str], Callable[[dict[str, Any]], None]] | None:
+    """With `--json`: each app's retries as `retry` events carrying its name."""
+    if not args.json:
+        return None
+
+    def for_app(name: str) -> Callable[[dict[str, Any]], None]:
+        emit = _emitter(args, name)
+        assert emit is not None
+        return lambda fields: emit("retry", **fields)
+
+    return for_app
+
+
 def run_apply(args: argparse.Namespace) -> int:
     project, runs, conns = load_runs(args)
+    conns.retry_events = _retry_emitters(args)
     started = time.monotonic()
     if not runs:
         return _finish(args, runs, started, nothing=f"no app of {project.rel(project.path)} selected")
@@ -88,6 +102,7 @@ def run_apply_set(args: argparse.Namespace, folder: str) -> int:
     found = find_project(Path.cwd(), args.project)
     project = load_project(found) if found is not None else None
     conns = Connections(args, project or Project(Path(folder).absolute() / "index.json"))
+    conns.retry_events = _retry_emitters(args)
     started = time.monotonic()
     runs: list[AppRun] = []
     by_name: dict[str, dict[str, Any]] = {}
@@ -204,9 +219,6 @@ def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
     assert run.client is not None and run.plan is not None
     emit = _emitter(args, run.name)
     client = run.client
-    client.on_retry = lambda line: print(f"[{run.name}] {line.strip()}", file=sys.stderr, flush=True)
-    if emit is not None:
-        client.on_retry_event = lambda fields: emit("retry", **fields)
     started = time.monotonic()
     try:
         result = apply_plan(
