@@ -231,6 +231,7 @@ def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
     except ApplyDeferred as err:
         run.result, run.exit_code, run.error = "deferred", EXIT_DEFERRED, str(err)
         run.done, run.not_done, run.writes = err.done, err.not_done, err.writes
+        run.summarised = emit is not None
         if emit is not None:
             apply_summary(
                 emit,
@@ -250,6 +251,7 @@ def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
         run.fail(err)
         if isinstance(err, ApplyError):
             run.done, run.not_done, run.writes = err.done, err.not_done, err.writes
+        run.summarised = emit is not None
         if emit is not None:
             emit("error", **error_fields(err))
             apply_summary(
@@ -258,6 +260,7 @@ def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
         return
     run.result, run.exit_code = "applied", EXIT_OK
     run.done, run.writes = result.done, result.writes
+    run.summarised = emit is not None
     if emit is not None:
         apply_summary(emit, "applied", EXIT_OK, done=result.done, writes=result.writes, started=started)
     else:
@@ -273,16 +276,22 @@ def _finish(args: argparse.Namespace, runs: list[AppRun], started: float, *, not
         emit = _emitter(args, None)
         assert emit is not None
         for run in runs:  # apps that failed before applying, or had nothing to apply
-            if run.result in ("no changes", "failed", "cancelled") and not run.done:
+            if not run.summarised:
                 app_emit = _emitter(args, run.name)
                 assert app_emit is not None
                 if run.failed and run.error_fields:
                     app_emit("error", **run.error_fields)
-                result = {"no changes": "no_changes", "cancelled": "refused"}.get(run.result, "failed")
-                apply_summary(app_emit, result, run.exit_code)
-        overall = "failed" if code == EXIT_ERROR else "deferred" if code == EXIT_DEFERRED else "applied"
-        if all(run.result == "no changes" for run in runs):
-            overall = "no_changes"
+                apply_summary(app_emit, _event_result(run), run.exit_code)
+        words = {_event_result(run) for run in runs}
+        overall = (
+            words.pop()
+            if len(words) == 1
+            else "failed"
+            if code == EXIT_ERROR
+            else "deferred"
+            if code == EXIT_DEFERRED
+            else "applied"
+        )
         apply_summary(
             emit,
             overall,
@@ -300,6 +309,13 @@ def _finish(args: argparse.Namespace, runs: list[AppRun], started: float, *, not
             print(summary_table(runs) + summary_line(runs))
     report_failures(runs)
     return code
+
+
+def _event_result(run: AppRun) -> str:
+    """An app's result as the `summary` event words it (`apply.events.RESULTS`)."""
+    if run.failed:
+        return run.apply_result
+    return {"no changes": "no_changes", "cancelled": "refused", "changes": "no_changes"}.get(run.result, run.result)
 
 
 def _confirm(todo: list[AppRun]) -> bool:

@@ -60,6 +60,10 @@ class AppRun:
     done: list[str] = field(default_factory=list)
     not_done: list[str] = field(default_factory=list)
     writes: int = 0
+    #: the failure as `apply --json`'s summary words it (`ReconcilerError.apply_result`)
+    apply_result: str = "failed"
+    #: `apply --json`: its events already end with its own summary
+    summarised: bool = False
 
     @property
     def name(self) -> str:
@@ -74,6 +78,7 @@ class AppRun:
         from reconciler.apply.events import error_fields
 
         self.result, self.exit_code = "failed", EXIT_ERROR
+        self.apply_result = err.apply_result if isinstance(err, ReconcilerError) else "failed"
         if isinstance(err, ManifestError):
             self.problems = list(err.problems)
             self.error = "\n".join(str(p) for p in err.problems)

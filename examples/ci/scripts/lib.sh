@@ -31,20 +31,28 @@ print(r if isinstance(r, str) else json.dumps(r))
 ' "$1"
 }
 
+# auth_headers URL: the forge's token header for URL: GitLab's (GITLAB_TOKEN, else the job's
+# CI_JOB_TOKEN) under CI_API_V4_URL, else GitHub's (GITHUB_TOKEN).
+auth_headers() {
+  if [ -n "${CI_API_V4_URL:-}" ] && [ "${1#"$CI_API_V4_URL"}" != "$1" ]; then
+    if [ -n "${GITLAB_TOKEN:-}" ]; then
+      printf '%s\n' "PRIVATE-TOKEN: $GITLAB_TOKEN"
+    elif [ -n "${CI_JOB_TOKEN:-}" ]; then
+      printf '%s\n' "JOB-TOKEN: $CI_JOB_TOKEN"
+    fi
+  elif [ -n "${GITHUB_TOKEN:-}" ]; then
+    printf '%s\n' "Authorization: Bearer $GITHUB_TOKEN" "Accept: application/vnd.github+json"
+  fi
+}
+
 # api METHOD URL [BODY]: a forge API call (GitHub or GitLab), its JSON body on stdout; a
 # non-2xx answer fails the step, naming the call and the status.
 api() {
-  local method=$1 url=$2 body=${3:-} out code
-  local -a auth
-  if [ -n "${GITHUB_TOKEN:-}" ]; then
-    auth=(-H "Authorization: Bearer $GITHUB_TOKEN" -H "Accept: application/vnd.github+json")
-  elif [ -n "${GITLAB_TOKEN:-}" ]; then
-    auth=(-H "PRIVATE-TOKEN: $GITLAB_TOKEN")
-  elif [ -n "${CI_JOB_TOKEN:-}" ]; then
-    auth=(-H "JOB-TOKEN: $CI_JOB_TOKEN")
-  else
-    auth=()
-  fi
+  local method=$1 url=$2 body=${3:-} out code header
+  local -a auth=()
+  while IFS= read -r header; do
+    [ -n "$header" ] && auth+=(-H "$header")
+  done < <(auth_headers "$url")
   out=$(mktemp)
   if [ -n "$body" ]; then
     code=$(curl -sS -L -o "$out" -w '%{http_code}' -X "$method" "${auth[@]}" -H "Content-Type: application/json" --data "$body" "$url") || code=000
@@ -62,15 +70,11 @@ api() {
 
 # download URL FILE: a binary download (an artifact's zip), following redirects.
 download() {
-  local url=$1 file=$2
+  local url=$1 file=$2 header
   local -a auth=()
-  if [ -n "${GITHUB_TOKEN:-}" ]; then
-    auth=(-H "Authorization: Bearer $GITHUB_TOKEN")
-  elif [ -n "${GITLAB_TOKEN:-}" ]; then
-    auth=(-H "PRIVATE-TOKEN: $GITLAB_TOKEN")
-  elif [ -n "${CI_JOB_TOKEN:-}" ]; then
-    auth=(-H "JOB-TOKEN: $CI_JOB_TOKEN")
-  fi
+  while IFS= read -r header; do
+    [ -n "$header" ] && auth+=(-H "$header")
+  done < <(auth_headers "$url")
   curl -sS -L --fail -o "$file" "${auth[@]}" "$url" || die "cannot download $url"
 }
 
