@@ -78,6 +78,8 @@ class Connections:
     def key(self, entry: AppEntry) -> CredentialKey:
         from reconciler.project.run import CredentialKey
 
+        if getattr(self.args, "force_sandbox", False):  # --sandbox: the embedded one, whatever is set
+            return CredentialKey("", "")
         if getattr(self.args, "pat_file", None):
             pat = "file:" + os.path.abspath(self.args.pat_file)
         else:
@@ -95,6 +97,7 @@ class Connections:
             debug=a.debug,
             timeout=a.timeout,
             require_credentials=a.require_credentials,
+            force_sandbox=getattr(a, "force_sandbox", False),
             sandbox_from=self.project.root,
             sandbox_db=Path(sandbox_db) if sandbox_db else None,
             pat_env=entry.pat_env,
