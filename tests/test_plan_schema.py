@@ -120,3 +120,16 @@ def test_the_example_policy_parses_where_a_policy_tool_is_installed(tmp_path):
         assert "rego_parse_error" not in done.stdout + done.stderr, done.stdout + done.stderr
     else:
         pytest.skip("neither opa nor conftest is installed: the policy's syntax is not checked here")
+
+
+def test_the_events_schema_names_the_events_and_results_the_code_emits():
+    from reconciler.apply.events import EVENT_FIELDS, LEASE_EVENTS, RESULTS
+
+    schema = json.loads((SCHEMAS / "apply-events.schema.json").read_text())
+    assert schema["properties"]["type"]["enum"] == list(EVENT_FIELDS)
+    branches = {b["if"]["properties"]["type"]["const"]: b["then"] for b in schema["allOf"]}
+    assert set(branches) == set(EVENT_FIELDS)
+    for event, fields in EVENT_FIELDS.items():
+        assert set(branches[event]["properties"]) == set(fields), event
+    assert branches["summary"]["properties"]["result"]["enum"] == list(RESULTS)
+    assert set(LEASE_EVENTS) <= set(EVENT_FIELDS) and "lease_acquired" in LEASE_EVENTS

@@ -374,7 +374,7 @@ def show_plan_set(args: argparse.Namespace, folder: str) -> int:
     from reconciler.project.run import AppRun
 
     plan_set = read_plan_set(folder)
-    names = _set_selection(plan_set.names(), getattr(args, "apps", []) or [], folder)
+    names = select_from_set(plan_set.names(), getattr(args, "apps", []) or [], folder)
     project = Project(Path(folder).absolute() / "index.json")
     runs = []
     for app in plan_set.apps:
@@ -393,7 +393,7 @@ def show_plan_set(args: argparse.Namespace, folder: str) -> int:
     return code
 
 
-def _set_selection(names: list[str], wanted: list[str], folder: str) -> set[str]:
+def select_from_set(names: list[str], wanted: list[str], folder: str) -> set[str]:
     if not wanted:
         return set(names)
     unknown = [n for n in dict.fromkeys(wanted) if n not in names]

@@ -78,7 +78,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_apply_set(args: argparse.Namespace, folder: str) -> int:
-    from reconciler.commands.project import _set_selection
+    from reconciler.commands.project import select_from_set
     from reconciler.planning.pipeline import apply_saved_plan
     from reconciler.project.load import AppEntry, Project, find_project, load_project
     from reconciler.project.planset import parse_duration, read_plan_set, same_desired
@@ -98,7 +98,7 @@ def run_apply_set(args: argparse.Namespace, folder: str) -> int:
     except ValueError as err:
         raise ReconcilerError(f"--max-plan-age: {err}") from None
     plan_set.check_age(max_age)
-    names = _set_selection(plan_set.names(), args.apps, folder)
+    names = select_from_set(plan_set.names(), args.apps, folder)
     found = find_project(Path.cwd(), args.project)
     project = load_project(found) if found is not None else None
     conns = Connections(args, project or Project(Path(folder).absolute() / "index.json"))

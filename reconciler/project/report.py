@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from reconciler.project.load import Project
     from reconciler.project.run import AppRun
 
-#: how the summary line words each result, in the order it lists them
-_PHRASES = {
+#: every result an app's run can have, and how the summary line words it, in the order it lists them
+PHRASES = {
     "valid": "valid",
     "changes": "with changes",
     "no changes": "unchanged",
@@ -94,7 +94,7 @@ def summary_table(runs: list[AppRun]) -> str:
 
 def summary_line(runs: list[AppRun]) -> str:
     by = Counter(run.result for run in runs)
-    parts = [f"{by[r]} {phrase}" for r, phrase in _PHRASES.items() if by[r]]
+    parts = [f"{by[r]} {phrase}" for r, phrase in PHRASES.items() if by[r]]
     return f"Project: {len(runs)} app{'s' if len(runs) != 1 else ''}: {', '.join(parts) or 'none selected'}."
 
 
@@ -201,6 +201,6 @@ def project_document(
             }
             for run in runs
         ],
-        "summary": {"apps": len(runs), **{r: by[r] for r in _PHRASES if by[r]}},
+        "summary": {"apps": len(runs), **{r: by[r] for r in PHRASES if by[r]}},
         "exit_code": exit_code,
     }

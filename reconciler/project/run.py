@@ -2,13 +2,13 @@
 
 Contract:
 - `AppRun` is one app's run: its entry, its desired `State` once loaded, its client, its plan,
-  its result word (`RESULTS`) and exit code, and its error (one line, or a manifest's problems).
+  its result word (`report.PHRASES` lists them) and exit code, and its error (one line, or a manifest's problems).
 - `load_apps(entries) -> list[AppRun]`: each app's manifest, overlays and variables loaded
   (`manifest.load.load_overlays`, as `-f BASE -f OVERLAY --var-file ...` would), no API touched.
   An app that does not load is `failed` with its problems; the others go on. Two apps that write
   to the same live app (same endpoint key, user and app id) are refused when they declare the
   same model or workflow (each would plan deleting or rewriting the other's), and otherwise run
-  one after the other, in file order (`lane_key`).
+  one after the other, in file order (the command's lane key).
 - `ClientPool()`: one `Client` per credential (`CredentialKey`: API base and the PAT's sha256,
   never the PAT), made on first use and shared, with its rate limiter and connection pool, by
   every app on that credential (`Client.for_user`: each app its own copy, for its user and its
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from reconciler.api.client import Client
     from reconciler.core.state import State
     from reconciler.planning.actions import Plan
-
-#: an app's result, as the summary table words it
-RESULTS = ("valid", "no changes", "changes", "applied", "deferred", "drift", "clean", "cancelled", "failed")
 
 
 @dataclass
@@ -104,13 +101,6 @@ def load_apps(entries: Iterable[AppEntry]) -> list[AppRun]:
             run.fail(err)
         runs.append(run)
     return runs
-
-
-def lane_key(run: AppRun, credential: CredentialKey) -> tuple[Any, ...]:
-    """Which live app a run writes to: apps with the same key run one after the other."""
-    desired = run.desired
-    assert desired is not None
-    return (credential.api_base, run.entry.user_id or desired.user_id, desired.app.id)
 
 
 def refuse_shared_declarations(runs: list[AppRun], key_of: Callable[[AppRun], tuple[Any, ...]]) -> None:
