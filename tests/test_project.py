@@ -413,3 +413,36 @@ def test_apps_on_one_credential_share_a_client_and_its_rate_limit(repo, monkeypa
     ([], 0), ([0, 0], 0), ([0, 2], 2), ([2, 3, 0], 3), ([3, 1, 2], 1), ([1], 1)])
 def test_exit_codes_combine(codes, combined):
     assert combine_exit_codes(codes) == combined
+
+
+def test_validate_json_is_the_list_of_problems_for_the_project_file_too(repo, capsys):
+    (repo / "reconciler.yaml").write_text("apps:\n  - name: a\n    manifest: nope.yaml\n")
+    code, out, _ = run(capsys, "validate", "--json")
+    assert code == 1
+    (problem,) = json.loads(out)
+    assert (problem["file"], problem["line"], problem["column"]) == ("reconciler.yaml", 3, 15)
+
+
+def test_ctrl_c_starts_no_more_apps_and_waits_for_the_ones_in_flight():
+    import os
+    import signal
+    import time
+
+    from reconciler.project.load import AppEntry
+    from reconciler.project.run import AppRun, run_lanes
+
+    runs = [AppRun(AppEntry(f"app-{i}", Path(f"m{i}.yaml"))) for i in range(3)]
+    finished = []
+
+    def step(run):
+        if run.name == "app-0":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, heard by the main thread waiting on the lanes
+            time.sleep(0.3)
+        finished.append(run.name)
+        run.result = "applied"
+
+    with pytest.raises(KeyboardInterrupt):
+        run_lanes(runs, step, parallel=1, key_of=lambda r: (r.name,))
+    assert finished == ["app-0"]  # the one in flight finished; none started after
+    assert [r.result for r in runs] == ["applied", "failed", "failed"]
+    assert runs[1].error == "not started: interrupted"

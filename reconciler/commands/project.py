@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_OK, combine_exit_codes
+from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, combine_exit_codes
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -132,7 +132,8 @@ class Connections:
 
     def lane(self, run: AppRun) -> tuple[Any, ...]:
         """Apps writing to the same live app run one after the other."""
-        assert run.desired is not None
+        if run.desired is None:
+            return ("app", run.name)
         return (self.api_base(run.entry), self.user_of(run), run.desired.app.id)
 
     def close(self) -> None:
@@ -202,10 +203,18 @@ def _nothing_selected(args: argparse.Namespace, project: Project, what: str) -> 
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """Every selected app's manifest, overlays and variables loaded; problems at file:line:col."""
+    """Every selected app's manifest, overlays and variables loaded; problems at file:line:col.
+    With `--json`, the problems of the project file too are the list `validate --json` prints."""
+    from reconciler.core.errors import ManifestError
     from reconciler.project.report import summary_line
 
-    project, runs, _conns = load_runs(args)
+    try:
+        project, runs, _conns = load_runs(args)
+    except ManifestError as err:
+        if not args.json:
+            raise
+        print(json.dumps([p.as_dict() for p in err.problems], indent=2))
+        return EXIT_ERROR
     problems = [p for run in runs for p in run.problems]
     for run in runs:
         if not run.failed:

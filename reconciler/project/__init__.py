@@ -8,5 +8,5 @@ the summary table, one Markdown comment, one JSON document) and saved plan sets 
 
 May import `apply`, `planning`, `api`, `manifest` and `core`; the commands (`commands/project.py`)
 import it. Connecting is the commands' (`commands.connect`): `run.ClientPool` is given a connect
-function. Nothing here prints; the commands do.
+function. Nothing here prints (but the one line `run.run_lanes` says on Ctrl-C); the commands do.
 """

@@ -13,18 +13,20 @@ Contract:
   never the PAT), made on first use and shared, with its rate limiter and connection pool, by
   every app on that credential (`Client.for_user`: each app its own copy, for its user and its
   own retry callbacks): Clarifai's rate limit is per user, so apps on one credential share it.
-- `run_lanes(runs, step, parallel)`: `step(run)` for every run not yet failed, `parallel` lanes at
-  a time (a lane: the apps on one live app, in file order); an exception a step raises fails that
-  app only (`ReconcilerError`: its line; `ManifestError`: its problems), never the others.
-  Results keep project order.
+- `run_lanes(runs, step, parallel, key_of)`: `step(run)` for every run not yet failed, `parallel`
+  lanes at a time (a lane: the runs with one `key_of`, e.g. the apps on one live app, in file
+  order); an exception a step raises fails that app only (`ReconcilerError`: its line;
+  `ManifestError`: its problems), never the others. Results keep project order. Nothing here
+  prints but the one line saying Ctrl-C was heard.
 Exit codes and how a project's combine: `core.exitcodes`.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,31 +167,50 @@ class ClientPool:
 def run_lanes(
     runs: list[AppRun], step: Callable[[AppRun], None], parallel: int, key_of: Callable[[AppRun], tuple[Any, ...]]
 ) -> list[AppRun]:
-    """`step` on every run not failed yet, lanes in parallel (see the module docstring)."""
+    """`step` on every run not failed yet, lanes in parallel (see the module docstring). Lanes
+    run on worker threads, so Ctrl-C reaches this thread: no app starts after it, the ones in
+    flight finish (a second Ctrl-C stops waiting for them), then KeyboardInterrupt is raised."""
     lanes: dict[tuple[Any, ...], list[AppRun]] = {}
-    for n, run in enumerate(runs):
-        if run.failed:
-            continue
-        key = key_of(run) if run.desired is not None else ("app", n)
-        lanes.setdefault(key, []).append(run)
+    for run in runs:
+        if not run.failed:
+            lanes.setdefault(key_of(run), []).append(run)
+    stop = threading.Event()
 
     def one_lane(lane: list[AppRun]) -> None:
         for run in lane:
+            if stop.is_set():
+                run.fail(ReconcilerError("not started: interrupted"))
+                continue
             try:
                 step(run)
             except ReconcilerError as err:
                 run.fail(err)
-            except KeyboardInterrupt:
-                raise
             except Exception as err:  # a bug: this app fails with one line, the others go on
                 run.fail(ReconcilerError(f"internal error ({type(err).__name__}): {err}"))
 
-    work = list(lanes.values())
-    if len(work) <= 1 or parallel <= 1:
-        for lane in work:
-            one_lane(lane)
+    if not lanes:
         return runs
-    with ThreadPoolExecutor(max_workers=min(parallel, len(work)), thread_name_prefix="project") as pool:
-        for fut in [pool.submit(one_lane, lane) for lane in work]:
+    prefix = f"project-{id(stop):x}"  # this call's worker threads, for joining them on Ctrl-C
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(lanes))), thread_name_prefix=prefix)
+    futures: list[Future[None]] = []
+    try:
+        for lane in lanes.values():
+            futures.append(pool.submit(one_lane, lane))
+        for fut in futures:
             fut.result()
+    except KeyboardInterrupt:
+        stop.set()
+        print("interrupted: no more apps start; waiting for the ones in flight (Ctrl-C again to quit now)", file=sys.stderr)
+        pool.shutdown(wait=False, cancel_futures=True)  # lanes not started yet never start
+        # join by name: a Ctrl-C during `submit` can leave a started worker unregistered in the pool
+        for thread in threading.enumerate():
+            if thread.name.startswith(prefix):
+                thread.join()  # a second Ctrl-C raises out of here at once
+        for lane in lanes.values():
+            for run in lane:
+                if not run.result:  # its lane never started
+                    run.fail(ReconcilerError("not started: interrupted"))
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return runs
