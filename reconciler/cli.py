@@ -27,6 +27,7 @@ from reconciler.commands import (
     graph,
     init,
     plan,
+    probe,
     record,
     sandbox,
     schema,
@@ -41,7 +42,24 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
+VERBS = (
+    init,
+    validate,
+    plan,
+    show,
+    apply,
+    export,
+    drift,
+    convert,
+    simulate,
+    record,
+    tune,
+    graph,
+    sandbox,
+    schema,
+    completion,
+    probe,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,15 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """`func(args)` with every error mapped to one line and an exit code; with `--json` the
     error is also JSON on stdout (`commands.machine.json_error`)."""
+    from reconciler.core.printable import printable
+
     try:
         return func(args)
-    except ManifestError as err:
+    except ManifestError as err:  # each problem one line: a key or value quoted in it is escaped
         for p in err.problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         _json_error(args, err)
         return err.exit_code
     except ReconcilerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
         _json_error(args, err)
         return err.exit_code
     except KeyboardInterrupt as err:
@@ -144,7 +164,10 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except Exception as err:  # a bug, not a user error: still one line, and a hint for reporting
         if os.environ.get("RECONCILER_TRACEBACK"):
             raise
-        print(f"error: internal error ({type(err).__name__}): {err}; set RECONCILER_TRACEBACK=1 to see where", file=sys.stderr)
+        print(
+            f"error: internal error ({type(err).__name__}): {printable(err)}; set RECONCILER_TRACEBACK=1 to see where",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 

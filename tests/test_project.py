@@ -394,8 +394,8 @@ def test_apps_on_one_credential_share_a_client_and_its_rate_limit(repo, monkeypa
 
     text = (repo / "reconciler.yaml").read_text().replace("    vars: {team: faces}", "    vars: {team: faces}\n    pat_env: PEOPLE_PAT")
     (repo / "reconciler.yaml").write_text(text)
-    monkeypatch.setenv("CLARIFAI_PAT", "pat-one")
-    monkeypatch.setenv("PEOPLE_PAT", "pat-two")
+    monkeypatch.setenv("CLARIFAI_PAT", "pat-one-0123456789abcdef")
+    monkeypatch.setenv("PEOPLE_PAT", "pat-two-0123456789abcdef")
     monkeypatch.setenv("CLARIFAI_API_BASE", "http://127.0.0.1:9")  # never contacted: clients are only made
     args = argparse.Namespace(apps=[], changed_since=None, project=None, api_base=None, pat_file=None, user_id=None,
                               rate_limit=15.0, debug=False, timeout=30.0, require_credentials=False, var=[], var_file=[], target=[])

@@ -149,7 +149,7 @@ class ModelExecutors(ExecutorBase):
         twin. Each racer checks after its own post committed, so exactly one twin survives."""
         pid = posted.get("id", "")
         versions = list_versions(self.client, self.base, m.id, m.type)  # newest first, configs complete
-        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want and self._usable(m, v)]
+        twins = [v for v in versions if self._same_config(m, v, want) and self._usable(m, v)]
         if not pid or not twins or twins[-1].get("id") == pid:
             return posted
         if any(v.get("id") == pid for v in twins):
@@ -169,9 +169,15 @@ class ModelExecutors(ExecutorBase):
                 return None
             raise
         for v in versions:  # newest first
-            if modeltypes.from_api(m.type, v) == want and self._usable(m, v):
+            if self._same_config(m, v, want) and self._usable(m, v):
                 return v
         return None
+
+    @staticmethod
+    def _same_config(m: Model, v: dict[str, Any], want: dict[str, Any]) -> bool:
+        """Whether the version `v` (as the API answered it) has the config `want`, what the server
+        filled in on its own aside (`modeltypes.config_matches`)."""
+        return modeltypes.config_matches(m.type, modeltypes.from_api(m.type, v), want)
 
     @staticmethod
     def _usable(m: Model, v: dict[str, Any]) -> bool:
@@ -195,6 +201,11 @@ class ModelExecutors(ExecutorBase):
             code = training_code(status.get("code"))
             if code == MODEL_TRAINED:
                 return
+            if self._stopping.is_set():  # a failure elsewhere, or Ctrl-C: stop waiting at once
+                raise ApplyError(
+                    f"model {m.id}: version {vid} not trained yet ({status_name(code)}); apply stopped "
+                    "while waiting for it, and the next apply waits for it again"
+                )
             elapsed = self.clock() - start
             if code in TRAINING_FAILED:
                 raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
@@ -219,7 +230,7 @@ class ModelExecutors(ExecutorBase):
                     elapsed_s=round(elapsed, 1),
                     timeout_s=self.train_timeout_s,
                 )
-            self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
+            self._pause(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}
             status = v.get("status") or {}
 

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.commands.common import project_mode, use_color
     from reconciler.commands.machine import apply_summary
     from reconciler.commands.plan import plan_manifest
+    from reconciler.core.printable import printable
     from reconciler.planning import render
     from reconciler.planning.document import plan_document
     from reconciler.planning.planfile import read_plan_file
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     result = apply_plan(
         client,
         plan,
-        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+        progress=lambda msg: print(printable(msg), file=sys.stderr, flush=True),
         train_timeout_s=args.train_timeout,
         events=emit,
     )
@@ -163,8 +164,10 @@ def _confirm(plan: Plan) -> bool:
             "refusing to apply without confirmation: stdin is not a terminal; "
             "review the plan and pass --auto-approve, or apply a saved plan file"
         )
+    from reconciler.core.printable import printable
+
     print(
-        f"\nApply these {len(plan.actions)} action(s) to app {plan.app_id}? Only 'yes' will be accepted: ",
+        f"\nApply these {len(plan.actions)} action(s) to app {printable(plan.app_id)}? Only 'yes' will be accepted: ",
         end="",
         file=sys.stderr,
         flush=True,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.exitcodes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, combine_exit_codes
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -142,7 +143,7 @@ class Connections:
 
 def _prefixed(name: str) -> Callable[[str], None]:
     """A client's retry lines on stderr, prefixed with the app they are for."""
-    return lambda line: print(f"[{name}] {line.strip()}", file=sys.stderr, flush=True)
+    return lambda line: print(f"[{name}] {printable(line.strip())}", file=sys.stderr, flush=True)
 
 
 def load_runs(args: argparse.Namespace) -> tuple[Project, list[AppRun], Connections]:
@@ -162,7 +163,7 @@ def report_failures(runs: list[AppRun]) -> None:
         if run.failed and run.error:
             lines = run.error.splitlines()
             more = f" (and {len(lines) - 1} more problems)" if len(lines) > 1 else ""
-            print(f"error: app {run.name}: {lines[0]}{more}", file=sys.stderr)
+            print(f"error: app {run.name}: {printable(lines[0])}{more}", file=sys.stderr)
 
 
 def sections(runs: list[AppRun], body: dict[str, str]) -> str:
@@ -171,7 +172,9 @@ def sections(runs: list[AppRun], body: dict[str, str]) -> str:
 
     out = []
     for run in runs:
-        text = (run.error or "") + "\n" if run.failed else body.get(run.name, "")
+        text = (
+            "\n".join(printable(line) for line in (run.error or "").splitlines()) + "\n" if run.failed else body.get(run.name, "")
+        )
         out.append(f"{section_header(run)}\n{text}")
     return "\n".join(out) + "\n"
 
@@ -224,12 +227,12 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         for run in runs:
             for p in run.problems:
-                print(p, file=sys.stderr)
+                print(printable(p), file=sys.stderr)
             if run.failed and not run.problems:
-                print(f"error: app {run.name}: {run.error}", file=sys.stderr)
+                print(f"error: app {run.name}: {printable(run.error)}", file=sys.stderr)
         for run in runs:
             files = " + ".join(project.rel(f) for f in (run.entry.manifest, *run.entry.overlays))
-            print(f"{run.name}: {'invalid' if run.failed else 'valid'} ({files})")
+            print(f"{run.name}: {'invalid' if run.failed else 'valid'} ({printable(files)})")
         print(summary_line(runs))
     return combine_exit_codes(run.exit_code for run in runs)
 
@@ -370,7 +373,7 @@ def run_show(args: argparse.Namespace) -> int:
         for row, run in zip(rows, runs):
             files = " + ".join(project.rel(p) for p in (run.entry.manifest, *run.entry.overlays))
             app = f"{row['user_id'] or 'me'}/{row['app_id']}" if row["app_id"] else "(does not load)"
-            print(f"{row['name']}  [{row['environment']}]  {app}  {files}")
+            print(f"{row['name']}  [{row['environment']}]  {printable(app)}  {printable(files)}")
         print(summary_line(runs))
     report_failures(runs)
     return combine_exit_codes(run.exit_code for run in runs)

@@ -31,6 +31,7 @@ from reconciler.commands.machine import apply_summary
 from reconciler.commands.project import Connections, load_runs, plan_runs, report_failures, sections
 from reconciler.core.errors import ApplyDeferred, ReconcilerError, StalePlan
 from reconciler.core.exitcodes import EXIT_DEFERRED, EXIT_ERROR, EXIT_OK, combine_exit_codes
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.apply.events import Emit
@@ -224,7 +225,7 @@ def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
         result = apply_plan(
             client,
             run.plan,
-            progress=lambda msg: print(f"[{run.name}] {msg.strip()}", file=sys.stderr, flush=True),
+            progress=lambda msg: print(f"[{run.name}] {printable(msg.strip())}", file=sys.stderr, flush=True),
             train_timeout_s=args.train_timeout,
             events=emit,
         )

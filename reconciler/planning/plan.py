@@ -13,13 +13,15 @@
 - models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
   manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
   `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
-- model configuration lives in immutable versions: a desired config equal to an existing live
-  version's reuses the newest such version; otherwise `new_version` (changes: latest live config
+- model configuration lives in immutable versions: a desired config that an existing live
+  version's matches (`modeltypes.config_matches`: what the server filled in is not compared)
+  reuses the newest such version; otherwise `new_version` (changes: latest live config
   -> desired, paths ``config.*``). A model's type cannot change (PlanError);
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
   live node whose pinned version already matches stays as it is. Structural differences ->
-  `update` (whole node list, with pins); pins only -> `repoint`.
+  `update` (whole node list, with pins); pins only -> `repoint`. The app's default workflow is
+  never deleted while it stays the default (the API refuses; a note says to name another);
 
 Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
 dependency graph (ready actions taken smallest first by kind, id and op, so the order is
@@ -91,6 +93,7 @@ def make_plan(
         desired=desired,
         targets=tuple(targets),
         endpoint=endpoint,
+        live=live,
     )
 
 
@@ -126,6 +129,32 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     return True
 
 
+def reindex_words(d: App, before: str | None, count: int | None) -> str:
+    """What changing the default (base) workflow does to the app's inputs, in words. Changing it
+    re-indexes every input through the new workflow, which "may take some time, and could incur
+    costs" (Clarifai/docs docs/create/workflows/base-workflows.md); PatchApps' `reindex` flag
+    decides ("If set, the app will be automatically reindexed upon change of its base workflow",
+    clarifai-grpc service.proto PatchAppsRequest). `count`: the app's inputs (0 for a new app;
+    None when not read, e.g. a state built by hand). With inputs and no `app.reindex` stated in
+    the manifest this is a PlanError: the choice may cost money, so it is the user's to write."""
+    if count == 0:
+        return "the app has no inputs: nothing to re-index"
+    n = "its inputs" if count is None else "the 1 input of the app" if count == 1 else f"all {count:,} inputs of the app"
+    wf = d.default_workflow
+    if d.reindex is None:
+        if count is None:
+            return f"changing the default workflow may re-index {n}; app.reindex is not stated"
+        raise PlanError(
+            f"app/{d.id}: changing default_workflow from {before or '(none)'} to {wf} re-indexes {n} "
+            "through the new workflow, which may take long and cost money (Clarifai docs: "
+            "create/workflows/base-workflows); state the choice in the manifest: app.reindex: true (re-index "
+            "them) or app.reindex: false (leave them as indexed; only new inputs go through the new workflow)"
+        )
+    if d.reindex:
+        return f"re-indexes {n} through {wf} (app.reindex: true): may take a while and may incur costs"
+    return f"app.reindex: false: {n} {'is' if count == 1 else 'are'} left as indexed; only new inputs go through {wf}"
+
+
 def _few(ids: Sequence[str]) -> str:
     shown = ", ".join(ids[:NOTE_IDS])
     return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
@@ -150,6 +179,7 @@ class _Planner:
         self._relations()
         self._models()
         self._workflows()
+        self._keep_the_default_workflow()
         self._keep_models_in_use()
         if self.unmanaged:
             self.notes.append(
@@ -187,6 +217,7 @@ class _Planner:
                 desired=d,
                 live=self.live.app if self.live else None,
                 changes=[Change("default_workflow", before, d.default_workflow)],
+                reason=reindex_words(d, before, self.live.app.input_count) if self.live else "",
             )
 
     # --- concepts and relations ---------------------------------------------------------------
@@ -245,7 +276,7 @@ class _Planner:
                     f"model {m.id}: type cannot change from {lm.type} to {m.type}; rename the model or delete it first"
                 )
             versions = model_versions(lm)
-            match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
+            match = [v.id for v in versions if modeltypes.config_matches(m.type, v.config, m.config) and _reusable(m.type, v)]
             self.matching[m.id] = set(match)
             latest = versions[0].id if versions else None
             reuse = match[0] if match and match[0] != latest else None
@@ -269,7 +300,8 @@ class _Planner:
                 self.pin_target[m.id] = new_pin(m.id)
                 if trainable:
                     self._note_failed_training(m, versions)
-                cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
+                compared = modeltypes.as_compared(m.type, lm.config, m.config)
+                cfg = diff_dicts(compared, m.config, "config") or [Change("config", compared, m.config)]
                 self._add(
                     Op.NEW_VERSION,
                     Kind.MODEL,
@@ -285,7 +317,7 @@ class _Planner:
         """A trainable model whose newest version with the desired config did not train: say why
         and what the user can do, since the new version this plan makes will meet the same fate
         unless inputs were labelled meanwhile (apply then leaves its workflows for later)."""
-        tried = next((v for v in versions if v.config == m.config), None)
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
         if tried is None or tried.status_code not in training.TRAINING_FAILED:
             return
         concepts = modeltypes.training_concepts(m.type, m.config)
@@ -338,6 +370,32 @@ class _Planner:
                         a.key,
                         f"model/{a.id} is no longer in the manifest but workflow(s) "
                         f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted",
+                    )
+                )
+            else:
+                kept.append(a)
+        self.actions = kept
+
+    def _keep_the_default_workflow(self) -> None:
+        """Never plan deleting the app's default workflow while it stays the default. It is the
+        app's base workflow, which every new input runs through (Clarifai/docs
+        `create/workflows/base-workflows.md`); what the real API answers to deleting it is
+        [UNVERIFIED], the sandbox refuses (22104, "is the app's default workflow"), and a planned
+        delete that is refused fails apply the same way on every run. When the manifest names
+        another default, `set_default` runs before the deletes; when it names none (it leaves the
+        default alone), the delete is dropped with a note saying how to delete it."""
+        default = self.live.app.default_workflow if self.live else None
+        if not default or self.desired.app.default_workflow:
+            return
+        kept = []
+        for a in self.actions:
+            if a.op is Op.DELETE and a.kind is Kind.WORKFLOW and a.id == default:
+                self.notes.append(
+                    Note(
+                        a.key,
+                        f"workflow/{a.id} is no longer in the manifest but it is the app's default workflow: "
+                        "not deleted; to delete it, name another workflow as the app's default_workflow "
+                        "in the manifest",
                     )
                 )
             else:

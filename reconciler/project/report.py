@@ -3,6 +3,7 @@ comment, one JSON document.
 
 Contract (all pure: strings and dicts from `run.AppRun`s, nothing printed):
 - `section_header(run)`: ``== shelf-dev (acme/shelf-dev @ https://api.clarifai.com) ==``.
+- Every string that came from a user or a server passes `core.printable` before it is shown.
 - `counts(plan)`: the plan's actions as the table's columns ``+ ~ - ±`` (create; update, adopt,
   repoint, set_default; delete; new_version).
 - `summary_table(runs)` / `summary_line(runs)`: the text table (app, environment, result, the
@@ -25,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from reconciler.core.printable import printable
 from reconciler.planning.actions import Op
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def section_header(run: AppRun) -> str:
         where = f" ({user}/{run.plan.app_id} @ {run.plan.endpoint})" if run.plan.endpoint else f" ({user}/{run.plan.app_id})"
     elif run.desired is not None:
         where = f" ({run.desired.user_id or 'me'}/{run.desired.app.id})"
-    return f"== {run.name}{where} =="
+    return f"== {run.name}{printable(where)} =="
 
 
 def counts(plan: Plan | None) -> dict[str, int]:
@@ -76,7 +78,7 @@ def _note(run: AppRun) -> str:
     if run.error:
         line = run.error.splitlines()[0]
         more = len(run.error.splitlines()) - 1
-        return line + (f" (and {more} more)" if more else "")
+        return printable(line) + (f" (and {more} more)" if more else "")
     return ""
 
 
@@ -102,7 +104,7 @@ def summary_line(runs: list[AppRun]) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return printable(text).replace("|", "\\|")
 
 
 def _md_table(runs: list[AppRun]) -> list[str]:
@@ -124,7 +126,7 @@ def _app_markdown(run: AppRun, budget: int, show_hint: str) -> str:
     if run.failed:
         lines = (run.error or "failed").splitlines()
         shown = lines[:20] + ([f"… and {len(lines) - 20} more"] if len(lines) > 20 else [])
-        return "```\n" + "\n".join(shown)[: max(0, budget - 8)] + "\n```\n"
+        return "```\n" + "\n".join(printable(line) for line in shown)[: max(0, budget - 8)] + "\n```\n"
     if run.plan is None:
         return ""
     if budget < MIN_MD_SHARE:
