@@ -52,7 +52,10 @@ def plan_manifest(args: argparse.Namespace) -> tuple[Client, Plan]:
 def run(args: argparse.Namespace) -> int:
     from reconciler.commands.common import use_color
     from reconciler.planning import render
+    from reconciler.planning.planfile import check_plan_target
 
+    if args.out:
+        check_plan_target(args.out)  # before any request: a manifest is never replaced by a plan
     _client, plan = plan_manifest(args)
     data = render.plan_to_dict(plan)
     if args.json:
