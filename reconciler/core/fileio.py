@@ -9,6 +9,8 @@ Contract:
   no writer would otherwise block forever, and checking the path before opening it would race.
 - `read_regular_text(path, limit=None) -> str`: the same, decoded as UTF-8 (`UnicodeDecodeError`
   on bad bytes).
+- `open_append(path) -> BinaryIO` opens a regular file for appending (created if missing), with
+  the same refusal of anything else (`NotRegularFile`), never a wait for a reader.
 - `write_atomic(path, data, *, private=False, edit=False)` writes `data` (str as UTF-8, or bytes)
   to `path` atomically: a temporary file with a random name in the same directory, created with
   O_CREAT|O_EXCL|O_NOFOLLOW (a file or symlink planted at that name makes the call fail instead
@@ -34,6 +36,7 @@ import errno
 import os
 import secrets
 import stat
+from typing import BinaryIO
 
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -90,6 +93,22 @@ def _check_replaceable(target: str, st: os.stat_result) -> None:
         raise ReadOnlyFile(
             errno.EACCES, f"it is read-only (mode {mode:04o}); make it writable (chmod u+w) to let it be replaced", target
         )
+
+
+def open_append(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for appending (see the module docstring)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, f"not a regular file ({_describe(mode)})", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, private: bool = False, edit: bool = False) -> None:
