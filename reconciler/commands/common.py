@@ -178,10 +178,23 @@ def plan_args(p: argparse.ArgumentParser) -> None:
     color_args(p)
 
 
+#: The smallest --max-chars: a heading, the summary and the line saying what was left out.
+MIN_MAX_CHARS = 200
+
+
+def max_chars(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_MAX_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_MAX_CHARS} (a heading, the summary and a line saying what was left out), got {value}"
+        )
+    return value
+
+
 def max_chars_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-chars",
-        type=positive_int,
+        type=max_chars,
         default=60_000,
         metavar="N",
         help="--markdown stays under N characters by collapsing and summarising long change "

@@ -285,7 +285,37 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
             + rows
             + ["", f"_Concepts, relations, notes and diagrams left out: the plan does not fit in {max_chars} characters._"]
         )
-    return text[:max_chars]
+    return cut_at_lines(text, max_chars)
+
+
+def cut_at_lines(text: str, max_chars: int) -> str:
+    """`text` if it fits in `max_chars`, else as many whole lines as fit and a last line counting
+    the lines left out: a table row is never cut in two (a half row breaks the table below it)."""
+    if len(text) <= max_chars:
+        return text
+    lines = text.splitlines(keepends=True)
+
+    def note(n: int) -> str:
+        return f"\n_… {n} more line(s) left out to stay under {max_chars} characters (`reconciler show PLAN` has them all)._\n"
+
+    room = max_chars - len(note(len(lines)))
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) > room:
+            break
+        kept.append(line)
+        used += len(line)
+    if room < 0:  # not even the note fits: whole lines only
+        kept, used = [], 0
+        for line in lines:
+            if used + len(line) > max_chars:
+                break
+            kept.append(line)
+            used += len(line)
+        return "".join(kept)
+    body = "".join(kept)
+    return body + ("" if body.endswith("\n") or not body else "\n") + note(len(lines) - len(kept))
 
 
 def _ops_in_words(actions: list[dict[str, Any]]) -> str:
