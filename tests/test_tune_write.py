@@ -121,7 +121,9 @@ def test_write_to_an_overlay_a_later_file_overrides_is_refused(park: dict[str, A
 
 
 @pytest.mark.parametrize("content", [b'{"input": "a", "model": "m", "concepts": {}}\n{"input": "b"}\n',
-                                     b"\x1f\x8b\x08\x00binary", b"- just\n- a list\n", b'{"theme": "dark"}'])
+                                     b"\x1f\x8b\x08\x00binary", b"- just\n- a list\n", b'{"theme": "dark"}',
+                                     b"a: " + b"[" * 3000 + b"]" * 3000 + b"\n", b"# only a comment\n"],
+                         ids=["jsonl", "binary", "list", "json", "deep", "comment"])
 def test_write_to_a_file_that_is_not_an_overlay_is_refused_untouched(park: dict[str, Any], content: bytes,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     other = park["tmp"] / "other.file"

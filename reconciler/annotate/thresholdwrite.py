@@ -69,6 +69,9 @@ class _Editor:
             raise ReconcilerError(f"cannot read {path}: {err.strerror or err}") from None
         except UnicodeDecodeError:
             raise ReconcilerError(f"cannot read {path}: not UTF-8 text") from None
+        first = next(iter(load_yaml(text.encode("utf-8"), path).problems), None)
+        if first is not None:  # what the manifest loader refuses (depth, syntax, tags) is not edited
+            raise ReconcilerError(f"{first}; {path} was left as it was")
         self.bom = "\ufeff" if text.startswith("\ufeff") else ""
         self.text = text[len(self.bom) :]
         self.newline = "\r\n" if "\r\n" in self.text else "\n"
