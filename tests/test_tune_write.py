@@ -151,6 +151,24 @@ def test_plan_out_never_replaces_a_manifest(park: dict[str, Any], capsys: pytest
     assert json.loads(empty.read_text())["kind"] == "reconciler-plan"
 
 
+@pytest.mark.parametrize("verb", ["tune", "simulate"])
+def test_a_chart_never_replaces_a_manifest(park: dict[str, Any], capsys: pytest.CaptureFixture[str], verb: str) -> None:
+    m = park["manifest"]
+    before = m.read_bytes()
+    if verb == "tune":
+        argv: list[Any] = ["tune", m, *park["tune"], "--svg", m]
+    else:
+        argv = ["simulate", m, "--predictions", park["tune"][1], "--sweep", "walker=0.5:0.9:0.2", "--svg", m]
+    code, _out, err = run(capsys, *argv)
+    one_line(code, err, f"--svg {m}: the file exists and is not an SVG chart")
+    assert m.read_bytes() == before
+    # a chart replaces a chart
+    chart = park["tmp"] / "chart.svg"
+    argv[-1] = chart
+    assert run(capsys, *argv)[0] == 0
+    assert run(capsys, *argv)[0] == 0 and chart.read_text().startswith("<svg")
+
+
 # --- 3. symlinks, hard links, modes -------------------------------------------------------------
 
 def _write(park: dict[str, Any], capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:

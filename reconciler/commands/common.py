@@ -9,7 +9,8 @@ Contract:
 - `connect_client(args, ...) -> Client`, the only way a verb connects (flags and environment);
 - `schema_ref(args)`: the modeline schema of a manifest export and convert write;
 - `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
-  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line.
+  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line;
+  `check_chart_target(path)`: an `--svg` chart replaces only a chart or an empty file.
 """
 
 from __future__ import annotations
@@ -285,6 +286,23 @@ def write_output(path: str | None, text: str, *, private: bool = False, name: st
         write_atomic(path, mask_secrets(text), private=private)
     except OSError as err:
         raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
+
+
+def check_chart_target(path: str, flag: str = "--svg") -> None:
+    """A chart replaces only a chart (an SVG) or an empty file, never a manifest: checked before the
+    work. A symlink is replaced, not written through, so it is not looked into."""
+    from reconciler.core.fileio import read_regular
+
+    if not os.path.lexists(path) or os.path.islink(path):
+        return
+    try:
+        head = read_regular(path, 512).lstrip()
+    except OSError:
+        return  # a directory, a FIFO: the writer words the refusal
+    if head and not head.startswith((b"<svg", b"<?xml")):
+        raise ReconcilerError(
+            f"{flag} {path}: the file exists and is not an SVG chart; give another file name, or delete it first to replace it"
+        )
 
 
 def schema_ref(args: argparse.Namespace) -> str | None:

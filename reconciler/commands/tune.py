@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from reconciler.commands.common import EXIT_OK, manifest_args, verb
+from reconciler.commands.common import EXIT_OK, check_chart_target, manifest_args, verb
 from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReconcilerError("--write edits one manifest file in place; with -f overlays use --write-to OVERLAY")
     if args.write_to:
         _existing_overlay(args)  # refused before the work, not after it
+    if args.svg:
+        check_chart_target(args.svg)
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)
     truth = labels.load(args.labels)
