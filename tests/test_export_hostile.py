@@ -67,8 +67,17 @@ def exported_state_plans_empty(h: Harness) -> Any:
     return state
 
 
+@pytest.fixture
+def pat_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PAT registered for masking, as after any connection: export then masks the data too."""
+    from reconciler.api import secrets
+
+    monkeypatch.setattr(secrets, "_IN_USE", dict(secrets._IN_USE))
+    secrets.remember_secret("pat-registered-for-masking-0123456789")
+
+
 @pytest.mark.parametrize("levels", [900, 100, MAX_DEPTH])
-def test_metadata_nested_too_deep_is_one_line(h: Harness, levels: int) -> None:
+def test_metadata_nested_too_deep_is_one_line(h: Harness, levels: int, pat_in_use: None) -> None:
     set_app(h, d=nest(levels))
     with pytest.raises(ReconcilerError) as err:
         export_app(h.client, APP, user_id=DEFAULT_USER)
@@ -114,7 +123,7 @@ def test_characters_yaml_folds_read_back_exactly(h: Harness, text: str) -> None:
 
 
 def test_cli_export_refuses_in_one_line_and_writes_nothing(h: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+                                                           monkeypatch: pytest.MonkeyPatch, pat_in_use: None) -> None:
     for var in ("CLARIFAI_PAT", "CLARIFAI_API_BASE", "CLARIFAI_USER_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("RECONCILER_SANDBOX_DB", str(tmp_path / "sandbox.sqlite"))

@@ -226,6 +226,9 @@ def export_app(
             f"{len(unmarked)} resource(s) are not marked as managed yet; `reconciler plan` shows "
             "them as adopt, and one `reconciler apply` takes ownership without changing them"
         )
+    from reconciler.manifest.yamlload import MAX_DEPTH
+
+    _check_values(data, MAX_DEPTH)  # before anything walks it recursively (mask_data): 900 levels are one line
     # a PAT in a value the API returned is masked in the data, so the YAML stays valid
     return manifest_text(mask_data(data), schema_ref, header), warnings
 
