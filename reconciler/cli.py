@@ -79,17 +79,46 @@ class _UsageError(Exception):
 
 class _Masked:
     """A text stream that masks the PAT(s) in use (`client.mask_secrets`) in whatever is written
-    to it: values the API returns (a description, metadata) are printed as they are, except that."""
+    to it: values the API returns (a description, metadata) are printed as they are, except that.
 
-    def __init__(self, stream: TextIO) -> None:
+    `diagnostics=True` (stderr): once the reader has gone (a closed pipe, `2>&1 >/dev/null | head
+    -3`, or stderr closed outright), progress and notes are dropped instead of raising, so an
+    apply is never stopped part-way by its own progress lines; the exit code still tells how it
+    ended."""
+
+    def __init__(self, stream: TextIO | None, *, diagnostics: bool = False) -> None:
         self._stream = stream
+        self._diagnostics = diagnostics
+        self._gone = stream is None
+
+    def _lost(self, err: Exception) -> None:
+        if not self._diagnostics:
+            raise err
+        self._gone = True
 
     def write(self, text: str) -> int:
         from reconciler.api.secrets import mask_secrets
 
-        return self._stream.write(mask_secrets(text))
+        if self._gone or self._stream is None:
+            return len(text)
+        try:
+            return self._stream.write(mask_secrets(text))
+        except (OSError, ValueError) as err:  # EPIPE, EBADF, or "I/O operation on closed file"
+            self._lost(err)
+            return len(text)
 
-    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding, ...
+    def flush(self) -> None:
+        if self._gone or self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as err:
+            self._lost(err)
+
+    def isatty(self) -> bool:
+        return not self._gone and self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> object:  # fileno, encoding, ...
         return getattr(self._stream, name)
 
 
@@ -132,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, _Masked):  # main() running in another thread already masks
         return _run(func, args)
     out, err_stream = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream)
+    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream, diagnostics=True)
     try:
         return _run(func, args)
     finally:
