@@ -287,12 +287,12 @@ def _kept_app_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _marked(w: Workflow) -> dict[str, Any]:
     """A workflow's metadata as written: the manifest's keys and the ownership marker."""
-    return metadata_with_marker(w.metadata, w.protect)
+    return metadata_with_marker(w.metadata, w.protect, w.owner)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
     """The user's own keys stay; keys the manifest managed before but dropped now go; the
     manifest's keys and the marker are written."""
-    previously_managed = set(read_marker(live_raw)[2])
+    previously_managed = set(read_marker(live_raw).metadata)
     keep = {k: v for k, v in live_raw.items() if k != MARKER_KEY and k not in previously_managed}
     return {**keep, **with_marker}
