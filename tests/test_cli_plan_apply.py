@@ -4,6 +4,7 @@ output formats, exit codes, saved plans and their staleness check, confirmation,
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_plan_detailed_exitcode_json_then_apply_then_clean(capsys):
     code, out, err = run(capsys, "apply", AUTO, "--auto-approve")
     assert code == 0, err
     assert "Apply complete" in out
-    assert "[1/" in err  # progress on stderr
+    assert re.search(r"^\[\d+/13\] create \d+ concepts: done$", err, re.M)  # progress on stderr
+    assert "created app park-activity (first: the app lease lives in the app)" in err
     code, out, _ = run(capsys, "plan", AUTO, "--detailed-exitcode")
     assert code == 0
     assert "No changes" in out

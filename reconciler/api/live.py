@@ -152,6 +152,18 @@ def read_live(
     )
 
 
+def app_exists(client: Client, app_id: str, *, user_id: str | None = None) -> bool:
+    """Whether the app exists, by GetApp, with `read_live`'s reading of a missing app (`_absent`):
+    an error that does not mean "no such app" is raised."""
+    try:
+        client.get(client.app_path(app_id, user_id))
+    except ApiError as err:
+        if _absent(client, err, app_id, user_id):
+            return False
+        raise
+    return True
+
+
 def _pages(expect: int) -> int:
     """Pages to ask for at once for a listing of about `expect` items: all of them plus the
     closing one when the count is a multiple of the page size (an empty page ends a listing)."""

@@ -171,9 +171,12 @@ class ExecutorBase:
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        lease_check: Callable[[], None] | None = None,
     ):
         self.client = client
         self.plan = plan
+        #: raises (`LeaseLost`) once the app lease is lost: called before each task is started
+        self.lease_check = lease_check
         self.progress = progress or (lambda _msg: None)
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s

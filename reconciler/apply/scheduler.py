@@ -31,6 +31,8 @@ Contract:
   sends back, as read, the fields the manifest does not manage (`APP_KEPT`, `WORKFLOW_KEPT`, the
   app's default workflow, a concept's metadata). DELETEs whose route binds no body send none.
 - Progress goes to the `progress` callback (the CLI prints it on stderr); nothing here prints.
+- `lease_check` (`apply/lease.Lease.check`, from `apply/locked.py`) is called before each task
+  starts: once the app lease is lost it raises, and the apply stops there like on a failure.
 """
 
 from __future__ import annotations
@@ -111,6 +113,12 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                         ready.extend(self._release(t, tasks, waiting_on, dependents))
                         continue
                     t.actions = kept
+                    if self.lease_check is not None:
+                        try:
+                            self.lease_check()  # the lease still ours: else write nothing more
+                        except ReconcilerError as lost:
+                            stop = (t, lost)
+                            break
                     running[pool.submit(self._execute, t)] = t
                 ready = []
                 if stop is not None:
@@ -311,7 +319,15 @@ def apply_plan(
     poll_s: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    lease_check: Callable[[], None] | None = None,
 ) -> ApplyResult:
     return Applier(
-        client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep
+        client,
+        plan,
+        progress=progress,
+        train_timeout_s=train_timeout_s,
+        poll_s=poll_s,
+        clock=clock,
+        sleep=sleep,
+        lease_check=lease_check,
     ).run()
