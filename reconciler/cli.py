@@ -4,8 +4,8 @@ function, see `commands/__init__.py`); this module builds the parser from them a
 Library code and commands raise `ReconcilerError`s; nothing prints a traceback for an error a user
 can cause.
 
-Exit codes: 0 success; 1 error (bad input, API failure, refused plan); 2 "changes present" for
-`plan --detailed-exitcode` (and `drift`).
+Exit codes: 0 success; 1 error (bad input, API failure, refused plan, the app lease held by
+another apply); 2 "changes present" for `plan --detailed-exitcode` (and `drift`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,28 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from reconciler import __version__
-from reconciler.commands import apply, convert, drift, export, graph, plan, record, sandbox, show, simulate, tune, validate
+from reconciler.commands import (
+    apply,
+    convert,
+    drift,
+    export,
+    graph,
+    plan,
+    record,
+    sandbox,
+    show,
+    simulate,
+    tune,
+    unlock,
+    validate,
+)
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
 from reconciler.core.errors import ManifestError, ReconcilerError
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox)
+VERBS = (validate, plan, show, apply, unlock, export, drift, convert, simulate, record, tune, graph, sandbox)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -96,6 +96,7 @@ __all__ = [
     "LeaseOptions",
     "LeaseRecord",
     "break_lease",
+    "check_lease_id",
     "describe_duration",
     "read_lease",
 ]
@@ -334,9 +335,12 @@ def break_lease(client: Client, app_id: str, user_id: str | None, lease_id: str)
     return current
 
 
-def _same_id(full: str, given: str) -> bool:
-    given = given.strip().lower()
-    return given == full.lower() or (len(given) >= 8 and full.lower().startswith(given))
+def check_lease_id(current: LeaseRecord, given: str) -> None:
+    """Refuse (nothing changed) a lease id that is not the held lease's: its full id, or its
+    first 8 or more characters (what messages show)."""
+    want, got = current.lease_id.lower(), given.strip().lower()
+    if not (got == want or (len(got) >= 8 and want.startswith(got))):
+        raise ReconcilerError(f"lease id {given!r} does not match the lease held ({current.short_id}); nothing was changed")
 
 
 def _scope_error(err: ApiError) -> None:
@@ -490,6 +494,8 @@ class Lease:
                     return "again"
                 if not app_exists(self.client, self.app_id, user_id=self.user_id):
                     raise AppMissing(f"app {self.app_id} does not exist") from None
+                if _is_not_found(err):
+                    return "again"  # the app was created after our create was refused
                 raise  # a failure that is not about the lease (the record is not there)
             if current.lease_id == mine.lease_id:  # our create committed; its answer was lost
                 self._hold(mine, sent)
