@@ -328,8 +328,7 @@ def break_lease(client: Client, app_id: str, user_id: str | None, lease_id: str)
     current = read_lease(client, app_id, user_id)
     if current is None:
         raise ReconcilerError(f"app {app_id} is not locked; nothing was changed")
-    if not _same_id(current.lease_id, lease_id):
-        raise ReconcilerError(f"lease id {lease_id!r} does not match the lease held ({current.short_id}); nothing was changed")
+    check_lease_id(current, lease_id)
     _delete(client, app_id, user_id, LEASE_DATASET)
     _delete(client, app_id, user_id, STEAL_PREFIX + current.lease_id[:12])
     return current
