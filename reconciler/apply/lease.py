@@ -140,15 +140,11 @@ def _parse_time(value: Any) -> float | None:
 
 
 def describe_duration(seconds: float) -> str:
-    """30s, 5m, 1h30m: how `--lock-timeout` values are written back in messages."""
-    s = int(round(seconds))
-    if s % 3600 == 0 and s:
-        return f"{s // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60}m"
-    if s % 60 == 0 and s:
-        return f"{s // 60}m"
-    return f"{s}s"
+    """30s, 10m, 1m35s, 1h30m: how `--lock-timeout` values are written back in messages."""
+    total = int(round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((h, "h"), (m, "m"), (s, "s")) if n) or "0s"
 
 
 @dataclass(frozen=True)
@@ -499,8 +495,10 @@ class Lease:
             if current.lease_id == mine.lease_id:  # our create committed; its answer was lost
                 self._hold(mine, sent)
                 return None
-            if self._expired(current) and self._take_over(current, depth=0):
-                return None
+            if self._expired(current):
+                # taken over by us; or else the record changed under us, a stale breaker was
+                # cleared, or another contender is taking it over: look again at once
+                return None if self._take_over(current, depth=0) else "again"
             return current
         self._hold(mine, sent)
         return None
@@ -516,7 +514,8 @@ class Lease:
 
     def _take_over(self, target: LeaseRecord, depth: int) -> bool:
         """Replace the expired record `target` (see the module docstring); True when we now hold
-        the lease (only at depth 0: deeper calls clear a stale breaker and return False)."""
+        the lease (only at depth 0: deeper calls clear a stale breaker and return False). False:
+        not taken over (it changed meanwhile, or another contender is on it)."""
         steal_id = STEAL_PREFIX + target.lease_id[:12]
         breaker = self._new_record(steal_id, operation=f"take over {target.dataset_id} {target.short_id}")
         try:
