@@ -464,6 +464,8 @@ def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
         return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
     if pattern == TYPE_PATTERN:
         return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
+    if path == ("owner",):
+        return f"invalid owner {value!r}: one line of text, without control characters"
     return f"{value!r} does not match {pattern}"  # pragma: no cover
 
 
