@@ -7,8 +7,9 @@ Contract:
   written atomically (temp file + rename). A value that is not a plain number written in that file
   (a `${variable}`, an alias, a merge key) is refused with one line naming file:line:col: the tool
   will not guess how to rewrite it. Only values that exist are rewritten; no key is added.
-- `overlay_text(changes, ...)` is a thresholds overlay (README, "Environments"): `models` items
-  with an `id` and the changed `thresholds`, to merge with `-f base.yaml -f overlay.yaml`.
+- `overlay_text(changes, ...)` is a thresholds overlay (README, "Environments"): `overlay: true`
+  and `models` items with an `id` and the changed `thresholds`, to merge with
+  `-f base.yaml -f overlay.yaml`.
 - `format_threshold(x)`: the shortest decimal that round-trips (0.87, not 0.8700000000000001).
 """
 
@@ -82,6 +83,7 @@ def overlay_text(changes: Iterable[dict[str, Any]], header: str = "") -> str:
     for ch in changes:
         by_model[ch["model"]][ch["concept"]] = ch["to"]
     lines = [f"# {h}" if h else "#" for h in header.splitlines()] if header else []
+    lines.append("overlay: true  # merged onto its base: -f manifest.yaml -f this file")
     lines.append("models:")
     for model, th in by_model.items():
         lines.append(f"  - id: {json.dumps(model)}")

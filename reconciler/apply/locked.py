@@ -3,14 +3,16 @@
 Contract: `apply_app(client, desired, ...) -> ApplyOutcome`, the one way `reconciler apply` (and
 the project runner) changes an app. Three ways in:
 
-- **auto** (`--auto-approve`; no `reviewed`, no `confirm`): take the lease, plan, show the plan
-  (`show`), check `max_deletes`, apply, release: Terraform's order, one lease for the whole run.
+- **auto** (`--auto-approve`; no `reviewed`, no `confirm`): plan (a read before any write: a
+  server whose answers cannot be read gets none; nothing to do: no lease either), check
+  `max_deletes`, take the lease, plan again under it (the app may have changed while the lease
+  was held by another apply), show that plan (`show`), check `max_deletes`, apply, release.
 - **interactive** (`confirm` given): plan and `show` without the lease, so a prompt blocks
   nobody; check `max_deletes`; ask; then take the lease and plan again: the app must be as it was
   shown (`pipeline.check_reviewed`), else nothing is written.
 - **reviewed** (a saved plan, `reviewed` given; the client comes from
-  `pipeline.saved_plan_client`): take the lease, plan again, and refuse unless the live app is
-  the one the plan was made from and the actions are the same; check `max_deletes`; apply.
+  `pipeline.saved_plan_client`): GetApp, take the lease, plan again, and refuse unless the live
+  app is the one the plan was made from and the actions are the same; check `max_deletes`; apply.
 
 The lease (`apply/lease.py`) is a dataset of the app, so an app that does not exist yet is created
 first, outside the lease (PostApps of the manifest's app; an app someone else created meanwhile is
@@ -29,10 +31,11 @@ from dataclasses import dataclass
 
 from reconciler.api.client import Client
 from reconciler.api.codecs import AppCodec
+from reconciler.api.live import app_exists
 from reconciler.api.transport import api_path
+from reconciler.apply import scheduler
 from reconciler.apply.base import ApplyResult, Progress, _is_duplicate
 from reconciler.apply.lease import AppMissing, Lease, LeaseOptions
-from reconciler.apply.scheduler import apply_plan
 from reconciler.core.errors import ApiError, PlanError
 from reconciler.core.state import State
 from reconciler.planning.actions import Op, Plan
@@ -87,32 +90,37 @@ def apply_app(
     saved = reviewed is not None
     if reviewed is not None:
         desired, targets = reviewed.desired, reviewed.targets
-    elif confirm is not None:
-        plan = plan_app(client, desired, targets=targets)
-        shown(plan)
-        if plan.empty:
-            return ApplyOutcome(plan)
-        check_max_deletes(plan, max_deletes)
-        if not confirm(plan):
-            return ApplyOutcome(plan, cancelled=True)
-        reviewed = plan
+        if not creates_app(reviewed) and not app_exists(client, desired.app.id, user_id=desired.user_id):
+            raise PlanError(
+                f"the live app {desired.app.id} changed since the plan in {source} was made (it was deleted); "
+                "nothing was changed; make a new plan"
+            )
+        first = reviewed
+    else:
+        # Read (and plan) before anything is written: a server whose answers cannot be read gets
+        # no write, and a plan with nothing to do takes no lease.
+        first = plan_app(client, desired, targets=targets)
+        if confirm is not None or first.empty:
+            shown(first)
+        if first.empty:
+            return ApplyOutcome(first)
+        check_max_deletes(first, max_deletes)
+        if confirm is not None:
+            if not confirm(first):
+                return ApplyOutcome(first, cancelled=True)
+            reviewed = first
+    created = creates_app(first) and _create_app(client, desired, say)  # the lease lives in the app
     lease = (
         None
         if no_lock
         else Lease(client, desired.app.id, desired.user_id, options=lease_options, progress=say, unlock_hint=unlock_hint)
     )
-    created = reviewed is not None and creates_app(reviewed) and _create_app(client, desired, say)
     try:
         if lease is not None:
             try:
                 lease.acquire()
-            except AppMissing:
-                if reviewed is not None:
-                    raise PlanError(
-                        f"app {desired.app.id} was deleted since the plan was made; nothing was changed; make a new plan"
-                    ) from None
-                _create_app(client, desired, say)
-                lease.acquire()
+            except AppMissing:  # deleted since it was read
+                raise PlanError(f"app {desired.app.id} was deleted while this apply started; nothing was changed") from None
         fresh = plan_app(client, desired, targets=targets)
         if reviewed is not None:
             check_reviewed(reviewed, fresh, saved=saved, source=source, app_created=created)
@@ -121,7 +129,7 @@ def apply_app(
         if fresh.empty:
             return ApplyOutcome(fresh)
         check_max_deletes(fresh, max_deletes)
-        result = apply_plan(
+        result = scheduler.apply_plan(
             client,
             fresh,
             progress=say,
