@@ -24,7 +24,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e import EXAMPLES, ROOT, Harness
@@ -238,36 +240,58 @@ def until(proc: subprocess.Popen[str], pattern: str, lines: list[str]) -> None:
     raise AssertionError(f"never printed {pattern!r}: {''.join(lines)}")
 
 
+def holding(url: str, manifest: Path, *flags: str, **env: str) -> subprocess.Popen[str]:
+    """An apply of `manifest` that holds the lease, paused (SIGSTOP) right after its first write:
+    whatever the machine's speed, the next apply meets a lease that is held. SIGCONT resumes it."""
+    proc = start(url, manifest, *flags, **env)
+    until(proc, r"^\[\d+/\d+\] ", [])  # progress: it holds the lease and has written
+    proc.send_signal(signal.SIGSTOP)
+    return proc
+
+
+def lease_on(url: str) -> Any:
+    from reconciler.apply.lease import read_lease
+
+    return read_lease(Client(url, DEFAULT_KEY, user_id=DEFAULT_USER, rate_limit=0), "people-synonyms", DEFAULT_USER)
+
+
 def test_two_applies_racing_one_fails_naming_the_holder_the_app_is_the_winners(tmp_path: Path, served: str) -> None:
     a, b = manifests(tmp_path)
     assert finish([start(served, a)])[0][0] == 0  # the app exists; both race on an update
-    first = start(served, b)
-    lines: list[str] = []
-    until(first, r"^\[\d+/\d+\] ", lines)  # b holds the lease and is writing
-    second = start(served, a)
-    (code_b, _, err_b, _), (code_a, _, err_a, _) = finish([first, second])
+    first = holding(served, b)
+    try:
+        (code_a, _, err_a, _), = finish([start(served, a)])
+    finally:
+        first.send_signal(signal.SIGCONT)
+    (code_b, _, err_b, _), = finish([first])
     assert (code_b, code_a) == (0, 1), (err_b, err_a)
     held = [ln for ln in err_a.splitlines() if ln.startswith("error:")]
     assert len(held) == 1, err_a
     m = HELD.match(held[0])
     assert m, held[0]
     assert int(m.group(3)) == first.pid and m.group(6) == str(a)  # names the holder's pid, and how to unlock
-    assert "Traceback" not in err_a + err_b + "".join(lines)
+    assert "Traceback" not in err_a + err_b
     assert plan_code(served, b) == 0  # the app is b's: the one that exited 0
     assert plan_code(served, a) == 2
 
 
 def test_two_applies_with_lock_timeout_both_succeed_the_last_one_wins(tmp_path: Path, served: str) -> None:
+    """The app does not exist yet: the first creates it and holds the lease while the second
+    reads the app being filled (the read race of issue 21 item 7) and waits for the lease."""
     a, b = manifests(tmp_path)
-    procs = [start(served, a, "--lock-timeout", "120s"), start(served, b, "--lock-timeout", "120s")]
-    results = finish(procs)
+    first = holding(served, a, "--lock-timeout", "120s")
+    second = start(served, b, "--lock-timeout", "120s")
+    lines: list[str] = []
+    try:
+        until(second, r"^waiting for the lease on app people-synonyms \(apply by ", lines)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    results = finish([first, second])
     assert [r[0] for r in results] == [0, 0], [r[2] for r in results]
-    waited = [r for r in results if "waiting for the lease on app people-synonyms (apply by " in r[2]]
-    assert len(waited) == 1, [r[2] for r in results]
-    last = a if results[0][3] > results[1][3] else b
-    assert waited[0] is results[0 if last is a else 1]  # the one that waited finished last
-    assert plan_code(served, last) == 0
-    assert plan_code(served, b if last is a else a) == 2
+    assert f"(pid {first.pid})" in lines[-1]
+    assert results[1][3] > results[0][3]  # the one that waited finished last
+    assert plan_code(served, b) == 0  # the app is the last one's
+    assert plan_code(served, a) == 2
     assert_no_duplicates_served(served)
 
 
@@ -300,28 +324,27 @@ def test_two_saved_plans_from_one_state_applied_at_once_the_second_is_refused(tm
 def test_a_holder_killed_by_sigkill_leaves_a_lease_that_expires(tmp_path: Path, served: str) -> None:
     a, b = manifests(tmp_path)
     short = {"RECONCILER_LEASE_TTL": "2", "RECONCILER_LEASE_SKEW": "1"}
-    victim = start(served, a, **short)
-    lines: list[str] = []
-    until(victim, r"^\[\d+/\d+\] ", lines)  # it holds the lease and has written
+    victim = holding(served, a, **short)
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)
-    killed_at = time.monotonic()
-    (code, _, err, _), = finish([start(served, b, **short)])
-    if time.monotonic() - killed_at < 2:  # within its ttl: still held, naming the dead holder
-        assert code == 1 and f"(pid {victim.pid})" in err, err
-    time.sleep(max(0.0, 3.5 - (time.monotonic() - killed_at)))  # past expires + skew
+    left = lease_on(served)
+    assert left is not None and left.pid == victim.pid  # left behind
     (code, out, err, _), = finish([start(served, b, **short)])
+    if code == 1:  # still within its ttl + skew: held, naming the dead holder
+        assert f"(pid {victim.pid})" in err, err
+        expires = datetime.fromisoformat(left.expires.replace("Z", "+00:00")).timestamp()
+        time.sleep(max(0.0, expires + 1.5 - time.time()))  # past expires + skew
+        (code, out, err, _), = finish([start(served, b, **short)])
     assert code == 0, err
     assert "took over the expired lease on app people-synonyms (apply by " in err and f"(pid {victim.pid})" in err
     assert "Apply complete" in out
     assert plan_code(served, b) == 0
+    assert lease_on(served) is None
 
 
 def test_unlock_breaks_a_dead_holders_lease_with_its_id(tmp_path: Path, served: str) -> None:
     a, b = manifests(tmp_path)
-    victim = start(served, a)  # the default ttl: 120 s
-    lines: list[str] = []
-    until(victim, r"^\[\d+/\d+\] ", lines)
+    victim = holding(served, a)  # the default ttl: 120 s
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)
     (code, _, err, _), = finish([start(served, b)])
