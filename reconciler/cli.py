@@ -19,13 +19,16 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler.commands import (
     apply,
+    completion,
     convert,
     drift,
     export,
     graph,
+    init,
     plan,
     record,
     sandbox,
+    schema,
     show,
     simulate,
     tune,
@@ -38,7 +41,24 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (validate, plan, show, apply, unlock, export, drift, convert, simulate, record, tune, graph, sandbox)
+VERBS = (
+    init,
+    validate,
+    plan,
+    show,
+    apply,
+    unlock,
+    export,
+    drift,
+    convert,
+    simulate,
+    record,
+    tune,
+    graph,
+    sandbox,
+    schema,
+    completion,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for module in VERBS:
         module.add_parser(sub)
+    p.set_defaults(root_parser=p)  # `completion` generates its script from the whole parser
     return p
 
 

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -54,6 +55,7 @@ from reconciler.api.transport import (
     app_path,
     retry_after,
     retryable,
+    unresolvable,
 )
 from reconciler.core.errors import ApiError
 from reconciler.core.status_codes import BY_NAME
@@ -222,6 +224,14 @@ class Client:
             try:
                 resp = self._http.request(method, path, params=params, content=content, headers=headers)
             except RETRY_EXC as exc:
+                if unresolvable(exc):  # a host that does not resolve will not resolve in a second either
+                    host = urlsplit(self.base_url).hostname or self.base_url
+                    raise self.error(
+                        f"cannot reach {self.label}: the host name {host!r} does not resolve ({unresolvable(exc)}); "
+                        "check --api-base / CLARIFAI_API_BASE and the network (not retried)",
+                        method,
+                        path,
+                    ) from None
                 failure: ApiError = self.error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
                 unsent = isinstance(exc, UNSENT_EXC)
             except httpx.LocalProtocolError as exc:  # its text can quote our headers: not shown

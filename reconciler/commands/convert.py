@@ -28,7 +28,11 @@ def add_parser(sub: Subparsers) -> None:
         metavar="USER/APP",
         help="owner of pinned models that name no user_id/app_id (default: clarifai/main, as in the SDK's own examples)",
     )
-    cv.add_argument("--schema", metavar="PATH|URL", help="schema for the modeline ('none' for none)")
+    cv.add_argument(
+        "--schema",
+        metavar="PATH|URL",
+        help="schema for the modeline (default: the repository's copy, relative to the output; 'none' for none)",
+    )
     cv.set_defaults(func=run)
 
 

@@ -19,7 +19,7 @@ def add_parser(sub: Subparsers) -> None:
     ex.add_argument(
         "--schema",
         metavar="PATH|URL",
-        help="schema for the modeline (default: the packaged schema, relative to FILE; 'none' for no modeline)",
+        help="schema for the modeline (default: the repository's copy, relative to FILE; 'none' for no modeline)",
     )
     connection_args(ex)
     ex.set_defaults(func=run)
