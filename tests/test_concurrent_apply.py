@@ -342,6 +342,19 @@ def test_a_holder_killed_by_sigkill_leaves_a_lease_that_expires(tmp_path: Path, 
     assert lease_on(served) is None
 
 
+def test_sigterm_stops_the_apply_and_releases_the_lease(tmp_path: Path, served: str) -> None:
+    a, _b = manifests(tmp_path)
+    holder = holding(served, a)
+    assert lease_on(served).pid == holder.pid
+    holder.send_signal(signal.SIGTERM)  # a cancelled CI job
+    holder.send_signal(signal.SIGCONT)
+    (code, _, err, _), = finish([holder])
+    assert code == 1 and "Traceback" not in err, err
+    last = [ln for ln in err.splitlines() if ln.startswith("error:")][-1]
+    assert last == "error: interrupted" or last.startswith("error: apply stopped at "), err  # as Ctrl-C
+    assert lease_on(served) is None  # released on the way out
+
+
 def test_unlock_breaks_a_dead_holders_lease_with_its_id(tmp_path: Path, served: str) -> None:
     a, b = manifests(tmp_path)
     victim = holding(served, a)  # the default ttl: 120 s
