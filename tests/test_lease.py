@@ -338,17 +338,20 @@ def test_apply_app_takes_and_releases_the_lease_around_the_writes(h: Harness) ->
     assert read_lease(h.client, APP, DEFAULT_USER) is None and h.plan(desired).empty
 
 
-def test_a_failed_apply_releases_the_lease(h: Harness) -> None:
+def test_a_failed_apply_releases_the_lease(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.apply import scheduler
+    from reconciler.core.errors import ApiError
+
     desired = Harness.desired(EXAMPLE, EXAMPLE.read_text().replace("adult: 0.95", "adult: 0.9"))
-    h.clear_log()
-    h.plan(desired)
-    reads = len(h.log())  # a plan's reads: apply makes them twice, around taking the lease
-    h.clear_log()
-    for k in range(2 * reads + 2, 2 * reads + 8):  # its first writes, and the reads that check them
-        h.sandbox.faults.fail_request(k, mode="http500", when="before")
+
+    def failing(self: Any, task: Any) -> None:
+        raise ApiError("POST /v2/...: INTERNAL_UNCATEGORIZED (99009), HTTP 500", code=99009, http_status=500)
+
+    monkeypatch.setattr(scheduler.Applier, "_execute", failing)
     with pytest.raises(ApplyError, match="apply stopped at "):
-        apply_app(h.make_client(max_retries=0), desired, poll_s=0.01)
+        apply_app(h.client, desired, poll_s=0.01)
     assert read_lease(h.client, APP, DEFAULT_USER) is None
+    monkeypatch.undo()
     assert apply_app(h.client, desired, poll_s=0.01).result is not None and h.plan(desired).empty
 
 
