@@ -1,29 +1,31 @@
 """The app lease: at most one apply writes to an app at a time.
 
 Clarifai has no conditional update (no ETag, no compare-and-set), so the lease rests on the one
-operation its server makes atomic: creating a resource with a client-chosen id, which a second
-create of the same id is refused. The resource is a **dataset** of the app with the fixed id
+operation its server makes atomic: creating a resource with a client-chosen id (a second create
+of the same id is refused). The resource is a **dataset** of the app with the fixed id
 `reconciler-lease`:
 
 - A second PostDatasets with an existing id is refused, and atomically: "Add datasets to an app.
   The process is atomic, i.e. either all or no datasets are added. If there is an error for one
-  dataset, the process will stop, revert the transaction and return the error" (clarifai-grpc
-  `proto/clarifai/api/service.proto`, rpc PostDatasets; the same text in Clarifai/clarifai-nodejs-grpc).
-  Dataset ids are chosen by the client and unique per app: "you can initiate the creation of a
-  dataset by specifying a unique dataset ID" (Clarifai/docs, SDK "Managing Datasets"); the SDK's
-  `App.create_dataset(dataset_id)` raises on any non-SUCCESS answer (Clarifai/clarifai-python
-  `clarifai/client/app.py`); a duplicate id is DATABASE_DUPLICATE_KEY 40010, "Object has a
-  duplicate ID; another object with same ID already exist" (Clarifai/docs
-  `docs/resources/api-overview/status-codes.md`). No published test posts one dataset id twice, so
-  the code of that answer is [UNVERIFIED]: this module never branches on it. After ANY failed
-  create it reads the record back and decides from what is there (ours, someone else's, nothing).
+  dataset, the process will stop, revert the transaction and return the error"
+  (Clarifai/clarifai-python-grpc `clarifai_grpc/grpc/api/service_pb2_grpc.py`, PostDatasets;
+  Clarifai/clarifai-nodejs-grpc `proto/clarifai/api/service.proto`). Dataset ids are chosen by the
+  client and unique in the app: "you can initiate the creation of a dataset by specifying a unique
+  dataset ID" (Clarifai/docs, SDK page "Managing Datasets"); the SDK's `App.create_dataset(dataset_id)`
+  raises on any non-SUCCESS answer (Clarifai/clarifai-python `clarifai/client/app.py`); an object
+  whose id is taken is DATABASE_DUPLICATE_KEY 40010, "Object has a duplicate ID; another object
+  with same ID already exist" (Clarifai/docs `docs/resources/api-overview/status-codes.md`). No
+  published test posts one dataset id twice (Clarifai/clarifai-python-grpc's only dataset test,
+  `tests/client/test_dataset_version_export.py`, makes a fresh uuid id), so the code of that
+  answer is [UNVERIFIED]: this module never branches on it. After ANY failed create it reads the
+  record back and decides from what is there (ours, someone else's, nothing).
   `tests/test_live_acceptance.py::test_dataset_create_twice_is_refused` (`-m live`) checks the
-  refusal on the real API.
+  refusal, and the metadata merge renewals rely on, on the real API.
 - A dataset carries `description` and a `metadata` Struct (clarifai-grpc `resources.proto`
   message Dataset), which hold who holds the lease; PatchDatasets `merge` updates the metadata
-  (Clarifai/docs `docs/api-guide/data/datasets/dataset-basics.md`, `patching.md`), DeleteDatasets
-  `{dataset_ids}` removes it (Clarifai/clarifai-grpc-python
-  `tests/client/test_dataset_version_export.py`).
+  (Clarifai/docs `docs/api-guide/data/datasets/dataset-basics.md`,
+  `docs/api-guide/advanced-topics/patching.md`), DeleteDatasets `{dataset_ids}` removes it
+  (Clarifai/clarifai-python-grpc `tests/client/test_dataset_version_export.py`).
 - A dataset has no side effect on what the tool manages: no inference, no training, never read by
   `api/live.read_live` (which lists concepts, relations, models and workflows only), so the lease
   never shows in plan, export or drift. The other candidates fail a requirement: concepts cannot be
