@@ -140,14 +140,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """`func(args)` with every error mapped to one line and an exit code."""
+    from reconciler.core.printable import printable
+
     try:
         return func(args)
-    except ManifestError as err:
+    except ManifestError as err:  # each problem one line: a key or value quoted in it is escaped
         for p in err.problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         return EXIT_ERROR
     except ReconcilerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -157,5 +159,8 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except Exception as err:  # a bug, not a user error: still one line, and a hint for reporting
         if os.environ.get("RECONCILER_TRACEBACK"):
             raise
-        print(f"error: internal error ({type(err).__name__}): {err}; set RECONCILER_TRACEBACK=1 to see where", file=sys.stderr)
+        print(
+            f"error: internal error ({type(err).__name__}): {printable(err)}; set RECONCILER_TRACEBACK=1 to see where",
+            file=sys.stderr,
+        )
         return EXIT_ERROR

@@ -180,6 +180,11 @@ class ModelExecutors(ExecutorBase):
             code = training_code(status.get("code"))
             if code == MODEL_TRAINED:
                 return
+            if self._stopping.is_set():  # a failure elsewhere, or Ctrl-C: stop waiting at once
+                raise ApplyError(
+                    f"model {m.id}: version {vid} not trained yet ({status_name(code)}); apply stopped "
+                    "while waiting for it, and the next apply waits for it again"
+                )
             elapsed = self.clock() - start
             if code in TRAINING_FAILED:
                 raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
@@ -196,7 +201,7 @@ class ModelExecutors(ExecutorBase):
                     f"  model/{m.id}: training version {vid}: {status_name(code)} "
                     f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
                 )
-            self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
+            self._pause(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}
             status = v.get("status") or {}
 

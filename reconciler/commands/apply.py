@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     from reconciler.apply.lease import LeaseOptions
     from reconciler.apply.locked import apply_app
     from reconciler.commands.common import connect_client, load_desired, manifest_path, use_color, with_user
+    from reconciler.core.printable import printable
     from reconciler.planning import render
     from reconciler.planning.planfile import read_plan_file
 
@@ -114,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         print(render.render_text(render.plan_to_dict(plan), color=use_color(args)), flush=True)
 
     def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        print(printable(line), file=sys.stderr, flush=True)
 
     saved = read_plan_file(args.files[0]) if len(args.files) == 1 else None
     common = {
@@ -158,8 +159,9 @@ def _run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, `kill`) stops apply as Ctrl-C does: the requests in flight
-    finish, the app lease is released, the report says what was done."""
+    """SIGTERM (a CI job cancelled, `kill`) stops apply as Ctrl-C does (whatever handles SIGINT
+    at that moment: the applier's own while it runs): the requests in flight finish, the app lease
+    is released, the report says what was done."""
     import signal
     import threading
 
@@ -167,8 +169,12 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
         return
 
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    def interrupt(signum: int, frame: Any) -> None:
+        as_sigint = signal.getsignal(signal.SIGINT)
+        if callable(as_sigint):
+            as_sigint(signum, frame)
+        else:
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
@@ -211,8 +217,10 @@ def _confirm(plan: Plan) -> bool:
             "refusing to apply without confirmation: stdin is not a terminal; "
             "review the plan and pass --auto-approve, or apply a saved plan file"
         )
+    from reconciler.core.printable import printable
+
     print(
-        f"\nApply these {len(plan.actions)} action(s) to app {plan.app_id}? Only 'yes' will be accepted: ",
+        f"\nApply these {len(plan.actions)} action(s) to app {printable(plan.app_id)}? Only 'yes' will be accepted: ",
         end="",
         file=sys.stderr,
         flush=True,

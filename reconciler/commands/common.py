@@ -9,7 +9,8 @@ Contract:
 - `connect_client(args, ...) -> Client`, the only way a verb connects (flags and environment);
 - `schema_ref(args)`: the modeline schema of a manifest export and convert write;
 - `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
-  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line.
+  (`fileio.write_atomic`); a text holding the PAT is refused (callers mask it in their data
+  first, `secrets.mask_data`); an `OSError` becomes one `ReconcilerError` line.
 """
 
 from __future__ import annotations
@@ -266,17 +267,22 @@ def connect_client(
 
 
 def write_output(path: str | None, text: str, *, private: bool = False, name: str | None = None) -> None:
-    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically with the
-    PAT masked (mode 0600 when `private`). A failure is one line: "cannot write NAME: why"
-    (`name` defaults to the path)."""
+    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically (mode
+    0600 when `private`). The PAT is masked by the caller, in the data before it became `text`
+    (`secrets.mask_data`: a file the tool reads back keeps its syntax); a text in which it still
+    shows is refused, never rewritten. A failure is one line: "cannot write NAME: why" (`name`
+    defaults to the path)."""
+    from reconciler.api.secrets import holds_secret
+
+    if holds_secret(text):
+        raise ReconcilerError(f"cannot write {name or path or 'the output'}: it would hold the PAT; nothing was written")
     if not path or path == "-":
-        sys.stdout.write(text)  # stdout masks the PAT itself (cli.main)
+        sys.stdout.write(text)
         return
-    from reconciler.api.secrets import mask_secrets
     from reconciler.core.fileio import write_atomic
 
     try:
-        write_atomic(path, mask_secrets(text), private=private)
+        write_atomic(path, text, private=private)
     except OSError as err:
         raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
 

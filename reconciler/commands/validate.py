@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, verb
 from reconciler.core.errors import ManifestError, ReconcilerError
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([p.as_dict() for p in problems], indent=2))
     else:
         for p in problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         if not problems:
             print(f"{len(args.files) + (1 if args.overlays else 0)} manifest(s) valid")
             if inputs.placeheld:

@@ -90,6 +90,7 @@ def check_reviewed(reviewed: Plan, fresh: Plan, *, saved: bool, source: str, app
     the app lease, gives `fresh` with the same live app and the same actions. A plan made while the
     app did not exist is compared after the app was created (by this apply: `app_created`, or by
     someone else): `fresh` must then be the same actions without the app's creation."""
+    from reconciler.planning.planfile import same_plan
     from reconciler.planning.serialize import bound_fingerprint
 
     done = "only the app was created" if app_created else "nothing was changed"
@@ -111,7 +112,7 @@ def check_reviewed(reviewed: Plan, fresh: Plan, *, saved: bool, source: str, app
         reviewed.endpoint, reviewed.user_id, reviewed.app_id, reviewed.live_fingerprint
     ):
         raise PlanError(changed)
-    if (fresh.actions, fresh.app_id, fresh.user_id) != (reviewed.actions, reviewed.app_id, reviewed.user_id):
+    if not same_plan(fresh, reviewed):
         raise PlanError(
             f"the plan in {source} no longer matches what applying it would do "
             "(was it made by another version of reconciler?); make a new plan"
