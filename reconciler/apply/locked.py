@@ -12,7 +12,8 @@ the project runner) changes an app. Three ways in:
   shown (`pipeline.check_reviewed`), else nothing is written.
 - **reviewed** (a saved plan, `reviewed` given; the client comes from
   `pipeline.saved_plan_client`): GetApp, take the lease, plan again, and refuse unless the live
-  app is the one the plan was made from and the actions are the same; check `max_deletes`; apply.
+  app is the one the plan was made from and the actions are the same; `show` it, check
+  `max_deletes`; apply.
 
 The lease (`apply/lease.py`) is a dataset of the app, so an app that does not exist yet is created
 first, outside the lease (PostApps of the manifest's app; an app someone else created meanwhile is
@@ -124,7 +125,7 @@ def apply_app(
         fresh = plan_app(client, desired, targets=targets)
         if reviewed is not None:
             check_reviewed(reviewed, fresh, saved=saved, source=source, app_created=created)
-        else:
+        if reviewed is None or saved:  # what is applied (a saved plan: as it was reviewed)
             shown(fresh)
         if fresh.empty:
             return ApplyOutcome(fresh)

@@ -128,7 +128,6 @@ def _run(args: argparse.Namespace) -> int:
     }
     if saved is not None:
         client, stored = _saved_plan(args, args.files[0], saved)
-        show(stored)  # what was reviewed; the plan made again under the lease must be the same
         outcome = apply_app(
             client,
             stored.desired,
