@@ -26,6 +26,7 @@ from reconciler.commands import (
     graph,
     init,
     plan,
+    probe,
     record,
     sandbox,
     schema,
@@ -58,6 +59,7 @@ VERBS = (
     sandbox,
     schema,
     completion,
+    probe,
 )
 
 

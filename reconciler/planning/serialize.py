@@ -64,7 +64,11 @@ PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
 
 
 def _app(a: App) -> dict[str, Any]:
-    return {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    out = {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    for k in ("reindex", "input_count"):  # only when set: plans without them read as before
+        if getattr(a, k) is not None:
+            out[k] = getattr(a, k)
+    return out
 
 
 def _concept_ref(r: ConceptRef) -> dict[str, Any]:
@@ -130,6 +134,13 @@ def _with_owner(owner: str | None, d: dict[str, Any]) -> dict[str, Any]:
     return {**d, "owner": owner} if owner else d
 
 
+def _opt(value: Any, typ: type) -> Any:
+    """An optional field of a saved plan: None, or a value of `typ` (else the plan is malformed)."""
+    if value is None or (isinstance(value, typ) and (typ is bool or not isinstance(value, bool))):
+        return value
+    raise TypeError(f"expected {typ.__name__} or null, got {value!r}")
+
+
 def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
     try:
         if kind is Kind.APP:
@@ -138,6 +149,8 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 description=d.get("description", ""),
                 default_workflow=d.get("default_workflow"),
                 metadata=dict(d.get("metadata") or {}),
+                reindex=_opt(d.get("reindex"), bool),
+                input_count=_opt(d.get("input_count"), int),
             )
         if kind is Kind.CONCEPT:
             return Concept(id=d["id"], name=d.get("name", ""), description=d.get("description", ""))
@@ -159,7 +172,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 protect=bool(d.get("protect", False)),
                 config=dict(d.get("config") or {}),
                 managed=bool(d.get("managed", True)),
-                owner=d.get("owner"),
+                owner=_opt(d.get("owner"), str),
                 version_id=d.get("version_id"),
                 versions=tuple(
                     ModelVersion(
@@ -178,7 +191,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 metadata=dict(d.get("metadata") or {}),
                 protect=bool(d.get("protect", False)),
                 managed=bool(d.get("managed", True)),
-                owner=d.get("owner"),
+                owner=_opt(d.get("owner"), str),
                 nodes=tuple(
                     Node(
                         id=n["id"],
@@ -229,7 +242,7 @@ def state_from_dict(d: dict[str, Any]) -> State:
         workflows=tuple(_resource_of(Workflow, Kind.WORKFLOW, w) for w in d.get("workflows") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
-        owner=d.get("owner"),
+        owner=_opt(d.get("owner"), str),
     )
 
 
