@@ -5,8 +5,9 @@ Library code and commands raise `ReconcilerError`s; nothing prints a traceback f
 can cause.
 
 Exit codes (`core.exitcodes`): 0 success; 1 error (bad input, API failure, refused plan, stale
-saved plan); 2 "changes present" for `plan --detailed-exitcode` (and `drift`); 3 apply applied
-what it could and left some actions for a later apply (a model that cannot train yet).
+saved plan, the app lease held by another apply); 2 "changes present" for `plan
+--detailed-exitcode` (and `drift`); 3 apply applied what it could and left some actions for a later
+apply (a model that cannot train yet).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from reconciler.commands import (
     show,
     simulate,
     tune,
+    unlock,
     validate,
 )
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
@@ -48,6 +50,7 @@ VERBS = (
     plan,
     show,
     apply,
+    unlock,
     export,
     drift,
     convert,

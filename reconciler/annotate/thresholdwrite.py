@@ -18,8 +18,9 @@ Contract:
   new value at every changed path, or nothing is written. Both write through `fileio.write_atomic`
   with `edit=True`: through a symlink to the real file, keeping its mode; a read-only or
   hard-linked file is refused in one line.
-- `overlay_text(changes, ...)` is a new thresholds overlay (README, "Overlays"): `models` items
-  with an `id` and the changed `thresholds`, to merge with `-f base.yaml -f overlay.yaml`.
+- `overlay_text(changes, ...)` is a new thresholds overlay (README, "Overlays"): `overlay: true`
+  and `models` items with an `id` and the changed `thresholds`, to merge with
+  `-f base.yaml -f overlay.yaml`.
 - `format_threshold(x)`: the shortest decimal that round-trips (0.87, not 0.8700000000000001).
 """
 
@@ -299,6 +300,7 @@ def _add_entry(ed: _Editor, mapping: Node, key: str, value: Any) -> None:
 def overlay_text(changes: Iterable[dict[str, Any]], header: str = "") -> str:
     by_model = _by_model(changes)
     lines = [f"# {h}" if h else "#" for h in header.splitlines()] if header else []
+    lines.append("overlay: true  # merged onto its base: -f manifest.yaml -f this file")
     lines.append("models:")
     for model, th in by_model.items():
         lines.append(f"  - id: {json.dumps(model)}")

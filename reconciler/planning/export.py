@@ -21,7 +21,9 @@ What is exported (README, "Environments"):
   marker lists them). An unmarked resource's metadata is not claimed: adopting it leaves its keys
   the user's own and untouched;
 - deterministic order: concepts, relations, models and workflows sorted by id; a workflow's nodes
-  in data-flow order (inputs first, ties in the app's order).
+  in data-flow order (inputs first, ties in the app's order);
+- `owner:` when the managed models and workflows name one owner in their markers, so the exported
+  file manages them as that manifest did (several owners: none, and a warning).
 
 Unmarked resources plan as `adopt` (no field changes) against the app they came from: run `apply`
 once to take ownership, after which the plan is empty.
@@ -58,7 +60,17 @@ Warn = Callable[[str], None]
 
 def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, Any]:
     owner = live.user_id
-    data: dict[str, Any] = {"version": 1, "app": _app(live)}
+    data: dict[str, Any] = {"version": 1}
+    managed: list[Model | Workflow] = [*(m for m in live.models if m.managed), *(w for w in live.workflows if w.managed)]
+    managers = sorted({r.owner for r in managed if r.owner})
+    if len(managers) == 1:  # the export takes over from that manifest without a change to plan
+        data["owner"] = managers[0]
+    elif managers:
+        warn(
+            f"the app's resources are managed by {len(managers)} owners ({', '.join(managers)}): the export names none, "
+            "so its plan shows which it would take over (set owner: in it)"
+        )
+    data["app"] = _app(live)
     if live.concepts:
         data["concepts"] = [_concept(c.id, c.name, c.description) for c in sorted(live.concepts, key=lambda c: c.id)]
     if live.relations:
