@@ -71,9 +71,10 @@ def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, Any]:
-    """Metadata as written: the manifest's keys and the ownership marker naming them."""
-    return {**metadata, MARKER_KEY: make_marker(protect, metadata)}
+def metadata_with_marker(metadata: dict[str, Any], protect: bool, owner: str | None = None) -> dict[str, Any]:
+    """Metadata as written: the manifest's keys and the ownership marker naming them (and the
+    owner, when the manifest has one: `state.MARKER_KEY`)."""
+    return {**metadata, MARKER_KEY: make_marker(protect, metadata, owner)}
 
 
 # --- app --------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class AppCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
-        _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None).metadata
         dw_obj = _obj(raw, "default_workflow")
         default = AppCodec.default_of(raw)
         # The object says where the default lives; a bare id is judged by this app's workflows alone.
@@ -219,7 +220,7 @@ class ModelCodec:
             "id": m.id,
             "model_type_id": m.type,
             "description": m.description,
-            "metadata": metadata_with_marker(m.metadata, m.protect),
+            "metadata": metadata_with_marker(m.metadata, m.protect, m.owner),
         }
 
     @staticmethod
@@ -241,7 +242,7 @@ class ModelCodec:
         """A model and its versions, which the caller gives newest first (`live.list_versions`;
         stable ties keep server order): its config and version id are the newest's."""
         mtype = modeltypes.canonical_type(text(raw, "model_type_id"))
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, owner = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])
         latest = versions[0] if versions else None
         return Model(
@@ -252,6 +253,7 @@ class ModelCodec:
             protect=protect,
             config=dict(latest.config) if latest else {},
             managed=managed,
+            owner=owner,
             version_id=latest.id if latest else None,
             versions=versions,
         )
@@ -301,7 +303,7 @@ class WorkflowCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         nodes_raw = raw.get("nodes")
         if not nodes_raw and isinstance(raw.get("version"), dict):
             nodes_raw = raw["version"].get("nodes")
@@ -313,6 +315,7 @@ class WorkflowCodec:
             protect=protect,
             nodes=nodes,
             managed=managed,
+            owner=manager,
             raw=raw,
         )
 
@@ -352,7 +355,7 @@ class DatasetCodec:
         return {
             "id": d.id,
             "description": d.description,
-            "metadata": metadata_with_marker(d.metadata, d.protect) if metadata is None else metadata,
+            "metadata": metadata_with_marker(d.metadata, d.protect, d.owner) if metadata is None else metadata,
         }
 
     @staticmethod
@@ -384,7 +387,7 @@ class DatasetCodec:
     def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None = None) -> Dataset:
         """A dataset and its versions, which the caller gives newest first; its `version` is the
         newest's definition (None when it has none)."""
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(DatasetCodec.version_from_api(v) for v in versions_raw or [])
         return Dataset(
             id=text(raw, "id"),
@@ -393,6 +396,7 @@ class DatasetCodec:
             protect=protect,
             version=dict(versions[0].spec) if versions else None,
             managed=managed,
+            owner=manager,
             versions=versions,
             raw=raw,
         )
@@ -525,7 +529,7 @@ class TaskCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, owner: str) -> Task:
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         key = marker_key(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         sid = text(raw, "id")
         worker = _obj(raw, "worker")
@@ -610,6 +614,7 @@ class TaskCodec:
             protect=protect,
             auto_annotation=auto,
             managed=managed and key is not None,
+            owner=manager,
             server_id=sid or None,
             raw=raw,
         )
@@ -617,10 +622,10 @@ class TaskCodec:
 
 def task_metadata(t: Task, live_raw: dict[str, Any] | None = None) -> dict[str, Any]:
     """A task's metadata as written: the user's own keys of the live task (when it has one), the
-    manifest's keys, and the marker naming the task's manifest id."""
-    out = {**t.metadata, MARKER_KEY: make_marker(t.protect, t.metadata, key=t.id)}
+    manifest's keys, and the marker naming the task's manifest id (and its owner)."""
+    out = {**t.metadata, MARKER_KEY: make_marker(t.protect, t.metadata, t.owner, key=t.id)}
     if live_raw and isinstance(live_raw.get("metadata"), dict):
-        previously = set(read_marker(live_raw["metadata"])[2])
+        previously = set(read_marker(live_raw["metadata"]).metadata)
         keep = {k: v for k, v in live_raw["metadata"].items() if k != MARKER_KEY and k not in previously}
         out = {**keep, **out}
     return out

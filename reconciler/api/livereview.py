@@ -3,7 +3,8 @@ their versions, and tasks, each listed only when asked for (`state.SECTION_KINDS
 
 - Collaborators: ListCollaborators (`.../collaborators`), one per user (the API's collaborator id
   is kept as `server_id`, for DeleteCollaborators).
-- Datasets: ListDatasets, then ListDatasetVersions for each (concurrently); versions newest first by
+- Datasets: ListDatasets, leaving out the app lease's (`idrules.is_lease_dataset`: they come and go
+  with every apply, and are no manifest's), then ListDatasetVersions for each (concurrently); versions newest first by
   parsed `created_at` (`live.timestamp_key`, server order breaking ties); a dataset's `version` is
   its newest version's definition.
 - Tasks: ListTasks. A task carrying the tool's marker is known by the manifest id the marker names
@@ -22,6 +23,7 @@ from reconciler.api import liveshape
 from reconciler.api.client import Client
 from reconciler.api.codecs import CollaboratorCodec, DatasetCodec, TaskCodec
 from reconciler.api.transport import api_path
+from reconciler.core.idrules import is_lease_dataset
 from reconciler.core.state import Collaborator, Dataset, Task
 
 #: How a duplicate of a managed task is known in a live state: its manifest id, this, its API id.
@@ -49,6 +51,7 @@ def read(
     if "datasets" in lists:
         raw = lists["datasets"].result()
         liveshape.check("datasets", raw, "GET", base + api_path("datasets"))
+        raw = [d for d in raw if not is_lease_dataset(str(d["id"]))]  # the app lease: never a resource
         versions = {str(d["id"]): pool.submit(list_dataset_versions, client, base, str(d["id"])) for d in raw}
         datasets = []
         for d in raw:

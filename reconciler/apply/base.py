@@ -14,6 +14,7 @@ from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
 from reconciler.api.status import DUPLICATE_WORDS, NOT_FOUND_WORDS, server_words
 from reconciler.api.transport import api_path, app_path
+from reconciler.apply.events import Emit
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
@@ -68,6 +69,10 @@ NOT_FOUND_CODES = frozenset(
 )
 
 Progress = Callable[[str], None]
+
+
+def _no_events(type: str, **fields: Any) -> None:  # noqa: A002 - `Emit`'s signature
+    pass
 
 
 # --- the executor table ----------------------------------------------------------------------
@@ -173,10 +178,16 @@ class ExecutorBase:
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        events: Emit | None = None,
+        lease_check: Callable[[], None] | None = None,
     ):
         self.client = client
         self.plan = plan
+        #: raises (`LeaseLost`) once the app lease is lost: called before each task is started
+        self.lease_check = lease_check
         self._say = progress or (lambda _msg: None)
+        #: structured events (`apply.events`: `apply --json`); none by default
+        self.emit: Emit = events or _no_events
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
@@ -219,6 +230,7 @@ class ExecutorBase:
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))
         self.progress(f"  deferred: {_describe(a)} ({why})")
+        self.emit("action_deferred", address=a.address, reason=why)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:
@@ -346,12 +358,12 @@ def image_to_send(image: Any) -> dict[str, str] | None:
 
 def _marked(w: Workflow) -> dict[str, Any]:
     """A workflow's metadata as written: the manifest's keys and the ownership marker."""
-    return metadata_with_marker(w.metadata, w.protect)
+    return metadata_with_marker(w.metadata, w.protect, w.owner)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
     """The user's own keys stay; keys the manifest managed before but dropped now go; the
     manifest's keys and the marker are written."""
-    previously_managed = set(read_marker(live_raw)[2])
+    previously_managed = set(read_marker(live_raw).metadata)
     keep = {k: v for k, v in live_raw.items() if k != MARKER_KEY and k not in previously_managed}
     return {**keep, **with_marker}

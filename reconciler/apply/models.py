@@ -36,7 +36,7 @@ class ModelExecutors(ExecutorBase):
         for a in actions:
             self._create_one_model(_desired(a, Model))
 
-    def _create_one_model(self, m: Model) -> None:
+    def _create_one_model(self, m: Model, *, again: bool = False) -> None:
         api = ModelCodec.version_to_api(m.type, self._resolve_config(m))
         model_json = ModelCodec.to_api(m)
         # A trainable model is created bare, as clarifai-python-grpc `tests/client/test_model_crud.py`
@@ -61,6 +61,11 @@ class ModelExecutors(ExecutorBase):
         except ApiError as err:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
+            if not _is_duplicate(err) and not again and not self._model_exists(m.id):
+                # the answer was lost and nothing was made (a 5xx or a dropped connection before
+                # the commit): send it again, once -- it provably never ran
+                self._create_one_model(m, again=True)
+                return
             # Created by a run whose answer was lost, or by someone else: adopt what is there.
             self._await_gate(m.id)
             version = self._ensure_version(m)
@@ -68,6 +73,16 @@ class ModelExecutors(ExecutorBase):
         vid = version.get("id", "")
         self.result.new_versions[m.id] = vid
         self._await_trained(m, version)
+
+    def _model_exists(self, model_id: str) -> bool:
+        """Whether the app has this model now (GetModel; not found is False)."""
+        try:
+            self.client.get(self._at("models", model_id))
+        except ApiError as err:
+            if _is_not_found(err):
+                return False
+            raise
+        return True
 
     def _await_gate(self, model_id: str) -> None:
         """Wait until the concept batches this model's training version names have been created
@@ -206,6 +221,14 @@ class ModelExecutors(ExecutorBase):
                 self.progress(
                     f"  model/{m.id}: training version {vid}: {status_name(code)} "
                     f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
+                )
+                self.emit(
+                    "training_wait",
+                    model=m.id,
+                    version=vid,
+                    status=status_name(code),
+                    elapsed_s=round(elapsed, 1),
+                    timeout_s=self.train_timeout_s,
                 )
             self._pause(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             v = self.client.get(self._at("models", m.id, "versions", vid)).get("model_version") or {}

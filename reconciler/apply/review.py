@@ -3,8 +3,11 @@
 - Collaborators: PostCollaborators (a duplicate counts as done), PatchCollaborators "overwrite"
   (the only action its proto allows) by the collaborator's API id, DeleteCollaborators by that id.
 - Datasets: PostDatasets, then PostDatasetVersions when the manifest defines a version (a duplicate
-  dataset is adopted: patched); PatchDatasets "merge" (then "remove" of the metadata keys the
-  manifest dropped, as models do); a new version is posted without transport retries (a retried
+  dataset is adopted: patched); PatchDatasets "merge"; metadata keys the manifest dropped go by an
+  "overwrite" of the whole dataset (its "remove" only removes the dataset's image: "'remove' can
+  only be used to remove the dataset image", clarifai-grpc `proto/clarifai/api/service.proto`,
+  PatchDatasetsRequest.action), sending back the user's own metadata keys and the fields the
+  manifest does not manage as read (`DATASET_KEPT`); a new version is posted without transport retries (a retried
   post could snapshot twice): on a lost answer the versions are read back and one with the
   definition is used; DeleteDatasets.
 - Tasks: Clarifai makes task ids, so PostTasks is not idempotent: it is sent without transport
@@ -21,11 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.api.codecs import CollaboratorCodec, DatasetCodec, TaskCodec, metadata_with_marker, task_metadata
-from reconciler.apply.base import _desired, _is_duplicate, _is_not_found, _live, executes
+from reconciler.apply.base import _desired, _is_duplicate, _is_not_found, _live, executes, image_to_send
 from reconciler.apply.workflows import WorkflowExecutors
 from reconciler.core.errors import ApiError, ApplyError
-from reconciler.core.state import Collaborator, Dataset, Kind, Task, marker_key
+from reconciler.core.state import MARKER_KEY, Collaborator, Dataset, Kind, Task, marker_key
 from reconciler.planning.actions import Action, Op
+
+#: Dataset fields apply never manages but sends back as read with an "overwrite" (which may reset
+#: what it does not send: quirk patch-overwrite-replaces); the image goes as `image_to_send`.
+DATASET_KEPT = ("notes", "visibility", "default_annotation_filter", "default_processing_info")
 
 
 def _retryable(err: ApiError) -> bool:
@@ -82,15 +89,19 @@ class ReviewExecutors(WorkflowExecutors):
             self._patch_dataset(_desired(a, Dataset), _live(a, Dataset))
 
     def _patch_dataset(self, d: Dataset, live: Dataset | None) -> None:
-        body = {"datasets": [DatasetCodec.to_api(d, metadata_with_marker(d.metadata, d.protect))], "action": "merge"}
+        body = {"datasets": [DatasetCodec.to_api(d, metadata_with_marker(d.metadata, d.protect, d.owner))], "action": "merge"}
         self._write("patch", self._at("datasets"), body)
-        gone = sorted(set(live.metadata) - set(d.metadata)) if live is not None else []
-        if gone:
-            self._write(
-                "patch",
-                self._at("datasets"),
-                {"datasets": [{"id": d.id, "metadata": {k: True for k in gone}}], "action": "remove"},
-            )
+        gone = set(live.metadata) - set(d.metadata) if live is not None else set()
+        if live is not None and gone:
+            raw = live.raw
+            raw_meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
+            own = {k: v for k, v in raw_meta.items() if k != MARKER_KEY and k not in live.metadata}
+            item = DatasetCodec.to_api(d, {**own, **metadata_with_marker(d.metadata, d.protect, d.owner)})
+            item.update({k: raw[k] for k in DATASET_KEPT if raw.get(k) not in (None, "", {})})
+            image = image_to_send(raw.get("image"))
+            if image is not None:
+                item["image"] = image
+            self._write("patch", self._at("datasets"), {"datasets": [item], "action": "overwrite"})
 
     @executes((Op.NEW_VERSION, Kind.DATASET))
     def _new_version_dataset(self, actions: list[Action]) -> None:

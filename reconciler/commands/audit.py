@@ -36,11 +36,13 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.annotate.audit import AuditOptions, audit, render_text
     from reconciler.commands.common import connect_client, load_desired, manifest_path, with_user
+    from reconciler.core.printable import printable_lines
 
     opts = AuditOptions(target=args.target_precision, confidence=args.confidence, workflow=args.workflow)
     opts.check()
     desired = load_desired(args, args.files)
     client = connect_client(args, desired.user_id, manifest=manifest_path(args, args.files))
     report = audit(client, with_user(desired, client.user_id), opts)
-    print(json.dumps(report, indent=2) if args.json else render_text(report), end="\n" if args.json else "")
+    # ids in the report are the manifest's and the app's: shown through `printable` (core/printable.py)
+    print(json.dumps(report, indent=2) if args.json else printable_lines(render_text(report)), end="\n" if args.json else "")
     return EXIT_CHANGES if report["below"] else EXIT_OK

@@ -17,26 +17,34 @@ Conventions every producer of a State follows:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.core.status_codes import BY_NAME
 
 #: Key under which a managed resource's `metadata` carries the ownership marker:
-#: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]"}}``.
+#: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]",
+#: "owner": "apps/shelf/manifest.yaml"}}``.
 #: `keys` lists the metadata keys the manifest manages, as a JSON string (not a list: a PATCH
 #: "merge" appends to lists instead of replacing them). Other metadata keys are the user's own:
-#: the live reader hides them from the diff and apply never changes them.
+#: the live reader hides them from the diff and apply never changes them. `owner` names the
+#: manifest (or project app) that manages the resource (`State.owner`); markers written before
+#: owners existed have none, and such a resource counts as owned by whichever manifest manages
+#: it (the owner is written on its next update; docs/gitops.md "Owners and overlays").
 MARKER_KEY = "clarifai-reconciler"
 
 
-def make_marker(protect: bool, keys: Any, key: str | None = None) -> dict[str, Any]:
-    """The marker; `key` is the manifest's id of a resource whose API id the server makes (a
-    task): the marker is then how the tool finds it again (`marker_key`)."""
+def make_marker(protect: bool, keys: Any, owner: str | None = None, key: str | None = None) -> dict[str, Any]:
+    """The marker; `owner` names the manifest managing the resource (`State.owner`); `key` is the
+    manifest's id of a resource whose API id the server makes (a task): the marker is then how the
+    tool finds it again (`marker_key`)."""
     mark: dict[str, Any] = {"managed": True, "protect": bool(protect), "keys": json.dumps(sorted(keys))}
+    if owner:
+        mark["owner"] = owner
     if key is not None:
         mark["id"] = key
     return mark
@@ -51,20 +59,37 @@ def marker_key(metadata: dict[str, Any] | None) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def read_marker(metadata: dict[str, Any] | None) -> tuple[bool, bool, dict[str, Any]]:
-    """Split raw API metadata into (managed, protect, the metadata keys the manifest manages).
-    Unmarked resources are (False, False, {}): none of their metadata is ours to compare."""
+class Marker(NamedTuple):
+    """What an ownership marker says (`read_marker`)."""
+
+    managed: bool
+    protect: bool
+    #: the metadata keys the manifest manages, with their values
+    metadata: dict[str, Any]
+    #: the owner recorded in the marker; None when unmarked or written before owners existed
+    owner: str | None = None
+
+
+def read_marker(metadata: dict[str, Any] | None) -> Marker:
+    """Split raw API metadata into the marker's fields (see `Marker`). Unmarked resources are
+    (False, False, {}, None): none of their metadata is ours to compare."""
     metadata = dict(metadata or {})
     mark = metadata.pop(MARKER_KEY, None)
     if not isinstance(mark, dict) or not mark.get("managed"):
-        return False, False, {}
+        return Marker(False, False, {})
     try:
         keys = json.loads(mark.get("keys") or "[]")
     except (TypeError, ValueError):
         keys = []
     if not isinstance(keys, list):
         keys = []
-    return True, bool(mark.get("protect")), {k: metadata[k] for k in keys if k in metadata}
+    owner = mark.get("owner")
+    return Marker(
+        True,
+        bool(mark.get("protect")),
+        {k: metadata[k] for k in keys if isinstance(k, str) and k in metadata},
+        owner if isinstance(owner, str) and owner else None,
+    )
 
 
 class Kind(StrEnum):
@@ -205,6 +230,10 @@ class Model:
     #: canonical typed configuration, see `modeltypes.canonical_config`
     config: dict[str, Any] = field(default_factory=dict)
     managed: bool = field(default=True, compare=False)
+    #: desired: the manifest's owner (`State.owner`), written into the marker; live: the owner the
+    #: marker names (None: unmarked, or marked before owners existed). Compared by the planner
+    #: itself (a resource of another owner), never by the diff
+    owner: str | None = field(default=None, compare=False)
     #: live only: the model's latest version id, and the versions read (latest first)
     version_id: str | None = field(default=None, compare=False)
     versions: tuple[ModelVersion, ...] = field(default=(), compare=False)
@@ -226,6 +255,8 @@ class Workflow:
     protect: bool = False
     nodes: tuple[Node, ...] = ()
     managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
     #: live only: the object as the API returned it (see `App.raw`)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -284,6 +315,8 @@ class Dataset:
     #: version (like a model's configuration).
     version: dict[str, Any] | None = None
     managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
     #: live only: the versions read, newest first
     versions: tuple[DatasetVersion, ...] = field(default=(), compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -346,6 +379,8 @@ class Task:
     protect: bool = False
     auto_annotation: AutoAnnotation | None = None
     managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
     server_id: str | None = field(default=None, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -380,6 +415,10 @@ class State:
     user_id: str | None = field(default=None, compare=False)
     #: where this state came from: manifest file name(s) or "live"
     source: str = field(default="", compare=False)
+    #: desired only: who manages the app's models and workflows from this manifest (the manifest's
+    #: `owner:`, else its path from the git root; a project app's name). None: no owner is
+    #: recorded or checked (States built in code, older saved plans)
+    owner: str | None = field(default=None, compare=False)
 
     def resources(self) -> Iterator[tuple[ResourceKey, Resource]]:
         """Every resource with its key, the app first, then kinds in dependency order."""
@@ -413,6 +452,22 @@ class State:
 
     def dataset(self, dataset_id: str) -> Dataset | None:
         return next((d for d in self.datasets if d.id == dataset_id), None)
+
+
+def with_owner(state: State, owner: str | None) -> State:
+    """`state` managed by `owner`: the State's own `owner` and every marked resource's -- models,
+    workflows, datasets and tasks (what apply writes into their markers). `owner` None leaves the
+    state as it is."""
+    if not owner:
+        return state
+    return dataclasses.replace(
+        state,
+        owner=owner,
+        models=tuple(dataclasses.replace(m, owner=owner) for m in state.models),
+        workflows=tuple(dataclasses.replace(w, owner=owner) for w in state.workflows),
+        datasets=tuple(dataclasses.replace(d, owner=owner) for d in state.datasets),
+        tasks=tuple(dataclasses.replace(t, owner=owner) for t in state.tasks),
+    )
 
 
 def resource_dependencies(res: Resource) -> set[ResourceKey]:

@@ -1,7 +1,9 @@
 """Semantic checks of the review side of a manifest (a part of `checks.check`, same contract:
 problems are added to the document, nothing raises, any shape is tolerated).
 
-Rules: duplicate collaborator, dataset and task ids; the app owner (`app.user_id`) listed as a
+Rules: duplicate collaborator, dataset and task ids; a dataset id (or a task's input-source
+dataset) that is one of the app lease's (`idrules.is_lease_dataset`: the tool's own bookkeeping,
+which the live read never shows, so such a dataset would be created on every apply); the app owner (`app.user_id`) listed as a
 collaborator; a task's concepts that are not declared (or repeated); its workers and reviewers when
 they are neither the owner nor a declared collaborator -- decided here when the manifest names the
 owner (`app.user_id`), else by the planner, which knows the owner (`plan.check_task_users`); a
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.core import modeltypes
+from reconciler.core.idrules import LEASE_DATASET, LEASE_STEAL_PREFIX, is_lease_dataset
 from reconciler.manifest.checkutil import did_you_mean, items, unique_ids
 from reconciler.manifest.yamlload import Document, Path
 
@@ -33,7 +36,10 @@ def check(
     collaborators = unique_ids(
         doc, ((("collaborators", i, "id"), c.get("id")) for i, c in items(data, "collaborators")), "collaborator"
     )
-    unique_ids(doc, ((("datasets", i, "id"), d.get("id")) for i, d in items(data, "datasets")), "dataset id")
+    datasets = unique_ids(doc, ((("datasets", i, "id"), d.get("id")) for i, d in items(data, "datasets")), "dataset id")
+    for did, path in datasets.items():
+        if is_lease_dataset(did):
+            doc.add(path, _lease_id(did))
     tasks = unique_ids(doc, ((("tasks", i, "id"), t.get("id")) for i, t in items(data, "tasks")), "task id")
     app = _mapping(data.get("app"))
     owner = app.get("user_id") if isinstance(app.get("user_id"), str) else None
@@ -145,6 +151,15 @@ def _check_source(doc: Document, base: Path, source: Any) -> None:
             doc.add(path + (key,), f"'{key}' is not used by input source {kind}", at_key=True)
     if wants and wants not in source:
         doc.add(path, f"input source {kind} needs '{wants}'")
+    if wants == "dataset" and isinstance(source.get("dataset"), str) and is_lease_dataset(source["dataset"]):
+        doc.add(path + ("dataset",), _lease_id(source["dataset"]))
+
+
+def _lease_id(dataset_id: str) -> str:
+    return (
+        f"dataset id '{dataset_id}' is reserved for the app lease ('{LEASE_DATASET}' and '{LEASE_STEAL_PREFIX}*', "
+        'docs/gitops.md "App lease"); give the dataset another id'
+    )
 
 
 def _check_auto(

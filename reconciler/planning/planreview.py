@@ -5,13 +5,17 @@ Rules (README "Review tasks"):
 - collaborators, identified by user id (no metadata, no marker): `create`; `update` when the
   manifest names scopes that differ (PatchCollaborators "overwrite"); `delete` of a collaborator the
   manifest's `collaborators:` list does not name -- a manifest with that list declares all of them;
-- datasets follow models: `create`, `update` / `adopt` (description, metadata, protect), and their
+- datasets follow models: `create`, `update` / `adopt` (description, metadata, protect; an owner
+  change ``owner: theirs -> ours`` for one whose marker names another owner), and their
   versions are immutable: a definition (`version:`) that no live version has is a `new_version`;
-  a managed dataset the manifest dropped is deleted unless protected;
+  a managed dataset the manifest dropped is deleted unless protected or another owner's (a note);
+  the app lease's datasets are never read (`api/livereview`, `idrules.is_lease_dataset`);
 - tasks are found by the manifest id in their marker: `create`, `update` (PatchTasks replaces the
-  whole task, in place: the task keeps its API id), `delete`; a task of another owner is left
-  alone (unmanaged). An auto-annotating model of this app is pinned like a workflow node: to the
-  version matching the manifest, or the version this plan makes (``new:<model>``).
+  whole task, in place: the task keeps its API id; one whose marker names another owner is
+  updated with the change ``owner: theirs -> ours``), `delete` (never another owner's); a task
+  without a marker naming a manifest id is left alone (unmanaged). An auto-annotating model of
+  this app is pinned like a workflow node: to the version matching the manifest, or the version
+  this plan makes (``new:<model>``).
 - workers and reviewers must be the app owner or declared collaborators (`check_task_users`).
 - an annotation-writer's ``task: KEY`` becomes its `task_id` (`resolve_writer_tasks`): the live
   task's API id, or ``new:task/KEY`` when this plan creates the task -- apply puts the new id in
@@ -25,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.core.errors import PlanError
-from reconciler.core.state import NEW_TASK, Kind, ModelRef, State, Task
+from reconciler.core.state import NEW_TASK, Dataset, Kind, ModelRef, State, Task
 from reconciler.planning.actions import Note, Op, is_new_pin
 from reconciler.planning.diff import Change, created_fields, diff_dicts, diff_resources
 
@@ -88,6 +92,9 @@ class ReviewPlanning:
     def _leftovers(self, kind: Kind, live: Mapping[str, Any]) -> None:  # pragma: no cover - _Planner's
         raise NotImplementedError
 
+    def _foreign_owner(self, res: Dataset | Task) -> str | None:  # pragma: no cover - _Planner's
+        raise NotImplementedError
+
     # --- collaborators --------------------------------------------------------------------------
     def _collaborators(self) -> None:
         if Kind.COLLABORATOR not in self.desired.sections:
@@ -123,15 +130,18 @@ class ReviewPlanning:
                 self._add(Op.CREATE, Kind.DATASET, d.id, desired=d, changes=created_fields(d))
                 continue
             changes = diff_resources(ld, d, exclude=("version",))
-            if not ld.managed:
+            theirs = self._foreign_owner(ld)
+            if not ld.managed or theirs:
                 self._add(
                     Op.ADOPT,
                     Kind.DATASET,
                     d.id,
                     desired=d,
                     live=ld,
-                    changes=changes,
-                    reason="in the app but not marked as managed: take ownership",
+                    changes=[*changes, Change("owner", theirs, self.desired.owner)] if theirs else changes,
+                    reason=f"managed by {theirs}: take ownership"
+                    if theirs
+                    else "in the app but not marked as managed: take ownership",
                 )
             elif changes:
                 self._add(Op.UPDATE, Kind.DATASET, d.id, desired=d, live=ld, changes=changes)
@@ -160,6 +170,10 @@ class ReviewPlanning:
                 self._add(Op.CREATE, Kind.TASK, t.id, desired=t, changes=created_fields(t) + pin_changes, pins=pins, reason=why)
                 continue
             changes = diff_resources(lt, _as_compared(t, lt)) + pin_changes
+            theirs = self._foreign_owner(lt)
+            if theirs:
+                changes.append(Change("owner", theirs, self.desired.owner))
+                why = "; ".join(filter(None, [f"managed by {theirs}: take ownership", why]))
             if changes:
                 # the task is overwritten in place: its API id and the fields read go with it
                 want = dataclasses.replace(t, server_id=lt.server_id, raw=lt.raw)

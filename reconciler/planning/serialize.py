@@ -99,31 +99,38 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
             "server_id": res.server_id,
         }
     if isinstance(res, Model):
-        return {
-            "id": res.id,
-            "type": res.type,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "config": res.config,
-            "managed": res.managed,
-            "version_id": res.version_id,
-            "versions": [
-                {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at} for v in res.versions
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "type": res.type,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "config": res.config,
+                "managed": res.managed,
+                "version_id": res.version_id,
+                "versions": [
+                    {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at}
+                    for v in res.versions
+                ],
+            },
+        )
     if isinstance(res, Workflow):
-        return {
-            "id": res.id,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "managed": res.managed,
-            "nodes": [
-                {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
-                for n in res.nodes
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "managed": res.managed,
+                "nodes": [
+                    {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
+                    for n in res.nodes
+                ],
+            },
+        )
     if isinstance(res, Collaborator):
         return {
             "user_id": res.user_id,
@@ -131,17 +138,20 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
             "server_id": res.server_id,
         }
     if isinstance(res, Dataset):
-        return {
-            "id": res.id,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "version": res.version,
-            "managed": res.managed,
-            "versions": [
-                {"id": v.id, "spec": v.spec, "created_at": v.created_at, "status_code": v.status_code} for v in res.versions
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "version": res.version,
+                "managed": res.managed,
+                "versions": [
+                    {"id": v.id, "spec": v.spec, "created_at": v.created_at, "status_code": v.status_code} for v in res.versions
+                ],
+            },
+        )
     if isinstance(res, Task):
         return _task(res)
     raise TypeError(f"not a resource: {res!r}")
@@ -149,34 +159,37 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
 
 def _task(t: Task) -> dict[str, Any]:
     auto = t.auto_annotation
-    return {
-        "id": t.id,
-        "name": t.name,
-        "type": t.type,
-        "description": t.description,
-        "concepts": list(t.concepts),
-        "input_source": t.input_source,
-        "input_source_id": t.input_source_id,
-        "worker_strategy": t.worker_strategy,
-        "workers": list(t.workers),
-        "partition": t.partition,
-        "review_strategy": t.review_strategy,
-        "reviewers": list(t.reviewers),
-        "review_params": t.review_params,
-        "priority": t.priority,
-        "sample_ms": t.sample_ms,
-        "metadata": t.metadata,
-        "protect": t.protect,
-        "auto_annotation": None
-        if auto is None
-        else {
-            "model": _model_ref(auto.model) if auto.model is not None else None,
-            "workflow": auto.workflow,
-            "ranges": [dataclasses.asdict(r) for r in auto.ranges],
+    return _with_owner(
+        t.owner,
+        {
+            "id": t.id,
+            "name": t.name,
+            "type": t.type,
+            "description": t.description,
+            "concepts": list(t.concepts),
+            "input_source": t.input_source,
+            "input_source_id": t.input_source_id,
+            "worker_strategy": t.worker_strategy,
+            "workers": list(t.workers),
+            "partition": t.partition,
+            "review_strategy": t.review_strategy,
+            "reviewers": list(t.reviewers),
+            "review_params": t.review_params,
+            "priority": t.priority,
+            "sample_ms": t.sample_ms,
+            "metadata": t.metadata,
+            "protect": t.protect,
+            "auto_annotation": None
+            if auto is None
+            else {
+                "model": _model_ref(auto.model) if auto.model is not None else None,
+                "workflow": auto.workflow,
+                "ranges": [dataclasses.asdict(r) for r in auto.ranges],
+            },
+            "managed": t.managed,
+            "server_id": t.server_id,
         },
-        "managed": t.managed,
-        "server_id": t.server_id,
-    }
+    )
 
 
 def _task_from(d: dict[str, Any]) -> Task:
@@ -207,8 +220,15 @@ def _task_from(d: dict[str, Any]) -> Task:
             ranges=tuple(ThresholdRange(**r) for r in auto.get("ranges") or ()),
         ),
         managed=bool(d.get("managed", True)),
+        owner=_opt(d.get("owner"), str),
         server_id=d.get("server_id"),
     )
+
+
+def _with_owner(owner: str | None, d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with the resource's `owner`, written only when there is one (files without it read
+    back as None)."""
+    return {**d, "owner": owner} if owner else d
 
 
 def _opt(value: Any, typ: type) -> Any:
@@ -249,6 +269,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 protect=bool(d.get("protect", False)),
                 config=dict(d.get("config") or {}),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 version_id=d.get("version_id"),
                 versions=tuple(
                     ModelVersion(
@@ -267,6 +288,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 metadata=dict(d.get("metadata") or {}),
                 protect=bool(d.get("protect", False)),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 nodes=tuple(
                     Node(
                         id=n["id"],
@@ -291,6 +313,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 protect=bool(d.get("protect", False)),
                 version=dict(version) if version is not None else None,
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 versions=tuple(
                     DatasetVersion(
                         id=v["id"],
@@ -313,16 +336,19 @@ def _model_ref_from(d: dict[str, Any]) -> ModelRef:
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
-    out = {
-        "format_version": STATE_FORMAT,
-        "user_id": state.user_id,
-        "source": state.source,
-        "app": _app(state.app),
-        "concepts": [resource_to_dict(c) for c in state.concepts],
-        "relations": [resource_to_dict(r) for r in state.relations],
-        "models": [resource_to_dict(m) for m in state.models],
-        "workflows": [resource_to_dict(w) for w in state.workflows],
-    }
+    out = _with_owner(
+        state.owner,
+        {
+            "format_version": STATE_FORMAT,
+            "user_id": state.user_id,
+            "source": state.source,
+            "app": _app(state.app),
+            "concepts": [resource_to_dict(c) for c in state.concepts],
+            "relations": [resource_to_dict(r) for r in state.relations],
+            "models": [resource_to_dict(m) for m in state.models],
+            "workflows": [resource_to_dict(w) for w in state.workflows],
+        },
+    )
     # the review side only when there is one: a state without it reads and writes as before
     review = {
         "collaborators": [resource_to_dict(c) for c in state.collaborators],
@@ -352,6 +378,7 @@ def state_from_dict(d: dict[str, Any]) -> State:
         sections=_sections(d.get("sections") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
+        owner=_opt(d.get("owner"), str),
     )
 
 

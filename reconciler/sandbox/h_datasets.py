@@ -1,13 +1,33 @@
 """Handlers for datasets, their versions and their inputs.
 
-Semantics ([unverified] where clarifai-grpc's proto does not say): dataset ids are the client's
-(the id rule of every app resource); a taken id is DATABASE_DUPLICATE_KEY. PatchDatasets takes
-merge (default), overwrite and remove, as the other patches. A dataset version is a snapshot: made
-by PostDatasetVersions with the client's description and metadata and the server's id, it records
-the dataset's inputs at that moment and is READY (DATASET_VERSION_READY) at once; versions are never
-changed, only deleted (DeleteDatasetVersions). An input is in a dataset through PostInputs'
-`dataset_ids` or PostDatasetInputs; ListDatasetInputs lists them. Deleting a dataset deletes its
-versions and takes its id off its inputs.
+Datasets are a manifest resource kind (issue 22), and the app lease (`apply/lease.py`, issue 21)
+rests on one, so one implementation answers both the way the real API is relied on to:
+- PostDatasets adds every dataset of the request or none ("The process is atomic, i.e. either all
+  or no datasets are added. If there is an error for one dataset, the process will stop, revert the
+  transaction and return the error": clarifai-grpc `proto/clarifai/api/service.proto`, rpc
+  PostDatasets; here one request is one SQLite transaction). Dataset ids are the client's (the id
+  rule of every app resource). A dataset id the app has already is DATABASE_DUPLICATE_KEY (40010,
+  "Object has a duplicate ID; another object with same ID already exist", Clarifai/docs
+  status-code table), HTTP 409: the insert is refused by the store's
+  UNIQUE(user_id, app_id, kind, parent, id) inside `BEGIN IMMEDIATE`, so two creates of one id --
+  from threads of `sandbox serve` or from processes sharing the embedded sandbox's file -- never
+  both succeed. Quirk `duplicate-invalid-request` answers 40003 / 400 instead, as concepts do.
+- GetDataset / DeleteDatasets of an id the app does not have: CONN_DOES_NOT_EXIST (11101), HTTP 404
+  (clarifai-grpc has no DATASET_DOES_NOT_EXIST; [UNVERIFIED] which code the real API uses, so the
+  lease and the executors recognise "not found" by code or HTTP status, `apply/base._is_not_found`).
+- PatchDatasets: `merge` (the default; metadata merged recursively as `wire.merge`, Clarifai/docs
+  `docs/api-guide/advanced-topics/patching.md`), `overwrite` (the fields sent replace the stored
+  ones; quirk `patch-overwrite-replaces` also resets the ones not sent) and `remove`, which only
+  removes the dataset's image: "'remove' can only be used to remove the dataset image by setting
+  'image.url' in the request to the current value returned for that dataset" (clarifai-grpc
+  `proto/clarifai/api/service.proto`, message PatchDatasetsRequest).
+- A dataset version ([UNVERIFIED] beyond the proto's messages) is a snapshot: made by
+  PostDatasetVersions with the client's description and metadata and the server's id, it records
+  the dataset's inputs at that moment and is READY (DATASET_VERSION_READY) at once; versions are
+  never changed, only deleted (DeleteDatasetVersions).
+- An input is in a dataset through PostInputs' `dataset_ids` or PostDatasetInputs;
+  ListDatasetInputs lists them. Deleting a dataset deletes its versions and takes its id off its
+  inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +35,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.sandbox.ctx import Ctx, public
-from reconciler.sandbox.h_models import check_fields
+from reconciler.sandbox.h_models import check_fields, clear_unsent
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.wire import (
     CONN_DOES_NOT_EXIST,
     CONN_INVALID_REQUEST,
@@ -27,15 +48,20 @@ from reconciler.sandbox.wire import (
     get,
     merge,
     new_id,
+    norm_visibility,
     objects,
     page_slice,
     paging,
-    remove,
     rfc3339,
     want,
 )
 
 DATASET_VERSION_READY = 64015
+_TEXT_FIELDS = ("description", "notes")
+
+
+def dataset_out(doc: dict[str, Any]) -> dict[str, Any]:
+    return public(doc)
 
 
 def _dataset(ctx: Ctx, dataset_id: str) -> dict[str, Any]:
@@ -50,23 +76,35 @@ def post_datasets(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "datasets"):
         check_fields(item, "Dataset", "dataset")
-        did = check_id(item.get("id"), "dataset", CONN_INVALID_REQUEST)
+        dataset_id = check_id(item.get("id"), "dataset", CONN_INVALID_REQUEST)
         ts = rfc3339(ctx.now)
-        doc = {
-            "id": did,
+        doc: dict[str, Any] = {
+            "id": dataset_id,
             "app_id": ctx.app_id,
             "user_id": ctx.user_id,
-            "description": get(item, "description", str, ""),
-            "notes": get(item, "notes", str, ""),
-            "metadata": get(item, "metadata", dict, {}),
             "created_at": ts,
             "modified_at": ts,
-            "visibility": {"gettable": 10},
+            "metadata": want(item["metadata"], dict, "metadata") if item.get("metadata") is not None else {},
+            "visibility": norm_visibility(item.get("visibility")) or {"gettable": 10},
         }
-        if not ctx.tx.insert(ctx.user_id, ctx.app_id, "dataset", did, doc):
-            raise Fail(DATABASE_DUPLICATE_KEY, f"dataset {did!r} already exists")
-        out.append(public(doc))
+        for k in _TEXT_FIELDS:
+            if item.get(k):
+                doc[k] = get(item, k, str)
+        if not ctx.tx.insert(ctx.user_id, ctx.app_id, "dataset", dataset_id, doc):
+            raise Fail(DATABASE_DUPLICATE_KEY, f"dataset {dataset_id!r} already exists")
+        out.append(dataset_out(doc))
     return {"datasets": out}
+
+
+def get_dataset(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    return {"dataset": dataset_out(_dataset(ctx, ctx.params["dataset_id"]))}
+
+
+def list_datasets(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "dataset", page=paging(ctx.query))
+    return {"datasets": [dataset_out(d) for d in docs]}
 
 
 def patch_datasets(ctx: Ctx) -> dict[str, Any]:
@@ -75,18 +113,23 @@ def patch_datasets(ctx: Ctx) -> dict[str, Any]:
     out = []
     for item in objects(ctx.body, "datasets"):
         check_fields(item, "Dataset", "dataset")
-        doc = _dataset(ctx, want(item.get("id") or "", str, "dataset.id"))
-        for k in ("description", "notes"):
-            if item.get(k) is not None and action != "remove":
-                doc[k] = get(item, k, str)
-        if item.get("metadata") is not None:
-            meta = get(item, "metadata", dict)
-            doc["metadata"] = {"merge": merge, "remove": remove, "overwrite": lambda _o, n: n}[action](
-                doc.get("metadata", {}), meta
-            )
+        doc = _dataset(ctx, check_id(item.get("id"), "dataset", CONN_INVALID_REQUEST))
+        if action == "remove":
+            image = item.get("image")
+            if isinstance(image, dict) and "url" in image and isinstance(doc.get("image"), dict):
+                doc["image"].pop("url", None)
+        else:
+            if action == "overwrite" and PATCH_OVERWRITE_REPLACES in ctx.quirks:
+                clear_unsent(doc, item, {"description": None, "notes": None, "metadata": {}})
+            for k in _TEXT_FIELDS:
+                if item.get(k) is not None:
+                    doc[k] = get(item, k, str)
+            if item.get("metadata") is not None:
+                meta = want(item["metadata"], dict, "metadata")
+                doc["metadata"] = merge(doc.get("metadata") or {}, meta) if action == "merge" else meta
         doc["modified_at"] = rfc3339(ctx.now)
         ctx.tx.update(ctx.user_id, ctx.app_id, "dataset", doc["id"], doc)
-        out.append(public(doc))
+        out.append(dataset_out(doc))
     return {"datasets": out}
 
 
@@ -95,25 +138,15 @@ def delete_datasets(ctx: Ctx) -> dict[str, Any]:
     ids = [want(i, str, "dataset_ids[]") for i in get(ctx.body, "dataset_ids", list, [])]
     if not ids:
         raise Fail(CONN_INVALID_REQUEST, "dataset_ids is required")
-    for did in ids:
-        _dataset(ctx, did)
-        ctx.tx.delete(ctx.user_id, ctx.app_id, "dataset", did)
-        ctx.tx.delete_children(ctx.user_id, ctx.app_id, "dataset_version", did)
+    for dataset_id in ids:
+        if not ctx.tx.delete(ctx.user_id, ctx.app_id, "dataset", dataset_id):
+            raise Fail(CONN_DOES_NOT_EXIST, f"dataset {dataset_id!r} does not exist")
+        ctx.tx.delete_children(ctx.user_id, ctx.app_id, "dataset_version", dataset_id)
         for inp in ctx.tx.list(ctx.user_id, ctx.app_id, "input"):
-            if did in (inp.get("dataset_ids") or []):
-                inp["dataset_ids"] = [d for d in inp["dataset_ids"] if d != did]
+            if dataset_id in (inp.get("dataset_ids") or []):
+                inp["dataset_ids"] = [d for d in inp["dataset_ids"] if d != dataset_id]
                 ctx.tx.update(ctx.user_id, ctx.app_id, "input", inp["id"], inp)
     return {}
-
-
-def get_dataset(ctx: Ctx) -> dict[str, Any]:
-    ctx.app()
-    return {"dataset": public(_dataset(ctx, ctx.params["dataset_id"]))}
-
-
-def list_datasets(ctx: Ctx) -> dict[str, Any]:
-    ctx.app()
-    return {"datasets": [public(d) for d in ctx.tx.list(ctx.user_id, ctx.app_id, "dataset", page=paging(ctx.query))]}
 
 
 # --- versions ----------------------------------------------------------------------------------------

@@ -246,6 +246,11 @@ APP_KEY_FORMS = frozenset(
         ("GET", "/annotations"),
         ("POST", "/annotations"),
         ("PATCH", "/annotations"),
+        ("GET", "/datasets"),
+        ("GET", "/datasets/{dataset_id}"),
+        ("POST", "/datasets"),
+        ("PATCH", "/datasets"),
+        ("DELETE", "/datasets"),
     }
 )
 
