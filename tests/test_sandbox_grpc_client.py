@@ -1,5 +1,6 @@
 """clarifai-grpc's own JSON client against the sandbox over loopback HTTP: the documented
-auto-annotation set-up (REFERENCE §5.2/§5.3), every call SUCCESS, and everything reads back.
+auto-annotation set-up (REFERENCE §5.2/§5.3) as today's API takes it (each model bare, then its
+version), every call SUCCESS, and everything reads back.
 
 Run twice: against `running_server` (every response also checked against its proto by the
 `sandbox_app` fixture) and against a real `reconciler sandbox serve` process, stopped with Ctrl-C.
@@ -92,9 +93,15 @@ def test_auto_annotation_walkthrough_with_the_json_channel(base_url: str) -> Non
         oi = resources_pb2.OutputInfo(params=_struct(params))
         if concepts_:
             oi.data.CopyFrom(resources_pb2.Data(concepts=[resources_pb2.Concept(id=c, value=v) for c, v in concepts_]))
+        # today's API: PostModels makes the model only, the configuration goes in with
+        # PostModelVersions, whose answer names the version to pin (clarifai-python
+        # `clarifai/client/app.py`; Clarifai/docs model-version-endpoints.md)
         resp = ok("PostModels", stub.PostModels(service_pb2.PostModelsRequest(
-            user_app_id=uid, models=[resources_pb2.Model(id=mid, model_type_id=mtype, output_info=oi)]), metadata=META))
+            user_app_id=uid, models=[resources_pb2.Model(id=mid, model_type_id=mtype)]), metadata=META))
         assert resp.model.id == mid and resp.model.model_type_id == mtype
+        assert not resp.model.HasField("model_version")
+        resp = ok("PostModelVersions", stub.PostModelVersions(service_pb2.PostModelVersionsRequest(
+            user_app_id=uid, model_id=mid, model_versions=[resources_pb2.ModelVersion(output_info=oi)]), metadata=META))
         assert resp.model.model_version.status.code == status_code_pb2.MODEL_TRAINED
         assert re.fullmatch(r"[0-9a-f]{32}", resp.model.model_version.id)
         return resp.model.model_version.id

@@ -173,16 +173,6 @@ def test_delete_body_refused(raw: httpx.Client) -> None:
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize("raw", [Q.WORKFLOW_ID_32], indirect=True)
-def test_workflow_id_32(raw: httpx.Client) -> None:
-    raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
-    nodes = [{"id": "gt", "model": {"id": "gt"}}]
-    refused = raw.post(f"{B}/workflows", json={"workflows": [{"id": "w" * 33, "nodes": nodes}]})
-    assert refused.status_code == 400 and refused.json()["status"]["code"] == 22104
-    assert raw.post(f"{B}/workflows", json={"workflows": [{"id": "w" * 32, "nodes": nodes}]}).status_code == 200
-
-
 def test_no_body_rpcs_match_clarifai_grpc_bindings() -> None:
     """NO_BODY_RPCS are DELETE RPCs whose google.api.http rule declares no body."""
     from clarifai_grpc.grpc.api import service_pb2
@@ -518,61 +508,3 @@ def test_manifest_refuses_a_relation_repeated_from_the_other_side(second: str) -
     with pytest.raises(ManifestError) as exc:
         load_text(text, "quirky.yaml")
     assert "duplicate relation" in str(exc.value)
-
-
-# --- a workflow id of 33 to 48 characters: allowed by the SDK's rule, refused under the older one ----
-
-LONG_WORKFLOW = "auto-annotate-every-new-input-of-the-park"  # 41 characters
-
-
-def _with_workflow(workflow_id: str) -> str:
-    return textwrap.dedent(f"""\
-        version: 1
-        app: {{id: quirky, default_workflow: {workflow_id}}}
-        concepts:
-          - {{id: dog}}
-        models:
-          - {{id: gt, type: concept-thresholder, comparator: GREATER_THAN, thresholds: {{dog: 0.6}}}}
-          - {{id: writer, type: annotation-writer, annotation_status: SUCCESS}}
-        workflows:
-          - id: {workflow_id}
-            nodes:
-              - {{id: gt, model: gt}}
-              - {{id: write, model: writer, inputs: [gt]}}
-        """)
-
-
-def test_a_long_workflow_id_is_noted_in_the_plan_and_applies_where_the_api_allows_it(tmp_path: Path) -> None:
-    assert 32 < len(LONG_WORKFLOW) <= 48
-    h = Harness(tmp_path)
-    desired = h.desired("long.yaml", _with_workflow(LONG_WORKFLOW))
-    notes = h.plan(desired).notes
-    assert [str(n.key) for n in notes if n.key] == [f"workflow/{LONG_WORKFLOW}"]
-    assert "41 characters" in notes[0] and "capped at 32" in notes[0]
-    assert h.plan(h.desired("short.yaml", _with_workflow("auto-annotate"))).notes == ()
-    # a plan limited to a model keeps no note about the workflow
-    assert not any(n.key for n in h.plan(desired, targets=["model/gt"]).notes)
-    h.apply(desired)  # the normal sandbox takes 48, as the SDK's rule says
-    again = h.plan(desired)
-    assert again.empty and again.notes == ()  # nothing to create, nothing to warn about
-    h.sandbox.close()
-
-
-def test_under_the_32_character_reading_apply_stops_at_the_workflow_and_a_shorter_id_converges(tmp_path: Path) -> None:
-    from reconciler.core.errors import ApplyError
-
-    h = Harness(tmp_path, quirks=[Q.WORKFLOW_ID_32])
-    desired = h.desired("long.yaml", _with_workflow(LONG_WORKFLOW))
-    with pytest.raises(ApplyError) as failed:
-        h.apply(desired)
-    assert "22104" in str(failed.value) or "longer than 32" in str(failed.value)
-    live = h.live("quirky")
-    assert live is not None and {c.id for c in live.concepts} == {"dog"}  # what came before is kept
-    assert {m.id for m in live.models} == {"gt", "writer"} and live.workflows == ()
-    short = h.desired("short.yaml", _with_workflow("auto-annotate"))
-    h.apply(short)
-    after = h.plan(short)
-    assert after.empty and after.notes == ()
-    live = h.live("quirky")
-    assert live is not None and live.app.default_workflow == "auto-annotate"
-    h.sandbox.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT", "MAIN_USER", "MAIN_APP", "WORKFLOW_ID_STRICT_MAX"]
+__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT", "MAIN_USER", "MAIN_APP"]
 
 #: The public app whose concepts, models and workflows every app references: clarifai/main.
 MAIN_USER, MAIN_APP = "clarifai", "main"
@@ -70,11 +70,3 @@ def _rule(name: str) -> IdRule:
 
 CLARIFAI_ID = _rule("id")
 REF_ID = _rule("refId")
-
-#: The other plausible limit on workflow ids. Clarifai's own client tests, which run against the
-#: real API, keep workflow ids under it on purpose: "Max workflow ID is capped at 32 chars"
-#: (Clarifai/clarifai-python-grpc tests/client/test_workflow_crud.py, 2022); the SDK's validator
-#: (clarifai-python clarifai/workflows/validate.py, 2023) allows 48 for every id. No source settles
-#: which limit the API applies now, so the manifest allows 48 and a plan that creates a longer
-#: workflow id than this says so (the sandbox's quirk `workflow-id-32` plays the stricter reading).
-WORKFLOW_ID_STRICT_MAX = 32

@@ -35,11 +35,11 @@ import copy
 import graphlib
 from typing import Any
 
-from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
+from reconciler.core.idrules import REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_ID_32
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
     ANNOTATION_SUCCESS,
@@ -168,8 +168,6 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "workflows"):
         check_fields(item, "Workflow", "workflow")
         wid = check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT)
-        if WORKFLOW_ID_32 in ctx.quirks and len(wid) > WORKFLOW_ID_STRICT_MAX:
-            raise Fail(WORKFLOW_INVALID_ARGUMENT, f"workflow id {wid!r} is longer than {WORKFLOW_ID_STRICT_MAX} characters")
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {
             "id": wid,

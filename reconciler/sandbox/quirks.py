@@ -11,7 +11,7 @@ Contract:
   `refuse_body(rpc, body_bytes)` (before dispatch), `shape_payload(rpc, params, app_id, payload)`
   (a handler's success payload), `shape_failure(fail)` (a handler's error), `shape_body(body)`
   (every response body, last), and `QuirkClock` (the request time, for `timestamp-precision`).
-  The PATCH, ListModels, duplicate and workflow-id readings need the data and live in the
+  The PATCH, ListModels and duplicate readings need the data and live in the
   handlers, keyed on `ctx.quirks`.
 """
 
@@ -40,7 +40,6 @@ DUPLICATE_INVALID_REQUEST = "duplicate-invalid-request"
 TIMESTAMP_PRECISION = "timestamp-precision"
 STATUS_CODE_NAMES = "status-code-names"
 DELETE_BODY_REFUSED = "delete-body-refused"
-WORKFLOW_ID_32 = "workflow-id-32"
 
 QUIRKS: dict[str, str] = {
     LISTING_WITHOUT_CONFIG: "models and model versions show no output_info.data / params except "
@@ -56,7 +55,6 @@ QUIRKS: dict[str, str] = {
     TIMESTAMP_PRECISION: "timestamps carry 0 to 9 fractional digits (trailing zeros dropped, some padded to nanoseconds)",
     STATUS_CODE_NAMES: "every status code in a response is its enum name ('MODEL_TRAINED'), not its number",
     DELETE_BODY_REFUSED: "a DELETE whose route binding has no body is refused if it sends one",
-    WORKFLOW_ID_32: "PostWorkflows refuses a workflow id longer than 32 characters (WORKFLOW_INVALID_ARGUMENT)",
 }
 
 #: RPCs whose HTTP binding declares no body (clarifai-grpc's `google.api.http` options, `body`
