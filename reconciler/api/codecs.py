@@ -224,6 +224,7 @@ class ModelCodec:
             managed=managed,
             version_id=latest.id if latest else None,
             versions=versions,
+            raw=raw,
         )
 
 

@@ -314,7 +314,7 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    for res in (d["app"], *d["concepts"], *d["workflows"]):
+    for res in (d["app"], *d["concepts"], *d["models"], *d["workflows"]):
         res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))

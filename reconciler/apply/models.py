@@ -25,11 +25,57 @@ from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
     Kind,
     Model,
+    read_marker,
 )
 from reconciler.core.status_codes import BY_NAME
 from reconciler.planning.actions import Action, Op
 
 INTERNAL_UNCATEGORIZED = BY_NAME["INTERNAL_UNCATEGORIZED"]
+
+
+def stale_metadata(live: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
+    """The PatchModels "remove" document that deletes from `live` what a "merge" of `written`
+    would leave behind, within the keys the manifest owns: the ones the live ownership marker says
+    it managed, the ones written now (the marker among them). Empty: a merge alone is enough.
+
+    The API's merge deep-merges (Clarifai/docs `docs/api-guide/advanced-topics/patching.md`,
+    "Overwrite a sub element": `{"key1": {"key2": true}}` merged into `{"key1": {"key2": ...,
+    "key3": ...}}` keeps key3), appends to lists ("For non-id lists, merge will append") and
+    ignores null ("Merge a null element does nothing"); its remove deletes a key given as `true`,
+    at any depth ("Remove a sub element"). So: a key the manifest dropped goes whole; inside a
+    nested object, the sub-keys it dropped go; a list, a null or a change of type goes whole
+    before the merge writes the new value. A scalar over a scalar needs nothing (merge
+    overwrites)."""
+    owned = set(read_marker(live)[2]) | set(written)
+    out: dict[str, Any] = {}
+    for key, old in live.items():
+        if key not in owned:
+            continue  # the user's own key
+        if key not in written:
+            out[key] = True
+            continue
+        gone = _stale(old, written[key])
+        if gone is not None:
+            out[key] = gone
+    return out
+
+
+def _stale(old: Any, new: Any) -> Any:
+    """What to remove from `old` before merging `new` over it: None (nothing), True (all of it) or
+    a nested remove document."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if not new:
+            return None  # "Merge {} element will replace"
+        out = {k: True if k not in new else _stale(v, new[k]) for k, v in old.items()}
+        out = {k: v for k, v in out.items() if v is not None}
+        return out or None
+    if old == new and type(old) is type(new):
+        return None
+    if isinstance(old, (dict, list)) or isinstance(new, (dict, list)) or new is None:
+        return True
+    return None
+
+
 #: How many 99009 answers in a row a version read takes before giving up (clarifai-python-grpc's 3).
 INTERNAL_RETRIES = 3
 
@@ -82,14 +128,27 @@ class ModelExecutors(ExecutorBase):
             self._patch_model_fields(_desired(a, Model), _live(a, Model))
 
     def _patch_model_fields(self, m: Model, live: Model | None = None) -> None:
+        """PatchModels "merge" with the manifest's fields and metadata (marker included), after a
+        PatchModels "remove" of whatever a merge would leave behind in the metadata the manifest
+        owns (`stale_metadata`), so the live managed metadata ends equal to the manifest's, nested
+        keys included. PatchModelsRequest has no `metadata_action` (clarifai-grpc), and an
+        "overwrite" may replace the whole model (quirk patch-overwrite-replaces), fields this tool
+        does not know included; "remove" and "merge" touch only what is sent. The user's own keys
+        (never managed, not written now) are never sent."""
         sent = {k: v for k, v in ModelCodec.to_api(m).items() if k != "model_type_id"}
-        body = {"models": [sent], "action": "merge"}
-        self._write("patch", self._at("models"), body)
-        gone = sorted(set(live.metadata) - set(m.metadata)) if live is not None else []
-        if gone:
-            self._write(
-                "patch", self._at("models"), {"models": [{"id": m.id, "metadata": {k: True for k in gone}}], "action": "remove"}
-            )
+        raw = live.raw if live is not None and live.raw else None
+        if raw is None:  # adopted after a lost answer, or a saved plan: read what is there
+            try:
+                raw = self.client.get(self._at("models", m.id)).get("model") or {}
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
+                raw = {}
+        live_meta = raw.get("metadata")
+        stale = stale_metadata(live_meta if isinstance(live_meta, dict) else {}, sent["metadata"])
+        if stale:
+            self._write("patch", self._at("models"), {"models": [{"id": m.id, "metadata": stale}], "action": "remove"})
+        self._write("patch", self._at("models"), {"models": [sent], "action": "merge"})
 
     @executes((Op.NEW_VERSION, Kind.MODEL))
     def _new_version_model(self, actions: list[Action]) -> None:
