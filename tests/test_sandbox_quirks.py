@@ -36,7 +36,7 @@ def test_parse_names_all_and_lists() -> None:
     assert Q.parse("pessimistic") == frozenset(Q.QUIRKS) == Q.parse(["all"])
     assert Q.parse("status-code-names, timestamp-precision") == {Q.STATUS_CODE_NAMES, Q.TIMESTAMP_PRECISION}
     assert Q.parse([Q.DELETE_BODY_REFUSED]) == {Q.DELETE_BODY_REFUSED}
-    assert len(Q.QUIRKS) == 9
+    assert len(Q.QUIRKS) == 8
 
 
 def test_unknown_quirk_is_one_clear_line(tmp_path: Path) -> None:
@@ -76,15 +76,21 @@ def raw(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[httpx.Client
     assert not sb.internal_errors, sb.internal_errors
 
 
-THRESHOLDER = {"id": "gt", "model_type_id": "concept-thresholder",
-               "output_info": {"data": {"concepts": [{"id": "a", "value": 0.5}]},
-                               "params": {"concept_threshold_type": "GREATER_THAN"}}}
+THRESHOLDER = {"id": "gt", "model_type_id": "concept-thresholder"}
+GT_CONFIG = {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": "GREATER_THAN"}}
+
+
+def _post_thresholder(raw: httpx.Client) -> dict[str, Any]:
+    """PostModels (the model only), then PostModelVersions: that answer (its version in
+    `model.model_version`)."""
+    raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
+    return raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": GT_CONFIG}]}).json()
 
 
 @pytest.mark.parametrize("raw", [Q.LISTING_WITHOUT_CONFIG], indirect=True)
 def test_listing_without_config(raw: httpx.Client) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    version = raw.post(f"{B}/models", json={"models": [THRESHOLDER]}).json()["model"]["model_version"]
+    version = _post_thresholder(raw)["model"]["model_version"]
     assert "data" not in version.get("output_info", {}) and "params" not in version.get("output_info", {})
     listed = raw.get(f"{B}/models/gt/versions").json()["model_versions"]
     assert listed and all("data" not in v.get("output_info", {}) for v in listed)
@@ -140,7 +146,7 @@ def test_timestamps_vary_in_precision_and_stay_ordered(raw: httpx.Client) -> Non
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
     raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
     for _ in range(12):
-        raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": THRESHOLDER["output_info"]}]})
+        raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": GT_CONFIG}]})
     listed = raw.get(f"{B}/models/gt/versions").json()["model_versions"]  # newest first
     stamps = [v["created_at"] for v in listed]
     digits = {len(s.partition(".")[2].rstrip("Z")) for s in stamps}
@@ -153,7 +159,7 @@ def test_timestamps_vary_in_precision_and_stay_ordered(raw: httpx.Client) -> Non
 @pytest.mark.parametrize("raw", [Q.STATUS_CODE_NAMES], indirect=True)
 def test_status_codes_as_names(raw: httpx.Client) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    body = raw.post(f"{B}/models", json={"models": [THRESHOLDER]}).json()
+    body = _post_thresholder(raw)
     assert body["status"]["code"] == "SUCCESS"
     assert body["model"]["model_version"]["status"]["code"] == "MODEL_TRAINED"
     missing = raw.get(f"{B}/models/nope")
