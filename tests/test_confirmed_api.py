@@ -412,6 +412,34 @@ def test_a_version_trained_or_deploying_is_reused(code: int) -> None:
     assert plan.empty, [(a.op, a.address) for a in plan.actions]
 
 
+def test_apply_takes_a_version_that_reads_queued_for_deployment_as_trained(tmp_path: Path) -> None:
+    """A trainable version that reads 21352 once trained (every answer showing it rewritten): apply
+    points the workflow at it and the next plan reuses it. Before: apply waited for 21100 until
+    --train-timeout, and every plan trained a new version."""
+    h = Harness(tmp_path)
+    desired = h.desired(PARK)
+    rec = Recording(h)
+
+    def deployed(request: httpx.Request) -> httpx.Response | None:
+        resp = rec.inner.handle_request(request)
+        resp.read()
+        text = resp.content.decode()
+        if "park-activity-classifier" not in request.url.path or '"code": 21100' not in text:
+            return resp
+        return httpx.Response(resp.status_code, content=text.replace('"code": 21100', '"code": 21352').encode(),
+                              headers={"content-type": "application/json"})
+
+    rec.answer = deployed
+    client = _client(h, rec)
+    apply_plan(client, h.plan(desired), poll_s=0.01, train_timeout_s=2)
+    from reconciler.planning.pipeline import plan_app
+
+    again = plan_app(client, desired)
+    assert again.empty, [(a.op, a.address) for a in again.actions]
+    versions = client.list_all(h.base(desired.app.id) + "/models/park-activity-classifier/versions", "model_versions")
+    assert [v["status"]["code"] for v in versions] == [21352]
+
+
 def test_a_version_read_answered_internal_uncategorized_is_asked_again_then_given_up(tmp_path: Path) -> None:
     """clarifai-python-grpc `tests/common.py` retries a GetModelVersion answered 99009 while it
     waits for training (at most 3 times). Before: the first such answer stopped apply."""
