@@ -17,14 +17,30 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from reconciler import __version__
-from reconciler.commands import apply, convert, drift, export, graph, plan, record, sandbox, show, simulate, tune, validate
+from reconciler.commands import (
+    apply,
+    completion,
+    convert,
+    drift,
+    export,
+    graph,
+    init,
+    plan,
+    record,
+    sandbox,
+    schema,
+    show,
+    simulate,
+    tune,
+    validate,
+)
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
 from reconciler.core.errors import ManifestError, ReconcilerError
 
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox)
+VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for module in VERBS:
         module.add_parser(sub)
+    p.set_defaults(root_parser=p)  # `completion` generates its script from the whole parser
     return p
 
 
@@ -105,14 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """`func(args)` with every error mapped to one line and an exit code."""
+    from reconciler.core.printable import printable
+
     try:
         return func(args)
-    except ManifestError as err:
+    except ManifestError as err:  # each problem one line: a key or value quoted in it is escaped
         for p in err.problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         return EXIT_ERROR
     except ReconcilerError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -122,5 +141,8 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except Exception as err:  # a bug, not a user error: still one line, and a hint for reporting
         if os.environ.get("RECONCILER_TRACEBACK"):
             raise
-        print(f"error: internal error ({type(err).__name__}): {err}; set RECONCILER_TRACEBACK=1 to see where", file=sys.stderr)
+        print(
+            f"error: internal error ({type(err).__name__}): {printable(err)}; set RECONCILER_TRACEBACK=1 to see where",
+            file=sys.stderr,
+        )
         return EXIT_ERROR

@@ -435,3 +435,46 @@ def test_connect_prints_retries_on_stderr(monkeypatch, tmp_path):
     assert client.on_retry is not None
     client.on_retry("  GET /x: unreachable; retrying (1/5) in 0.4s")
     assert err.getvalue().splitlines()[-1] == "  GET /x: unreachable; retrying (1/5) in 0.4s"
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_without_retries() -> None:
+    """A DNS failure is not weather: one request, no retry line, one clear error (issue 23)."""
+    import socket
+
+    import httpx
+
+    from reconciler.api.client import Client
+    from reconciler.core.errors import ApiError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as exc:
+            raise httpx.ConnectError("[Errno -2] Name or service not known", request=request) from exc
+
+    retries: list[str] = []
+    slept: list[float] = []
+    c = Client("https://api.example.invalid", "k" * 32, transport=httpx.MockTransport(handler), rate_limit=0,
+               on_retry=retries.append, sleep=slept.append)
+    with pytest.raises(ApiError) as info:
+        c.get("/v2/users/me/apps/a")
+    assert c.stats.requests == 1 and not retries and not slept
+    assert "'api.example.invalid' does not resolve (Name or service not known)" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_refused_connection_is_still_retried() -> None:
+    import httpx
+
+    from reconciler.api.client import Client
+    from reconciler.core.errors import ApiError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    retries: list[str] = []
+    c = Client("http://127.0.0.1:9", "k" * 32, transport=httpx.MockTransport(handler), rate_limit=0, max_retries=2,
+               on_retry=retries.append, sleep=lambda s: None)
+    with pytest.raises(ApiError):
+        c.get("/v2/users/me/apps/a")
+    assert c.stats.requests == 3 and len(retries) == 2

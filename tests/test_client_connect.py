@@ -119,3 +119,67 @@ def test_embedded_sandbox_is_found_upwards_and_named_as_endpoint(tmp_path: Path)
     assert c.endpoint == f"local sandbox at {tmp_path / 'a' / '.reconciler' / 'sandbox.sqlite'}"
     assert "the nearest .reconciler/ above the manifest" in err.getvalue()
     c.close()
+
+
+def test_a_new_sandbox_goes_to_the_project_root(tmp_path: Path) -> None:
+    """One sandbox per project: with no .reconciler/ anywhere, the new one is made at the folder of
+    reconciler.yaml, else of .git, so a plan on an example's manifest and `sandbox serve` at the top
+    of the repository share it (issue 23)."""
+    from reconciler.commands.connect import find_sandbox
+
+    deep = tmp_path / "repo" / "examples" / "one"
+    deep.mkdir(parents=True)
+    (tmp_path / "repo" / ".git").mkdir()
+    path, how = find_sandbox(deep)
+    assert path == tmp_path / "repo" / ".reconciler" / "sandbox.sqlite"
+    assert "project root" in how
+    assert find_sandbox(tmp_path / "repo")[0] == path  # run at the top: the same file
+    (tmp_path / "repo" / "examples" / "reconciler.yaml").write_text("apps: []\n")
+    assert find_sandbox(deep)[0] == tmp_path / "repo" / "examples" / ".reconciler" / "sandbox.sqlite"
+
+
+def test_sandbox_flag_wins_over_a_pat(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    monkeypatch.setenv("CI", "true")  # explicit --sandbox is not a missing credential
+    err = io.StringIO()
+    c = connect(force_sandbox=True, sandbox_from=tmp_path, stderr=err)
+    assert c.endpoint.startswith("local sandbox at ")
+    assert "--sandbox is given: using the embedded local sandbox" in err.getvalue()
+    assert PAT not in repr(c) and PAT not in err.getvalue()
+    c.close()
+    with pytest.raises(ReconcilerError, match="cannot be combined with --api-base"):
+        connect(force_sandbox=True, api_base="http://127.0.0.1:9")
+    with pytest.raises(ReconcilerError, match="contradict"):
+        connect(force_sandbox=True, require_credentials=True)
+
+
+# --- issue 20, finding 13: a malformed API base is one clear line, never "internal error" ------------
+
+@pytest.mark.parametrize("base, why", [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("http://[zz]/", "does not appear to be an IPv4 or IPv6 address"),
+    ("http://127.0.0.1:abc", "Port could not be cast to integer"),
+    ("http://127.0.0.1:99999", "Port out of range"),
+    ("http://127.0.0.1:9/\nx", "line break or control character"),
+    ("http://127.0.0.1:9/\x1b[2J", "line break or control character"),
+    ("http://a b", "line break or control character"),
+    ("http://", "names no host"),
+    ("http://user:pw@127.0.0.1:9", "holds a user name or password"),
+    ("http://127.0.0.1:9/?x=1", "query or fragment"),
+])
+@pytest.mark.parametrize("source", ["--api-base", "CLARIFAI_API_BASE"])
+def test_a_malformed_api_base_is_one_clear_line(base: str, why: str, source: str, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.cli import main
+
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    argv = ["plan", str(Path(__file__).parent.parent / "examples" / "auto-annotation" / "manifest.yaml")]
+    if source == "--api-base":
+        argv += ["--api-base", base]
+    else:
+        monkeypatch.setenv("CLARIFAI_API_BASE", base)
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {source} '") and why in err and "internal error" not in err, err
+    assert "\x1b" not in err

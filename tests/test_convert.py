@@ -114,9 +114,10 @@ def test_converted_manifest_applies_and_replans_empty(tmp_path):
 
 def test_cli_convert_writes_a_valid_manifest(tmp_path, capsys):
     out = tmp_path / "manifest.yaml"
+    assert cli.main(["schema", "-o", str(tmp_path / "schemas" / "manifest.schema.json")]) == 0  # the repository's copy
     assert cli.main(["convert", str(FIXTURES / "auto_annotation.yml"), "-o", str(out), "--app", "annot"]) == 0
     assert "warning:" in capsys.readouterr().err
-    assert out.read_text().startswith("# yaml-language-server: $schema=")
+    assert out.read_text().startswith("# yaml-language-server: $schema=schemas/manifest.schema.json\n")
     assert cli.main(["validate", str(out)]) == 0
     assert cli.main(["convert", str(FIXTURES / "invalid.yml")]) == 1
     assert "invalid.yml:8:11:" in capsys.readouterr().err

@@ -5,6 +5,8 @@ exported file applied to an empty app gives an app whose plan, like the source's
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 
 import pytest
@@ -190,9 +192,11 @@ def test_cli_export_then_plan_is_empty(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     manifest = str(EXAMPLE_FILES[1])
     assert cli.main(["apply", manifest, "--auto-approve"]) == 0
-    out = tmp_path / "exported.yaml"
+    out = tmp_path / "apps" / "exported.yaml"
+    out.parent.mkdir()
+    assert cli.main(["schema", "-o", str(tmp_path / "schemas" / "manifest.schema.json")]) == 0  # the repository's copy
     assert cli.main(["export", "--app", "people-synonyms", "-o", str(out)]) == 0
-    assert out.read_text().startswith("# yaml-language-server: $schema=")
+    assert out.read_text().startswith("# yaml-language-server: $schema=../schemas/manifest.schema.json\n")
     assert cli.main(["validate", str(out)]) == 0
     assert cli.main(["plan", str(out), "--detailed-exitcode"]) == 0
     assert cli.main(["export", "--app", "no-such-app"]) == 1
@@ -279,3 +283,23 @@ def test_pre_commit_hook_matches_manifests_not_overlays():
 
     picked = [str(p) for p in EXAMPLES.rglob("*") if files.search(p.relative_to(EXAMPLES.parent).as_posix())]
     assert picked and main(["validate", *picked]) == 0
+
+
+def test_export_never_writes_a_machine_path_as_its_schema(tmp_path, monkeypatch, capsys):
+    """No copy of the schema in the repository: no modeline and a note saying how to make one, never
+    a path into site-packages or an absolute path (issue 23)."""
+    from reconciler import cli
+
+    monkeypatch.delenv("CLARIFAI_PAT", raising=False)
+    monkeypatch.delenv("CLARIFAI_API_BASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()  # the project root: the search for a schema copy stops here
+    assert cli.main(["apply", str(EXAMPLE_FILES[1]), "--auto-approve"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "exported.yaml"
+    assert cli.main(["export", "--app", "people-synonyms", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "$schema" not in text and "site-packages" not in text and str(tmp_path) not in text
+    assert "reconciler schema -o schemas/manifest.schema.json" in capsys.readouterr().err
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["$schema"] == "https://json-schema.org/draft/2020-12/schema"

@@ -147,10 +147,56 @@ def test_cli_validate_and_plan_take_vars(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CLARIFAI_API_BASE", raising=False)
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, "m.yaml", BASE)
-    assert cli.main(["validate", path]) == 1
+    assert cli.main(["validate", path, "--require-values"]) == 1
     assert "variable 'team' has no value" in capsys.readouterr().err
     vf = write(tmp_path, "v.yaml", "team: ml\n")
     assert cli.main(["validate", path, "--var-file", vf]) == 0
     assert cli.main(["plan", path, "--var", "team=ml", "--var", "app_id=cli-app", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"id": "cli-app"' in out
+
+
+NO_VALUES = textwrap.dedent("""\
+    variables:
+      app_id: {description: the app}
+      cut: {}
+      model: {}
+      label: {}
+    app:
+      id: ${var.app_id}
+      description: "for ${var.label}"
+    concepts:
+      - id: cat
+    models:
+      - id: gate
+        type: concept-thresholder
+        comparator: GREATER_THAN
+        thresholds:
+          cat: ${var.cut}
+    workflows:
+      - id: wf
+        nodes:
+          - id: n
+            model: ${var.model}
+    """)
+
+
+def test_validate_checks_a_manifest_whose_variables_have_no_value(tmp_path, capsys):
+    """A pre-commit hook has no values: validate checks structure and the other references with
+    placeholders (a number where the schema wants one) and says which variables it stood in for."""
+    path = write(tmp_path, "m.yaml", NO_VALUES)
+    assert cli.main(["validate", path]) == 0
+    captured = capsys.readouterr()
+    assert "1 manifest(s) valid" in captured.out
+    assert "checked with placeholders: app_id, cut, label, model" in captured.err
+    assert cli.main(["validate", path, "--require-values"]) == 1
+    assert "variable 'cut' has no value" in capsys.readouterr().err
+
+
+def test_placeholders_still_find_every_other_problem(tmp_path, capsys):
+    broken = NO_VALUES.replace("cat: ${var.cut}", "dog: ${var.cut}").replace("comparator: GREATER_THAN", "comparator: BIGGER")
+    path = write(tmp_path, "m.yaml", broken)
+    assert cli.main(["validate", path]) == 1
+    err = capsys.readouterr().err
+    assert "BIGGER" in err and "dog" in err
+    assert "placeholder-" not in err  # no problem about a placeholder itself

@@ -190,7 +190,11 @@ def record_predictions(
                     raise ReconcilerError(f"PostModelOutputs for {t.key} returned {len(outputs)} outputs for {len(batch)} inputs")
                 for inp, output in zip(batch, outputs):
                     iid = ((output.get("input") or {}).get("id")) or inp["id"]
-                    fh.write(json.dumps({"input": iid, "model": t.key, "concepts": _concepts_of(output)}) + "\n")
+                    line = {"input": iid, "model": t.key, "concepts": _concepts_of(output)}
+                    if client.holds_pat(line):  # an id the server made of the PAT: never written
+                        progress(f"record: {t.key}: left out an output whose input or concept id holds the PAT")
+                        continue
+                    fh.write(json.dumps(line) + "\n")
                     fh.flush()  # an interrupted run keeps every line written
                     written += 1
                 n += len(batch)
@@ -251,7 +255,7 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
     lines = [
         labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
         for i in inputs
-        if by_input.get(i.get("id", ""))
+        if by_input.get(i.get("id", "")) and not client.holds_pat(i.get("id", ""))  # never write the PAT
     ]
     try:
         write_atomic(out_path, "".join(line + "\n" for line in lines))

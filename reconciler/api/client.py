@@ -35,16 +35,18 @@ from __future__ import annotations
 import json
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
 from reconciler.api.paging import MAX_PER_PAGE, list_all
 from reconciler.api.secrets import Secret, check_pat
-from reconciler.api.status import SUCCESS, interpret
+from reconciler.api.status import SUCCESS, interpret, outcome_words
 from reconciler.api.transport import (
     RETRY_EXC,
     UNSENT_EXC,
@@ -54,6 +56,7 @@ from reconciler.api.transport import (
     app_path,
     retry_after,
     retryable,
+    unresolvable,
 )
 from reconciler.core.errors import ApiError
 from reconciler.core.status_codes import BY_NAME
@@ -104,6 +107,9 @@ class Client:
         self.on_retry = on_retry
         self.stats = Stats()
         self._sleep, self._clock = sleep, clock
+        #: set while an apply runs (`apply.scheduler`): once it is set, a retry's wait ends at once
+        #: and the request gives up with its last failure, so a stopping apply never waits on it
+        self.stop: threading.Event | None = None
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False
@@ -127,6 +133,18 @@ class Client:
         """`text` with the PAT replaced by ***: for anything echoed from a server or an exception."""
         pat = self._pat.reveal()
         return text.replace(pat, "***") if pat else text
+
+    def holds_pat(self, value: Any) -> bool:
+        """Whether this client's PAT shows in `value`: a str, or any key or string of a JSON-like
+        value (a record must not write an input or concept id a server built from it)."""
+        pat = self._pat.reveal()
+        if isinstance(value, str):
+            return bool(pat) and pat in value
+        if isinstance(value, dict):
+            return any(self.holds_pat(k) or self.holds_pat(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return any(self.holds_pat(v) for v in value)
+        return False
 
     def _scrub(self, obj: Any) -> Any:
         """A JSON value with the PAT redacted from every string (error bodies kept for callers)."""
@@ -222,6 +240,14 @@ class Client:
             try:
                 resp = self._http.request(method, path, params=params, content=content, headers=headers)
             except RETRY_EXC as exc:
+                if unresolvable(exc):  # a host that does not resolve will not resolve in a second either
+                    host = urlsplit(self.base_url).hostname or self.base_url
+                    raise self.error(
+                        f"cannot reach {self.label}: the host name {host!r} does not resolve ({unresolvable(exc)}); "
+                        "check --api-base / CLARIFAI_API_BASE and the network (not retried)",
+                        method,
+                        path,
+                    ) from None
                 failure: ApiError = self.error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path)
                 unsent = isinstance(exc, UNSENT_EXC)
             except httpx.LocalProtocolError as exc:  # its text can quote our headers: not shown
@@ -247,7 +273,7 @@ class Client:
             hint = retry_after(resp)
             if hint is not None:
                 delay = max(delay, min(hint, self.backoff_cap * 3))
-            if self._clock() - started + delay > self.max_retry_seconds:
+            if self._clock() - started + delay > self.max_retry_seconds or self._stopping():
                 raise self._final(failure, attempt)
             attempt += 1
             if self.on_retry is not None:
@@ -259,7 +285,15 @@ class Client:
                 self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
             with self.stats._lock:
                 self.stats.slept_s += delay
-            self._sleep(delay)
+            if self.stop is not None and self._sleep is time.sleep:
+                self.stop.wait(delay)  # ends at once when the apply stops
+            else:
+                self._sleep(delay)
+            if self._stopping():
+                raise self._final(failure, attempt - 1)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _final(self, err: ApiError, attempt: int) -> ApiError:
         if attempt:
@@ -283,6 +317,8 @@ class Client:
         if req_id:
             line += f" [req_id {req_id}]"
         details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
+        # what the server said is recognised before anything is redacted from it
+        said = outcome_words(description, body)
         # every field echoed from the server is scrubbed, req_id included (a server can echo anything)
         return ApiError(
             self.redact(line),
@@ -293,6 +329,7 @@ class Client:
             method=method,
             path=self.redact(path),
             details=details,
+            said=said,
         )
 
     def _trace(

@@ -10,13 +10,15 @@ Contract:
   per-user limit; 0 = off) spaces every attempt, retries included, so a big apply is not
   throttled in the first place. Spacing rather than a bursty token bucket keeps every one-second
   window within the limit.
-- `retryable(err)`: transport failures, HTTP 429 / CONN_THROTTLED and the other "try again"
-  statuses, HTTP 5xx but 501; never CONN_EXCEED_HOURLY_LIMIT (an hour away).
+- `retryable(err)`: transport failures (but not a host name that does not resolve:
+  `unresolvable`), HTTP 429 / CONN_THROTTLED and the other "try again" statuses, HTTP 5xx but
+  501; never CONN_EXCEED_HOURLY_LIMIT (an hour away).
 """
 
 from __future__ import annotations
 
 import email.utils
+import socket
 import threading
 import time
 from collections import Counter
@@ -162,3 +164,17 @@ def retryable(err: ApiError) -> bool:
     if err.http_status == 429 or err.code in RETRY_CODES:
         return True
     return err.http_status >= 500 and err.http_status != 501
+
+
+def unresolvable(exc: BaseException) -> str | None:
+    """The resolver's words when `exc` is a failure to resolve the host name (socket.gaierror
+    anywhere in its chain: "Name or service not known", "Temporary failure in name resolution"),
+    else None. Retrying those only delays the error: a wrong or offline host fails at once."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, socket.gaierror):
+            return cur.strerror or str(cur)
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

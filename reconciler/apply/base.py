@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
+from reconciler.api.status import DUPLICATE_WORDS, NOT_FOUND_WORDS, server_words
 from reconciler.api.transport import api_path, app_path
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
@@ -64,8 +65,6 @@ INVALID_REQUEST_CODES = frozenset(
 NOT_FOUND_CODES = frozenset(
     BY_NAME[name] for name in ("CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST")
 )
-_DUPLICATE_WORDS = ("duplicate", "already exist")
-_NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
 
@@ -127,19 +126,19 @@ class TrainingNotReady(ApplyError):
         self.line = line
 
 
-def _status_text(err: ApiError) -> str:
-    """The server's own words (status description and details), lower-cased: never the request
-    path, which holds ids that may themselves contain such words."""
-    body = err.details.get("response") if isinstance(err.details, dict) else None
-    status = body.get("status") if isinstance(body, dict) else None
-    details = status.get("details") if isinstance(status, dict) else ""
-    return f"{err.description} {details if isinstance(details, str) else ''}".lower()
+def _says(err: ApiError, words: tuple[str, ...]) -> bool:
+    """Whether the server's own words (never the request path) hold one of `words`: as the
+    client found them before redacting the PAT (`ApiError.said`), else read from the error."""
+    if err.said is not None:
+        return any(w in err.said for w in words)
+    text = server_words(err.description, err.details.get("response") if isinstance(err.details, dict) else None)
+    return any(w in text for w in words)
 
 
 def _is_duplicate(err: ApiError) -> bool:
     if err.code in DUPLICATE_CODES or err.http_status == 409:
         return True
-    if not any(w in _status_text(err) for w in _DUPLICATE_WORDS):
+    if not _says(err, DUPLICATE_WORDS):
         return False
     return err.code in INVALID_REQUEST_CODES or (400 <= err.http_status < 500 and err.http_status != 429)
 
@@ -147,7 +146,7 @@ def _is_duplicate(err: ApiError) -> bool:
 def _is_not_found(err: ApiError) -> bool:
     if err.code in NOT_FOUND_CODES or err.http_status == 404:
         return True
-    return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
+    return err.code in INVALID_REQUEST_CODES and _says(err, NOT_FOUND_WORDS)
 
 
 @dataclass
@@ -170,15 +169,15 @@ class ExecutorBase:
         train_timeout_s: float = 600.0,
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.client = client
         self.plan = plan
-        self.progress = progress or (lambda _msg: None)
+        self._say = progress or (lambda _msg: None)
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
-        self.sleep = sleep
+        self.sleep = sleep  # None: wait on `_stopping`, so a wait ends at once when apply stops
         self.result = ApplyResult()
         #: model id -> the one line saying why its new version cannot be used yet
         self.untrained: dict[str, str] = {}
@@ -190,10 +189,29 @@ class ExecutorBase:
         self._lock = threading.Lock()
         self._app_sent: dict[str, Any] | None = None  # the app object as this apply last wrote it
         self._gates: dict[str, list[threading.Event]] = {}  # model id -> tasks to await part-way
+        #: set on the first failure or Ctrl-C: nothing new starts, and every wait (a training
+        #: poll, a gate, a retry's backoff) ends at once
         self._stopping = threading.Event()
+        #: set on a second Ctrl-C: apply has given up; workers still unwinding print nothing more
+        self._quiet = threading.Event()
+        #: set by the first Ctrl-C (`scheduler._catch_sigint`)
+        self._interrupted = threading.Event()
         user = plan.user_id or "me"
         self.base = app_path(plan.app_id, user)
         self.apps_path = api_path("v2", "users", user, "apps")
+
+    def progress(self, line: str) -> None:
+        """One progress line, unless apply has already given up (`_quiet`)."""
+        if not self._quiet.is_set():
+            self._say(line)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` between training polls: on the stop event (so the wait ends the moment
+        apply stops), or with the injected `sleep` in tests."""
+        if self.sleep is None:
+            self._stopping.wait(seconds)
+        else:
+            self.sleep(seconds)
 
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))

@@ -236,6 +236,11 @@ class ModelExecutors(ExecutorBase):
             code = training_code(status.get("code"))
             if is_trained(code):
                 return
+            if self._stopping.is_set():  # a failure elsewhere, or Ctrl-C: stop waiting at once
+                raise ApplyError(
+                    f"model {m.id}: version {vid} not trained yet ({status_name(code)}); apply stopped "
+                    "while waiting for it, and the next apply waits for it again"
+                )
             elapsed = self.clock() - start
             if code in TRAINING_FAILED:
                 raise TrainingNotReady(m.id, self._not_ready_line(m, vid, code, str(status.get("description") or "")))
@@ -252,7 +257,7 @@ class ModelExecutors(ExecutorBase):
                     f"  model/{m.id}: training version {vid}: {status_name(code)} "
                     f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
                 )
-            self.sleep(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
+            self._pause(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             status = self._read_version(m.id, vid).get("status") or {}
 
     def _read_version(self, model_id: str, vid: str) -> dict[str, Any]:
@@ -270,7 +275,7 @@ class ModelExecutors(ExecutorBase):
                 if err.code != INTERNAL_UNCATEGORIZED or attempt == INTERNAL_RETRIES:
                     raise
                 self.progress(f"  model/{model_id}: version {vid}: the API answered INTERNAL_UNCATEGORIZED; asking again")
-                self.sleep(self.poll_s)
+                self._pause(self.poll_s)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _not_ready_line(self, m: Model, vid: str, code: int, description: str) -> str:

@@ -38,11 +38,13 @@ Contract:
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.api.client import Client
 from reconciler.apply.app import AppExecutors
@@ -80,8 +82,11 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
     def run(self) -> ApplyResult:
         """Run the plan's tasks (see `_tasks`) on a thread pool, each as soon as every task it
         depends on is done; the client's rate limiter still spaces every request. On the first
-        failure (or Ctrl-C) nothing new starts, the requests already in flight are awaited, and
-        the report names exactly the actions whose tasks finished."""
+        failure (or Ctrl-C) nothing new starts, every wait ends at once (training polls, gates,
+        retry backoffs: `_stopping`), the requests already in flight are awaited, and the report
+        names exactly the actions whose tasks finished; "apply stopped at" names the failed
+        action, or after Ctrl-C one that did not finish. A second Ctrl-C (or one after a failure)
+        quits at once, and the workers still unwinding print nothing more."""
         actions = list(self.plan.actions)
         tasks = _tasks(actions)
         total = len(actions)
@@ -91,7 +96,10 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
             for d in t.deps:
                 dependents[d].append(t.index)
         finished: set[int] = set()
-        stop: tuple[_Task, BaseException] | None = None
+        #: the failed task and its error; (None, the interrupt) after Ctrl-C, resolved at the end
+        #: to a task that did not finish (one in flight then finishes, and prints "done", after it)
+        stop: tuple[_Task | None, BaseException] | None = None
+        in_flight_at_interrupt: set[int] = set()
         workers = self.client.max_workers
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         running: dict[Future[None], _Task] = {}
@@ -100,9 +108,22 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
         self._gates = {t.actions[0].id: [finished_event[g] for g in t.gate] for t in tasks if t.gate}
         skipped: set[int] = set()  # tasks whose every action was deferred
         n = 0
+        outer_stop, self.client.stop = self.client.stop, self._stopping  # retries' waits end on it
+        own_sigint = _catch_sigint(self)
+
+        def take_interrupt() -> None:
+            """Ctrl-C (`_catch_sigint`) becomes the stop, before any failure it caused (a training
+            wait that it ended) is taken for one."""
+            nonlocal stop, in_flight_at_interrupt
+            if stop is None and self._interrupted.is_set():
+                self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
+                stop = (None, KeyboardInterrupt())
+                in_flight_at_interrupt = {t.index for t in running.values()}
+
         try:
             while ready or running:
-                while stop is None and ready:
+                take_interrupt()
+                while stop is None and ready and not self._interrupted.is_set():
                     # tasks submitted in index order: a gated model task (see `_tasks`) is picked
                     # up by the pool only after the concept tasks it waits for
                     ready.sort(key=lambda x: x.index, reverse=True)
@@ -120,13 +141,17 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                 if not running:
                     continue
                 try:
-                    done_now, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt as interrupt:
-                    if stop is not None and isinstance(stop[1], KeyboardInterrupt):
-                        raise  # a second Ctrl-C: stop waiting for the requests in flight
+                    # with our SIGINT handler, Ctrl-C only sets `_interrupted`: look every 0.1 s
+                    done_now, _ = wait(running, timeout=0.1 if own_sigint else None, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as interrupt:  # Ctrl-C under someone else's handler
+                    if stop is not None:
+                        raise  # a second Ctrl-C, or one while a failure winds down: quit now
                     self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
-                    stop = stop or (min(running.values(), key=lambda t: t.index), interrupt)
+                    stop = (None, interrupt)
+                    in_flight_at_interrupt = {t.index for t in running.values()}
+                    self._stopping.set()
                     continue
+                take_interrupt()
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)
                     err = fut.exception()
@@ -143,13 +168,25 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                     self.result.done.extend(_describe(a) for a in t.actions)
                     self.progress(f"[{n}/{total}] {t.label}: done")
                     ready.extend(self._release(t, tasks, waiting_on, dependents))
+        except BaseException:
+            self._quiet.set()  # given up: what the workers still say would print after the error
+            raise
         finally:
             self._stopping.set()
+            self.client.stop = outer_stop
+            if own_sigint:
+                signal.signal(signal.SIGINT, own_sigint)
             pool.shutdown(wait=False, cancel_futures=True)
+        unfinished = [t for t in tasks if t.index not in finished and t.index not in skipped]
+        if stop is not None and stop[0] is None and not unfinished:
+            stop = None  # Ctrl-C as the last task finished: every action was applied
         if stop is not None:
             task, err = stop
             if not isinstance(err, (ReconcilerError, KeyboardInterrupt)):
                 raise err
+            if task is None:  # interrupted: name an action that did not finish, in flight if any
+                in_flight = [t for t in unfinished if t.index in in_flight_at_interrupt]
+                task = (in_flight or unfinished)[0]
             why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
             not_done = list(self.deferred) + [
                 _describe(a) for t in tasks if t.index not in finished and t.index not in skipped for a in t.actions
@@ -210,6 +247,30 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
     def _execute(self, task: _Task) -> None:
         a = task.actions[0]
         EXECUTORS[a.op, a.kind].run(self, task.actions)
+
+
+def _catch_sigint(applier: Applier) -> Any:
+    """Handle Ctrl-C for the length of an apply: the first one only sets `_interrupted` and
+    `_stopping` (so it can never land half-way through the scheduler's bookkeeping, say inside
+    `pool.submit`: the driver loop takes it at its next turn), the second quits at once, with the
+    workers silenced. Only from the main thread, and only over Python's default handler (someone
+    else's handler is left alone); returns the handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if applier._interrupted.is_set():  # the second Ctrl-C: quit now
+            applier._quiet.set()
+            applier._stopping.set()
+            raise KeyboardInterrupt
+        applier._interrupted.set()
+        applier._stopping.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return previous
 
 
 def _check_executors() -> None:
@@ -312,7 +373,7 @@ def apply_plan(
     train_timeout_s: float = 600.0,
     poll_s: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> ApplyResult:
     return Applier(
         client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.apply.scheduler import apply_plan
     from reconciler.commands.common import use_color
     from reconciler.commands.plan import plan_manifest
+    from reconciler.core.printable import printable
     from reconciler.planning import render
     from reconciler.planning.planfile import read_plan_file
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print("Apply cancelled; nothing was changed.", file=sys.stderr)
         return EXIT_ERROR
     result = apply_plan(
-        client, plan, progress=lambda msg: print(msg, file=sys.stderr, flush=True), train_timeout_s=args.train_timeout
+        client, plan, progress=lambda msg: print(printable(msg), file=sys.stderr, flush=True), train_timeout_s=args.train_timeout
     )
     print(f"Apply complete: {len(result.done)} action(s), {result.writes} write call(s).")
     return EXIT_OK
@@ -111,8 +112,10 @@ def _confirm(plan: Plan) -> bool:
             "refusing to apply without confirmation: stdin is not a terminal; "
             "review the plan and pass --auto-approve, or apply a saved plan file"
         )
+    from reconciler.core.printable import printable
+
     print(
-        f"\nApply these {len(plan.actions)} action(s) to app {plan.app_id}? Only 'yes' will be accepted: ",
+        f"\nApply these {len(plan.actions)} action(s) to app {printable(plan.app_id)}? Only 'yes' will be accepted: ",
         end="",
         file=sys.stderr,
         flush=True,

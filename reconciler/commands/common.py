@@ -9,7 +9,8 @@ Contract:
 - `connect_client(args, ...) -> Client`, the only way a verb connects (flags and environment);
 - `schema_ref(args)`: the modeline schema of a manifest export and convert write;
 - `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
-  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line.
+  (`fileio.write_atomic`); a text holding the PAT is refused (callers mask it in their data
+  first, `secrets.mask_data`); an `OSError` becomes one `ReconcilerError` line.
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def connection_args(p: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="SECONDS",
         help="per-request timeout (connect, read, write); timed-out requests are retried",
+    )
+    g.add_argument(
+        "--sandbox",
+        dest="force_sandbox",
+        action="store_true",
+        help="use the embedded local sandbox even when CLARIFAI_PAT is set (not with --api-base or --pat-file)",
     )
     g.add_argument(
         "--require-credentials",
@@ -253,35 +260,60 @@ def connect_client(
         debug=args.debug,
         timeout=args.timeout,
         require_credentials=args.require_credentials,
+        force_sandbox=getattr(args, "force_sandbox", False),
         sandbox_from=Path(manifest).absolute().parent if manifest else None,
         sandbox_db=Path(sandbox_db) if sandbox_db else None,
     )
 
 
 def write_output(path: str | None, text: str, *, private: bool = False, name: str | None = None) -> None:
-    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically with the
-    PAT masked (mode 0600 when `private`). A failure is one line: "cannot write NAME: why"
-    (`name` defaults to the path)."""
+    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically (mode
+    0600 when `private`). The PAT is masked by the caller, in the data before it became `text`
+    (`secrets.mask_data`: a file the tool reads back keeps its syntax); a text in which it still
+    shows is refused, never rewritten. A failure is one line: "cannot write NAME: why" (`name`
+    defaults to the path)."""
+    from reconciler.api.secrets import holds_secret
+
+    if holds_secret(text):
+        raise ReconcilerError(f"cannot write {name or path or 'the output'}: it would hold the PAT; nothing was written")
     if not path or path == "-":
-        sys.stdout.write(text)  # stdout masks the PAT itself (cli.main)
+        sys.stdout.write(text)
         return
-    from reconciler.api.secrets import mask_secrets
     from reconciler.core.fileio import write_atomic
 
     try:
-        write_atomic(path, mask_secrets(text), private=private)
+        write_atomic(path, text, private=private)
     except OSError as err:
         raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
 
 
+#: Where a repository keeps its copy of the manifest schema (`reconciler schema -o ...` writes one).
+SCHEMA_COPIES = ("schemas/manifest.schema.json", "manifest.schema.json")
+
+
 def schema_ref(args: argparse.Namespace) -> str | None:
     """A written manifest's modeline schema (export, convert): --schema ('none': no modeline), else
-    the packaged schema, relative to the output file."""
+    the repository's own copy of the schema (`SCHEMA_COPIES`, looked for from the output file's
+    folder up to the project root), relative to the output file; else no modeline, with a note.
+    Never a path into site-packages or an absolute path: the file is meant for git, and those
+    would differ on every machine (issue 23)."""
     if args.schema:
         return None if args.schema == "none" else str(args.schema)
-    from importlib import resources
+    from pathlib import Path
 
-    packaged = os.path.abspath(str(resources.files("reconciler").joinpath("manifest.schema.json")))
-    if args.output and args.output != "-":
-        return os.path.relpath(packaged, os.path.dirname(os.path.abspath(args.output)))
-    return packaged
+    from reconciler.commands.connect import project_root
+
+    out_dir = Path(os.path.abspath(args.output)).parent if args.output and args.output != "-" else Path.cwd()
+    root = project_root(out_dir)
+    for folder in (out_dir, *out_dir.parents):
+        for rel in SCHEMA_COPIES:
+            if (folder / rel).is_file():
+                return Path(os.path.relpath(folder / rel, out_dir)).as_posix()
+        if folder == root:
+            break
+    print(
+        "note: no copy of the manifest schema in this repository, so no schema modeline was written; "
+        "`reconciler schema -o schemas/manifest.schema.json` makes one (or pass --schema PATH|URL)",
+        file=sys.stderr,
+    )
+    return None

@@ -11,10 +11,11 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from reconciler.api.client import Client
-from reconciler.api.endpoint import DEFAULT_API_BASE, sandbox_endpoint
-from reconciler.api.secrets import check_pat, read_pat_file, remember_secret
+from reconciler.api.endpoint import DEFAULT_API_BASE, check_api_base, sandbox_endpoint
+from reconciler.api.secrets import check_pat, check_pat_length, read_pat_file, remember_secret
 from reconciler.api.transport import sandbox_transport
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.printable import printable
 
 
 def _is_loopback(base: str) -> bool:
@@ -32,6 +33,7 @@ def find_sandbox(start: Path | None = None) -> tuple[Path, str]:
     ``$RECONCILER_SANDBOX_DB`` if set; else the nearest ``.reconciler/`` directory in `start` or
     one of its parents -- the way git finds ``.git`` -- so a plan run from a subfolder (or on a
     manifest kept in one) sees the same sandbox as one run at the top; else a new ``.reconciler/``
+    at the project root (`project_root`: the folder of ``reconciler.yaml``, else of ``.git``), else
     in `start` itself. `start` is the manifest's folder; None means the current directory.
     """
     env = os.environ.get("RECONCILER_SANDBOX_DB")
@@ -43,7 +45,28 @@ def find_sandbox(start: Path | None = None) -> tuple[Path, str]:
         if (folder / SANDBOX_DIR).is_dir():
             how = f"the {SANDBOX_DIR}/ next to {where}" if folder == here else f"the nearest {SANDBOX_DIR}/ above {where}"
             return folder / SANDBOX_DIR / SANDBOX_FILE, how
+    root = project_root(here)
+    if root is not None and root != here:
+        return (
+            root / SANDBOX_DIR / SANDBOX_FILE,
+            f"a new {SANDBOX_DIR}/ at the project root ({root}): none was found next to {where} or above it",
+        )
     return (here / SANDBOX_DIR / SANDBOX_FILE, f"a new {SANDBOX_DIR}/ next to {where}: none was found there or above it")
+
+
+#: What marks a project's root folder, nearest first: the project file, else a git work tree.
+PROJECT_MARKERS = ("reconciler.yaml", ".git")
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding `reconciler.yaml`, else the nearest holding
+    `.git`, else None. A new embedded sandbox is made there, so that every command run anywhere in
+    one repository (plan on an example's manifest, `sandbox serve` at the top) shares one sandbox."""
+    for marker in PROJECT_MARKERS:
+        for folder in (start, *start.parents):
+            if (folder / marker).exists():
+                return folder
+    return None
 
 
 def sandbox_db_path(start: Path | None = None) -> Path:
@@ -81,6 +104,8 @@ def connect(
     require_credentials: bool = False,
     sandbox_from: Path | None = None,
     sandbox_db: Path | None = None,
+    force_sandbox: bool = False,
+    sandbox_reason: str = "--sandbox is given",
 ) -> Client:
     """A Client for the CLI.
 
@@ -100,21 +125,33 @@ def connect(
       embedded sandbox does not throttle (and runs in process), so it never gets a limit.
     """
     err = stderr if stderr is not None else sys.stderr
-    pat = read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip()
+    if force_sandbox:
+        if api_base or pat_file:
+            other = "--api-base" if api_base else "--pat-file"
+            raise ReconcilerError(f"--sandbox uses the embedded local sandbox: it cannot be combined with {other}")
+        if require_credentials:
+            raise ReconcilerError("--sandbox and --require-credentials contradict each other: give one")
+    pat = "" if force_sandbox else (read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip())
     if pat and not pat_file:
         check_pat(pat, "the CLARIFAI_PAT environment variable")
-    base = (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
+    if pat:
+        # too short to be a PAT: refused before it is registered for masking (masking "a" would
+        # rewrite every "a" printed); then registered before anything can quote it (a PAT pasted
+        # into --api-base, say)
+        check_pat_length(pat, f"the PAT in {pat_file}" if pat_file else "the CLARIFAI_PAT environment variable")
+        remember_secret(pat)
+    base = "" if force_sandbox else (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
 
-    def say(line: str) -> None:
-        print(line, file=err, flush=True)
+    def say(line: str) -> None:  # a retry line quotes the server's words: escaped
+        print(printable(line), file=err, flush=True)
 
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
         from reconciler.sandbox.opening import open_sandbox
 
-        why = credentials_required(require_credentials)
+        why = None if force_sandbox else credentials_required(require_credentials)
         if why:
             raise ReconcilerError(
                 f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
@@ -129,7 +166,8 @@ def connect(
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        print(f"note: CLARIFAI_PAT and --api-base are not set: using the embedded local sandbox (data in {db}; {how})", file=err)
+        why_local = sandbox_reason if force_sandbox else "CLARIFAI_PAT and --api-base are not set"
+        print(f"note: {why_local}: using the embedded local sandbox (data in {printable(db)}; {how})", file=err)
         transport = sandbox_transport(open_sandbox(str(db)))
         return Client(
             "http://sandbox.local",
@@ -144,18 +182,14 @@ def connect(
             endpoint=sandbox_endpoint(db),
             on_retry=say,
         )
-    base = base or DEFAULT_API_BASE
-    if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
-        raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")
-    base = base.rstrip("/").removesuffix("/v2")
+    source = "--api-base" if api_base else "CLARIFAI_API_BASE" if base else "API base"
+    base = check_api_base(base or DEFAULT_API_BASE, source)
     if not pat:
         if not _is_loopback(base):
             raise ReconcilerError(f"no PAT for {base}: set CLARIFAI_PAT or pass --pat-file")
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
 
         pat, user = DEFAULT_KEY, user or DEFAULT_USER
-    else:
-        remember_secret(pat)
     return Client(
         base,
         pat,

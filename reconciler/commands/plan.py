@@ -71,11 +71,22 @@ def run(args: argparse.Namespace) -> int:
 
 def write_plan_file(path: str, plan: Plan) -> None:
     """Save `plan` for `reconciler apply PLAN` (mode 0600: a plan describes the app in full)."""
+    from reconciler.api.secrets import mask_data
     from reconciler.commands.common import write_output
     from reconciler.planning.serialize import plan_to_file_dict
 
+    doc = plan_to_file_dict(plan)
+    # the PAT is masked in the plan's data (resources, words, notes), never in the file's own
+    # fields: a file whose structure would hold it is refused by `write_output`
+    masked = {k: mask_data(v) if k in ("desired", "live", "actions", "notes") else v for k, v in doc.items()}
+    if masked != doc:
+        print(
+            f"warning: the plan holds the PAT (in a value the API returned, or the manifest); {path} "
+            "has *** in its place, so it will be refused as edited: remove the PAT from the app and plan again",
+            file=sys.stderr,
+        )
     try:  # key order kept: it is the order changes are listed in; NaN / infinities are not JSON
-        text = json.dumps(plan_to_file_dict(plan), indent=1, allow_nan=False)
+        text = json.dumps(masked, indent=1, allow_nan=False)
     except ValueError:
         raise ReconcilerError(
             f"cannot write plan file {path}: the plan holds a non-finite number (NaN or infinity), which JSON cannot carry"

@@ -36,11 +36,16 @@ def add_parser(sub: Subparsers) -> None:
         sbsub,
         "serve",
         "serve the sandbox over HTTP on loopback",
-        "reconciler sandbox serve --port 8080 --db .reconciler/sandbox.sqlite",
+        "reconciler sandbox serve --port 8080",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback unless you mean otherwise)")
     serve.add_argument("--port", type=port, default=8080, help="TCP port; 0 picks a free port")
-    serve.add_argument("--db", default=".reconciler/sandbox.sqlite", help="SQLite file (created if missing)")
+    serve.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file (created if missing); default: the embedded sandbox plan and apply use from here "
+        "(the nearest .reconciler/ in this folder or above, else a new one here)",
+    )
     serve.add_argument("--latency-ms", type=latency, default=0.0, help="added to every request")
     serve.add_argument("--rate-limit", type=rate, default=0.0, help="requests/second; 0 = unlimited")
     serve.add_argument("--predictions", default=None, metavar="JSONL", help="recorded model predictions for the workflow runner")
@@ -54,17 +59,41 @@ def add_parser(sub: Subparsers) -> None:
         "behaviour; bare = every quirk, or a comma list of names (README)",
     )
     serve.set_defaults(func=serve_run)
+    label = verb(
+        sbsub,
+        "label",
+        "post labelled inputs, listed in a YAML file, to the embedded sandbox",
+        "reconciler sandbox label examples/auto-annotation/labels.yaml",
+    )
+    label.add_argument("file", metavar="FILE", help="the labels file: app and inputs [{url, concepts}]")
+    label.add_argument(
+        "--db", default=None, help="the sandbox's SQLite file (default: the one plan and apply find for FILE's folder)"
+    )
+    label.set_defaults(func=label_run)
 
 
 def serve_run(args: argparse.Namespace) -> int:
+    from reconciler.commands.connect import find_sandbox
     from reconciler.sandbox.server import serve
 
+    if args.db is None:
+        found, how = find_sandbox(None)
+        db = str(found)
+        print(f"sandbox: serving the embedded sandbox that plan and apply use from here: {db} ({how})", flush=True)
+    else:
+        db = args.db
     return serve(
         host=args.host,
         port=args.port,
-        db=args.db,
+        db=db,
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         predictions=args.predictions,
         quirks=args.quirks,
     )
+
+
+def label_run(args: argparse.Namespace) -> int:
+    from reconciler.commands.sandbox_label import run
+
+    return run(args)

@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.common import EXIT_OK, manifest_args, verb
+from reconciler.core.printable import printable, printable_lines
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
     warning = simulate.unmatched_warning(desired, recorded, args.workflow)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     if sweeps:
         write_output(args.svg, render_svg(sweeps))
     if args.json:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             out["svg"] = args.svg
         print(json.dumps(out, indent=2))
     else:
-        print(simulate.render_text(report, sweeps, source=args.predictions), end="")
+        print(printable_lines(simulate.render_text(report, sweeps, source=args.predictions)), end="")
         if sweeps:
             print(f"\nWrote the chart to {args.svg}")
     return EXIT_OK

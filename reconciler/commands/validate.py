@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, verb
 from reconciler.core.errors import ManifestError, ReconcilerError
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -24,6 +25,11 @@ def add_parser(sub: Subparsers) -> None:
     )
     v.add_argument("files", nargs="*", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
+    v.add_argument(
+        "--require-values",
+        action="store_true",
+        help="a variable with no value is a problem (by default it is checked with a placeholder, as a pre-commit hook needs)",
+    )
     manifest_args(v)
     v.set_defaults(func=run)
 
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     try:
         inputs = read_inputs(args.var, args.var_file)
+        inputs.placeholders = not args.require_values
         if args.files:  # positional files are independent manifests
             load_many(args.files, inputs=inputs)
         if args.overlays:  # -f files are one manifest: a base and its overlays
@@ -46,7 +53,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([p.as_dict() for p in problems], indent=2))
     else:
         for p in problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         if not problems:
             print(f"{len(args.files) + (1 if args.overlays else 0)} manifest(s) valid")
+            if inputs.placeheld:
+                names = ", ".join(sorted(inputs.placeheld))
+                print(
+                    f"note: variable(s) with no value here, checked with placeholders: {names} "
+                    "(give --var or --var-file to check the values too, or --require-values to insist)",
+                    file=sys.stderr,
+                )
     return EXIT_ERROR if problems else EXIT_OK

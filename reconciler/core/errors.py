@@ -58,6 +58,11 @@ class ApiError(ReconcilerError):
     method: str = ""
     path: str = ""
     details: dict[str, object] = field(default_factory=dict)
+    #: the outcome words (`api.status.OUTCOME_WORDS`: "duplicate", "does not exist", ...) the
+    #: server's own text held, found BEFORE the PAT was redacted from it: redaction must never
+    #: change what apply recognises ("duplicate" with a PAT "a" masked is "duplic***te"). None
+    #: when not computed (an ApiError built by hand): then description and details are read.
+    said: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -194,11 +194,40 @@ def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State 
     _check_finite(doc, doc.data, ())  # a --var can bring in nan / inf / 1e400, which YAML never did
     if doc.problems:  # an unsubstituted reference would only add confusing schema errors
         return None, _dedupe(doc.problems)
+    _retype_placeholders(doc)
     doc.problems += _schema_problems(doc)
     manifestchecks.check(doc)
+    _drop_placeholder_problems(doc)
     if doc.problems:
         return None, _dedupe(doc.problems)
     return _build_state(doc.data, source), []
+
+
+def _retype_placeholders(doc: Document) -> None:
+    """A placeholder (`manifestvars.placeholder`) standing where the schema wants a number or a
+    boolean becomes one (0.5, 1, true): the rest of the manifest is then checked as usual."""
+    if not doc.placeholders or _fast_check()(doc.data):
+        return
+    for err in _validator().iter_errors(doc.data):
+        path = tuple(err.absolute_path)
+        if err.validator != "type" or path not in doc.placeholders:
+            continue
+        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        value: Any = 0.5 if "number" in wanted else 1 if "integer" in wanted else True if "boolean" in wanted else None
+        if value is None or not path:
+            continue
+        parent = doc.data
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = value
+
+
+def _drop_placeholder_problems(doc: Document) -> None:
+    """Problems located exactly where a placeholder stands say nothing about the manifest."""
+    if not doc.placeholders:
+        return
+    spots = {(doc.file_of(p), *doc.pos(p)) for p in doc.placeholders}
+    doc.problems = [pr for pr in doc.problems if (pr.file, pr.line, pr.column) not in spots]
 
 
 def _check_finite(doc: Document, value: Any, path: Path) -> None:

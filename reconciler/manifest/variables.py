@@ -18,6 +18,10 @@ Rules (README, "Environments"):
   written as YAML would, mappings/lists are refused). `$${` writes a literal `${`.
 - `--var` values are text; when the variable's default is a number or a boolean the text is read
   as one (an error otherwise), so `--var cut=0.8` stays a number.
+- Placeholders (`Inputs.placeholders`, used by `validate`): a declared variable with no value is
+  replaced by a placeholder (an id-like string, or a number where the schema wants one) and the
+  problems located where it stands are dropped, so structure and every other reference are still
+  checked (a pre-commit hook has no values).
 - Errors: a reference other than `var.NAME` / `env.NAME`, an undeclared variable, a declared one
   with no value, an unset environment variable, a `--var` / var-file name the manifests do not
   declare. The `variables` section itself and mapping keys are never substituted.
@@ -57,6 +61,10 @@ class Given:
 class Inputs:
     given: dict[str, Given] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    #: `validate` without values: a declared variable with no value becomes a placeholder instead
+    #: of a problem (`placeholder`), and its name is recorded in `placeheld`
+    placeholders: bool = False
+    placeheld: set[str] = field(default_factory=set)
 
 
 def read_inputs(var_args: Sequence[str] = (), var_files: Sequence[str] = (), env: Mapping[str, str] | None = None) -> Inputs:
@@ -136,8 +144,14 @@ def substitute(doc: Document, inputs: Inputs | None = None) -> None:
                 doc.problems.append(Problem(g.file, g.line, g.column, f"--var {name}: {err}"))
                 continue
         values[name] = value
-    sub = _Substituter(doc, values, decls, inputs.env)
+    sub = _Substituter(doc, values, decls, inputs.env, inputs if inputs.placeholders else None)
     doc.data = {k: (v if k == "variables" else sub.walk(v, (k,))) for k, v in doc.data.items()}
+
+
+def placeholder(name: str) -> str:
+    """What stands for variable `name` when it has no value and only the structure is checked: a
+    string that is a valid id, so that only a field needing another type (a number) objects."""
+    return f"placeholder-{name}"
 
 
 def _convert(text: str, default: Any) -> Any:
@@ -165,8 +179,11 @@ def _as_text(value: Any) -> str:
 
 
 class _Substituter:
-    def __init__(self, doc: Document, values: dict[str, Any], decls: dict[str, Any], env: Mapping[str, str]):
+    def __init__(
+        self, doc: Document, values: dict[str, Any], decls: dict[str, Any], env: Mapping[str, str], placeholding: Inputs | None
+    ):
         self.doc, self.values, self.decls, self.env = doc, values, decls, env
+        self.placeholding = placeholding
 
     def walk(self, value: Any, path: Path) -> Any:
         if isinstance(value, str):
@@ -207,6 +224,10 @@ class _Substituter:
         if scope == "var" and _NAME.match(name):
             if name in self.values:
                 return True, self.values[name]
+            if name in self.decls and self.placeholding is not None:
+                self.placeholding.placeheld.add(name)
+                self.doc.placeholders[path] = name
+                return True, placeholder(name)
             if name in self.decls:
                 self.doc.add(
                     path, f"variable '{name}' has no value: give it a default, or pass --var {name}=VALUE or a --var-file"

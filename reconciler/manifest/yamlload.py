@@ -83,6 +83,8 @@ class Document:
     problems: list[Problem] = field(default_factory=list)
     #: file each located path was written in, when not `filename` (documents merged from overlays)
     sources: dict[Path, str] = field(default_factory=dict)
+    #: paths holding a variable with no value, substituted by a placeholder (`validate`), and its name
+    placeholders: dict[Path, str] = field(default_factory=dict)
 
     def _located(self, path: Path) -> Path:
         p = tuple(path)

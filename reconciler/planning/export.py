@@ -198,6 +198,7 @@ def export_app(
 ) -> tuple[str, list[str]]:
     """Read the live app (all models' versions) and return (manifest YAML, warnings)."""
     from reconciler.api.live import read_live
+    from reconciler.api.secrets import mask_data
     from reconciler.core.errors import ReconcilerError
 
     live = read_live(client, app_id, user_id=user_id, want_models=None)
@@ -214,4 +215,5 @@ def export_app(
             f"{len(unmarked)} resource(s) are not marked as managed yet; `reconciler plan` shows "
             "them as adopt, and one `reconciler apply` takes ownership without changing them"
         )
-    return dump_yaml(data, schema_ref, header), warnings
+    # a PAT in a value the API returned is masked in the data, so the YAML stays valid
+    return dump_yaml(mask_data(data), schema_ref, header), warnings

@@ -60,6 +60,7 @@ def apply_saved_plan(
     from reconciler.api.endpoint import sandbox_of_endpoint
     from reconciler.api.live import fingerprint
     from reconciler.planning.plan import make_plan
+    from reconciler.planning.planfile import same_plan
     from reconciler.planning.serialize import bound_fingerprint
 
     if user_id and user_id != stored.user_id:
@@ -82,7 +83,7 @@ def apply_saved_plan(
     ):
         raise PlanError(f"the live app {stored.app_id} changed since the plan in {source} was made; make a new plan")
     plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets, endpoint=client.endpoint)
-    if (plan.actions, plan.app_id, plan.user_id) != (stored.actions, stored.app_id, stored.user_id):
+    if not same_plan(plan, stored):
         raise PlanError(
             f"the plan in {source} no longer matches what applying it would do "
             "(was it made by another version of reconciler?); make a new plan"

@@ -19,7 +19,8 @@
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
   live node whose pinned version already matches stays as it is. Structural differences ->
-  `update` (whole node list, with pins); pins only -> `repoint`.
+  `update` (whole node list, with pins); pins only -> `repoint`. The app's default workflow is
+  never deleted while it stays the default (the API refuses; a note says to name another);
 
 Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
 dependency graph (ready actions taken smallest first by kind, id and op, so the order is
@@ -90,6 +91,7 @@ def make_plan(
         desired=desired,
         targets=tuple(targets),
         endpoint=endpoint,
+        live=live,
     )
 
 
@@ -150,6 +152,7 @@ class _Planner:
         self._relations()
         self._models()
         self._workflows()
+        self._keep_the_default_workflow()
         self._keep_models_in_use()
         if self.unmanaged:
             self.notes.append(
@@ -338,6 +341,32 @@ class _Planner:
                         a.key,
                         f"model/{a.id} is no longer in the manifest but workflow(s) "
                         f"{', '.join(sorted(set(users[a.id])))} still use it: not deleted",
+                    )
+                )
+            else:
+                kept.append(a)
+        self.actions = kept
+
+    def _keep_the_default_workflow(self) -> None:
+        """Never plan deleting the app's default workflow while it stays the default. It is the
+        app's base workflow, which every new input runs through (Clarifai/docs
+        `create/workflows/base-workflows.md`); what the real API answers to deleting it is
+        [UNVERIFIED], the sandbox refuses (22104, "is the app's default workflow"), and a planned
+        delete that is refused fails apply the same way on every run. When the manifest names
+        another default, `set_default` runs before the deletes; when it names none (it leaves the
+        default alone), the delete is dropped with a note saying how to delete it."""
+        default = self.live.app.default_workflow if self.live else None
+        if not default or self.desired.app.default_workflow:
+            return
+        kept = []
+        for a in self.actions:
+            if a.op is Op.DELETE and a.kind is Kind.WORKFLOW and a.id == default:
+                self.notes.append(
+                    Note(
+                        a.key,
+                        f"workflow/{a.id} is no longer in the manifest but it is the app's default workflow: "
+                        "not deleted; to delete it, name another workflow as the app's default_workflow "
+                        "in the manifest",
                     )
                 )
             else:

@@ -8,7 +8,10 @@
   actions (with their resources). `apply PLANFILE` checks the fingerprint against the live app,
   re-plans from the stored desired state, and can verify it gets the same actions.
   Format 2 adds the `endpoint` the plan was made against and `fingerprint`, which binds the live
-  fingerprint to the endpoint, user and app the plan writes to (`bound_fingerprint`).
+  fingerprint to the endpoint, user and app the plan writes to (`bound_fingerprint`). Format 3
+  adds `live`, the live state the plan was made from, so that a saved plan's actions, their
+  configuration words and its notes can be derived again without connecting
+  (`planfile.load_saved_plan` refuses a file whose stored ones differ).
   `plan_from_file_dict` checks the file hangs together: every field has its type, the desired
   app and every app action are the plan's `app_id` and the desired user its `user_id`, and the
   stored binding matches the file's own endpoint, user, app and live fingerprint.
@@ -49,8 +52,9 @@ R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow)
 
 STATE_FORMAT = 1
 #: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
-#: cannot say where it was made, so it is refused rather than applied anywhere.
-PLAN_FILE_FORMAT = 2
+#: cannot say where it was made, so it is refused rather than applied anywhere. 3: `live` was
+#: added; a format-2 file's notes and configuration words cannot be checked, so it is refused.
+PLAN_FILE_FORMAT = 3
 #: A saved plan nested deeper than this is not one we wrote (the manifest loader has the same cap).
 MAX_PLAN_DEPTH = 64
 PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
@@ -287,6 +291,7 @@ def plan_to_file_dict(plan: Plan) -> dict[str, Any]:
         "fingerprint": bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint),
         "targets": list(plan.targets),
         "desired": state_to_dict(plan.desired),
+        "live": state_to_dict(plan.live) if plan.live is not None else None,
         "actions": [action_to_dict(a) for a in plan.actions],
         # notes are saved as their text: a re-plan makes them again, with their resources
         "notes": [n.text for n in plan.notes],
@@ -369,6 +374,7 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
         ("fingerprint", str),
         ("targets", list),
         ("desired", dict),
+        ("live", (dict, type(None))),
         ("actions", list),
         ("notes", list),
     ):
@@ -388,6 +394,7 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
             desired=state_from_dict(d["desired"]),
             targets=tuple(d["targets"]),
             endpoint=d["endpoint"],
+            live=state_from_dict(d["live"]) if d["live"] is not None else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PlanError(f"malformed saved plan: {err!r}") from None
@@ -407,6 +414,8 @@ def _check_one_app(plan: Plan) -> None:
         raise PlanError(f"its desired app is {plan.desired.app.id!r} but the plan is for app {plan.app_id!r}")
     if plan.desired.user_id not in (None, plan.user_id):
         raise PlanError(f"its desired user is {plan.desired.user_id!r} but the plan is for user {plan.user_id!r}")
+    if plan.live is not None and plan.live.app.id != plan.app_id:
+        raise PlanError(f"its live app is {plan.live.app.id!r} but the plan is for app {plan.app_id!r}")
     for a in plan.actions:
         foreign = [r.id for r in (a.desired, a.live) if isinstance(r, App) and r.id != plan.app_id]
         if (a.kind is Kind.APP and a.id != plan.app_id) or foreign:

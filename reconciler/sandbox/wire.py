@@ -262,15 +262,22 @@ def objects(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
+#: `page` and `per_page` are uint32 in every List*Request (clarifai-grpc `service.proto`, e.g.
+#: ListConceptsRequest): a larger number does not parse into the request, an invalid request.
+UINT32_MAX = 2**32 - 1
+
+
 def paging(query: dict[str, list[str]]) -> tuple[int, int]:
-    """page (default 1) and per_page (default 128, at most 1000): Clarifai's documented paging."""
+    """page (default 1) and per_page (default 128, at most 1000): Clarifai's documented paging.
+    Each is a uint32 written in ASCII digits; anything else (negative, not a number, past
+    `UINT32_MAX`, digits of another script) is CONN_INVALID_REQUEST (HTTP 400), never a 500."""
 
     def num(name: str, default: int) -> int:
         raw = (query.get(name) or [""])[-1]
         if raw == "":
             return default
-        if not raw.isdigit():
-            raise Fail(CONN_INVALID_REQUEST, f"{name} must be a non-negative integer")
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > UINT32_MAX:
+            raise Fail(CONN_INVALID_REQUEST, f"{name} must be a whole number from 0 to {UINT32_MAX} (a uint32)")
         return int(raw) or default
 
     return num("page", 1), min(num("per_page", 128), 1000)
