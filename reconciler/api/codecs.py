@@ -184,7 +184,8 @@ class ModelCodec:
     @staticmethod
     def to_api(m: Model) -> dict[str, Any]:
         """The model object (PostModels; PatchModels "merge" sends all but the type). Its
-        configuration goes with a version: `version_to_api`."""
+        configuration goes with a version (`version_to_api`, PostModelVersions): PostModels makes
+        no version (Clarifai/docs model-version-endpoints.md)."""
         return {
             "id": m.id,
             "model_type_id": m.type,
@@ -209,7 +210,8 @@ class ModelCodec:
     @staticmethod
     def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
         """A model and its versions, which the caller gives newest first (`live.list_versions`;
-        stable ties keep server order): its config and version id are the newest's."""
+        stable ties keep server order): its config and version id are the newest's. No version at
+        all (PostModels makes none) reads as ``config == {}``, ``version_id`` None."""
         mtype = modeltypes.canonical_type(text(raw, "model_type_id"))
         managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])

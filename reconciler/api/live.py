@@ -16,7 +16,10 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   from GetModelOutputInfo, never read as empty). `Model.config` / `version_id` are the newest
   version's (by parsed `created_at`, 0-9 fractional digits, server order breaking ties), whatever
   its training status; `Model.versions` lists the versions read, newest first. Models whose
-  versions were not read have ``config == {}`` and no versions. The `output_info` of
+  versions were not read have ``config == {}`` and no versions; so does a model with no version
+  at all, a normal state on today's API (PostModels makes none: an apply cut off between
+  PostModels and PostModelVersions, or a model made in the portal), which the plan gives a
+  `new_version`. The `output_info` of
   ListModels/GetModel is never used: the real API returns only a summary there.
 - Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
