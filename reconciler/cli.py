@@ -26,6 +26,7 @@ from reconciler.commands import (
     graph,
     init,
     plan,
+    probe,
     record,
     sandbox,
     schema,
@@ -40,7 +41,24 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
+VERBS = (
+    init,
+    validate,
+    plan,
+    show,
+    apply,
+    export,
+    drift,
+    convert,
+    simulate,
+    record,
+    tune,
+    graph,
+    sandbox,
+    schema,
+    completion,
+    probe,
+)
 
 
 class _Parser(argparse.ArgumentParser):

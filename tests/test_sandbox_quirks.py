@@ -36,7 +36,11 @@ def test_parse_names_all_and_lists() -> None:
     assert Q.parse("pessimistic") == frozenset(Q.QUIRKS) == Q.parse(["all"])
     assert Q.parse("status-code-names, timestamp-precision") == {Q.STATUS_CODE_NAMES, Q.TIMESTAMP_PRECISION}
     assert Q.parse([Q.DELETE_BODY_REFUSED]) == {Q.DELETE_BODY_REFUSED}
-    assert len(Q.QUIRKS) == 8
+    assert set(Q.QUIRKS) == {
+        Q.LISTING_WITHOUT_CONFIG, Q.MAIN_MODELS_LISTED, Q.RELATION_INVERSE_LISTING, Q.PATCH_OVERWRITE_REPLACES,
+        Q.DUPLICATE_INVALID_REQUEST, Q.TIMESTAMP_PRECISION, Q.STATUS_CODE_NAMES, Q.DELETE_BODY_REFUSED,
+        Q.SERVER_FILLED_CONFIG, Q.BASE_EMBED_MODEL_FILLED, Q.DEFAULT_WORKFLOW_ID_IGNORED,
+        Q.DEFAULT_WORKFLOW_OBJECT_IGNORED, Q.HOSTED_IMAGE, Q.WORKFLOW_MAX_20_NODES, Q.KNOWLEDGE_GRAPH_MUST_EXIST}
 
 
 def test_unknown_quirk_is_one_clear_line(tmp_path: Path) -> None:
@@ -296,7 +300,10 @@ def test_tool_converges_and_keeps_unmanaged_fields(quirks: str | None, tmp_path:
     assert after.empty, [(a.op, a.address) for a in after.actions]
 
     app = h.client.get(f"{U}/quirky")["app"]
-    assert {k: app.get(k) for k in HAND} == HAND and app["metadata"]["owner"] == "alice"
+    hand = dict(HAND)
+    if Q.HOSTED_IMAGE in Q.parse(quirks):  # the same image, shown as its hosted copy
+        hand["image"] = Q.hosted_image(HAND["image"]["url"])
+    assert {k: app.get(k) for k in HAND} == hand and app["metadata"]["owner"] == "alice"
     assert app["description"] == "second" and (app.get("default_workflow_id") or app["default_workflow"]["id"]) == "flow"
     flow = h.client.get(f"{U}/quirky/workflows/flow")["workflow"]
     assert flow["notes"] == "wf notes" and flow["image"] == {"url": "https://example.com/w.png"}

@@ -106,6 +106,9 @@ class Client:
         #: told one line before each retry's wait ("... retrying (n/5) in Xs"): the CLI prints it
         self.on_retry = on_retry
         self.stats = Stats()
+        #: called with (method, path, params, request body, response) after every response
+        #: received, before it is interpreted: `probe` records raw answers through it
+        self.observe: Callable[[str, str, dict[str, Any] | None, dict[str, Any] | None, httpx.Response], None] | None = None
         self._sleep, self._clock = sleep, clock
         #: set while an apply runs (`apply.scheduler`): once it is set, a retry's wait ends at once
         #: and the request gives up with its last failure, so a stopping apply never waits on it
@@ -259,6 +262,8 @@ class Client:
             except httpx.HTTPError as exc:  # unsupported protocol, proxy errors
                 raise self.error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path) from None
             else:
+                if self.observe is not None:
+                    self.observe(method, path, params, body, resp)
                 result = interpret(method, path, resp, self.label, self.error)
                 if isinstance(result, dict):
                     self._trace(method, path, params, resp, t0, SUCCESS, result)

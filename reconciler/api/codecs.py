@@ -12,8 +12,9 @@ metadata goes through `state.read_marker`. What each item must look like is chec
 (`liveshape.check`), so a decoder never meets a field of the wrong JSON type.
 
 - `AppCodec`: the app's id, description, metadata and (read only, or `with_default`) its
-  default workflow (`default_workflow_id`, else `default_workflow.id`, kept only when it names a
-  workflow of this app: clarifai/main's base workflow reads as None).
+  default workflow (sent as the `default_workflow` object; read from `default_workflow.id`, else
+  the deprecated `default_workflow_id`, kept only when it names a workflow of this app:
+  clarifai/main's base workflow reads as None).
 - `ConceptCodec`: ``{id, name, definition?, metadata?}`` (an overwrite sends back the concept's
   metadata, which the manifest does not manage).
 - `RelationCodec`: one ConceptRelation item, ``{subject_concept?, object_concept, predicate,
@@ -69,23 +70,41 @@ def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, A
 
 class AppCodec:
     @staticmethod
-    def to_api(app: App, *, with_default: bool = False) -> dict[str, Any]:
-        """The fields apply manages; `with_default` adds ``default_workflow_id`` (the
-        set-default write sends it, app creates and updates leave the default alone)."""
+    def to_api(app: App, *, with_default: bool = False, owner: str | None = None) -> dict[str, Any]:
+        """The fields apply manages; `with_default` adds the default workflow as the proto says:
+        ``default_workflow {id, app_id, user_id}`` (`owner`, when known), not the deprecated
+        ``default_workflow_id`` (clarifai-grpc resources.proto App: "Deprecated, use
+        default_workflow instead"). App creates and updates leave the default alone."""
         out: dict[str, Any] = {
             "id": app.id,
             "description": app.description,
             "metadata": metadata_with_marker(app.metadata, False),
         }
         if with_default:
-            out["default_workflow_id"] = app.default_workflow or ""
+            out["default_workflow"] = AppCodec.default_ref(app, owner)
         return out
+
+    @staticmethod
+    def default_ref(app: App, owner: str | None) -> dict[str, str]:
+        """The app's default workflow as the `default_workflow` object sends it: a workflow of
+        this app."""
+        ref = {"id": app.default_workflow or "", "app_id": app.id}
+        if owner:
+            ref["user_id"] = owner
+        return ref
+
+    @staticmethod
+    def default_of(raw: dict[str, Any]) -> str:
+        """The default workflow id an app answer shows: the `default_workflow` object's, else the
+        deprecated `default_workflow_id` (a server may show one of them only, or leave the
+        deprecated one stale: the object is the current field)."""
+        return text(_obj(raw, "default_workflow"), "id") or text(raw, "default_workflow_id")
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
         _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         dw_obj = _obj(raw, "default_workflow")
-        default = text(raw, "default_workflow_id") or text(dw_obj, "id")
+        default = AppCodec.default_of(raw)
         # The object says where the default lives; a bare id is judged by this app's workflows alone.
         elsewhere = text(dw_obj, "id") == default and text(dw_obj, "app_id") not in ("", app_id)
         if not default or elsewhere or default not in workflow_ids:

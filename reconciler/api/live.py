@@ -36,10 +36,16 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Relations: see `_relations` for the dedupe rule (each relation created once reads back once);
   the orientation shown may be the inverse of the one created, so the plan compares relations in
   normal form (`state.ConceptRelation.normal`).
-- Default workflow: `default_workflow_id`, else `default_workflow.id`; kept only when it names a
+- Default workflow: `default_workflow.id`, else the deprecated `default_workflow_id` (AppCodec); kept only when it names a
   workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
   their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
   default would be a perpetual diff. It reads as None.
+
+`read_input_count(client, app_id, user_id)`: the app's input count (GetInputCount), which a plan
+that changes the default workflow states (the change re-indexes the inputs).
+
+`knowledge_graph_ids(client, app_id, user_id)`: the app's knowledge graphs, read only when a
+manifest puts a relation in a named one.
 
 `fingerprint(state)` is a sha256 over everything, bookkeeping included (version ids, managed flags,
 relation server ids, versions), order-independent where order carries no meaning: for "the live app
@@ -153,6 +159,38 @@ def read_live(
         user_id=owner or user_id or client.user_id,
         source="live",
     )
+
+
+#: The InputCount fields that count an input once each (clarifai-grpc resources.proto InputCount:
+#: processed, to_process, errors, processing; the reindex* fields count the same inputs again).
+INPUT_COUNT_FIELDS = ("processed", "to_process", "errors", "processing")
+
+
+def read_input_count(client: Client, app_id: str, user_id: str | None = None) -> int:
+    """How many inputs the app has: GetInputCount (``GET .../inputs/status``, clarifai-grpc
+    SingleInputCountResponse `counts`), one request whatever the count (a ListInputs page would
+    not count). A missing field reads as 0 (proto3 JSON may leave zeros out)."""
+    path = client.app_path(app_id, user_id) + "/inputs/status"
+    answer = client.get(path)
+    counts = _shape(answer.get("counts", {}), dict, "GET", path, "counts")
+    total = 0
+    for k in INPUT_COUNT_FIELDS:
+        v = counts.get(k, 0)
+        if isinstance(v, str) and v.isdigit():  # a 64-bit-style number written as a string
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ApiError(f"GET {path}: unexpected response shape: 'counts.{k}' is not a count", method="GET", path=path)
+        total += v
+    return total
+
+
+def knowledge_graph_ids(client: Client, app_id: str, user_id: str | None = None) -> set[str]:
+    """The ids of the app's knowledge graphs (ListKnowledgeGraphs, ``GET
+    .../concepts/knowledge_graphs``, which takes no paging: clarifai-grpc ListKnowledgeGraphsRequest
+    has only user_app_id; MultiKnowledgeGraphResponse `knowledge_graphs`)."""
+    path = client.app_path(app_id, user_id) + "/concepts/knowledge_graphs"
+    graphs = _shape(client.get(path).get("knowledge_graphs", []), list, "GET", path, "knowledge_graphs")
+    return {str(g.get("id")) for g in graphs if isinstance(g, dict) and g.get("id")}
 
 
 def _pages(expect: int) -> int:

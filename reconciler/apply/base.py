@@ -293,14 +293,45 @@ WORKFLOW_KEPT = ("notes", "image", "visibility", "use_cases", "check_consents")
 
 
 def _kept_app_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    """The app's unmanaged fields and its current default workflow, to send with an overwrite."""
-    out = {k: raw[k] for k in APP_KEPT if raw.get(k) is not None}
+    """The app's unmanaged fields and its current default workflow, to send with an overwrite:
+    each default-workflow field the answer showed (the object as a reference, not the whole
+    workflow GetApp may show), so a server that honours only one of them keeps it either way."""
+    out = {k: raw[k] for k in APP_KEPT if raw.get(k) is not None and k != "image"}
+    image = image_to_send(raw.get("image"))
+    if image is not None:
+        out["image"] = image
     dw = raw.get("default_workflow")
-    if isinstance(dw, dict) and dw.get("id"):  # a reference, not the whole workflow GetApp may show
+    if isinstance(dw, dict) and dw.get("id"):
         out["default_workflow"] = {k: dw[k] for k in ("id", "user_id", "app_id") if dw.get(k)}
-    elif raw.get("default_workflow_id"):
+    if raw.get("default_workflow_id"):
         out["default_workflow_id"] = raw["default_workflow_id"]
     return out
+
+
+def image_to_send(image: Any) -> dict[str, str] | None:
+    """An app's or workflow's image as it may be sent back: only ever ``{"url": ...}``, as
+    Clarifai's SDK sends one (clarifai-python `client/app.py`, `client/user.py`: `Image(url=...)`).
+    GetApp may show the image as `hosted` {prefix, suffix, sizes} without a url, and sending that
+    back may be refused (quirk hosted-image). A hosted image becomes the url the proto documents
+    ("The URL of each hosted image can be obtained by joining the prefix, one of the sizes and
+    suffix", clarifai-grpc resources.proto HostedURL), the `orig` size when listed, unless it is
+    served only with credentials (crossorigin "use-credentials"), which the server could not fetch
+    back; then, or with no image at all, None: leave the field out."""
+    if not isinstance(image, dict):
+        return None
+    url = image.get("url")
+    if isinstance(url, str) and url:
+        return {"url": url}
+    hosted = image.get("hosted")
+    if not isinstance(hosted, dict) or hosted.get("crossorigin") == "use-credentials":
+        return None
+    prefix, suffix, sizes = hosted.get("prefix"), hosted.get("suffix"), hosted.get("sizes")
+    if not (isinstance(prefix, str) and prefix and isinstance(suffix, str) and suffix and isinstance(sizes, list) and sizes):
+        return None
+    size = "orig" if "orig" in sizes else sizes[-1]
+    if not isinstance(size, str) or not size:
+        return None
+    return {"url": "/".join((prefix.rstrip("/"), size, suffix.lstrip("/")))}
 
 
 def _marked(w: Workflow) -> dict[str, Any]:

@@ -190,7 +190,7 @@ class ModelExecutors(ExecutorBase):
         twin. Each racer checks after its own post committed, so exactly one twin survives."""
         pid = posted.get("id", "")
         versions = list_versions(self.client, self.base, m.id, m.type)  # newest first, configs complete
-        twins = [v for v in versions if modeltypes.from_api(m.type, v) == want and self._usable(m, v)]
+        twins = [v for v in versions if self._same_config(m, v, want) and self._usable(m, v)]
         if not pid or not twins or twins[-1].get("id") == pid:
             return posted
         if any(v.get("id") == pid for v in twins):
@@ -210,9 +210,15 @@ class ModelExecutors(ExecutorBase):
                 return None
             raise
         for v in versions:  # newest first
-            if modeltypes.from_api(m.type, v) == want and self._usable(m, v):
+            if self._same_config(m, v, want) and self._usable(m, v):
                 return v
         return None
+
+    @staticmethod
+    def _same_config(m: Model, v: dict[str, Any], want: dict[str, Any]) -> bool:
+        """Whether the version `v` (as the API answered it) has the config `want`, what the server
+        filled in on its own aside (`modeltypes.config_matches`)."""
+        return modeltypes.config_matches(m.type, modeltypes.from_api(m.type, v), want)
 
     @staticmethod
     def _usable(m: Model, v: dict[str, Any]) -> bool:

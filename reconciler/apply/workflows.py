@@ -16,6 +16,7 @@ from reconciler.apply.base import (
     _merged_metadata,
     _trainable,
     executes,
+    image_to_send,
 )
 from reconciler.apply.models import ModelExecutors
 from reconciler.core.errors import ApiError, ApplyError
@@ -44,8 +45,13 @@ class WorkflowExecutors(ModelExecutors):
 
     @staticmethod
     def _kept_workflow_fields(raw: dict[str, Any]) -> dict[str, Any]:
-        """Workflow fields the manifest does not manage, to send back with an overwrite."""
-        return {k: raw[k] for k in WORKFLOW_KEPT if raw.get(k) is not None}
+        """Workflow fields the manifest does not manage, to send back with an overwrite (an image
+        only as a url: `image_to_send`)."""
+        out = {k: raw[k] for k in WORKFLOW_KEPT if raw.get(k) is not None and k != "image"}
+        image = image_to_send(raw.get("image"))
+        if image is not None:
+            out["image"] = image
+        return out
 
     def _await_reused_version(self, model_id: str, version_id: str) -> None:
         """A node newly pinned to an existing version of a trainable model: the plan reuses

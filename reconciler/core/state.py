@@ -117,6 +117,12 @@ class App:
     #: live only: the object as the API returned it, so an overwrite can send back the fields the
     #: manifest does not manage without reading the app again (not compared, not fingerprinted)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: desired only: the manifest's `app.reindex` (None: not stated), sent as PatchApps' `reindex`
+    #: when the default workflow changes (changing it re-indexes the app's inputs)
+    reindex: bool | None = field(default=None, compare=False)
+    #: live only: the app's input count, read (GetInputCount) only when a plan changes the default
+    #: workflow; None when not read
+    input_count: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

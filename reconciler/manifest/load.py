@@ -445,6 +445,7 @@ def _build_state(data: dict[str, Any], filename: str) -> State:
         description=a.get("description", ""),
         default_workflow=a.get("default_workflow"),
         metadata=dict(a.get("metadata") or {}),
+        reindex=a.get("reindex"),
     )
     concepts = tuple(
         Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))

@@ -4,6 +4,8 @@ Contract:
 - `read_app(client, desired) -> State | None` reads the live app `desired` names (its user, else
   the client's), asking only for the manifest's models' versions and for as many concept pages as
   the manifest's concept count needs at once (`live.read_live`); None when the app does not exist.
+  It also refuses relations in knowledge graphs the app lacks (`check_knowledge_graphs`) and
+  counts the app's inputs when the default workflow changes (`count_inputs`).
 - `plan_app(client, desired, *, targets=()) -> Plan` reads the live app and plans with
   `plan.make_plan`, recording the live app's fingerprint and the client's endpoint, as every plan
   shown, saved, applied or checked for drift is made.
@@ -30,16 +32,71 @@ if TYPE_CHECKING:
 
 
 def read_app(client: Client, desired: State) -> State | None:
-    """The live app `desired` describes, or None when it does not exist."""
+    """The live app `desired` describes, or None when it does not exist; with its input count
+    when `desired` changes its default workflow (`count_inputs`)."""
     from reconciler.api.live import read_live
 
-    return read_live(
+    live = read_live(
         client,
         desired.app.id,
         user_id=desired.user_id,
         want_models={m.id for m in desired.models},
         expect_concepts=len(desired.concepts),
     )
+    check_knowledge_graphs(client, desired, live)
+    return count_inputs(client, desired, live) if live is not None else None
+
+
+def check_knowledge_graphs(client: Client, desired: State, live: State | None) -> None:
+    """Refuse (PlanError, one line) a relation the manifest puts in a knowledge graph the app does
+    not have: a non-empty `knowledge_graph_id` names a graph made with PostKnowledgeGraphs, ""
+    being the app's own (clarifai-grpc resources.proto ConceptRelation.knowledge_graph_id), and
+    the API may refuse a relation in a missing one (quirk knowledge-graph-must-exist). The tool
+    does not create knowledge graphs: the API can neither change nor delete them (service.proto
+    has ListKnowledgeGraphs and PostKnowledgeGraphs only), so it could not own their lifecycle.
+    One ListKnowledgeGraphs, only when the manifest names a graph; a new app has none."""
+    named = sorted({r.knowledge_graph_id for r in desired.relations if r.knowledge_graph_id})
+    if not named:
+        return
+    from reconciler.api.live import knowledge_graph_ids
+
+    have = knowledge_graph_ids(client, desired.app.id, desired.user_id) if live is not None else set()
+    missing = [kg for kg in named if kg not in have]
+    if missing:
+        rel = next(r for r in desired.relations if r.knowledge_graph_id == missing[0])
+        raise PlanError(
+            f"concept_relation/{rel.key}: knowledge graph {missing[0]} does not exist in app {desired.app.id}"
+            + (f" (nor {', '.join(missing[1:])})" if missing[1:] else "")
+            + "; the tool does not create knowledge graphs (the API cannot change or delete them): create it "
+            "with PostKnowledgeGraphs first, or leave knowledge_graph_id out to use the app's own graph"
+        )
+
+
+def count_inputs(client: Client, desired: State, live: State) -> State:
+    """`live` with `app.input_count` read when `desired` changes the app's default workflow:
+    changing the default (base) workflow re-indexes the app's inputs, which may take long and
+    cost money (Clarifai/docs docs/create/workflows/base-workflows.md), so the plan says how many
+    and insists on the manifest's `app.reindex`. One GetInputCount, only then. If it cannot be
+    read, a manifest that states `reindex` still plans (the words then give no number); one that
+    does not is refused here, since nobody can tell it whether the change is harmless."""
+    import dataclasses
+
+    from reconciler.api.live import read_input_count
+    from reconciler.core.errors import ApiError
+
+    want = desired.app.default_workflow
+    if not want or want == live.app.default_workflow:
+        return live
+    try:
+        count: int | None = read_input_count(client, desired.app.id, desired.user_id)
+    except ApiError as err:
+        if desired.app.reindex is None:
+            raise PlanError(
+                f"app/{desired.app.id}: changing default_workflow to {want} re-indexes the app's inputs, and "
+                f"their number could not be read ({err}); state app.reindex: true or false in the manifest"
+            ) from None
+        count = None
+    return dataclasses.replace(live, app=dataclasses.replace(live.app, input_count=count))
 
 
 def plan_app(client: Client, desired: State, *, targets: Sequence[str] = ()) -> Plan:

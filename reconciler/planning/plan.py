@@ -13,8 +13,9 @@
 - models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
   manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
   `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
-- model configuration lives in immutable versions: a desired config equal to an existing live
-  version's reuses the newest such version; otherwise `new_version` (changes: latest live config
+- model configuration lives in immutable versions: a desired config that an existing live
+  version's matches (`modeltypes.config_matches`: what the server filled in is not compared)
+  reuses the newest such version; otherwise `new_version` (changes: latest live config
   -> desired, paths ``config.*``). A model's type cannot change (PlanError);
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
@@ -128,6 +129,32 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     return True
 
 
+def reindex_words(d: App, before: str | None, count: int | None) -> str:
+    """What changing the default (base) workflow does to the app's inputs, in words. Changing it
+    re-indexes every input through the new workflow, which "may take some time, and could incur
+    costs" (Clarifai/docs docs/create/workflows/base-workflows.md); PatchApps' `reindex` flag
+    decides ("If set, the app will be automatically reindexed upon change of its base workflow",
+    clarifai-grpc service.proto PatchAppsRequest). `count`: the app's inputs (0 for a new app;
+    None when not read, e.g. a state built by hand). With inputs and no `app.reindex` stated in
+    the manifest this is a PlanError: the choice may cost money, so it is the user's to write."""
+    if count == 0:
+        return "the app has no inputs: nothing to re-index"
+    n = "its inputs" if count is None else "the 1 input of the app" if count == 1 else f"all {count:,} inputs of the app"
+    wf = d.default_workflow
+    if d.reindex is None:
+        if count is None:
+            return f"changing the default workflow may re-index {n}; app.reindex is not stated"
+        raise PlanError(
+            f"app/{d.id}: changing default_workflow from {before or '(none)'} to {wf} re-indexes {n} "
+            "through the new workflow, which may take long and cost money (Clarifai docs: "
+            "create/workflows/base-workflows); state the choice in the manifest: app.reindex: true (re-index "
+            "them) or app.reindex: false (leave them as indexed; only new inputs go through the new workflow)"
+        )
+    if d.reindex:
+        return f"re-indexes {n} through {wf} (app.reindex: true): may take a while and may incur costs"
+    return f"app.reindex: false: {n} {'is' if count == 1 else 'are'} left as indexed; only new inputs go through {wf}"
+
+
 def _few(ids: Sequence[str]) -> str:
     shown = ", ".join(ids[:NOTE_IDS])
     return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
@@ -190,6 +217,7 @@ class _Planner:
                 desired=d,
                 live=self.live.app if self.live else None,
                 changes=[Change("default_workflow", before, d.default_workflow)],
+                reason=reindex_words(d, before, self.live.app.input_count) if self.live else "",
             )
 
     # --- concepts and relations ---------------------------------------------------------------
@@ -248,7 +276,7 @@ class _Planner:
                     f"model {m.id}: type cannot change from {lm.type} to {m.type}; rename the model or delete it first"
                 )
             versions = model_versions(lm)
-            match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
+            match = [v.id for v in versions if modeltypes.config_matches(m.type, v.config, m.config) and _reusable(m.type, v)]
             self.matching[m.id] = set(match)
             latest = versions[0].id if versions else None
             reuse = match[0] if match and match[0] != latest else None
@@ -272,7 +300,8 @@ class _Planner:
                 self.pin_target[m.id] = new_pin(m.id)
                 if trainable:
                     self._note_failed_training(m, versions)
-                cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
+                compared = modeltypes.as_compared(m.type, lm.config, m.config)
+                cfg = diff_dicts(compared, m.config, "config") or [Change("config", compared, m.config)]
                 self._add(
                     Op.NEW_VERSION,
                     Kind.MODEL,
@@ -288,7 +317,7 @@ class _Planner:
         """A trainable model whose newest version with the desired config did not train: say why
         and what the user can do, since the new version this plan makes will meet the same fate
         unless inputs were labelled meanwhile (apply then leaves its workflows for later)."""
-        tried = next((v for v in versions if v.config == m.config), None)
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
         if tried is None or tried.status_code not in training.TRAINING_FAILED:
             return
         concepts = modeltypes.training_concepts(m.type, m.config)

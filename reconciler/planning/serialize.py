@@ -64,7 +64,11 @@ PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
 
 
 def _app(a: App) -> dict[str, Any]:
-    return {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    out = {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    for k in ("reindex", "input_count"):  # only when set: plans without them read as before
+        if getattr(a, k) is not None:
+            out[k] = getattr(a, k)
+    return out
 
 
 def _concept_ref(r: ConceptRef) -> dict[str, Any]:
@@ -117,6 +121,13 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
     raise TypeError(f"not a resource: {res!r}")
 
 
+def _opt(value: Any, typ: type) -> Any:
+    """An optional field of a saved plan: None, or a value of `typ` (else the plan is malformed)."""
+    if value is None or (isinstance(value, typ) and (typ is bool or not isinstance(value, bool))):
+        return value
+    raise TypeError(f"expected {typ.__name__} or null, got {value!r}")
+
+
 def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
     try:
         if kind is Kind.APP:
@@ -125,6 +136,8 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 description=d.get("description", ""),
                 default_workflow=d.get("default_workflow"),
                 metadata=dict(d.get("metadata") or {}),
+                reindex=_opt(d.get("reindex"), bool),
+                input_count=_opt(d.get("input_count"), int),
             )
         if kind is Kind.CONCEPT:
             return Concept(id=d["id"], name=d.get("name", ""), description=d.get("description", ""))

@@ -30,7 +30,13 @@ import copy
 from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
-from reconciler.sandbox.quirks import MAIN_MODELS_LISTED, PATCH_OVERWRITE_REPLACES
+from reconciler.sandbox.quirks import (
+    BASE_EMBED_MODEL_FILLED,
+    MAIN_MODELS_LISTED,
+    PATCH_OVERWRITE_REPLACES,
+    SERVER_FILLED_CONFIG,
+    fill_version_defaults,
+)
 from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
 from reconciler.sandbox.wire import (
     ANNOTATION_SUCCESS,
@@ -203,12 +209,36 @@ def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any]) -> dict[
             v["_fail"] = code
     if spec.get("input_info") is not None:
         v["input_info"] = copy.deepcopy(want(spec["input_info"], dict, "input_info"))
+    if SERVER_FILLED_CONFIG in ctx.quirks:
+        fill_version_defaults(model["model_type_id"], v["output_info"])
+    if BASE_EMBED_MODEL_FILLED in ctx.quirks and model["model_type_id"] == "embedding-classifier":
+        _fill_base_embed_model(ctx, v)
     if spec.get("description"):
         v["description"] = get(spec, "description", str)
     ctx.tx.insert(model["user_id"], model["app_id"], "version", v["id"], v, parent=model["id"])
     model["modified_at"] = ts  # Clarifai: when the most recent version was created
     ctx.tx.update(model["user_id"], model["app_id"], "model", model["id"], model)
     return v
+
+
+#: `base-embed-model-filled`: the embedding model the server picks when a classifier names none
+#: (clarifai/main's general image embedder, as the sandbox seeds it).
+FILLED_EMBED_MODEL = "general-image-embedding"
+
+
+def _fill_base_embed_model(ctx: Ctx, v: dict[str, Any]) -> None:
+    """`base-embed-model-filled`: no base_embed_model -> clarifai/main's embedder; a reference
+    without a version -> that model's latest version (when the sandbox has the model)."""
+    info = v.setdefault("input_info", {})
+    ref = info.get("base_embed_model")
+    if not isinstance(ref, dict) or not ref.get("id"):
+        ref = info["base_embed_model"] = {"id": FILLED_EMBED_MODEL, "user_id": MAIN_USER, "app_id": MAIN_APP}
+    if (ref.get("model_version") or {}).get("id"):
+        return
+    owner, app = ref.get("user_id") or v["user_id"], ref.get("app_id") or v["app_id"]
+    latest = ctx.tx.list(owner, app, "version", ref["id"], newest_first=True, page=(1, 1))
+    if latest:
+        ref["model_version"] = {"id": latest[0]["id"]}
 
 
 def _model(ctx: Ctx, model_id: str) -> dict[str, Any]:

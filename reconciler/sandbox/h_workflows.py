@@ -39,7 +39,7 @@ from reconciler.core.idrules import NODE_ID, REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_MAX_20_NODES
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
     ANNOTATION_SUCCESS,
@@ -158,6 +158,24 @@ def _workflow(ctx: Ctx, wid: str) -> dict[str, Any]:
     return doc
 
 
+#: `workflow-max-20-nodes`: "You can add up to 20 models to a single workflow" (Clarifai/docs
+#: docs/create/workflows/create.md), read as: at most 20 nodes.
+MAX_NODES = 20
+
+
+def _check_node_count(ctx: Ctx, wid: str, nodes: list[Any]) -> None:
+    if WORKFLOW_MAX_20_NODES in ctx.quirks and len(nodes) > MAX_NODES:
+        raise Fail(
+            WORKFLOW_INVALID_ARGUMENT, f"workflow {wid!r} has {len(nodes)} nodes; a workflow holds at most {MAX_NODES} models"
+        )
+
+
+def _counted(ctx: Ctx, wid: str, nodes: Any) -> Any:
+    if isinstance(nodes, list):
+        _check_node_count(ctx, wid, nodes)
+    return nodes
+
+
 def _new_version(ctx: Ctx, doc: dict[str, Any]) -> None:
     ts = rfc3339(ctx.now)
     doc["modified_at"] = ts
@@ -176,7 +194,7 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
             "app_id": ctx.app_id,
             "user_id": ctx.user_id,
             "created_at": ts,
-            "nodes": _norm_nodes(ctx, item.get("nodes") or []),
+            "nodes": _norm_nodes(ctx, _counted(ctx, wid, item.get("nodes") or [])),
             "metadata": get(item, "metadata", dict, {}),
             "visibility": norm_visibility(item.get("visibility")) or {"gettable": 10},
         }
@@ -214,7 +232,7 @@ def patch_workflows(ctx: Ctx) -> dict[str, Any]:
                 new = merge(old, given)
             else:
                 new = remove(old, given)
-            nodes = _norm_nodes(ctx, new)
+            nodes = _norm_nodes(ctx, _counted(ctx, doc["id"], new))
             if nodes != old:
                 doc["nodes"] = nodes
                 _new_version(ctx, doc)

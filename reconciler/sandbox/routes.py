@@ -72,6 +72,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", UA + "/concepts/relations", "ListConceptRelations", "MultiConceptRelationResponse", A.list_concept_relations),
     Route(
+        "GET", UA + "/concepts/knowledge_graphs", "ListKnowledgeGraphs", "MultiKnowledgeGraphResponse", A.list_knowledge_graphs
+    ),
+    Route(
+        "POST", UA + "/concepts/knowledge_graphs", "PostKnowledgeGraphs", "MultiKnowledgeGraphResponse", A.post_knowledge_graphs
+    ),
+    Route(
         "POST",
         UA + "/concepts/{concept_id}/relations",
         "PostConceptRelations",
@@ -120,6 +126,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", UA + "/inputs", "PostInputs", "MultiInputResponse", W.post_inputs),
     Route("PATCH", UA + "/inputs", "PatchInputs", "MultiInputResponse", W.patch_inputs),
     Route("GET", UA + "/inputs", "ListInputs", "MultiInputResponse", W.list_inputs),
+    Route("GET", UA + "/inputs/status", "GetInputCount", "SingleInputCountResponse", A.get_input_count),
     Route("GET", UA + "/inputs/{input_id}", "GetInput", "SingleInputResponse", W.get_input),
     Route("DELETE", UA + "/inputs/{input_id}", "DeleteInput", "BaseResponse", W.delete_input),
     Route("DELETE", UA + "/inputs", "DeleteInputs", "BaseResponse", W.delete_inputs),
