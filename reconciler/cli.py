@@ -4,8 +4,9 @@ function, see `commands/__init__.py`); this module builds the parser from them a
 Library code and commands raise `ReconcilerError`s; nothing prints a traceback for an error a user
 can cause.
 
-Exit codes: 0 success; 1 error (bad input, API failure, refused plan); 2 "changes present" for
-`plan --detailed-exitcode` (and `drift`).
+Exit codes (`core.exitcodes`): 0 success; 1 error (bad input, API failure, refused plan, stale
+saved plan); 2 "changes present" for `plan --detailed-exitcode` (and `drift`); 3 apply applied
+what it could and left some actions for a later apply (a model that cannot train yet).
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """`func(args)` with every error mapped to one line and an exit code."""
+    """`func(args)` with every error mapped to one line and an exit code; with `--json` the
+    error is also JSON on stdout (`commands.machine.json_error`)."""
     from reconciler.core.printable import printable
 
     try:
@@ -147,12 +149,15 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except ManifestError as err:  # each problem one line: a key or value quoted in it is escaped
         for p in err.problems:
             print(printable(p), file=sys.stderr)
-        return EXIT_ERROR
+        _json_error(args, err)
+        return err.exit_code
     except ReconcilerError as err:
         print(f"error: {printable(err)}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
+        _json_error(args, err)
+        return err.exit_code
+    except KeyboardInterrupt as err:
         print("error: interrupted", file=sys.stderr)
+        _json_error(args, err)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
@@ -164,3 +169,14 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _json_error(args: argparse.Namespace, err: BaseException) -> None:
+    """With `--json`, the error on stdout as well, for the machine reading it."""
+    if getattr(args, "json", False):
+        from reconciler.commands.machine import json_error
+
+        try:
+            json_error(args, err)
+        except BrokenPipeError:
+            pass

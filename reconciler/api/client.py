@@ -32,6 +32,7 @@ Contract:
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import sys
@@ -105,6 +106,9 @@ class Client:
         self.label = label or self.base_url  # what messages call this endpoint
         #: told one line before each retry's wait ("... retrying (n/5) in Xs"): the CLI prints it
         self.on_retry = on_retry
+        #: told the same as data (method, path, attempt, max_retries, code, http_status, wait_s,
+        #: reason): `apply --json`'s `retry` events
+        self.on_retry_event: Callable[[dict[str, Any]], None] | None = None
         self.stats = Stats()
         #: called with (method, path, params, request body, response) after every response
         #: received, before it is interpreted: `probe` records raw answers through it
@@ -113,6 +117,7 @@ class Client:
         #: set while an apply runs (`apply.scheduler`): once it is set, a retry's wait ends at once
         #: and the request gives up with its last failure, so a stopping apply never waits on it
         self.stop: threading.Event | None = None
+        #: the limit is per user: a project's apps on one credential share it (`for_user`)
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False
@@ -128,6 +133,14 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def for_user(self, user_id: str | None) -> Client:
+        """A copy of this client acting for `user_id`, with its own retry callbacks, sharing the
+        connection pool, rate limiter, PAT and request counts (several apps of a project on one
+        credential share them); closing the original closes it."""
+        other = copy.copy(self)
+        other.user_id = user_id
+        return other
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, user_id={self.user_id!r}, pat='***')"
@@ -281,13 +294,26 @@ class Client:
             if self._clock() - started + delay > self.max_retry_seconds or self._stopping():
                 raise self._final(failure, attempt)
             attempt += 1
+            why = (
+                "throttled"
+                if failure.http_status == 429 or failure.code == 11005
+                else ("unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
+            )
             if self.on_retry is not None:
-                why = (
-                    "throttled"
-                    if failure.http_status == 429 or failure.code == 11005
-                    else ("unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
-                )
                 self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
+            if self.on_retry_event is not None:
+                self.on_retry_event(
+                    {
+                        "method": method,
+                        "path": self.redact(path),
+                        "attempt": attempt,
+                        "max_retries": self.max_retries,
+                        "code": failure.code,
+                        "http_status": failure.http_status,
+                        "wait_s": round(delay, 3),
+                        "reason": why,
+                    }
+                )
             with self.stats._lock:
                 self.stats.slept_s += delay
             if self.stop is not None and self._sleep is time.sleep:

@@ -14,6 +14,7 @@ from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
 from reconciler.api.status import DUPLICATE_WORDS, NOT_FOUND_WORDS, server_words
 from reconciler.api.transport import api_path, app_path
+from reconciler.apply.events import Emit
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
@@ -67,6 +68,10 @@ NOT_FOUND_CODES = frozenset(
 )
 
 Progress = Callable[[str], None]
+
+
+def _no_events(type: str, **fields: Any) -> None:  # noqa: A002 - `Emit`'s signature
+    pass
 
 
 # --- the executor table ----------------------------------------------------------------------
@@ -170,10 +175,13 @@ class ExecutorBase:
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
+        events: Emit | None = None,
     ):
         self.client = client
         self.plan = plan
         self._say = progress or (lambda _msg: None)
+        #: structured events (`apply.events`: `apply --json`); none by default
+        self.emit: Emit = events or _no_events
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
@@ -216,6 +224,7 @@ class ExecutorBase:
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))
         self.progress(f"  deferred: {_describe(a)} ({why})")
+        self.emit("action_deferred", address=a.address, reason=why)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:

@@ -87,7 +87,7 @@ class ModelExecutors(ExecutorBase):
         for a in actions:
             self._create_one_model(_desired(a, Model))
 
-    def _create_one_model(self, m: Model) -> None:
+    def _create_one_model(self, m: Model, *, again: bool = False) -> None:
         """PostModels with the bare model, then PostModelVersions with its configuration, for
         every type: PostModels creates a model and never a version (Clarifai/docs
         `docs/product-updates/upcoming-api-changes/model-version-endpoints.md`: "PostModels will
@@ -101,6 +101,11 @@ class ModelExecutors(ExecutorBase):
         except ApiError as err:
             if not (_is_duplicate(err) or err.http_status == 0 or err.http_status >= 500):
                 raise
+            if not _is_duplicate(err) and not again and not self._model_exists(m.id):
+                # the answer was lost and nothing was made (a 5xx or a dropped connection before
+                # the commit): send it again, once -- it provably never ran
+                self._create_one_model(m, again=True)
+                return
             fresh = False  # created by a run whose answer was lost, or by someone else: adopt it
         # Its concepts exist before a version names them (the model itself names none: `_tasks`).
         self._await_gate(m.id)
@@ -111,6 +116,16 @@ class ModelExecutors(ExecutorBase):
             self._patch_model_fields(m)
         self.result.new_versions[m.id] = version.get("id", "")
         self._await_trained(m, version)
+
+    def _model_exists(self, model_id: str) -> bool:
+        """Whether the app has this model now (GetModel; not found is False)."""
+        try:
+            self.client.get(self._at("models", model_id))
+        except ApiError as err:
+            if _is_not_found(err):
+                return False
+            raise
+        return True
 
     def _await_gate(self, model_id: str) -> None:
         """Wait until the concept batches this model's version names have been created
@@ -262,6 +277,14 @@ class ModelExecutors(ExecutorBase):
                 self.progress(
                     f"  model/{m.id}: training version {vid}: {status_name(code)} "
                     f"({elapsed:.0f}s elapsed, timeout {self.train_timeout_s:.0f}s)"
+                )
+                self.emit(
+                    "training_wait",
+                    model=m.id,
+                    version=vid,
+                    status=status_name(code),
+                    elapsed_s=round(elapsed, 1),
+                    timeout_s=self.train_timeout_s,
                 )
             self._pause(min(self.poll_s, max(0.0, self.train_timeout_s - elapsed)))
             status = self._read_version(m.id, vid).get("status") or {}

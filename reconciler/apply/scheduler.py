@@ -20,8 +20,9 @@ Contract:
   When training cannot succeed yet (no labelled data, or any other training failure),
   apply says so at once in one progress line naming the model's concepts, carries on with every
   action that does not depend on that model, defers the workflows pinned to its new version and
-  the default-workflow change (and, to be safe, workflow and model deletes), and ends with an
-  ApplyError (exit 1). The next apply, after the inputs are labelled, posts a new version.
+  the default-workflow change (and, to be safe, workflow and model deletes), and ends with
+  ApplyDeferred (exit 3: applied, some parts deferred). The next apply, after the inputs are
+  labelled, posts a new version.
 - Non-idempotent writes (PostModelVersions) are sent without transport-level retries: a retry of a
   request whose response was lost could create a second version. Instead, after a failure we read
   the model's versions back and reuse one that already has the desired config.
@@ -33,7 +34,9 @@ Contract:
 - Overwrites (apps, workflows, concepts) may replace the whole object on the real API, so each
   sends back, as read, the fields the manifest does not manage (`APP_KEPT`, `WORKFLOW_KEPT`, the
   app's default workflow, a concept's metadata). DELETEs whose route binds no body send none.
-- Progress goes to the `progress` callback (the CLI prints it on stderr); nothing here prints.
+- Progress goes to the `progress` callback (the CLI prints it on stderr); structured events
+  (`apply.events`: action started / finished / failed / deferred, training waits) to `events`
+  (`apply --json`); nothing here prints.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ from reconciler.apply.base import (
     executes,
 )
 from reconciler.apply.concepts import ConceptExecutors
+from reconciler.apply.events import Emit
 from reconciler.apply.workflows import WorkflowExecutors
-from reconciler.core.errors import ApplyError, ReconcilerError
+from reconciler.core.errors import ApplyDeferred, ApplyError, ReconcilerError
 from reconciler.core.state import (
     App,
     ConceptRelation,
@@ -88,6 +92,7 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
         action, or after Ctrl-C one that did not finish. A second Ctrl-C (or one after a failure)
         quits at once, and the workers still unwinding print nothing more."""
         actions = list(self.plan.actions)
+        self._index = {id(a): i for i, a in enumerate(actions, 1)}
         tasks = _tasks(actions)
         total = len(actions)
         waiting_on = {t.index: set(t.deps) for t in tasks}
@@ -134,6 +139,9 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                         ready.extend(self._release(t, tasks, waiting_on, dependents))
                         continue
                     t.actions = kept
+                    t.started = time.monotonic()
+                    for a in t.actions:
+                        self.emit("action_started", **self._action_fields(a, total))
                     running[pool.submit(self._execute, t)] = t
                 ready = []
                 if stop is not None:
@@ -155,13 +163,20 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)
                     err = fut.exception()
+                    ms = round((time.monotonic() - t.started) * 1000)
                     if isinstance(err, TrainingNotReady):
                         # the model itself was written (created / its version posted); what uses it waits
                         self.untrained[err.model_id] = err.line
                         self.progress(err.line)
+                        self.emit("training_not_ready", model=err.model_id, message=err.line)
                     elif err is not None:
                         stop = stop or (t, err)  # the first failure is the one reported
+                        for a in t.actions:
+                            why = str(err) or type(err).__name__
+                            self.emit("action_failed", **self._action_fields(a, total), duration_ms=ms, error=why)
                         continue
+                    for a in t.actions:
+                        self.emit("action_finished", **self._action_fields(a, total), duration_ms=ms)
                     finished.add(t.index)
                     finished_event[t.index].set()
                     n += len(t.actions)
@@ -197,16 +212,22 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                 f"from the live app and does only what is left.",
                 done=self.result.done,
                 not_done=not_done,
+                writes=self.result.writes,
             ) from None
         if self.untrained:
-            raise ApplyError(
+            raise ApplyDeferred(
                 f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
                 f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
                 f"applied. Label the inputs, then run apply again.",
                 done=self.result.done,
                 not_done=list(self.deferred),
+                writes=self.result.writes,
             )
         return self.result
+
+    def _action_fields(self, a: Action, total: int) -> dict[str, object]:
+        """An action as the `action_*` events name it: its 1-based place in the plan, and what it is."""
+        return {"index": self._index[id(a)], "total": total, "op": a.op.value, "kind": a.kind.value, "id": a.id}
 
     @staticmethod
     def _release(t: _Task, tasks: list[_Task], waiting_on: dict[int, set[int]], dependents: dict[int, list[int]]) -> list[_Task]:
@@ -297,6 +318,8 @@ class _Task:
     deps: set[int] = field(default_factory=set)
     #: tasks it may start before, but must wait for part-way (see `_tasks`)
     gate: set[int] = field(default_factory=set)
+    #: when it was handed to the pool (monotonic seconds), for the events' durations
+    started: float = 0.0
 
     @property
     def label(self) -> str:
@@ -374,7 +397,15 @@ def apply_plan(
     poll_s: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
+    events: Emit | None = None,
 ) -> ApplyResult:
     return Applier(
-        client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep
+        client,
+        plan,
+        progress=progress,
+        train_timeout_s=train_timeout_s,
+        poll_s=poll_s,
+        clock=clock,
+        sleep=sleep,
+        events=events,
     ).run()

@@ -22,14 +22,16 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.exitcodes import EXIT_CHANGES as EXIT_CHANGES  # the verbs' exit codes, said once
+from reconciler.core.exitcodes import EXIT_DEFERRED as EXIT_DEFERRED
+from reconciler.core.exitcodes import EXIT_ERROR as EXIT_ERROR
+from reconciler.core.exitcodes import EXIT_OK as EXIT_OK
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
     from reconciler.core.state import State
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -164,6 +166,35 @@ def manifest_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def project_args(p: argparse.ArgumentParser, *, parallel: bool = True) -> None:
+    """The project flags: with no manifest argument the verb acts on the apps of `reconciler.yaml`
+    (found from the current directory upward, as git finds .git; docs/gitops.md "Projects")."""
+    g = p.add_argument_group("project (with no FILE: every app of reconciler.yaml)")
+    g.add_argument(
+        "--app",
+        dest="apps",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this app of the project (repeatable)",
+    )
+    g.add_argument(
+        "--changed-since",
+        metavar="REF",
+        default=None,
+        help="only the apps whose manifest, overlays or var files changed since the merge base of REF and HEAD "
+        "(a change to reconciler.yaml selects every app)",
+    )
+    g.add_argument(
+        "--project",
+        metavar="PATH",
+        default=None,
+        help="the project file (default: RECONCILER_PROJECT, else reconciler.yaml in the current directory or above)",
+    )
+    if parallel:
+        g.add_argument("--parallel", type=positive_int, default=8, metavar="N", help="apps planned or applied at once")
+
+
 def color_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--color",
@@ -223,11 +254,30 @@ def load_desired(args: argparse.Namespace, files: list[str]) -> State:
 
     all_files = _manifest_files(args, files)
     if not all_files:
-        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...]")
+        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...], or run inside a project (reconciler.yaml)")
     if len(files) > 1:
         raise ReconcilerError("give exactly one manifest (use -f BASE -f OVERLAY to merge overlays)")
     inputs = read_inputs(getattr(args, "var", []) or [], getattr(args, "var_file", []) or [])
     return load_overlays(all_files, inputs=inputs)
+
+
+def project_mode(args: argparse.Namespace, files: list[str]) -> bool:
+    """Whether the verb acts on the project's apps: no FILE and no -f, and a project file (or a
+    project flag) is given or found. Project flags with a FILE are refused (one line)."""
+    flags = [
+        f for f, v in (("--app", getattr(args, "apps", None)), ("--changed-since", getattr(args, "changed_since", None))) if v
+    ]
+    if files or getattr(args, "overlays", None):
+        if flags:
+            raise ReconcilerError(f"{', '.join(flags)} select apps of a project: give them without FILE or -f")
+        return False
+    if flags or getattr(args, "project", None) or os.environ.get("RECONCILER_PROJECT"):
+        return True
+    from pathlib import Path
+
+    from reconciler.project.load import find_project
+
+    return find_project(Path.cwd()) is not None
 
 
 def with_user(state: State, user_id: str | None) -> State:

@@ -1,5 +1,5 @@
 """Error types. Every error a user can cause is a ReconcilerError; `cli.main` is the only place
-that turns them into one line on stderr and exit code 1.
+that turns them into one line on stderr and an exit code (1; `ApplyDeferred`: 3).
 
 Errors carry data (not only a message) so that `--json` output and tests can inspect them. No
 error's text may contain a PAT: the client redacts before raising.
@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 
 class ReconcilerError(Exception):
-    """Base class: something the user can fix. `str(err)` is the one line shown to them."""
+    """Base class: something the user can fix. `str(err)` is the one line shown to them.
+
+    `exit_code` is the CLI's exit code for it (`core.exitcodes`), and `apply_result` the word
+    `apply --json`'s summary event gives it (`apply.events.RESULTS`); subclasses override them."""
+
+    exit_code: int = 1
+    apply_result: str = "failed"
 
 
 @dataclass(frozen=True, order=True)
@@ -41,6 +47,12 @@ class ManifestError(ReconcilerError):
 
 class PlanError(ReconcilerError):
     """A plan cannot be made or a saved plan cannot be used (e.g. the live app changed since)."""
+
+
+class StalePlan(PlanError):
+    """A saved plan whose live app changed since it was made: make a new plan."""
+
+    apply_result = "stale_plan"
 
 
 @dataclass
@@ -74,7 +86,17 @@ class ApiError(ReconcilerError):
 class ApplyError(ReconcilerError):
     """Apply stopped part-way. Says what was done and what was not; re-running apply converges."""
 
-    def __init__(self, message: str, done: list[str] | None = None, not_done: list[str] | None = None):
+    def __init__(self, message: str, done: list[str] | None = None, not_done: list[str] | None = None, writes: int = 0):
         self.done = list(done or [])
         self.not_done = list(not_done or [])
+        self.writes = writes  # write calls made before it stopped
         super().__init__(message)
+
+
+class ApplyDeferred(ApplyError):
+    """Apply did everything it could, but some actions wait for a trainable model that cannot
+    train yet (no labelled inputs): they are left for a later apply. Not a failure of the apply
+    itself, so the CLI gives it its own exit code (3, `core.exitcodes.EXIT_DEFERRED`)."""
+
+    exit_code = 3
+    apply_result = "deferred"

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from reconciler.core.errors import PlanError
+from reconciler.core.errors import PlanError, StalePlan
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -138,7 +138,7 @@ def apply_saved_plan(
     if bound_fingerprint(client.endpoint, stored.user_id, stored.app_id, now) != bound_fingerprint(
         stored.endpoint, stored.user_id, stored.app_id, stored.live_fingerprint
     ):
-        raise PlanError(f"the live app {stored.app_id} changed since the plan in {source} was made; make a new plan")
+        raise StalePlan(f"the live app {stored.app_id} changed since the plan in {source} was made; make a new plan")
     plan = make_plan(stored.desired, live, live_fingerprint=now, targets=stored.targets, endpoint=client.endpoint)
     if not same_plan(plan, stored):
         raise PlanError(
