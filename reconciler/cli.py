@@ -5,8 +5,9 @@ Library code and commands raise `ReconcilerError`s; nothing prints a traceback f
 can cause.
 
 Exit codes (`core.exitcodes`): 0 success; 1 error (bad input, API failure, refused plan, stale
-saved plan); 2 "changes present" for `plan --detailed-exitcode` (and `drift`); 3 apply applied
-what it could and left some actions for a later apply (a model that cannot train yet).
+saved plan, the app lease held by another apply); 2 "changes present" for `plan
+--detailed-exitcode` (and `drift`); 3 apply applied what it could and left some actions for a later
+apply (a model that cannot train yet).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from reconciler.commands import (
     show,
     simulate,
     tune,
+    unlock,
     validate,
 )
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
@@ -48,6 +50,7 @@ VERBS = (
     plan,
     show,
     apply,
+    unlock,
     export,
     drift,
     convert,
@@ -79,17 +82,46 @@ class _UsageError(Exception):
 
 class _Masked:
     """A text stream that masks the PAT(s) in use (`client.mask_secrets`) in whatever is written
-    to it: values the API returns (a description, metadata) are printed as they are, except that."""
+    to it: values the API returns (a description, metadata) are printed as they are, except that.
 
-    def __init__(self, stream: TextIO) -> None:
+    `diagnostics=True` (stderr): once the reader has gone (a closed pipe, `2>&1 >/dev/null | head
+    -3`, or stderr closed outright), progress and notes are dropped instead of raising, so an
+    apply is never stopped part-way by its own progress lines; the exit code still tells how it
+    ended."""
+
+    def __init__(self, stream: TextIO | None, *, diagnostics: bool = False) -> None:
         self._stream = stream
+        self._diagnostics = diagnostics
+        self._gone = stream is None
+
+    def _lost(self, err: Exception) -> None:
+        if not self._diagnostics:
+            raise err
+        self._gone = True
 
     def write(self, text: str) -> int:
         from reconciler.api.secrets import mask_secrets
 
-        return self._stream.write(mask_secrets(text))
+        if self._gone or self._stream is None:
+            return len(text)
+        try:
+            return self._stream.write(mask_secrets(text))
+        except (OSError, ValueError) as err:  # EPIPE, EBADF, or "I/O operation on closed file"
+            self._lost(err)
+            return len(text)
 
-    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding, ...
+    def flush(self) -> None:
+        if self._gone or self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as err:
+            self._lost(err)
+
+    def isatty(self) -> bool:
+        return not self._gone and self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> object:  # fileno, encoding, ...
         return getattr(self._stream, name)
 
 
@@ -132,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, _Masked):  # main() running in another thread already masks
         return _run(func, args)
     out, err_stream = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream)
+    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream, diagnostics=True)
     try:
         return _run(func, args)
     finally:

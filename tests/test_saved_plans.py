@@ -305,12 +305,14 @@ workflows:
 def _repoint_plan(capsys, tmp_path) -> tuple[Path, str]:
     """A saved plan repointing workflow wf from gt's 0.9 version back to its 0.5 one, and the text
     `plan` printed for it."""
+    manifest = tmp_path / "m.yaml"  # one file, edited: one owner (the file's name) throughout
     for walker in ("0.5", "0.9"):
-        (tmp_path / f"m{walker}.yaml").write_text(REPOINT.format(walker=walker))
-        code, _, err = run(capsys, "apply", tmp_path / f"m{walker}.yaml", "--auto-approve")
+        manifest.write_text(REPOINT.format(walker=walker))
+        code, _, err = run(capsys, "apply", manifest, "--auto-approve")
         assert code == 0, err
+    manifest.write_text(REPOINT.format(walker="0.5"))
     out = tmp_path / "plan.json"
-    code, text, err = run(capsys, "plan", tmp_path / "m0.5.yaml", "--out", out)
+    code, text, err = run(capsys, "plan", manifest, "--out", out)
     assert code == 0 and "        thresholds.walker: 0.9 → 0.5\n" in text, text + err
     return out, text
 
@@ -340,7 +342,7 @@ def test_unverified_content_of_a_saved_plan_is_refused_by_show_and_apply(capsys,
             assert code == 1 and out == "", (verb, out)
         one_line_error(err, f"{plan} is not a usable saved plan: its actions, their configuration changes or its "
                             "notes are not what its manifest and live state give (was it edited?)")
-    code, out, _ = run(capsys, "plan", tmp_path / "m0.5.yaml", "--detailed-exitcode")
+    code, out, _ = run(capsys, "plan", tmp_path / "m.yaml", "--detailed-exitcode")
     assert code == 2, "nothing was applied"
 
 
@@ -349,7 +351,7 @@ def test_show_prints_the_plan_derived_from_the_file_and_apply_does_exactly_that(
     assert run(capsys, "show", plan) == (0, text, "")
     code, out, err = run(capsys, "apply", plan)
     assert code == 0 and out.startswith(text), out + err
-    code, out, _ = run(capsys, "plan", tmp_path / "m0.5.yaml", "--detailed-exitcode")
+    code, out, _ = run(capsys, "plan", tmp_path / "m.yaml", "--detailed-exitcode")
     assert code == 0, out
 
 

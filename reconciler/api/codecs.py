@@ -60,9 +60,10 @@ def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, Any]:
-    """Metadata as written: the manifest's keys and the ownership marker naming them."""
-    return {**metadata, MARKER_KEY: make_marker(protect, metadata)}
+def metadata_with_marker(metadata: dict[str, Any], protect: bool, owner: str | None = None) -> dict[str, Any]:
+    """Metadata as written: the manifest's keys and the ownership marker naming them (and the
+    owner, when the manifest has one: `state.MARKER_KEY`)."""
+    return {**metadata, MARKER_KEY: make_marker(protect, metadata, owner)}
 
 
 # --- app --------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ class AppCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
-        _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None).metadata
         dw_obj = _obj(raw, "default_workflow")
         default = AppCodec.default_of(raw)
         # The object says where the default lives; a bare id is judged by this app's workflows alone.
@@ -209,7 +210,7 @@ class ModelCodec:
             "id": m.id,
             "model_type_id": m.type,
             "description": m.description,
-            "metadata": metadata_with_marker(m.metadata, m.protect),
+            "metadata": metadata_with_marker(m.metadata, m.protect, m.owner),
         }
 
     @staticmethod
@@ -232,7 +233,7 @@ class ModelCodec:
         stable ties keep server order): its config and version id are the newest's. No version at
         all (PostModels makes none) reads as ``config == {}``, ``version_id`` None."""
         mtype = modeltypes.canonical_type(text(raw, "model_type_id"))
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, owner = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])
         latest = versions[0] if versions else None
         return Model(
@@ -243,6 +244,7 @@ class ModelCodec:
             protect=protect,
             config=dict(latest.config) if latest else {},
             managed=managed,
+            owner=owner,
             version_id=latest.id if latest else None,
             versions=versions,
             raw=raw,
@@ -293,7 +295,7 @@ class WorkflowCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         nodes_raw = raw.get("nodes")
         if not nodes_raw and isinstance(raw.get("version"), dict):
             nodes_raw = raw["version"].get("nodes")
@@ -305,5 +307,6 @@ class WorkflowCodec:
             protect=protect,
             nodes=nodes,
             managed=managed,
+            owner=manager,
             raw=raw,
         )

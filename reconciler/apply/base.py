@@ -176,9 +176,12 @@ class ExecutorBase:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         events: Emit | None = None,
+        lease_check: Callable[[], None] | None = None,
     ):
         self.client = client
         self.plan = plan
+        #: raises (`LeaseLost`) once the app lease is lost: called before each task is started
+        self.lease_check = lease_check
         self._say = progress or (lambda _msg: None)
         #: structured events (`apply.events`: `apply --json`); none by default
         self.emit: Emit = events or _no_events
@@ -345,12 +348,12 @@ def image_to_send(image: Any) -> dict[str, str] | None:
 
 def _marked(w: Workflow) -> dict[str, Any]:
     """A workflow's metadata as written: the manifest's keys and the ownership marker."""
-    return metadata_with_marker(w.metadata, w.protect)
+    return metadata_with_marker(w.metadata, w.protect, w.owner)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
     """The user's own keys stay; keys the manifest managed before but dropped now go; the
     manifest's keys and the marker are written."""
-    previously_managed = set(read_marker(live_raw)[2])
+    previously_managed = set(read_marker(live_raw).metadata)
     keep = {k: v for k, v in live_raw.items() if k != MARKER_KEY and k not in previously_managed}
     return {**keep, **with_marker}

@@ -37,6 +37,8 @@ Contract:
 - Progress goes to the `progress` callback (the CLI prints it on stderr); structured events
   (`apply.events`: action started / finished / failed / deferred, training waits) to `events`
   (`apply --json`); nothing here prints.
+- `lease_check` (`apply/lease.Lease.check`, from `apply/locked.py`) is called before each task
+  starts: once the app lease is lost it raises, and the apply stops there like on a failure.
 """
 
 from __future__ import annotations
@@ -139,6 +141,12 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                         ready.extend(self._release(t, tasks, waiting_on, dependents))
                         continue
                     t.actions = kept
+                    if self.lease_check is not None:
+                        try:
+                            self.lease_check()  # the lease still ours: else write nothing more
+                        except ReconcilerError as lost:
+                            stop = (t, lost)
+                            break
                     t.started = time.monotonic()
                     for a in t.actions:
                         self.emit("action_started", **self._action_fields(a, total))
@@ -398,6 +406,7 @@ def apply_plan(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
     events: Emit | None = None,
+    lease_check: Callable[[], None] | None = None,
 ) -> ApplyResult:
     return Applier(
         client,
@@ -408,4 +417,5 @@ def apply_plan(
         clock=clock,
         sleep=sleep,
         events=events,
+        lease_check=lease_check,
     ).run()

@@ -10,7 +10,8 @@ Contract:
 - `schema_ref(args)`: the modeline schema of a manifest export and convert write;
 - `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
   (`fileio.write_atomic`); a text holding the PAT is refused (callers mask it in their data
-  first, `secrets.mask_data`); an `OSError` becomes one `ReconcilerError` line.
+  first, `secrets.mask_data`); an `OSError` becomes one `ReconcilerError` line;
+  `check_chart_target(path)`: an `--svg` chart replaces only a chart or an empty file.
 """
 
 from __future__ import annotations
@@ -216,10 +217,23 @@ def plan_args(p: argparse.ArgumentParser) -> None:
     color_args(p)
 
 
+#: The smallest --max-chars: a heading, the summary and the line saying what was left out.
+MIN_MAX_CHARS = 200
+
+
+def max_chars(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_MAX_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_MAX_CHARS} (a heading, the summary and a line saying what was left out), got {value}"
+        )
+    return value
+
+
 def max_chars_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-chars",
-        type=positive_int,
+        type=max_chars,
         default=60_000,
         metavar="N",
         help="--markdown stays under N characters by collapsing and summarising long change "
@@ -335,6 +349,23 @@ def write_output(path: str | None, text: str, *, private: bool = False, name: st
         write_atomic(path, text, private=private)
     except OSError as err:
         raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
+
+
+def check_chart_target(path: str, flag: str = "--svg") -> None:
+    """A chart replaces only a chart (an SVG) or an empty file, never a manifest: checked before the
+    work. A symlink is replaced, not written through, so it is not looked into."""
+    from reconciler.core.fileio import read_regular
+
+    if not os.path.lexists(path) or os.path.islink(path):
+        return
+    try:
+        head = read_regular(path, 512).lstrip()
+    except OSError:
+        return  # a directory, a FIFO: the writer words the refusal
+    if head and not head.startswith((b"<svg", b"<?xml")):
+        raise ReconcilerError(
+            f"{flag} {path}: the file exists and is not an SVG chart; give another file name, or delete it first to replace it"
+        )
 
 
 #: Where a repository keeps its copy of the manifest schema (`reconciler schema -o ...` writes one).

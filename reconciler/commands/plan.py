@@ -73,11 +73,15 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.commands.common import project_mode, use_color
     from reconciler.planning import render
     from reconciler.planning.document import plan_document
+    from reconciler.planning.planfile import check_plan_target
 
     if project_mode(args, args.files):
         from reconciler.commands.project import run_plan
 
         return run_plan(args)
+
+    if args.out:
+        check_plan_target(args.out)  # before any request: a manifest is never replaced by a plan
     _client, plan = plan_manifest(args)
     data = render.plan_to_dict(plan)
     if args.json:  # the view plus the desired state and each action's resources (policy engines)

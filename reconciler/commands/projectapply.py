@@ -214,21 +214,41 @@ def _apply_lanes(
 
 
 def _apply_one(args: argparse.Namespace, run: AppRun) -> None:
-    """Apply one app's plan; its events (with `--json`) end with its `summary`."""
-    from reconciler.apply.scheduler import apply_plan
+    """Apply one app's plan under its app lease (`apply.locked.apply_app`: the plan shown is
+    checked again once the lease is held); its events (with `--json`) end with its `summary`."""
+    import os
+
+    from reconciler.apply.lease import LeaseOptions
+    from reconciler.apply.locked import apply_app
 
     assert run.client is not None and run.plan is not None
     emit = _emitter(args, run.name)
     client = run.client
     started = time.monotonic()
     try:
-        result = apply_plan(
+        outcome = apply_app(
             client,
-            run.plan,
+            run.plan.desired,
+            reviewed=run.plan,
+            source=f"the plan shown for app {run.name}",
             progress=lambda msg: print(f"[{run.name}] {printable(msg.strip())}", file=sys.stderr, flush=True),
             train_timeout_s=args.train_timeout,
             events=emit,
+            lease_options=LeaseOptions.from_env(os.environ, lock_timeout_s=getattr(args, "lock_timeout", 0.0)),
+            no_lock=getattr(args, "no_lock", False),
+            max_deletes=getattr(args, "max_deletes", None),
+            unlock_hint=" ".join(
+                ["reconciler unlock", str(run.entry.manifest), *(f"-f {o}" for o in run.entry.overlays)]
+                + [f"--var-file {v}" for v in run.entry.var_files]
+            ),
         )
+        if outcome.result is None:
+            run.result, run.exit_code = "no changes", EXIT_OK
+            run.summarised = emit is not None
+            if emit is not None:
+                apply_summary(emit, "no_changes", EXIT_OK, started=started)
+            return
+        result = outcome.result
     except ApplyDeferred as err:
         run.result, run.exit_code, run.error = "deferred", EXIT_DEFERRED, str(err)
         run.done, run.not_done, run.writes = err.done, err.not_done, err.writes

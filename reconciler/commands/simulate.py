@@ -42,8 +42,10 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.annotate import predictions, simulate
     from reconciler.annotate.sweepchart import render_svg
-    from reconciler.commands.common import load_desired, write_output
+    from reconciler.commands.common import check_chart_target, load_desired, write_output
 
+    if args.sweep:
+        check_chart_target(args.svg)
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)
     specs = [simulate.parse_sweep(s) for s in args.sweep]

@@ -100,3 +100,17 @@ class ApplyDeferred(ApplyError):
 
     exit_code = 3
     apply_result = "deferred"
+
+
+class LeaseHeld(ReconcilerError):
+    """Another apply holds the app's lease (`apply/lease.py`). `holder` is the lease record as a
+    dict (lease_id, holder, host, pid, operation, created, expires, ...), for `--json` output."""
+
+    def __init__(self, message: str, holder: dict[str, object] | None = None):
+        self.holder = dict(holder or {})
+        super().__init__(message)
+
+
+class LeaseLost(ReconcilerError):
+    """The app lease this apply held expired or was taken over while it ran: nothing more may be
+    written. The applier stops as on any failure ("N of M actions were applied")."""

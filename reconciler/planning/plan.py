@@ -10,9 +10,13 @@
   live concepts the manifest lacks are reported in one aggregated note;
 - relations (identified by content): `create`; `delete` of a live relation whose subject the
   manifest declares but which the manifest lacks; relations of other subjects are unmanaged;
-- models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
-  manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
-  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
+- models and workflows carry ownership (`managed`, `protect`, `owner`): an unmarked live resource
+  the manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
+  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note).
+  Owners (`State.owner`, the marker's `owner`): a managed resource whose marker names another
+  owner is never deleted (a note says whose it is), and one the manifest names is `adopt`ed with
+  the change ``owner: theirs -> ours``. A marker without an owner (written before owners
+  existed) counts as ours; a desired State without an owner checks none;
 - model configuration lives in immutable versions: a desired config that an existing live
   version's matches (`modeltypes.config_matches`: what the server filled in is not compared)
   reuses the newest such version; otherwise `new_version` (changes: latest live config
@@ -281,16 +285,19 @@ class _Planner:
             latest = versions[0].id if versions else None
             reuse = match[0] if match and match[0] != latest else None
             changes = diff_resources(lm, m, exclude=("config", "type"))
-            if not lm.managed:
+            theirs = self._foreign_owner(lm)
+            if not lm.managed or theirs:
                 self._add(
                     Op.ADOPT,
                     Kind.MODEL,
                     m.id,
                     desired=m,
                     live=lm,
-                    changes=changes,
+                    changes=[*changes, Change("owner", theirs, self.desired.owner)] if theirs else changes,
                     reuse_version=reuse,
-                    reason="in the app but not marked as managed: take ownership",
+                    reason=f"managed by {theirs}: take ownership"
+                    if theirs
+                    else "in the app but not marked as managed: take ownership",
                 )
             elif changes:
                 self._add(Op.UPDATE, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
@@ -335,11 +342,26 @@ class _Planner:
             )
         )
 
+    def _foreign_owner(self, res: Model | Workflow) -> str | None:
+        """The other owner a managed live resource's marker names, or None (ours, unowned, or
+        unmanaged; or this plan checks no owner)."""
+        if res.managed and res.owner and self.desired.owner and res.owner != self.desired.owner:
+            return res.owner
+        return None
+
     def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
         for rid in sorted(live):
             res = live[rid]
+            theirs = self._foreign_owner(res)
             if not res.managed:
                 self.unmanaged.append(f"{kind.value}/{rid}")
+            elif theirs:
+                self.notes.append(
+                    Note(
+                        ResourceKey(kind, rid),
+                        f"{kind.value}/{rid} is managed by {theirs}, not by {self.desired.owner}: not deleted",
+                    )
+                )
             elif res.protect:
                 self.notes.append(
                     Note(
@@ -415,9 +437,14 @@ class _Planner:
                 self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
                 continue
             structural = diff_resources(lw, w)
+            theirs = self._foreign_owner(lw)
+            if theirs:
+                structural.append(Change("owner", theirs, self.desired.owner))
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
                 op, why = Op.ADOPT, "; ".join(filter(None, ["in the app but not marked as managed: take ownership", why]))
+            elif theirs:
+                op, why = Op.ADOPT, "; ".join(filter(None, [f"managed by {theirs}: take ownership", why]))
             elif structural:
                 op = Op.UPDATE
             elif pin_changes:
@@ -494,7 +521,7 @@ def _change_order(w: Workflow, lw: Workflow | None) -> Any:
     (desired nodes, then removed ones), each node's own changes in a fixed field order."""
     nodes = [n.id for n in w.nodes] + [n.id for n in (lw.nodes if lw else ()) if w and n.id not in {x.id for x in w.nodes}]
     node_pos = {nid: i for i, nid in enumerate(nodes)}
-    top = {"description": 0, "metadata": 1, "protect": 2}
+    top = {"description": 0, "metadata": 1, "protect": 2, "owner": 3}
     sub = ["model.id", "model.user_id", "model.app_id", "model.version", "inputs", "suppress_output"]
 
     def key(c: Change) -> tuple[int, int, int, str]:

@@ -16,6 +16,10 @@ Contract:
   live state has the stored live fingerprint; a file whose actions, words or notes differ from
   that re-made plan (edited after it was saved) is refused in one line. A live state edited
   together with its fingerprint is caught by apply, whose live read then no longer matches.
+- `check_plan_target(path)`: `plan --out PATH` may replace only a saved plan (or an empty file);
+  anything else that is there (the manifest itself, any other file) is a `ReconcilerError`, checked
+  before planning. A file looks like a saved plan when it starts with ``{`` and names our kind near
+  its start (a truncated or corrupt plan still counts: it is ours to replace).
 Writing one is `reconciler plan --out` (`commands/plan.py`), through the CLI's one output writer.
 """
 
@@ -73,6 +77,27 @@ def load_saved_plan(path: str, data: dict[str, Any]) -> Plan:
     except (PlanError, RecursionError) as err:
         why = str(err) if isinstance(err, PlanError) else "nested too deeply"
         raise PlanError(f"{path} is not a usable saved plan: {why}") from None
+
+
+def check_plan_target(path: str) -> None:
+    """Refuse to let `plan --out` replace a file that is not a saved plan (see the module docstring)."""
+    import os
+
+    from reconciler.core.fileio import read_regular
+    from reconciler.planning.serialize import PLAN_FILE_KIND
+
+    if not os.path.lexists(path) or os.path.islink(path):
+        return  # a new file, or a symlink the writer replaces (never written through)
+    try:
+        head = read_regular(path, _PLAN_MARKER_WINDOW)
+    except OSError:
+        return  # a directory, a FIFO, an unreadable file: the writer words the refusal
+    if not head.strip() or (head.lstrip().startswith(b"{") and f'"{PLAN_FILE_KIND}"'.encode() in head):
+        return
+    raise ReconcilerError(
+        f"--out {path}: the file exists and is not a saved plan (a manifest?); a plan replaces only "
+        "a saved plan: give another file name, or delete it first to replace it"
+    )
 
 
 def derived_again(stored: Plan) -> Plan:

@@ -289,9 +289,7 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
 
     def finish(parts: list[str]) -> str:
         text = "\n".join(parts).rstrip("\n") + "\n"
-        if len(text) > max_chars:  # not reached by construction; if it were: whole lines only
-            text = text[: text.rfind("\n", 0, max_chars) + 1]
-        return text
+        return cut_at_lines(text, max_chars)  # reached only by budgets smaller than the fixed lines
 
     table = _TABLE_HEAD + [_md_row(a) for a in actions] + [""] if actions else []
     full = head + table + notes + [line for c in charts for line in c]
@@ -353,6 +351,32 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
     if omitted:
         out += [omitted_line[0].replace(f"_{len(charts)} ", f"_{omitted} ", 1), ""]
     return finish(out)
+
+
+def cut_at_lines(text: str, max_chars: int) -> str:
+    """`text` if it fits in `max_chars`, else as many whole lines as fit and a last line counting
+    the lines left out: a table row is never cut in two, nor dropped without a count."""
+    if len(text) <= max_chars:
+        return text
+    lines = text.splitlines(keepends=True)
+
+    def note(n: int) -> str:
+        return f"\n_… {n} more line(s) left out to stay under {max_chars} characters (`reconciler show PLAN` has them all)._\n"
+
+    room = max_chars - len(note(len(lines)))
+    if room < 0:  # not even the note fits: whole lines only
+        room = max_chars
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) > room:
+            break
+        kept.append(line)
+        used += len(line)
+    body = "".join(kept)
+    if room == max_chars:
+        return body
+    return body + ("" if body.endswith("\n") or not body else "\n") + note(len(lines) - len(kept))
 
 
 def _ops_in_words(actions: list[dict[str, Any]]) -> str:

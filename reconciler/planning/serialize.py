@@ -93,32 +93,45 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
             "server_id": res.server_id,
         }
     if isinstance(res, Model):
-        return {
-            "id": res.id,
-            "type": res.type,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "config": res.config,
-            "managed": res.managed,
-            "version_id": res.version_id,
-            "versions": [
-                {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at} for v in res.versions
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "type": res.type,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "config": res.config,
+                "managed": res.managed,
+                "version_id": res.version_id,
+                "versions": [
+                    {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at}
+                    for v in res.versions
+                ],
+            },
+        )
     if isinstance(res, Workflow):
-        return {
-            "id": res.id,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "managed": res.managed,
-            "nodes": [
-                {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
-                for n in res.nodes
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "managed": res.managed,
+                "nodes": [
+                    {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
+                    for n in res.nodes
+                ],
+            },
+        )
     raise TypeError(f"not a resource: {res!r}")
+
+
+def _with_owner(owner: str | None, d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with the resource's `owner`, written only when there is one (files without it read
+    back as None)."""
+    return {**d, "owner": owner} if owner else d
 
 
 def _opt(value: Any, typ: type) -> Any:
@@ -159,6 +172,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 protect=bool(d.get("protect", False)),
                 config=dict(d.get("config") or {}),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 version_id=d.get("version_id"),
                 versions=tuple(
                     ModelVersion(
@@ -177,6 +191,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 metadata=dict(d.get("metadata") or {}),
                 protect=bool(d.get("protect", False)),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 nodes=tuple(
                     Node(
                         id=n["id"],
@@ -197,16 +212,19 @@ def _model_ref_from(d: dict[str, Any]) -> ModelRef:
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
-    return {
-        "format_version": STATE_FORMAT,
-        "user_id": state.user_id,
-        "source": state.source,
-        "app": _app(state.app),
-        "concepts": [resource_to_dict(c) for c in state.concepts],
-        "relations": [resource_to_dict(r) for r in state.relations],
-        "models": [resource_to_dict(m) for m in state.models],
-        "workflows": [resource_to_dict(w) for w in state.workflows],
-    }
+    return _with_owner(
+        state.owner,
+        {
+            "format_version": STATE_FORMAT,
+            "user_id": state.user_id,
+            "source": state.source,
+            "app": _app(state.app),
+            "concepts": [resource_to_dict(c) for c in state.concepts],
+            "relations": [resource_to_dict(r) for r in state.relations],
+            "models": [resource_to_dict(m) for m in state.models],
+            "workflows": [resource_to_dict(w) for w in state.workflows],
+        },
+    )
 
 
 def state_from_dict(d: dict[str, Any]) -> State:
@@ -224,6 +242,7 @@ def state_from_dict(d: dict[str, Any]) -> State:
         workflows=tuple(_resource_of(Workflow, Kind.WORKFLOW, w) for w in d.get("workflows") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
+        owner=_opt(d.get("owner"), str),
     )
 
 

@@ -5,7 +5,8 @@ both readings (README, "Pessimistic sandbox mode").
 Contract:
 - `QUIRKS` maps each stable quirk name to a one-line description. `parse(spec)` turns None, ""
   (none), "pessimistic" / "all" (every quirk), a comma list or an iterable of names into a
-  frozenset; an unknown name is a ValueError whose text is one line naming the known ones.
+  frozenset; an unknown name (even beside "pessimistic") is a ValueError whose text is one line
+  naming the known ones. (`sandbox serve --quirks ""` names none and is refused by `serve`.)
 - The sandbox calls the hooks below only for the quirks that are on, so with none on it behaves
   exactly as without this module:
   `refuse_body(rpc, body_bytes)` (before dispatch), `shape_payload(rpc, params, app_id, payload)`
@@ -150,12 +151,17 @@ def parse(spec: str | Iterable[str] | None) -> frozenset[str]:
         return frozenset()
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else [str(n).strip() for n in spec]
     names = [n for n in names if n]
+    unknown = [n for n in names if n not in QUIRKS and n not in ("pessimistic", "all")]
+    if unknown:  # checked first: "pessimistic,bogus" is a typo to report, not "all"
+        raise ValueError(f"unknown sandbox quirk {unknown[0]!r}; known: {known_names()}")
     if any(n in ("pessimistic", "all") for n in names):
         return frozenset(QUIRKS)
-    unknown = [n for n in names if n not in QUIRKS]
-    if unknown:
-        raise ValueError(f"unknown sandbox quirk {unknown[0]!r}; known: pessimistic (all), " + ", ".join(QUIRKS))
     return frozenset(names)
+
+
+def known_names() -> str:
+    """The names `parse` takes, for error lines."""
+    return "pessimistic (all), " + ", ".join(QUIRKS)
 
 
 def refuse_body(rpc: str, body: bytes) -> Fail | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.sandbox import h_apps as A
+from reconciler.sandbox import h_datasets as D
 from reconciler.sandbox import h_models as M
 from reconciler.sandbox import h_predict as P
 from reconciler.sandbox import h_run as R
@@ -147,6 +148,11 @@ ROUTES: tuple[Route, ...] = (
         "PostWorkflowResultsResponse",
         R.post_workflow_results,
     ),
+    Route("GET", UA + "/datasets", "ListDatasets", "MultiDatasetResponse", D.list_datasets),
+    Route("GET", UA + "/datasets/{dataset_id}", "GetDataset", "SingleDatasetResponse", D.get_dataset),
+    Route("POST", UA + "/datasets", "PostDatasets", "MultiDatasetResponse", D.post_datasets),
+    Route("PATCH", UA + "/datasets", "PatchDatasets", "MultiDatasetResponse", D.patch_datasets),
+    Route("DELETE", UA + "/datasets", "DeleteDatasets", "BaseResponse", D.delete_datasets),
     Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
     Route(
         "POST",
@@ -196,6 +202,11 @@ APP_KEY_FORMS = frozenset(
         ("GET", "/annotations"),
         ("POST", "/annotations"),
         ("PATCH", "/annotations"),
+        ("GET", "/datasets"),
+        ("GET", "/datasets/{dataset_id}"),
+        ("POST", "/datasets"),
+        ("PATCH", "/datasets"),
+        ("DELETE", "/datasets"),
     }
 )
 
