@@ -244,7 +244,7 @@ def holding(url: str, manifest: Path, *flags: str, **env: str) -> subprocess.Pop
     """An apply of `manifest` that holds the lease, paused (SIGSTOP) right after its first write:
     whatever the machine's speed, the next apply meets a lease that is held. SIGCONT resumes it."""
     proc = start(url, manifest, *flags, **env)
-    until(proc, r"^\[\d+/\d+\] ", [])  # progress: it holds the lease and has written
+    until(proc, r"^\[\d+(-\d+)?/\d+\] ", [])  # progress: it holds the lease and has written
     proc.send_signal(signal.SIGSTOP)
     return proc
 

@@ -97,7 +97,8 @@ def test_three_apps_validate_plan_apply_and_select_by_app_from_a_subfolder(repo,
 
     code, out, err = run(capsys, "apply", "--auto-approve", "--app", "people", "--app", "shelf-dev")
     assert code == 0, err
-    assert "[people] [1/3]" in err and "[shelf-dev] Apply complete" in err
+    # the app is created first (its lease lives in it), then the plan's other actions are counted
+    assert "[people] created app people" in err and "[people] [1/2]" in err and "[shelf-dev] Apply complete" in err
     assert [h.split()[1] for h in out.splitlines() if h.startswith("== ")] == ["shelf-dev", "people"]
     assert out.splitlines()[-1] == "Project: 2 apps: 2 applied."
 
@@ -154,12 +155,13 @@ def test_json_is_one_document_listing_the_apps_plans(repo, capsys):
 
 
 def test_a_failing_app_fails_alone_with_one_line(repo, capsys):
-    (repo / "apps" / "shelf" / "prod.yaml").write_text("app: {id: shelf-prod}\nmodels:\n  - id: confident\n    thresholds: {cereal: 7}\n")
+    (repo / "apps" / "shelf" / "prod.yaml").write_text(
+        "overlay: true\napp: {id: shelf-prod}\nmodels:\n  - id: confident\n    thresholds: {cereal: 7}\n")
     code, out, err = run(capsys, "plan")
     assert code == 1
     assert "Project: 3 apps: 2 with changes, 1 failed." in out
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
-    assert lines == ["error: app shelf-prod: apps/shelf/prod.yaml:4:26: threshold 7 for concept 'cereal' is outside [0, 1]"]
+    assert lines == ["error: app shelf-prod: apps/shelf/prod.yaml:5:26: threshold 7 for concept 'cereal' is outside [0, 1]"]
     code, out, _ = run(capsys, "apply", "--auto-approve", "--app", "shelf-dev", "--app", "shelf-prod")
     assert code == 1 and "1 applied, 1 failed" in out
 

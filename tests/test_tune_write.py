@@ -73,11 +73,11 @@ def test_write_to_the_manifest_itself_is_refused_untouched(park: dict[str, Any],
 
 def test_write_to_an_existing_overlay_merges_into_it(park: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     m, prod = park["manifest"], park["tmp"] / "prod.yaml"
-    prod.write_text("# production\napp: {id: park-prod}  # the prod app\n")
+    prod.write_text("# production\noverlay: true\napp: {id: park-prod}  # the prod app\n")
     code, out, err = run(capsys, "tune", m, "-f", prod, *park["tune"], "--write-to", prod)
     assert code == 0, err
     text = prod.read_text()
-    assert text.startswith("# production\napp: {id: park-prod}  # the prod app\nmodels:\n"), text
+    assert text.startswith("# production\noverlay: true\napp: {id: park-prod}  # the prod app\nmodels:\n"), text
     merged = load_overlays([str(m), str(prod)])
     assert merged.app.id == "park-prod"  # the next plan still targets the prod app
     th = merged.model("greater-than").config["thresholds"]
@@ -93,7 +93,7 @@ def test_merge_edits_values_in_place_and_adds_the_rest_in_the_file_style(park: d
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     m, over = park["manifest"], park["tmp"] / "over.yaml"
     # greater-than: a flow mapping with one concept; less-than: no thresholds key yet; CRLF endings
-    original = ("app:\r\n  id: park-prod\r\nmodels:\r\n  - id: greater-than  # keep me\r\n"
+    original = ("overlay: true\r\napp:\r\n  id: park-prod\r\nmodels:\r\n  - id: greater-than  # keep me\r\n"
                 "    thresholds: {walker: 0.9}\r\n  - id: less-than\r\n    description: Unsure\r\n")
     over.write_bytes(original.encode())
     code, out, err = run(capsys, "tune", m, "-f", over, *park["tune"], "--write-to", over, "--json")
@@ -102,7 +102,7 @@ def test_merge_edits_values_in_place_and_adds_the_rest_in_the_file_style(park: d
     assert report["written"] == str(over)
     text = over.read_bytes().decode()
     assert "\n" not in text.replace("\r\n", "")  # every new line ends as the file's do
-    assert text.startswith("app:\r\n  id: park-prod\r\nmodels:\r\n  - id: greater-than  # keep me\r\n    thresholds: {walker: 0.")
+    assert text.startswith("overlay: true\r\napp:\r\n  id: park-prod\r\nmodels:\r\n  - id: greater-than  # keep me\r\n    thresholds: {walker: 0.")
     assert "  - id: less-than\r\n    description: Unsure\r\n    thresholds:\r\n      " in text
     merged = load_overlays([str(m), str(over)])
     for ch in report["changes"]:
@@ -113,11 +113,11 @@ def test_merge_edits_values_in_place_and_adds_the_rest_in_the_file_style(park: d
 def test_write_to_an_overlay_a_later_file_overrides_is_refused(park: dict[str, Any],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     m, a, b = park["manifest"], park["tmp"] / "a.yaml", park["tmp"] / "b.yaml"
-    a.write_text("app: {id: park-prod}\n")
-    b.write_text("app: {description: later}\n")
+    a.write_text("overlay: true\napp: {id: park-prod}\n")
+    b.write_text("overlay: true\napp: {description: later}\n")
     code, _out, err = run(capsys, "tune", m, "-f", a, "-f", b, *park["tune"], "--write-to", a)
     one_line(code, err, f"--write-to {a}: it is not the last -f file")
-    assert a.read_text() == "app: {id: park-prod}\n"
+    assert a.read_text() == "overlay: true\napp: {id: park-prod}\n"
 
 
 @pytest.mark.parametrize("content", [b'{"input": "a", "model": "m", "concepts": {}}\n{"input": "b"}\n',

@@ -187,9 +187,11 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                         self.emit("action_finished", **self._action_fields(a, total), duration_ms=ms)
                     finished.add(t.index)
                     finished_event[t.index].set()
-                    n += len(t.actions)
+                    first, n = n + 1, n + len(t.actions)
                     self.result.done.extend(_describe(a) for a in t.actions)
-                    self.progress(f"[{n}/{total}] {t.label}: done")
+                    # a batch counts every action it carried, in order: [1-3/13], then [4/13]
+                    count = f"{first}-{n}" if n > first else f"{n}"
+                    self.progress(f"[{count}/{total}] {t.label}: done")
                     ready.extend(self._release(t, tasks, waiting_on, dependents))
         except BaseException:
             self._quiet.set()  # given up: what the workers still say would print after the error

@@ -145,6 +145,10 @@ def apply_saved_plan(
     the same actions (`check_reviewed`)."""
     client = saved_plan_client(stored, connect, source=source, user_id=user_id)
     fresh = plan_app(client, stored.desired, targets=stored.targets)
+    if creates_app(stored) and creates_app(fresh):  # the app is still missing: the same actions
+        if [_what(a) for a in fresh.actions] != [_what(a) for a in stored.actions]:
+            raise StalePlan(f"the plan in {source} no longer matches what applying it would do; make a new plan")
+        return client, fresh
     check_reviewed(stored, fresh, saved=True, source=source)
     return client, fresh
 
