@@ -521,3 +521,26 @@ def test_manifest_refuses_a_relation_repeated_from_the_other_side(second: str) -
     with pytest.raises(ManifestError) as exc:
         load_text(text, "quirky.yaml")
     assert "duplicate relation" in str(exc.value)
+
+
+def test_a_restarted_sandbox_stamps_new_objects_after_what_its_file_holds(tmp_path: Path) -> None:
+    """`timestamp-precision` rounds times up, so the file may hold times ahead of the real clock;
+    a sandbox opened on it again (a new clock) must still stamp new versions after them, or the
+    newest version would read as an older one."""
+    import time
+
+    from reconciler.sandbox.wire import rfc3339
+
+    db = str(tmp_path / "s.sqlite")
+    first = Sandbox(db, quirks=[Q.TIMESTAMP_PRECISION], training_delay_s=0)
+    ahead = rfc3339(time.time() + 5)  # a time the last run stamped, ahead of the real clock
+    with first.store.transaction() as tx:
+        tx.insert("someone", "elsewhere", "app", "elsewhere", {"id": "elsewhere", "created_at": ahead})
+    first.close()
+    again = Sandbox(db, quirks=[Q.TIMESTAMP_PRECISION], training_delay_s=0)
+    raw = httpx.Client(transport=httpx.WSGITransport(app=again), base_url="http://sandbox.local",
+                       headers={"Authorization": f"Key {DEFAULT_KEY}"})
+    raw.post(f"/v2/users/{DEFAULT_USER}/apps", json={"apps": [{"id": "app1"}]})
+    made = raw.get(f"/v2/users/{DEFAULT_USER}/apps/app1").json()["app"]["created_at"]
+    assert timestamp_key(made) > timestamp_key(ahead), (made, ahead)
+    again.close()

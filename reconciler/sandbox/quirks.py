@@ -243,17 +243,16 @@ def _reprecise(stamp: str) -> str:
 
 
 class QuirkClock:
-    """`timestamp-precision`'s request time: monotone, and cut to a varying number of decimals
-    (0 to 6), so objects made within one second read back with different digit counts
-    ("...:05Z" and "...:04.5Z") -- which a string sort orders wrongly. Each time is the real time
-    truncated at the precision this request prefers, or at the coarsest finer one that still comes
-    after the previous time: never ahead of the real clock, so a restarted sandbox (a new clock on
-    the same database) still stamps new objects after the old ones. (Rounding up, as this once
-    did, could stamp an object up to a second ahead, and a restart then stamped a newer version
-    before it.)"""
+    """`timestamp-precision`'s request time: monotone, and rounded UP to a varying number of
+    decimals (0 to 6), so objects made within one second read back with different digit counts
+    ("...:05Z" and "...:04.5Z") -- which a string sort orders wrongly. Rounding up keeps every
+    time after the previous one, so the true order stays what the parsed times say. A time may
+    so run ahead of the real clock; `after` (the latest time the database already holds, see
+    `Store.latest_stamp`) makes a restarted sandbox -- a new clock on the same file -- still stamp
+    new objects after the old ones."""
 
-    def __init__(self) -> None:
-        self._last_us = 0
+    def __init__(self, after: float = 0.0) -> None:
+        self._last_us = int(after * 1_000_000)
         self._n = 0
         self._lock = threading.Lock()
 
@@ -261,10 +260,7 @@ class QuirkClock:
         with self._lock:
             us = max(int(time.time() * 1_000_000), self._last_us + 1)
             self._n += 1
-            step = 10 ** (6 - (self._n * 5) % 7)  # prefers 10^6, 10^1, 10^3, 10^5, ... in turn
-            cut = us // step * step
-            while cut <= self._last_us:  # too coarse to stay after the previous time: finer
-                step //= 10
-                cut = us // step * step
-            self._last_us = cut
-            return cut / 1_000_000
+            step = 10 ** (6 - (self._n * 5) % 7)  # cycles through 10^6, 10^1, 10^3, 10^5, ...
+            us = -(-us // step) * step
+            self._last_us = us
+            return us / 1_000_000

@@ -185,6 +185,14 @@ def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_stamp(stamp: str | None) -> float:
+    """`rfc3339`'s string back to seconds (0.0 for None or anything else)."""
+    try:
+        return datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def f32(x: Any) -> float:
     """What a float32 column gives back, as a double: 0.95 -> 0.949999988079071."""
     if isinstance(x, bool) or not isinstance(x, (int, float, str)):
