@@ -216,6 +216,10 @@ def test_apply_without_labelled_inputs_says_so_at_once_and_does_everything_else(
         ("set_default", "app/park-activity")]
     note = next(n for n in plan.notes if n.startswith("model/park-activity-classifier did not train"))
     assert "MODEL_TRAINING_NO_DATA" in note and "walker" in note
+    # the retrain's change says why, never the same configuration as before and after (issue 23)
+    retrain = next(a for a in plan.actions if a.op == "new_version")
+    assert [(c.path, c.after) for c in retrain.changes] == [("version", "a new version with the same configuration")]
+    assert "is MODEL_TRAINING_NO_DATA" in str(retrain.changes[0].before)
 
     # applying again without labels fails the same way, and converges once inputs are labelled
     with pytest.raises(ApplyError):

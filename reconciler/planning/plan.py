@@ -308,17 +308,23 @@ class _Planner:
                 if trainable:
                     self._note_failed_training(m, versions)
                 compared = modeltypes.as_compared(m.type, lm.config, m.config)
-                cfg = diff_dicts(compared, m.config, "config") or [Change("config", compared, m.config)]
-                self._add(
-                    Op.NEW_VERSION,
-                    Kind.MODEL,
-                    m.id,
-                    desired=m,
-                    live=lm,
-                    changes=cfg,
-                    reason=train_note or "model versions are immutable: configuration changed",
-                )
+                cfg = diff_dicts(compared, m.config, "config")
+                why = train_note or "model versions are immutable: configuration changed"
+                if not cfg:  # the configuration is the same: no version with it can be used (a retrain)
+                    cfg = [Change("version", self._unusable_words(m, versions), "a new version with the same configuration")]
+                    why = train_note or "no usable version has this configuration"
+                self._add(Op.NEW_VERSION, Kind.MODEL, m.id, desired=m, live=lm, changes=cfg, reason=why)
         self._leftovers(Kind.MODEL, live)
+
+    @staticmethod
+    def _unusable_words(m: Model, versions: Sequence[ModelVersion]) -> str:
+        """Why the newest version with `m`'s configuration cannot be pinned, in words (a retrain's
+        change reads "version: v1 did not train (MODEL_TRAINING_NO_DATA) → a new version ...",
+        never the same configuration twice)."""
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
+        if tried is None:
+            return "none with this configuration"
+        return f"{tried.id} is {training.status_name(tried.status_code)}"
 
     def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
         """A trainable model whose newest version with the desired config did not train: say why
