@@ -43,7 +43,6 @@ from typing import Any, NamedTuple
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
-from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
 from reconciler.core.state import App, Kind, Model, ModelVersion, ResourceKey, State, Workflow
 from reconciler.planning.actions import (  # noqa: F401 (re-exported)
     KIND_ORDER,
@@ -129,7 +128,8 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     # a trainable model's version is usable once trained; one training or queued will be (apply
     # waits); untrained or failed ones are not. Operator versions are usable at once.
     if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
-        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        waiting = (training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        return training.is_trained(v.status_code) or v.status_code in waiting
     return True
 
 
@@ -441,16 +441,6 @@ class _Planner:
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
                 self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
-                if len(w.id) > WORKFLOW_ID_STRICT_MAX:
-                    self.notes.append(
-                        Note(
-                            ResourceKey(Kind.WORKFLOW, w.id),
-                            f"workflow/{w.id}: its id has {len(w.id)} characters; Clarifai's own client tests keep "
-                            f"workflow ids to {WORKFLOW_ID_STRICT_MAX} ('Max workflow ID is capped at 32 chars'), its SDK "
-                            "allows 48: if the API refuses it, apply stops there with the API's message, keeps what it "
-                            "made, and a shorter id converges on the next run",
-                        )
-                    )
                 continue
             structural = diff_resources(lw, w)
             theirs = self._foreign_owner(lw)

@@ -508,6 +508,15 @@ def mermaid_flowchart(
     return lines
 
 
+def node_of_path(path: str, node_ids: set[str]) -> str:
+    """The node a change path ``nodes.<node id>.<field>`` is about. Node ids may hold dots
+    (``general-v1.5-concept``: they are not API ids), so the longest known id the path starts
+    with wins; an unknown one reads up to the next dot."""
+    rest = path.removeprefix("nodes.")
+    hits = [n for n in node_ids if rest == n or rest.startswith(n + ".")]
+    return max(hits, key=len) if hits else rest.split(".")[0]
+
+
 def _workflow_charts(plan: Plan) -> list[list[str]]:
     models = {m.id: m for m in plan.desired.models}
     new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in (Op.CREATE, Op.NEW_VERSION)}
@@ -517,7 +526,8 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
             continue
         wf = a.desired if a.desired is not None else a.live
         assert isinstance(wf, Workflow)
-        changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
+        known = {n.id for n in wf.nodes} | ({n.id for n in a.live.nodes} if isinstance(a.live, Workflow) else set())
+        changed = {node_of_path(c.path, known) for c in a.changes if c.path.startswith("nodes.")}
         changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
         lines = [f"**Workflow `{_md_cell(wf.id)}`** ({a.op.label})", "", "```mermaid"]
         cls = "deleted" if a.op is Op.DELETE else "changed"
