@@ -295,3 +295,47 @@ def test_markdown_of_a_new_app_with_2000_thresholds_per_model_keeps_every_row():
         assert sum(f"`{a['kind']}/{a['id']}`" in r for r in rows) >= 1, a
     assert "<details><summary>2000 concepts (2000 create)</summary>" in md
     assert "more model, workflow and app actions" not in md
+
+
+def test_a_create_lists_fields_as_assignments_and_folds_node_references():
+    """A resource being made reads `field = value` (no "(none) →"), and a node's model reference is
+    one line (issue 23: a calmer plan)."""
+    from reconciler.planning.render import render_text
+
+    plan = {
+        "app": {"id": "a"}, "endpoint": "", "notes": [], "summary": {"create": 1},
+        "actions": [{"op": "create", "kind": "workflow", "id": "wf", "reason": "", "changes": [
+            {"path": "nodes.n.v1.model.id", "before": None, "after": "general"},
+            {"path": "nodes.n.v1.model.user_id", "before": None, "after": "clarifai"},
+            {"path": "nodes.n.v1.model.app_id", "before": None, "after": "main"},
+            {"path": "nodes.n.v1.model.version", "before": None, "after": "abc123"},
+            {"path": "nodes.n.v1.inputs", "before": None, "after": []},
+            {"path": "nodes.t.model.id", "before": None, "after": "gt"},
+            {"path": "nodes.t.model.version", "before": None, "after": "new:gt"},
+        ]}],
+    }
+    text = render_text(plan)
+    assert "(none)" not in text
+    assert "      nodes.n.v1.model = clarifai/main/general @ abc123\n" in text  # a node id with a dot
+    assert "      nodes.n.v1.inputs = []\n" in text
+    assert "      nodes.t.model = gt @ (new version of gt)\n" in text
+
+
+def test_a_change_that_prints_alike_says_what_differs():
+    from reconciler.planning.render import change_words
+
+    assert change_words({"path": "config.k", "before": 1, "after": 1.0}) == "config.k: 1 → 1.0"
+    same = change_words({"path": "config.k", "before": True, "after": 1})
+    assert same == "config.k: true → 1"
+
+    class Odd(float):  # a value that prints as another does but is not equal to it
+        def __eq__(self, other: object) -> bool:
+            return False
+
+        def __ne__(self, other: object) -> bool:
+            return True
+
+        __hash__ = float.__hash__
+
+    words = change_words({"path": "config.k", "before": 0.5, "after": Odd(0.5)})
+    assert words.startswith("config.k: 0.5 → 0.5 (same text") and "Odd" in words

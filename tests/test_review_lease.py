@@ -166,17 +166,25 @@ def test_another_owners_dataset_and_task_are_not_deleted_and_are_adopted_when_na
 
 
 @pytest.mark.parametrize("quirks", [None, "patch-overwrite-replaces"])
-def test_a_dropped_dataset_metadata_key_is_removed_and_the_users_own_are_kept(tmp_path: Path, quirks) -> None:
+@pytest.mark.parametrize(
+    "before,after,kept",
+    [
+        ("{team: vision, round: 1}", "{team: vision}", {"team": "vision"}),  # a key dropped
+        ("{team: vision, cfg: {a: 1, b: [1, 2]}}", "{team: vision, cfg: {a: 1}}", {"team": "vision", "cfg": {"a": 1}}),
+    ],
+)
+def test_dropped_dataset_metadata_is_removed_and_the_users_own_is_kept(tmp_path: Path, quirks, before, after, kept) -> None:
     h = Harness(tmp_path, quirks=quirks)
-    apply_app(h.client, Harness.desired("m.yaml", MANIFEST), poll_s=0.01)
+    start = MANIFEST.replace("{team: vision, round: 1}", before)
+    apply_app(h.client, Harness.desired("m.yaml", start), poll_s=0.01)
     h.client.patch(DATASETS, {"action": "merge", "datasets": [{"id": "park-eval", "notes": "by hand", "metadata": {"mine": 7}}]})
-    dropped = Harness.desired("m.yaml", MANIFEST.replace("{team: vision, round: 1}", "{team: vision}"))
+    dropped = Harness.desired("m.yaml", start.replace(before, after))
     plan = h.plan(dropped)
     assert ops(plan) == [("update", "dataset/park-eval")]
     apply_app(h.client, dropped, poll_s=0.01)
     raw = raw_dataset(h, "park-eval")
-    assert {k: v for k, v in raw["metadata"].items() if k != MARKER_KEY} == {"team": "vision", "mine": 7}
-    assert json.loads(raw["metadata"][MARKER_KEY]["keys"]) == ["team"]
+    assert {k: v for k, v in raw["metadata"].items() if k != MARKER_KEY} == {**kept, "mine": 7}
+    assert json.loads(raw["metadata"][MARKER_KEY]["keys"]) == sorted(kept)
     assert (raw["notes"], raw["description"]) == ("by hand", "audit sample")
     assert h.plan(dropped).empty
 

@@ -215,7 +215,8 @@ class ModelCodec:
     @staticmethod
     def to_api(m: Model) -> dict[str, Any]:
         """The model object (PostModels; PatchModels "merge" sends all but the type). Its
-        configuration goes with a version: `version_to_api`."""
+        configuration goes with a version (`version_to_api`, PostModelVersions): PostModels makes
+        no version (Clarifai/docs model-version-endpoints.md)."""
         return {
             "id": m.id,
             "model_type_id": m.type,
@@ -240,7 +241,8 @@ class ModelCodec:
     @staticmethod
     def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
         """A model and its versions, which the caller gives newest first (`live.list_versions`;
-        stable ties keep server order): its config and version id are the newest's."""
+        stable ties keep server order): its config and version id are the newest's. No version at
+        all (PostModels makes none) reads as ``config == {}``, ``version_id`` None."""
         mtype = modeltypes.canonical_type(text(raw, "model_type_id"))
         managed, protect, metadata, owner = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])
@@ -256,6 +258,7 @@ class ModelCodec:
             owner=owner,
             version_id=latest.id if latest else None,
             versions=versions,
+            raw=raw,
         )
 
 

@@ -17,7 +17,10 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   from GetModelOutputInfo, never read as empty). `Model.config` / `version_id` are the newest
   version's (by parsed `created_at`, 0-9 fractional digits, server order breaking ties), whatever
   its training status; `Model.versions` lists the versions read, newest first. Models whose
-  versions were not read have ``config == {}`` and no versions. The `output_info` of
+  versions were not read have ``config == {}`` and no versions; so does a model with no version
+  at all, a normal state on today's API (PostModels makes none: an apply cut off between
+  PostModels and PostModelVersions, or a model made in the portal), which the plan gives a
+  `new_version`. The `output_info` of
   ListModels/GetModel is never used: the real API returns only a summary there.
 - Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
 - The app changing during the read: GetApp found it, then a listing says the app (or a model
@@ -442,7 +445,7 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    for res in (d["app"], *d["concepts"], *d["workflows"], *d["datasets"], *d["tasks"]):
+    for res in (d["app"], *d["concepts"], *d["models"], *d["workflows"], *d["datasets"], *d["tasks"]):
         res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))

@@ -46,7 +46,6 @@ PROBES: dict[str, str] = {
     "timestamp-precision": "timestamps carry varying numbers of fractional digits",
     "status-code-names": "status codes in answers are enum names, not numbers",
     "delete-body-refused": "a DELETE sending a body its binding does not declare is refused",
-    "workflow-id-32": "PostWorkflows refuses a workflow id longer than 32 characters",
     "server-filled-config": "a new version's output_info gets params / output_config never sent",
     "base-embed-model-filled": "an embedding-classifier version without base_embed_model gets one filled in",
     "default-workflow-id-ignored": "PatchApps ignores the deprecated default_workflow_id",
@@ -62,7 +61,6 @@ OBSERVED, NOT_OBSERVED, UNKNOWN = "observed", "not observed", "unknown"
 A, B = "probe-a", "probe-b"
 GT, CLS, SPARE = "probe-gt", "probe-cls", "probe-spare"
 W1, W2, WIDE = "probe-w1", "probe-w2", "probe-wide"
-LONG_WORKFLOW = "probe-workflow-id-0123456789abcdef01"  # 36 characters, as a uuid4
 MISSING_GRAPH = "probe-missing-graph"
 IMAGE_URL = "https://samples.clarifai.com/metro-north.jpg"
 NOTES = "probe notes"
@@ -220,9 +218,6 @@ class _Prober:
         self._patch_app(apps, {"id": self.app_id, "description": "reconciler probe"})
         self.call("patch-overwrite-replaces/get", "GetApp", "GET", "")
         node = {"id": "n", "model": {"id": GT, "model_version": {"id": gt}}}
-        self.call(
-            "workflow-id-32/post", "PostWorkflows", "POST", "/workflows", {"workflows": [{"id": LONG_WORKFLOW, "nodes": [node]}]}
-        )
         wide = [{"id": f"n{i}", "model": node["model"]} for i in range(21)]
         self.call(
             "workflow-max-20-nodes/post", "PostWorkflows", "POST", "/workflows", {"workflows": [{"id": WIDE, "nodes": wide}]}
@@ -475,7 +470,6 @@ _JUDGES: dict[str, Judge] = {
     "timestamp-precision": _timestamps,
     "status-code-names": _names,
     "delete-body-refused": _refusal_of("delete-body-refused/with-body", "refused"),
-    "workflow-id-32": _refusal_of("workflow-id-32/post", f"a {len(LONG_WORKFLOW)}-character id refused"),
     "server-filled-config": _filled,
     "base-embed-model-filled": _embed,
     "default-workflow-id-ignored": _default("id", W2),

@@ -3,13 +3,14 @@
 - Collaborators: PostCollaborators (a duplicate counts as done), PatchCollaborators "overwrite"
   (the only action its proto allows) by the collaborator's API id, DeleteCollaborators by that id.
 - Datasets: PostDatasets, then PostDatasetVersions when the manifest defines a version (a duplicate
-  dataset is adopted: patched); PatchDatasets "merge"; metadata keys the manifest dropped go by an
-  "overwrite" of the whole dataset (its "remove" only removes the dataset's image: "'remove' can
-  only be used to remove the dataset image", clarifai-grpc `proto/clarifai/api/service.proto`,
-  PatchDatasetsRequest.action), sending back the user's own metadata keys and the fields the
-  manifest does not manage as read (`DATASET_KEPT`); a new version is posted without transport retries (a retried
-  post could snapshot twice): on a lost answer the versions are read back and one with the
-  definition is used; DeleteDatasets.
+  dataset is adopted: patched); PatchDatasets "merge"; when a merge would leave metadata the
+  manifest dropped (a key, a nested key: `models.stale_metadata`), an "overwrite" of the dataset
+  instead (its "remove" only removes the dataset's image: "'remove' can only be used to remove the
+  dataset image", clarifai-grpc `proto/clarifai/api/service.proto`, PatchDatasetsRequest.action),
+  sending back the user's own metadata keys and the fields the manifest does not manage as read
+  (`DATASET_KEPT`); a new version is posted without transport retries (a retried post could
+  snapshot twice): on a lost answer the versions are read back and one with the definition is
+  used; DeleteDatasets.
 - Tasks: Clarifai makes task ids, so PostTasks is not idempotent: it is sent without transport
   retries, and after a lost answer the tasks are read back and the one whose marker names this
   task is used (else it is posted again). The new task's id is recorded (`ApplyResult.new_tasks`)
@@ -25,9 +26,10 @@ from typing import Any
 
 from reconciler.api.codecs import CollaboratorCodec, DatasetCodec, TaskCodec, metadata_with_marker, task_metadata
 from reconciler.apply.base import _desired, _is_duplicate, _is_not_found, _live, executes, image_to_send
+from reconciler.apply.models import stale_metadata
 from reconciler.apply.workflows import WorkflowExecutors
 from reconciler.core.errors import ApiError, ApplyError
-from reconciler.core.state import MARKER_KEY, Collaborator, Dataset, Kind, Task, marker_key
+from reconciler.core.state import MARKER_KEY, Collaborator, Dataset, Kind, Task, marker_key, read_marker
 from reconciler.planning.actions import Action, Op
 
 #: Dataset fields apply never manages but sends back as read with an "overwrite" (which may reset
@@ -89,19 +91,32 @@ class ReviewExecutors(WorkflowExecutors):
             self._patch_dataset(_desired(a, Dataset), _live(a, Dataset))
 
     def _patch_dataset(self, d: Dataset, live: Dataset | None) -> None:
-        body = {"datasets": [DatasetCodec.to_api(d, metadata_with_marker(d.metadata, d.protect, d.owner))], "action": "merge"}
-        self._write("patch", self._at("datasets"), body)
-        gone = set(live.metadata) - set(d.metadata) if live is not None else set()
-        if live is not None and gone:
-            raw = live.raw
-            raw_meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
-            own = {k: v for k, v in raw_meta.items() if k != MARKER_KEY and k not in live.metadata}
-            item = DatasetCodec.to_api(d, {**own, **metadata_with_marker(d.metadata, d.protect, d.owner)})
-            item.update({k: raw[k] for k in DATASET_KEPT if raw.get(k) not in (None, "", {})})
-            image = image_to_send(raw.get("image"))
-            if image is not None:
-                item["image"] = image
-            self._write("patch", self._at("datasets"), {"datasets": [item], "action": "overwrite"})
+        """PatchDatasets "merge" of the manifest's fields and metadata (marker included) when a merge
+        ends with the live managed metadata equal to the manifest's (`models.stale_metadata` says
+        what it would leave behind: a dropped key, a dropped nested key, a list). Else an
+        "overwrite" of the dataset, since "remove" cannot remove metadata (module docstring): the
+        user's own metadata keys and the fields in `DATASET_KEPT` (and the image) go back as read."""
+        written = metadata_with_marker(d.metadata, d.protect, d.owner)
+        raw = live.raw if live is not None and live.raw else None
+        if raw is None:  # adopted after a lost answer, or a saved plan: read what is there
+            try:
+                raw = self.client.get(self._at("datasets", d.id)).get("dataset") or {}
+            except ApiError as err:
+                if not _is_not_found(err):
+                    raise
+                raw = {}
+        live_meta: dict[str, Any] = raw["metadata"] if isinstance(raw.get("metadata"), dict) else {}
+        if not stale_metadata(live_meta, written):
+            self._write("patch", self._at("datasets"), {"datasets": [DatasetCodec.to_api(d, written)], "action": "merge"})
+            return
+        owned = set(read_marker(live_meta).metadata) | set(written)
+        own = {k: v for k, v in live_meta.items() if k not in owned and k != MARKER_KEY}
+        item = DatasetCodec.to_api(d, {**own, **written})
+        item.update({k: raw[k] for k in DATASET_KEPT if raw.get(k) not in (None, "", {})})
+        image = image_to_send(raw.get("image"))
+        if image is not None:
+            item["image"] = image
+        self._write("patch", self._at("datasets"), {"datasets": [item], "action": "overwrite"})
 
     @executes((Op.NEW_VERSION, Kind.DATASET))
     def _new_version_dataset(self, actions: list[Action]) -> None:

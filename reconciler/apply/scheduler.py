@@ -11,12 +11,13 @@ Contract:
 - Writes are batched where the API takes lists (concepts: at most 128 a call; relations: one call
   per subject concept; new workflows: one call). PostModels answers with a single model, so models
   are created one call each.
-- Model versions: a `create` or `new_version` records the version it made; workflow pins written
-  as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
-  any workflow is pointed at it (bounded wait, `train_timeout_s`; README "Trainable models").
-- Trainable models follow the real API's flow: PostModels makes the model (its only version never
-  trains: MODEL_UNTRAINED), PostModelVersions makes the version that trains on the app's labelled
-  inputs. When training cannot succeed yet (no labelled data, or any other training failure),
+- Model versions: PostModels makes the model and never a version, for every type; a `create`
+  then posts its version with PostModelVersions (apply.models). A `create` or `new_version`
+  records the version it made; workflow pins written as ``new:<model_id>`` resolve to it. A
+  trainable model's version must be trained (`training.TRAINED`) before any workflow is pointed at
+  it (bounded wait, `train_timeout_s`; README "Trainable models").
+- Trainable models: the version PostModelVersions makes trains on the app's annotated inputs.
+  When training cannot succeed yet (no labelled data, or any other training failure),
   apply says so at once in one progress line naming the model's concepts, carries on with every
   action that does not depend on that model, defers the workflows pinned to its new version and
   the default-workflow change (and, to be safe, workflow and model deletes), and ends with
@@ -27,7 +28,9 @@ Contract:
   the model's versions back and reuse one that already has the desired config.
 - Ownership: every model and workflow we write carries `metadata[MARKER_KEY] = {"managed": true,
   "protect": bool, "keys": [the metadata keys the manifest manages]}`; the user's other metadata
-  keys are never sent back changed (models: PATCH action "merge"; workflows: read, merge, overwrite).
+  keys are never sent back changed, and the live managed metadata ends equal to the manifest's,
+  nested keys included (models: PATCH "remove" of what is stale, then "merge"; apps: metadata_action
+  overwrite; workflows: read, merge, overwrite).
 - Overwrites (apps, workflows, concepts) may replace the whole object on the real API, so each
   sends back, as read, the fields the manifest does not manage (`APP_KEPT`, `WORKFLOW_KEPT`, the
   app's default workflow, a concept's metadata). DELETEs whose route binds no body send none.
@@ -60,7 +63,6 @@ from reconciler.apply.base import (
     _describe,
     _desired,
     _live,
-    _trainable,
     executes,
 )
 from reconciler.apply.concepts import ConceptExecutors
@@ -388,9 +390,9 @@ def _tasks(actions: list[Action]) -> list[_Task]:
             t.deps |= nondelete
         t.deps.discard(t.index)
         first = t.actions[0]
-        if first.op is Op.CREATE and isinstance(first.desired, Model) and _trainable(first.desired):
-            # A trainable model is created bare (PostModels names no concept); only the version
-            # that trains names its concepts. So its PostModels runs alongside the concept batches
+        if first.op is Op.CREATE and isinstance(first.desired, Model):
+            # Every model is created bare (PostModels names no concept: apply.models); only its
+            # version names its concepts. So its PostModels runs alongside the concept batches
             # and waits for them only before PostModelVersions (`_await_gate`): one round trip less.
             t.gate = {d for d in t.deps if tasks[d].actions[0].kind is Kind.CONCEPT}
             t.deps -= t.gate

@@ -60,7 +60,7 @@ class WorkflowExecutors(ModelExecutors):
         m = self.plan.desired.model(model_id)
         if m is None or not _trainable(m) or version_id in self._trained_ok:
             return
-        v = self.client.get(self._at("models", model_id, "versions", version_id)).get("model_version") or {}
+        v = self._read_version(model_id, version_id)
         try:
             self._await_trained(m, {**v, "id": version_id})
         except TrainingNotReady as err:  # it failed after the plan was made: this workflow cannot go on

@@ -237,6 +237,9 @@ class Model:
     #: live only: the model's latest version id, and the versions read (latest first)
     version_id: str | None = field(default=None, compare=False)
     versions: tuple[ModelVersion, ...] = field(default=(), compare=False)
+    #: live only: the model object as the API returned it (see `App.raw`): an update removes the
+    #: stale parts of its metadata before merging the manifest's
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

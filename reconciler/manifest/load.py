@@ -84,6 +84,7 @@ def schema() -> dict[str, Any]:
 
 #: The one id rule's syntax (`idrules` reads the same definition for the sandbox).
 ID_PATTERN = idrules.CLARIFAI_ID.pattern
+NODE_PATTERN = idrules.NODE_ID.pattern
 TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
 
 
@@ -425,6 +426,9 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
     if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
         # jsonschema reports a bad key at its mapping; point at the key itself
         path = path + (inst,)
+        if v == "maxLength":
+            yield doc.problem(path, _length_message(inst, want, path), at_key=True)
+            return
         yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", ""), path), at_key=True)
         return
     if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
@@ -459,7 +463,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
         yield doc.problem(path, _pattern_message(inst, want, path))
         return
     if v == "maxLength":
-        yield doc.problem(path, f"{_label(path)} is {len(inst)} characters long; the limit is {want}")
+        yield doc.problem(path, _length_message(inst, want, path))
         return
     if v in ("minimum", "maximum"):
         if len(path) >= 2 and path[-2] == "thresholds":
@@ -504,6 +508,13 @@ def _id_kind(path: Path) -> str:
     return "id"
 
 
+def _length_message(value: str, limit: int, path: Path) -> str:
+    if _id_kind(path) == "concept id" and limit == idrules.CONCEPT_ID.max_length:
+        shown = repr(value) if len(value) <= 128 else f"{value[:20]!r}..."
+        return f"concept id {shown} is {len(value)} characters long; concept ids are at most {limit}"
+    return f"{_label(path)} is {len(value)} characters long; the limit is {limit}"
+
+
 def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
     if pattern == ID_PATTERN:
         return f"invalid {_id_kind(path)} {value!r}: {idrules.ID_HINT}"
@@ -513,6 +524,10 @@ def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
         return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
     if path == ("owner",):
         return f"invalid owner {value!r}: one line of text, without control characters"
+    if pattern == NODE_PATTERN:
+        if value == "":
+            return "a node id must not be empty"
+        return f"invalid node id {value!r}: {idrules.NODE_HINT}"
     return f"{value!r} does not match {pattern}"  # pragma: no cover
 
 

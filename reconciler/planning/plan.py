@@ -45,7 +45,6 @@ from typing import Any, NamedTuple
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
-from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
 from reconciler.core.state import App, Dataset, Kind, Model, ModelVersion, ResourceKey, State, Task, Workflow
 from reconciler.planning.actions import (  # noqa: F401 (re-exported)
     KIND_ORDER,
@@ -133,7 +132,8 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     # a trainable model's version is usable once trained; one training or queued will be (apply
     # waits); untrained or failed ones are not. Operator versions are usable at once.
     if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
-        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        waiting = (training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        return training.is_trained(v.status_code) or v.status_code in waiting
     return True
 
 
@@ -315,17 +315,23 @@ class _Planner(ReviewPlanning):
                 if trainable:
                     self._note_failed_training(m, versions)
                 compared = modeltypes.as_compared(m.type, lm.config, m.config)
-                cfg = diff_dicts(compared, m.config, "config") or [Change("config", compared, m.config)]
-                self._add(
-                    Op.NEW_VERSION,
-                    Kind.MODEL,
-                    m.id,
-                    desired=m,
-                    live=lm,
-                    changes=cfg,
-                    reason=train_note or "model versions are immutable: configuration changed",
-                )
+                cfg = diff_dicts(compared, m.config, "config")
+                why = train_note or "model versions are immutable: configuration changed"
+                if not cfg:  # the configuration is the same: no version with it can be used (a retrain)
+                    cfg = [Change("version", self._unusable_words(m, versions), "a new version with the same configuration")]
+                    why = train_note or "no usable version has this configuration"
+                self._add(Op.NEW_VERSION, Kind.MODEL, m.id, desired=m, live=lm, changes=cfg, reason=why)
         self._leftovers(Kind.MODEL, live)
+
+    @staticmethod
+    def _unusable_words(m: Model, versions: Sequence[ModelVersion]) -> str:
+        """Why the newest version with `m`'s configuration cannot be pinned, in words (a retrain's
+        change reads "version: v1 did not train (MODEL_TRAINING_NO_DATA) → a new version ...",
+        never the same configuration twice)."""
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
+        if tried is None:
+            return "none with this configuration"
+        return f"{tried.id} is {training.status_name(tried.status_code)}"
 
     def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
         """A trainable model whose newest version with the desired config did not train: say why
@@ -442,16 +448,6 @@ class _Planner(ReviewPlanning):
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
                 self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
-                if len(w.id) > WORKFLOW_ID_STRICT_MAX:
-                    self.notes.append(
-                        Note(
-                            ResourceKey(Kind.WORKFLOW, w.id),
-                            f"workflow/{w.id}: its id has {len(w.id)} characters; Clarifai's own client tests keep "
-                            f"workflow ids to {WORKFLOW_ID_STRICT_MAX} ('Max workflow ID is capped at 32 chars'), its SDK "
-                            "allows 48: if the API refuses it, apply stops there with the API's message, keeps what it "
-                            "made, and a shorter id converges on the next run",
-                        )
-                    )
                 continue
             structural = diff_resources(lw, w)
             theirs = self._foreign_owner(lw)

@@ -119,6 +119,45 @@ def format_value(value: Any, path: str = "") -> str:
     return printable(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
+#: The fields of a workflow node's model reference, folded into one line when they are all new.
+_REF_FIELDS = (".model.user_id", ".model.app_id", ".model.id", ".model.version")
+
+
+def shown_changes(a: dict[str, Any]) -> list[dict[str, Any]]:
+    """An action's changes as the text and Markdown plans list them: on a resource being made (every
+    `before` empty) a node's model reference (id, user, app, version) is folded into one change,
+    ``nodes.N.model = user/app/id @ version``, so a workflow reads a line per node."""
+    changes = list(a["changes"])
+    if not changes or any(c["before"] is not None for c in changes):
+        return changes
+    refs: dict[str, dict[str, Any]] = {}
+    for c in changes:
+        path = c["path"]
+        suffix = next((f for f in _REF_FIELDS if path.startswith("nodes.") and path.endswith(f)), None)
+        if suffix is not None:
+            refs.setdefault(path[: -len(suffix)] + ".model", {})[suffix.rsplit(".", 1)[1]] = c["after"]
+    out: list[dict[str, Any]] = []
+    for c in changes:
+        path = c["path"]
+        suffix = next((f for f in _REF_FIELDS if path.startswith("nodes.") and path.endswith(f)), None)
+        if suffix is None:
+            out.append(c)
+            continue
+        key = path[: -len(suffix)] + ".model"
+        ref = refs.pop(key, None)
+        if ref is None:
+            continue  # folded into the first field's line
+        owner = "/".join(str(ref[k]) for k in ("user_id", "app_id") if ref.get(k))
+        name = f"{owner}/{ref.get('id')}" if owner else str(ref.get("id"))
+        version = ref.get("version")
+        if isinstance(version, str) and is_new_pin(version):
+            at = f" @ (new version of {new_pin_model(version)})"
+        else:
+            at = f" @ {version}" if version else ""
+        out.append({"path": key, "before": None, "after": name + at, "folded": True})
+    return out
+
+
 def config_change_words(change: dict[str, Any]) -> list[str]:
     """A version pin change's configuration difference, one `path: before → after` a line
     (empty unless the change carries `config_changes`)."""
@@ -157,7 +196,7 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         lines.append(f"  {paint(_COLORS[op.glyph], op.glyph)} {paint(_BOLD, _address(a))}  {op.label}")
         if a.get("reason"):
             lines.append(paint(_DIM, f"      # {printable(a['reason'])}"))
-        for c in a["changes"]:
+        for c in shown_changes(a):
             lines.append(f"      {change_words(c)}")
             lines.extend(f"        {w}" for w in config_change_words(c))
     if plan_dict["actions"]:
@@ -173,9 +212,26 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
 # --- Markdown ---------------------------------------------------------------------------------
 
 
-def change_words(c: dict[str, Any]) -> str:
-    """One change as ``path: before → after``, every part escaped (`printable`)."""
-    return f"{printable(c['path'])}: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}"
+def change_words(c: dict[str, Any], *, code: bool = False) -> str:
+    """One change as ``path: before → after``; a field of a resource being made as
+    ``path = value`` (Terraform's way: no "(none) →"); every part escaped (`printable`). When the
+    before and after print alike, the words say what differs (a type, or digits past the printed
+    precision), so a change never reads as "x → x". `code`: the path in Markdown backticks."""
+    path = printable(c["path"])
+    path = f"`{path}`" if code else path
+    if c["before"] is None and c["after"] is not None:
+        after = printable(str(c["after"])) if c.get("folded") else format_value(c["after"], c["path"])
+        return f"{path} = {after}"
+    before, after = format_value(c["before"], c["path"]), format_value(c["after"], c["path"])
+    if before == after and c["before"] != c["after"]:
+        return f"{path}: {before} → {after} ({_what_differs(c['before'], c['after'])})"
+    return f"{path}: {before} → {after}"
+
+
+def _what_differs(before: Any, after: Any) -> str:
+    if type(before) is not type(after):
+        return f"same text, but {type(before).__name__} → {type(after).__name__}"
+    return f"same text; exactly {printable(repr(before))} → {printable(repr(after))}"
 
 
 def _md_cell(text: str) -> str:
@@ -185,9 +241,8 @@ def _md_cell(text: str) -> str:
 def _change_pieces(a: dict[str, Any]) -> list[str]:
     """A row's Changes cell, change by change (a repoint's configuration words with its pin)."""
     return [
-        _md_cell(f"`{printable(c['path'])}`: {format_value(c['before'], c['path'])} → {format_value(c['after'], c['path'])}")
-        + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
-        for c in a["changes"]
+        _md_cell(change_words(c, code=True)) + "".join(f"<br>&nbsp;&nbsp;{_md_cell(w)}" for w in config_change_words(c))
+        for c in shown_changes(a)
     ]
 
 
@@ -460,6 +515,15 @@ def mermaid_flowchart(
     return lines
 
 
+def node_of_path(path: str, node_ids: set[str]) -> str:
+    """The node a change path ``nodes.<node id>.<field>`` is about. Node ids may hold dots
+    (``general-v1.5-concept``: they are not API ids), so the longest known id the path starts
+    with wins; an unknown one reads up to the next dot."""
+    rest = path.removeprefix("nodes.")
+    hits = [n for n in node_ids if rest == n or rest.startswith(n + ".")]
+    return max(hits, key=len) if hits else rest.split(".")[0]
+
+
 def _workflow_charts(plan: Plan) -> list[list[str]]:
     models = {m.id: m for m in plan.desired.models}
     new_models = {a.id for a in plan.actions if a.kind.value == "model" and a.op in (Op.CREATE, Op.NEW_VERSION)}
@@ -469,7 +533,8 @@ def _workflow_charts(plan: Plan) -> list[list[str]]:
             continue
         wf = a.desired if a.desired is not None else a.live
         assert isinstance(wf, Workflow)
-        changed = {c.path.split(".")[1] for c in a.changes if c.path.startswith("nodes.")}
+        known = {n.id for n in wf.nodes} | ({n.id for n in a.live.nodes} if isinstance(a.live, Workflow) else set())
+        changed = {node_of_path(c.path, known) for c in a.changes if c.path.startswith("nodes.")}
         changed |= {n for n, v in a.pins if new_pin_model(v) in new_models}
         lines = [f"**Workflow `{_md_cell(wf.id)}`** ({a.op.label})", "", "```mermaid"]
         cls = "deleted" if a.op is Op.DELETE else "changed"

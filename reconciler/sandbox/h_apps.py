@@ -32,6 +32,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.core.idrules import CONCEPT_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import clear_unsent
 from reconciler.sandbox.quirks import (
@@ -273,7 +274,9 @@ def post_concepts(ctx: Ctx) -> dict[str, Any]:
     ctx.app(write=True)
     out = []
     for item in objects(ctx.body, "concepts"):
-        cid = check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST)
+        # at most 32 characters (idrules.CONCEPT_ID, with its sources): 40003 "Invalid request",
+        # HTTP 400, the id in details
+        cid = check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST, rule=CONCEPT_ID)
         doc: dict[str, Any] = {
             "id": cid,
             "name": get(item, "name", str, "") or cid,

@@ -35,12 +35,12 @@ import copy
 import graphlib
 from typing import Any
 
-from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
+from reconciler.core.idrules import NODE_ID, REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs, run_tasks_on_new_inputs
 from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_ID_32, WORKFLOW_MAX_20_NODES
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_MAX_20_NODES
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
     ANNOTATION_SUCCESS,
@@ -86,7 +86,9 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
     graph: dict[str, set[str]] = {}
     for n in raw:
         n = want(n, dict, "nodes[]")
-        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=None)
+        # node ids are not API ids (clarifai-python clarifai/workflows/validate.py: "Node IDs are not
+        # validated as IDs by the API"; its production fixture has node `general-v1.5-concept`)
+        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=NODE_ID)
         if nid in graph:
             raise Fail(WORKFLOW_INVALID_GRAPH, f"node id {nid!r} is used twice")
         m = get(n, "model", dict, {})
@@ -187,8 +189,6 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "workflows"):
         check_fields(item, "Workflow", "workflow")
         wid = check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT)
-        if WORKFLOW_ID_32 in ctx.quirks and len(wid) > WORKFLOW_ID_STRICT_MAX:
-            raise Fail(WORKFLOW_INVALID_ARGUMENT, f"workflow id {wid!r} is longer than {WORKFLOW_ID_STRICT_MAX} characters")
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {
             "id": wid,

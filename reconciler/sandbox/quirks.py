@@ -12,7 +12,7 @@ Contract:
   `refuse_body(rpc, body_bytes)` (before dispatch), `shape_payload(rpc, params, app_id, payload)`
   (a handler's success payload), `shape_failure(fail)` (a handler's error), `shape_body(body)`
   (every response body, last), and `QuirkClock` (the request time, for `timestamp-precision`).
-  The PATCH, ListModels, duplicate, workflow, default-workflow, image, knowledge-graph and
+  The PATCH, ListModels, duplicate, workflow-size, default-workflow, image, knowledge-graph and
   model-version readings need the data and live in the handlers, keyed on `ctx.quirks`, with
   the helpers below (`default_workflow_fields`, `hosted_image`, `fill_version_defaults`).
 """
@@ -43,7 +43,6 @@ DUPLICATE_INVALID_REQUEST = "duplicate-invalid-request"
 TIMESTAMP_PRECISION = "timestamp-precision"
 STATUS_CODE_NAMES = "status-code-names"
 DELETE_BODY_REFUSED = "delete-body-refused"
-WORKFLOW_ID_32 = "workflow-id-32"
 SERVER_FILLED_CONFIG = "server-filled-config"
 BASE_EMBED_MODEL_FILLED = "base-embed-model-filled"
 DEFAULT_WORKFLOW_ID_IGNORED = "default-workflow-id-ignored"
@@ -66,7 +65,6 @@ QUIRKS: dict[str, str] = {
     TIMESTAMP_PRECISION: "timestamps carry 0 to 9 fractional digits (trailing zeros dropped, some padded to nanoseconds)",
     STATUS_CODE_NAMES: "every status code in a response is its enum name ('MODEL_TRAINED'), not its number",
     DELETE_BODY_REFUSED: "a DELETE whose route binding has no body is refused if it sends one",
-    WORKFLOW_ID_32: "PostWorkflows refuses a workflow id longer than 32 characters (WORKFLOW_INVALID_ARGUMENT)",
     SERVER_FILLED_CONFIG: "a new model version of a type without typed fields (not a concept-thresholder, "
     "annotation-writer or concept-synonym-mapper) is stored with output_info.params "
     "{max_concepts: 20, min_value: 0, select_concepts: []} and output_config {max_concepts: 0, "
@@ -248,10 +246,13 @@ class QuirkClock:
     """`timestamp-precision`'s request time: monotone, and rounded UP to a varying number of
     decimals (0 to 6), so objects made within one second read back with different digit counts
     ("...:05Z" and "...:04.5Z") -- which a string sort orders wrongly. Rounding up keeps every
-    time after the previous one, so the true order stays what the parsed times say."""
+    time after the previous one, so the true order stays what the parsed times say. A time may
+    so run ahead of the real clock; `after` (the latest time the database already holds, see
+    `Store.latest_stamp`) makes a restarted sandbox -- a new clock on the same file -- still stamp
+    new objects after the old ones."""
 
-    def __init__(self) -> None:
-        self._last_us = 0
+    def __init__(self, after: float = 0.0) -> None:
+        self._last_us = int(after * 1_000_000)
         self._n = 0
         self._lock = threading.Lock()
 
