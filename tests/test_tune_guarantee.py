@@ -17,7 +17,7 @@ import pytest
 from tune_synth import sample, true_automation, true_precision
 
 from reconciler.annotate import stats
-from reconciler.annotate.tune import certify, grid
+from reconciler.annotate.certify import certify_points, grid
 
 SEEDS = 200
 MARGIN = 0.05  # automation the certified threshold may give up against the oracle, on average
@@ -46,7 +46,7 @@ def test_certified_thresholds_hold_in_the_promised_share_of_seeds(n: int, target
     certified = 0
     for seed in range(SEEDS):
         pts = sample(random.Random(seed), n, prevalence)
-        choice = certify(pts, "GREATER_THAN", target, confidence, step)
+        choice = certify_points(pts, "GREATER_THAN", target, confidence, step, seed=seed)
         if choice.threshold is None:  # nothing claimed: not a failure of the guarantee
             held += 1
             gaps += true_automation(best, prevalence)
@@ -78,7 +78,7 @@ def test_the_naive_max_over_thresholds_breaks_the_promise_where_the_scan_keeps_i
         rng = random.Random(seed)
         pts = [(rng.random(), rng.random() < rate) for _ in range(n)]
         naive_bad += naive(pts, target, confidence, step) is not None
-        scan_bad += certify(pts, "GREATER_THAN", target, confidence, step).threshold is not None
+        scan_bad += certify_points(pts, "GREATER_THAN", target, confidence, step, seed=seed).threshold is not None
     assert scan_bad / SEEDS <= 1 - confidence
     assert naive_bad > scan_bad and naive_bad / SEEDS > 1 - confidence, (naive_bad, scan_bad)
 
