@@ -29,7 +29,8 @@ from reconciler.annotate import stats  # noqa: E402
 from reconciler.annotate.certify import certify_points  # noqa: E402
 
 SCENARIOS = [("s^2", 0.95), ("s", 0.95), ("sqrt(s)", 0.95), ("step", 0.95), ("noisy-top", 0.95),
-             ("noisy-top", 0.90), ("flat-0.949", 0.95), ("beta-mix-0.3", 0.95)]
+             ("noisy-top", 0.90), ("flat-0.949", 0.95), ("s-thin-top", 0.95),
+             ("beta-mix-0.3", 0.95)]
 
 
 def main(argv: list[str]) -> None:

@@ -1,12 +1,12 @@
 """The guarantee, proven by simulation: on synthetic predictions with KNOWN calibration (scores
 Beta(8,2) for present concepts, Beta(2,8) for absent ones, so the precision and automation of any
-threshold are known exactly, `tune_synth`), over 200 seeds, the thresholds `tune.certify` picks
+threshold are known exactly, `tune_synth`), over 200 seeds, the thresholds `certify_points` picks
 reach the target precision on the whole population (the limit of a large fresh sample) in at
 least the promised share of seeds, and give up little automation against the oracle.
 
 Also: a naive choice (the lowest threshold whose own Clopper-Pearson bound clears the target,
-scanning every threshold with no stopping rule) is the invalid procedure the fixed-sequence scan
-avoids; it is shown here to fail far more often in a hard case, so the test can tell the two apart.
+scanning every threshold with no stopping rule) is the invalid procedure the fallback chain
+(docs/tune.md) avoids; it is shown here to fail far more often in a hard case, so the test can tell the two apart.
 """
 
 from __future__ import annotations

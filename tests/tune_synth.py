@@ -1,7 +1,9 @@
 """Synthetic recorded predictions and labels with KNOWN calibration, for the tune tests and the
 benchmarks. Each (input, concept): the concept is present with probability `prevalence`; its score
 is drawn from Beta(8, 2) when present and Beta(2, 8) when absent. So the true precision of
-"score > t" is known exactly (`true_precision`), and so is the automation (`true_automation`)."""
+"score > t" is known exactly (`true_precision`), and so is the automation (`true_automation`).
+Below: calibration curves with known truth (`CURVES`, `BetaMixture`) and the scan `tune` used
+before Learn-then-Test (`old_scan`), for tests/test_tune_certify.py and bench/tune_oracle.py."""
 
 from __future__ import annotations
 
@@ -141,3 +143,25 @@ class BetaMixture:
 
     def points(self, rng: random.Random, n: int) -> list[tuple[float, bool]]:
         return sample(rng, n, self.prevalence)
+
+
+class ThinTop(Curve):
+    """P(right | score) = score, but scores are u**4 (u uniform): few high scores, as a classifier's
+    for a rare concept. Precision of "score > t": (1 - t**1.25) / (5 (1 - t**0.25))."""
+
+    def __init__(self) -> None:
+        super().__init__("s, thin top", lambda s: s, lambda t: 0.0)
+
+    def precision(self, t: float) -> float:
+        return (1 - t**1.25) / (5 * (1 - t**0.25)) if t < 1.0 else 1.0
+
+    def automation(self, t: float) -> float:
+        return 1.0 - t**0.25
+
+    def points(self, rng: random.Random, n: int) -> list[tuple[float, bool]]:
+        r = rng.random
+        scores = [r() ** 4 for _ in range(n)]
+        return [(s, r() < s) for s in scores]
+
+
+CURVES["s-thin-top"] = ThinTop()

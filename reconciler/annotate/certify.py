@@ -30,7 +30,10 @@ given the learning part the tests on the testing part are exact and the budgets 
   budget of the threshold above it if that one passed; a failure stops the hand-down, not the scan.
   With budgets summing to alpha this controls the chance of ANY wrong certificate at alpha under any
   dependence; the single top-inputs test takes its own budget out of that sum (a union bound).
-- The answer is the loosest certified threshold, with the budget (level) it was certified at.
+- The answer is the loosest certified threshold whose precision on all the labels (learning and
+  testing) also has its Clopper-Pearson bound at `confidence` at or above the target, as the report's
+  table shows it (else the loosest certified one), with the budget (level) it was certified at. Any
+  certified threshold may be answered: the budget bounds the chance that ANY certificate is wrong.
 
 The top-inputs test is exact because its threshold depends only on the score tau of the m-th
 highest testing point (m fixed by the learning part): given tau, the testing points above it are
@@ -44,6 +47,8 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from statistics import NormalDist
 from typing import Protocol
 
 from reconciler.annotate import stats
@@ -134,10 +139,12 @@ def _wrong_cdf(w: int, m: int, a: float, b: float) -> float:
         var = m * mu * (1 - mu) * (a + b + m) / (a + b + 1)
         return 0.5 * math.erfc(-(w + 0.5 - m * mu) / math.sqrt(2 * var))
     term = math.exp(math.lgamma(a + b) + math.lgamma(m + b) - math.lgamma(b) - math.lgamma(m + a + b))
-    total = term
+    total, mode = term, m * mu
     for j in range(w):
         term *= (m - j) / (j + 1) * (j + a) / (m - j - 1 + b)
         total += term
+        if j > mode and term < 1e-12 * total:  # past the mode the terms only shrink: the rest is nothing
+            break
     return min(1.0, total)
 
 
@@ -149,9 +156,8 @@ def _critical(m: int, target: float, level: float) -> int:
     return min(m + 1, math.ceil(m * target + z * math.sqrt(m * target * (1 - target)) + 0.5))
 
 
+@lru_cache(maxsize=256)
 def _z(level: float) -> float:
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(1.0 - level)
 
 
@@ -170,14 +176,18 @@ def _wrong_rates(counts: Sequence[tuple[int, int]]) -> list[tuple[float, float]]
     return out[::-1]
 
 
-def _pass_chance(nl: int, wrong: tuple[float, float], n_learn: int, n_test: int, target: float, level: float,
-                 floor: int) -> float:
+def _pass_chance(
+    nl: int, wrong: tuple[float, float], n_learn: int, n_test: int, target: float, level: float, floor: int
+) -> float:
     """The predicted chance that the test of a threshold passes at `level` on the testing part, from
     its learning support nl and a posterior Beta(a, b) of its wrong rate: its testing support at five
     quantiles of the accepted share's posterior, the wrong count among them beta-binomial."""
     if nl == 0 or n_learn == 0:
         return 0.0
     a, b = wrong
+    right = b / (a + b)
+    if right + 3.0 * math.sqrt(right * (1.0 - right) / (a + b)) < target:  # hopeless: skip the sums
+        return 0.0
     base = (nl + 0.5) / (n_learn + 1.0)
     total = 0.0
     for z in _Z:
@@ -196,9 +206,7 @@ class Plan:
     positions: tuple[Position, ...]
 
 
-def plan(
-    learn: Counts, n_test: int, comparator: str, target: float, confidence: float, step: float, min_support: int
-) -> Plan:
+def plan(learn: Counts, n_test: int, comparator: str, target: float, confidence: float, step: float, min_support: int) -> Plan:
     """Where the budget goes (module docstring), from the learning part and the testing size only."""
     alpha = 1.0 - confidence
     g = grid(step)
@@ -280,7 +288,6 @@ def certify(
     min_support: int = 0,
 ) -> Choice:
     """The certified threshold of the points counted in `test`, where to test chosen from `learn`."""
-    alpha = 1.0 - confidence
     need = max(stats.min_support(target, confidence), min_support)
     n_test = len(test)
     loosest = grid(step)[-1]
@@ -309,9 +316,17 @@ def certify(
         carried = level if ok else 0.0
     found = [x for x in tests if x.passed]
     if not found:
-        return Choice(None, len(tests), "not-certified", need, learning=len(learn), testing=n_test,
-                      positions=p.positions, tests=tuple(tests))
-    best = min(found, key=lambda x: (x.threshold, -x.level))
+        return Choice(
+            None,
+            len(tests),
+            "not-certified",
+            need,
+            learning=len(learn),
+            testing=n_test,
+            positions=p.positions,
+            tests=tuple(tests),
+        )
+    best = _answer(found, learn, test, comparator, target, confidence)
     return Choice(
         best.threshold,
         len(tests),
@@ -327,6 +342,19 @@ def certify(
         positions=p.positions,
         tests=tuple(tests),
     )
+
+
+def _answer(found: list[Test], learn: Counts, test: Counts, comparator: str, target: float, confidence: float) -> Test:
+    """The loosest certified threshold whose precision on ALL the labels used to choose also has its
+    Clopper-Pearson bound at `confidence` at or above the target (what the report's table shows), else
+    the loosest certified one. Any certified threshold may be answered: the chance that ANY certificate
+    is wrong is what the budget bounds."""
+    ranked = sorted(found, key=lambda x: (x.threshold, -x.level))
+    for x in ranked:
+        n_learn, k_learn = learn.passing(comparator, x.threshold)
+        if stats.certifies(x.correct + k_learn, x.support + n_learn, target, confidence):
+            return x
+    return ranked[0]
 
 
 def split_indices(n: int, seed: int, share: float = LEARN_SHARE) -> tuple[list[int], list[int]]:
@@ -351,6 +379,4 @@ def certify_points(
 
     pts = list(points)
     li, ti = split_indices(len(pts), seed)
-    return certify(
-        Ranked(pts[i] for i in li), Ranked(pts[i] for i in ti), comparator, target, confidence, step, min_support
-    )
+    return certify(Ranked(pts[i] for i in li), Ranked(pts[i] for i in ti), comparator, target, confidence, step, min_support)

@@ -195,8 +195,7 @@ def _certificate(choice: Choice) -> dict[str, Any]:
         "correct": choice.correct,
         "lower": round(choice.lower, 6) if choice.lower is not None else None,
         "failed": [
-            {"threshold": t.threshold, "level": round(t.level, 6), "support": t.support, "correct": t.correct,
-             "kind": t.kind}
+            {"threshold": t.threshold, "level": round(t.level, 6), "support": t.support, "correct": t.correct, "kind": t.kind}
             for t in choice.failed[:5]
         ],
     }
