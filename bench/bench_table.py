@@ -12,7 +12,8 @@ workflows), beside
 (c) the documented way: the walkthrough's calls issued one by one through clarifai-grpc's JSON
     client (`ClarifaiChannel.get_json_channel`), against the same served sandbox at the same
     injected latency -- PostApps, PostConcepts (a list, 128 a call), one PostConceptRelations per
-    relation, one PostModels per model, one PostWorkflows per workflow, PatchApps for the default.
+    relation, one PostModels and one PostModelVersions per model (today's API: PostModels makes
+    no version), one PostWorkflows per workflow, PatchApps for the default.
     A no-op "plan" the documented way is reading everything back (GetApp, ListConcepts,
     ListConceptRelations, GetModel + ListModelVersions per model, GetWorkflow per workflow); a
     threshold change is ListWorkflows (to find the users of the model), PostModelVersions, and one
@@ -95,9 +96,9 @@ def minimums(s: State) -> dict[str, int]:
     n_c = len(s.concepts)
     subjects = len({r.subject for r in s.relations})
     # fresh: one read (GetApp: absent), then PostApps, PostConcepts per 128, PostConceptRelations per
-    # subject, PostModels per model (one model a call), PostModelVersions per trainable model (it
-    # starts training), one PostWorkflows (a list), PatchApps
-    fresh = (1 + 1 + math.ceil(n_c / 128) + subjects + len(s.models) + _trainable(s) + 1
+    # subject, PostModels per model (one model a call, and it makes no version), PostModelVersions
+    # per model (the version the workflows pin), one PostWorkflows (a list), PatchApps
+    fresh = (1 + 1 + math.ceil(n_c / 128) + subjects + 2 * len(s.models) + 1
              + (1 if s.app.default_workflow else 0))
     # no-op: every page of every listing, ListModelVersions per model (configuration lives in versions)
     noop = 1 + pages(n_c) + pages(len(s.relations)) + pages(len(s.models)) + pages(len(s.workflows)) + len(s.models)
@@ -109,15 +110,15 @@ def minimums(s: State) -> dict[str, int]:
 def bounds(s: State) -> dict[str, int]:
     """Dependency depth in round trips. Reading: GetApp and every listing (concept pages too: their
     number follows from the manifest) at once, then the versions of the models the listing shows:
-    2. A fresh apply: the read (1), then app -> concepts -> relations, models and the versions of
-    trainable models (a trainable model is created bare alongside the concepts; only its training
-    version names them) -> the read that sees those versions trained -> workflows -> default
-    workflow, each level one round trip with its calls in parallel. The training read is part of
+    2. A fresh apply: the read (1), then app -> concepts and models (PostModels makes a bare model
+    and never a version, so it runs alongside the concepts; only a version names them) ->
+    relations and the models' versions -> the read that sees trainable versions trained ->
+    workflows -> default workflow, each level one round trip with its calls in parallel. The training read is part of
     the bound: the real PostModelVersions answers MODEL_QUEUED_FOR_TRAINING (Clarifai/docs
     code_output_examples/train_model.js) and a workflow may not point at an untrained version, so
     every client reads the version again before creating the workflow. A threshold change: the
     read (2), the new version, the workflow repoints."""
-    levels = [True, bool(s.concepts), bool(s.relations or s.models), _trainable(s) > 0,
+    levels = [True, bool(s.concepts or s.models), bool(s.relations or s.models), _trainable(s) > 0,
               bool(s.workflows), bool(s.app.default_workflow)]
     return {"fresh": 1 + sum(levels), "noop": 2, "threshold": 2 + 1 + 1}
 
@@ -211,20 +212,19 @@ def documented(url: str, sandbox: Sandbox, s: State) -> dict[str, tuple[int, flo
             user_app_id=uid, concept_id=rel.subject, concept_relations=[r.ConceptRelation(
                 object_concept=obj, predicate=rel.predicate)]), metadata=meta))
     for m in s.models:
+        pb = model_pb(m)
         if m.type in modeltypes.TRAINABLE_TYPES:
-            # the custom-model walkthrough: inputs labelled with the concepts, the model, then the
-            # version that trains (PostModels' own version never does), and wait for it
-            pb = model_pb(m)
+            # the custom-model walkthrough: inputs labelled with the concepts first
             ok(stub.PostInputs(sv.PostInputsRequest(user_app_id=uid, inputs=[r.Input(data=r.Data(
                 image=r.Image(url="https://samples.clarifai.com/metro-north.jpg"),
                 concepts=[r.Concept(id=c.id, value=1.0)])) for c in pb.output_info.data.concepts]), metadata=meta))
-            ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[r.Model(
-                id=m.id, model_type_id=m.type, description=m.description)]), metadata=meta))
-            resp = ok(stub.PostModelVersions(sv.PostModelVersionsRequest(
-                user_app_id=uid, model_id=m.id, model_versions=[r.ModelVersion(
-                    output_info=pb.output_info, input_info=pb.model_version.input_info)]), metadata=meta))
-        else:
-            resp = ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[model_pb(m)]), metadata=meta))
+        # today's API, for every type: PostModels makes the model only; PostModelVersions makes
+        # the version (and starts a trainable one's training) and names it
+        ok(stub.PostModels(sv.PostModelsRequest(user_app_id=uid, models=[r.Model(
+            id=m.id, model_type_id=m.type, description=m.description)]), metadata=meta))
+        resp = ok(stub.PostModelVersions(sv.PostModelVersionsRequest(
+            user_app_id=uid, model_id=m.id, model_versions=[r.ModelVersion(
+                output_info=pb.output_info, input_info=pb.model_version.input_info)]), metadata=meta))
         versions[m.id] = resp.model.model_version.id
         if m.type in modeltypes.TRAINABLE_TYPES:  # the walkthrough waits for training before use
             while True:

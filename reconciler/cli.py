@@ -4,8 +4,10 @@ function, see `commands/__init__.py`); this module builds the parser from them a
 Library code and commands raise `ReconcilerError`s; nothing prints a traceback for an error a user
 can cause.
 
-Exit codes: 0 success; 1 error (bad input, API failure, refused plan); 2 "changes present" for
-`plan --detailed-exitcode` (and `drift`).
+Exit codes (`core.exitcodes`): 0 success; 1 error (bad input, API failure, refused plan, stale
+saved plan, the app lease held by another apply); 2 "changes present" for `plan
+--detailed-exitcode` (and `drift`); 3 apply applied what it could and left some actions for a later
+apply (a model that cannot train yet).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from reconciler.commands import (
     graph,
     init,
     plan,
+    probe,
     record,
     sandbox,
     schema,
     show,
     simulate,
     tune,
+    unlock,
     validate,
 )
 from reconciler.commands.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, HelpFormatter
@@ -40,7 +44,25 @@ from reconciler.core.errors import ManifestError, ReconcilerError
 __all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "build_parser", "main"]
 
 #: The verb modules, in the order `reconciler --help` lists them.
-VERBS = (init, validate, plan, show, apply, export, drift, convert, simulate, record, tune, graph, sandbox, schema, completion)
+VERBS = (
+    init,
+    validate,
+    plan,
+    show,
+    apply,
+    unlock,
+    export,
+    drift,
+    convert,
+    simulate,
+    record,
+    tune,
+    graph,
+    sandbox,
+    schema,
+    completion,
+    probe,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,17 +82,46 @@ class _UsageError(Exception):
 
 class _Masked:
     """A text stream that masks the PAT(s) in use (`client.mask_secrets`) in whatever is written
-    to it: values the API returns (a description, metadata) are printed as they are, except that."""
+    to it: values the API returns (a description, metadata) are printed as they are, except that.
 
-    def __init__(self, stream: TextIO) -> None:
+    `diagnostics=True` (stderr): once the reader has gone (a closed pipe, `2>&1 >/dev/null | head
+    -3`, or stderr closed outright), progress and notes are dropped instead of raising, so an
+    apply is never stopped part-way by its own progress lines; the exit code still tells how it
+    ended."""
+
+    def __init__(self, stream: TextIO | None, *, diagnostics: bool = False) -> None:
         self._stream = stream
+        self._diagnostics = diagnostics
+        self._gone = stream is None
+
+    def _lost(self, err: Exception) -> None:
+        if not self._diagnostics:
+            raise err
+        self._gone = True
 
     def write(self, text: str) -> int:
         from reconciler.api.secrets import mask_secrets
 
-        return self._stream.write(mask_secrets(text))
+        if self._gone or self._stream is None:
+            return len(text)
+        try:
+            return self._stream.write(mask_secrets(text))
+        except (OSError, ValueError) as err:  # EPIPE, EBADF, or "I/O operation on closed file"
+            self._lost(err)
+            return len(text)
 
-    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding, ...
+    def flush(self) -> None:
+        if self._gone or self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as err:
+            self._lost(err)
+
+    def isatty(self) -> bool:
+        return not self._gone and self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> object:  # fileno, encoding, ...
         return getattr(self._stream, name)
 
 
@@ -113,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, _Masked):  # main() running in another thread already masks
         return _run(func, args)
     out, err_stream = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream)
+    sys.stdout, sys.stderr = _Masked(out), _Masked(err_stream, diagnostics=True)
     try:
         return _run(func, args)
     finally:
@@ -121,23 +172,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """`func(args)` with every error mapped to one line and an exit code."""
+    """`func(args)` with every error mapped to one line and an exit code; with `--json` the
+    error is also JSON on stdout (`commands.machine.json_error`)."""
+    from reconciler.core.printable import printable
+
     try:
         return func(args)
-    except ManifestError as err:
+    except ManifestError as err:  # each problem one line: a key or value quoted in it is escaped
         for p in err.problems:
-            print(p, file=sys.stderr)
-        return EXIT_ERROR
+            print(printable(p), file=sys.stderr)
+        _json_error(args, err)
+        return err.exit_code
     except ReconcilerError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
+        print(f"error: {printable(err)}", file=sys.stderr)
+        _json_error(args, err)
+        return err.exit_code
+    except KeyboardInterrupt as err:
         print("error: interrupted", file=sys.stderr)
+        _json_error(args, err)
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as err:  # a bug, not a user error: still one line, and a hint for reporting
         if os.environ.get("RECONCILER_TRACEBACK"):
             raise
-        print(f"error: internal error ({type(err).__name__}): {err}; set RECONCILER_TRACEBACK=1 to see where", file=sys.stderr)
+        print(
+            f"error: internal error ({type(err).__name__}): {printable(err)}; set RECONCILER_TRACEBACK=1 to see where",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
+
+
+def _json_error(args: argparse.Namespace, err: BaseException) -> None:
+    """With `--json`, the error on stdout as well, for the machine reading it."""
+    if getattr(args, "json", False):
+        from reconciler.commands.machine import json_error
+
+        try:
+            json_error(args, err)
+        except BrokenPipeError:
+            pass

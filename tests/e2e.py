@@ -88,8 +88,8 @@ SEED_LABELS = True
 
 
 def seed_training_labels(sandbox: Sandbox, environ: dict[str, Any]) -> None:
-    """If `environ` is a PostModelVersions, store a labelled input for each of the version's
-    concepts that has no positive label in that app yet (ids ``seed-<concept>``)."""
+    """If `environ` is a PostModelVersions of a trainable model, store a labelled input for each of
+    the version's concepts that has no positive label in that app yet (ids ``seed-<concept>``)."""
     import io
     import json as _json
     import re
@@ -99,10 +99,10 @@ def seed_training_labels(sandbox: Sandbox, environ: dict[str, Any]) -> None:
 
     if str(environ.get("REQUEST_METHOD", "")).upper() != "POST":
         return
-    hit = re.fullmatch(r"/v2/users/([^/]+)/apps/([^/]+)/models/[^/]+/versions/?", str(environ.get("PATH_INFO", "")))
+    hit = re.fullmatch(r"/v2/users/([^/]+)/apps/([^/]+)/models/([^/]+)/versions/?", str(environ.get("PATH_INFO", "")))
     if hit is None:
         return
-    user, app = hit.group(1), hit.group(2)
+    user, app, model_id = hit.group(1), hit.group(2), hit.group(3)
     if user == "me":
         key = str(environ.get("HTTP_AUTHORIZATION", "")).removeprefix("Key ").strip()
         user = sandbox.keys.get(key, user)
@@ -117,7 +117,12 @@ def seed_training_labels(sandbox: Sandbox, environ: dict[str, Any]) -> None:
         return  # not ours to judge: the sandbox answers a bad body itself
     import time as _time
 
+    from reconciler.sandbox.seed import TYPES_BY_ID
+
     with sandbox.store.transaction() as tx:
+        model = tx.get(user, app, "model", model_id)
+        if model is None or not TYPES_BY_ID.get(model.get("model_type_id"), {}).get("trainable"):
+            return  # an operator's version (PostModels makes none: every model gets one this way)
         have = {c["id"] for i in tx.list(user, app, "input") for c in (i.get("data") or {}).get("concepts") or []
                 if _positive(c)}
         ts = rfc3339(_time.time())

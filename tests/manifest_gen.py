@@ -35,7 +35,7 @@ def generate(n_concepts: int, n_models: int, n_workflows: int, app_id: str = "ge
     n_models = max(4, n_models)
     n_workflows = max(1, n_workflows)
     out = ["version: 1", "app:", f"  id: {app_id}", "  description: generated app",
-           "  default_workflow: wf-0", "  metadata: {generated: true}", "concepts:"]
+           "  default_workflow: wf-0", "  reindex: false", "  metadata: {generated: true}", "concepts:"]
     for i in range(n_concepts):
         out.append(f"  - id: c{i}")
         if i % 5 == 0:

@@ -4,6 +4,7 @@ output formats, exit codes, saved plans and their staleness check, confirmation,
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_plan_detailed_exitcode_json_then_apply_then_clean(capsys):
     code, out, err = run(capsys, "apply", AUTO, "--auto-approve")
     assert code == 0, err
     assert "Apply complete" in out
-    assert "[1/" in err  # progress on stderr
+    assert re.search(r"^\[\d+-\d+/13\] create \d+ concepts: done$", err, re.M)  # progress on stderr: a batch counts each action
+    assert "created app park-activity (first: the app lease lives in the app)" in err
     code, out, _ = run(capsys, "plan", AUTO, "--detailed-exitcode")
     assert code == 0
     assert "No changes" in out
@@ -150,3 +152,43 @@ def test_interactive_confirmation_accepts_only_yes(capsys, monkeypatch, answer, 
         assert code == 1 and "nothing was changed" in err
     code, _, _ = run(capsys, "plan", AUTO, "--detailed-exitcode")
     assert code == (0 if applied else 2)
+
+
+# --- issue 20, finding 11: dropping default_workflow and the default workflow itself ---------------
+
+_WITH_DEFAULT = """version: 1
+app:
+  id: dflt
+  {default}
+models:
+  - id: gt
+    type: concept-thresholder
+    comparator: GREATER_THAN
+    thresholds: {{}}
+workflows:
+{workflows}
+"""
+_WF = "  - id: {id}\n    nodes:\n      - id: gt\n        model: gt\n"
+
+
+def test_dropping_the_default_workflow_and_default_workflow_converges_with_a_note(capsys, tmp_path):
+    first = tmp_path / "m.yaml"  # one manifest, edited step by step: one owner (its file name)
+    first.write_text(_WITH_DEFAULT.format(default="default_workflow: wf", workflows=_WF.format(id="wf")))
+    code, _, err = run(capsys, "apply", first, "--auto-approve")
+    assert code == 0, err
+    dropped = first
+    dropped.write_text(_WITH_DEFAULT.format(default="", workflows="  []"))
+    for _ in range(2):  # no loop of "Run apply again to converge"
+        code, out, err = run(capsys, "apply", dropped, "--auto-approve")
+        assert code == 0, out + err
+        assert "workflow/wf is no longer in the manifest but it is the app's default workflow: not deleted" in out
+    code, out, _ = run(capsys, "plan", dropped, "--detailed-exitcode")
+    assert code == 0, out
+    # naming another default deletes the old one, in one apply
+    other = first
+    other.write_text(_WITH_DEFAULT.format(default="default_workflow: wf2", workflows=_WF.format(id="wf2")))
+    code, out, err = run(capsys, "apply", other, "--auto-approve")
+    assert code == 0, out + err
+    assert "  - workflow/wf  delete" in out
+    code, out, _ = run(capsys, "plan", other, "--detailed-exitcode")
+    assert code == 0, out

@@ -151,3 +151,35 @@ def test_sandbox_flag_wins_over_a_pat(monkeypatch: pytest.MonkeyPatch, tmp_path:
         connect(force_sandbox=True, api_base="http://127.0.0.1:9")
     with pytest.raises(ReconcilerError, match="contradict"):
         connect(force_sandbox=True, require_credentials=True)
+
+
+# --- issue 20, finding 13: a malformed API base is one clear line, never "internal error" ------------
+
+@pytest.mark.parametrize("base, why", [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("http://[zz]/", "does not appear to be an IPv4 or IPv6 address"),
+    ("http://127.0.0.1:abc", "Port could not be cast to integer"),
+    ("http://127.0.0.1:99999", "Port out of range"),
+    ("http://127.0.0.1:9/\nx", "line break or control character"),
+    ("http://127.0.0.1:9/\x1b[2J", "line break or control character"),
+    ("http://a b", "line break or control character"),
+    ("http://", "names no host"),
+    ("http://user:pw@127.0.0.1:9", "holds a user name or password"),
+    ("http://127.0.0.1:9/?x=1", "query or fragment"),
+])
+@pytest.mark.parametrize("source", ["--api-base", "CLARIFAI_API_BASE"])
+def test_a_malformed_api_base_is_one_clear_line(base: str, why: str, source: str, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.cli import main
+
+    monkeypatch.setenv("CLARIFAI_PAT", PAT)
+    argv = ["plan", str(Path(__file__).parent.parent / "examples" / "auto-annotation" / "manifest.yaml")]
+    if source == "--api-base":
+        argv += ["--api-base", base]
+    else:
+        monkeypatch.setenv("CLARIFAI_API_BASE", base)
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {source} '") and why in err and "internal error" not in err, err
+    assert "\x1b" not in err

@@ -44,7 +44,7 @@ def _validates(text: str) -> bool:
         return False
 
 
-SAMPLES = ["cat", "a-b_c", "A1", "x" * 48, "x" * 49, "c" * 256, "café", "a__b", "a--b", "-a", "a-", "a.b",
+SAMPLES = ["cat", "a-b_c", "A1", "x" * 32, "x" * 33, "x" * 48, "x" * 49, "c" * 256, "café", "a__b", "a--b", "-a", "a-", "a.b",
            "..", "a/b", "a b", "", "x\n", "ai_l8TKp2h5", "concept-id-0123456789abcde", "our_wedding"]
 
 
@@ -75,7 +75,8 @@ def _sandbox_accepts(c: httpx.Client, kind: str, value: str) -> bool:
 @pytest.mark.parametrize("value", SAMPLES)
 def test_validate_refuses_exactly_what_the_sandbox_refuses(sandbox_http: httpx.Client, kind: str, value: str) -> None:
     manifest_ok = _validates(_manifest(**{kind: value}))
-    assert manifest_ok == (idrules.CLARIFAI_ID.problem(value) is None)
+    rule = idrules.CONCEPT_ID if kind == "concept" else idrules.CLARIFAI_ID
+    assert manifest_ok == (rule.problem(value) is None)
     assert _sandbox_accepts(sandbox_http, kind, value) == manifest_ok, (kind, value)
 
 
@@ -83,7 +84,7 @@ def test_validate_refuses_exactly_what_the_sandbox_refuses(sandbox_http: httpx.C
 @given(st.text(alphabet=st.sampled_from("aZ09-_. /é\n%?#"), max_size=60))
 @example("0" * 48 + "?")  # too long and a bad character: one problem (its characters), not two
 def test_schema_and_rule_agree_on_any_concept_id(value: str) -> None:
-    assert _validates(_manifest(concept=value)) == (idrules.CLARIFAI_ID.problem(value) is None)
+    assert _validates(_manifest(concept=value)) == (idrules.CONCEPT_ID.problem(value) is None)
 
 
 def test_rule_is_read_from_the_schema_and_cites_its_source() -> None:
@@ -91,7 +92,11 @@ def test_rule_is_read_from_the_schema_and_cites_its_source() -> None:
     assert "clarifai-python" in defs["idSyntax"]["$comment"]
     assert idrules.CLARIFAI_ID.pattern == defs["idSyntax"]["pattern"]
     assert idrules.CLARIFAI_ID.max_length == defs["id"]["maxLength"] == 48
-    assert defs["conceptId"]["$ref"] == "#/$defs/id"  # concepts share the rule, not a copy of it
+    assert defs["conceptId"]["$ref"] == "#/$defs/id"  # concepts share the syntax, not a copy of it
+    assert idrules.CONCEPT_ID.pattern == idrules.CLARIFAI_ID.pattern
+    assert idrules.CONCEPT_ID.max_length == defs["conceptId"]["maxLength"] == 32
+    assert "coco_detection.py" in defs["conceptId"]["$comment"] and "3bc0d0d" in defs["conceptId"]["$comment"]
+    assert "validate.py" in defs["nodeId"]["$comment"] and idrules.NODE_ID.max_length == 128
 
 
 # --- ids stay in their path segment --------------------------------------------------------------

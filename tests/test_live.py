@@ -293,3 +293,75 @@ def test_paging_many_concepts() -> None:
     s = read_live(client(fake), A)
     assert s is not None and len(s.concepts) == 2500 and s.concepts[-1] == Concept("c2499", "C 2499")
     assert sum(p.endswith("/concepts") for p in fake.paths) == 3
+
+
+# --- the read race (issue 21 item 7): the app appears or vanishes between two requests of a read ---
+
+
+class Flapping(Fake):
+    """The world, except that the first `flaps` ListModels answer "app does not exist" (the app
+    was created after that listing was served and before GetApp was), and, with `vanish`, GetApp
+    answers "does not exist" from the second read on (the app was deleted during the first)."""
+
+    def __init__(self, w: dict[str, Any], *, flaps: int, vanish: bool = False) -> None:
+        super().__init__(w)
+        self.flaps, self.vanish, self.reads = flaps, vanish, 0
+
+    def __call__(self, req: httpx.Request) -> httpx.Response:
+        gone = httpx.Response(404, json={"status": {"code": 11101, "description": "Resource does not exist",
+                                                    "details": "app does not exist"}})
+        if req.url.path == f"/v2/users/{U}/apps/{A}":
+            with self.lock:
+                self.reads += 1
+                if self.vanish and self.reads > 1:
+                    return gone
+        if req.url.path == f"/v2/users/{U}/apps/{A}/models":
+            with self.lock:
+                if self.flaps > 0:
+                    self.flaps -= 1
+                    self.paths.append(req.url.path)
+                    return gone
+        return super().__call__(req)
+
+
+def test_an_app_created_during_the_read_is_read_again_once() -> None:
+    fake = Flapping(world(), flaps=1)
+    state = read_live(client(fake), A)
+    assert state is not None and {m.id for m in state.models} == {"gt", "writer", "hand-made"}
+    assert fake.reads == 2  # the whole read, once more
+    assert state == read_live(client(Fake(world())), A)
+
+
+def test_an_app_that_keeps_changing_is_one_line_naming_it() -> None:
+    fake = Flapping(world(), flaps=2)
+    with pytest.raises(ApiError) as ei:
+        read_live(client(fake), A)
+    text = str(ei.value)
+    assert text.startswith(f"app {A} changed while being read (created or deleted by someone else during the read, twice: "
+                           f"GetApp found it, then GET /v2/users/{U}/apps/{A}/models: ")
+    assert text.endswith("run the command again") and "\n" not in text and ei.value.code == 11101
+    assert fake.reads == 2
+
+
+def test_an_app_deleted_during_the_read_reads_as_absent() -> None:
+    fake = Flapping(world(), flaps=1, vanish=True)
+    assert read_live(client(fake), A) is None
+    assert fake.reads == 2
+
+
+def test_a_model_deleted_during_the_read_is_read_again() -> None:
+    w = world()
+
+    class ModelGone(Fake):
+        served = 0
+
+        def __call__(self, req: httpx.Request) -> httpx.Response:
+            if req.url.path.endswith("/models/writer/versions") and ModelGone.served == 0:
+                ModelGone.served += 1
+                return httpx.Response(404, json={"status": {"code": 21200, "description": "Model does not exist"}})
+            return super().__call__(req)
+
+    fake = ModelGone(w)
+    state = read_live(client(fake), A)
+    assert state is not None and state.model("writer") is not None and state.model("writer").version_id == "w1"
+    assert fake.paths.count(f"/v2/users/{U}/apps/{A}") == 2

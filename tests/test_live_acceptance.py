@@ -63,12 +63,12 @@ class Target:
             env["CLARIFAI_PAT"] = self.pat
         return env
 
-    def _request(self, method: str, path: str) -> httpx.Response:
+    def _request(self, method: str, path: str, body: dict[str, object] | None = None) -> httpx.Response:
         key = self.pat or SANDBOX_KEY
         with httpx.Client(base_url=self.api_base.rstrip("/"), timeout=60,
                           headers={"Authorization": f"Key {key}"}) as client:
             for attempt in range(5):
-                resp = client.request(method, path)
+                resp = client.request(method, path, json=body)
                 if resp.status_code != 429 and resp.status_code < 500:
                     return resp
                 time.sleep(2 ** attempt)
@@ -215,9 +215,9 @@ def expect(run: Run, rc: int, step: str) -> Run:
 def test_people_synonyms_lifecycle(target: Target, tmp_path: Path) -> None:
     with throwaway_app(target) as app_id:
         overlay = tmp_path / "app.yaml"
-        overlay.write_text(f"app:\n  id: {app_id}\n")
+        overlay.write_text(f"overlay: true\napp:\n  id: {app_id}\n")
         changed = tmp_path / "threshold.yaml"
-        changed.write_text("models:\n  - id: greater-than\n    thresholds: {people: 0.6}\n")
+        changed.write_text("overlay: true\nmodels:\n  - id: greater-than\n    thresholds: {people: 0.6}\n")
         base = ["-f", str(EXAMPLE), "-f", str(overlay)]
         new = [*base, "-f", str(changed)]
 
@@ -249,9 +249,34 @@ def test_the_app_is_deleted_when_a_step_fails(target: Target, tmp_path: Path) ->
     app_id = ""
     with pytest.raises(AssertionError, match="a step failed"):
         with throwaway_app(target) as app_id:
-            overlay.write_text(f"app:\n  id: {app_id}\n")
+            overlay.write_text(f"overlay: true\napp:\n  id: {app_id}\n")
             expect(cli(target, tmp_path, "apply", "--auto-approve", "-f", str(EXAMPLE), "-f", str(overlay)), 0,
                    "apply")
             assert target.app_exists(app_id)
             raise AssertionError("a step failed")
     assert app_id and not target.app_exists(app_id)
+
+
+def test_dataset_create_twice_is_refused(target: Target) -> None:
+    """The app lease (reconciler/apply/lease.py) rests on this: a second PostDatasets of an id the
+    app has is refused and leaves the first dataset as it was; PatchDatasets `merge` of one
+    metadata key keeps the others (the lease's renewal); DeleteDatasets removes it. No published
+    test shows the first point on the real API: this one does, on the `clarifai` target."""
+    with throwaway_app(target) as app_id:
+        app = f"/v2/users/{target.user_id}/apps/{app_id}"
+        created = target._request("POST", f"/v2/users/{target.user_id}/apps", {"apps": [{"id": app_id}]})
+        assert _succeeded(created), created.text
+        first = {"id": "reconciler-lease", "description": "probe", "metadata": {"probe": {"who": "first"}}}
+        assert _succeeded(target._request("POST", f"{app}/datasets", {"datasets": [first]}))
+        second = {**first, "metadata": {"probe": {"who": "second"}}}
+        again = target._request("POST", f"{app}/datasets", {"datasets": [second]})
+        assert not _succeeded(again), f"a second create of one dataset id succeeded: {again.text}"
+        got = target._request("GET", f"{app}/datasets/reconciler-lease")
+        assert got.json()["dataset"]["metadata"]["probe"] == {"who": "first"}, got.text
+        renewal = {"action": "merge", "datasets": [{"id": "reconciler-lease", "metadata": {"renewal": {"n": 1}}}]}
+        assert _succeeded(target._request("PATCH", f"{app}/datasets", renewal))
+        meta = target._request("GET", f"{app}/datasets/reconciler-lease").json()["dataset"]["metadata"]
+        assert meta["probe"] == {"who": "first"} and meta["renewal"] == {"n": 1}, meta
+        assert _succeeded(target._request("DELETE", f"{app}/datasets", {"dataset_ids": ["reconciler-lease"]}))
+        gone = target._request("GET", f"{app}/datasets/reconciler-lease")
+        assert not _succeeded(gone)

@@ -49,8 +49,8 @@ def build(c: Client) -> dict[str, str]:
         ("hand", "concept-synonym-mapper", {}, False),
     ]:
         meta = {MARKER_KEY: make_marker(mid == "gt", [])} if marked else {"owner": "bob"}
-        body = c.post(f"{base}/models", {"model": {"id": mid, "model_type_id": mtype, "metadata": meta,
-                                                   **modeltypes.to_api(mtype, cfg)}})
+        c.post(f"{base}/models", {"model": {"id": mid, "model_type_id": mtype, "metadata": meta}})
+        body = c.post(f"{base}/models/{mid}/versions", {"model_versions": [modeltypes.to_api(mtype, cfg)]})
         versions[mid] = body["model"]["model_version"]["id"]
     c.post(f"{base}/workflows", {"workflows": [{"id": "auto", "metadata": {MARKER_KEY: make_marker(False, [])}, "nodes": [
         {"id": "concepts", "model": {"id": "general-image-recognition", "user_id": "clarifai", "app_id": "main",

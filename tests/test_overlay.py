@@ -47,11 +47,13 @@ workflows:
 
 @pytest.fixture
 def files(tmp_path):
+    """The files of `texts`: the first is the base, each later one an overlay, which declares
+    itself (`overlay: true`, appended so that line numbers in expected problems stay put)."""
     def make(*texts: str) -> list[str]:
         paths = []
         for i, t in enumerate(texts):
             p = tmp_path / ("base.yaml" if i == 0 else f"overlay{i}.yaml")
-            p.write_text(textwrap.dedent(t))
+            p.write_text(textwrap.dedent(t) + ("\noverlay: true\n" if i else ""))
             paths.append(str(p))
         return paths
     return make
@@ -240,3 +242,54 @@ def test_cli_plan_and_validate_with_f(files, tmp_path, monkeypatch, capsys):
     assert cli.main(["plan", base, "-f", over, "--detailed-exitcode"]) == 0
     assert cli.main(["plan", base, over]) == 1
     assert "exactly one manifest" in capsys.readouterr().err
+
+
+# --- overlay guards: an overlay declares itself, and is never taken for a manifest ---------------
+
+
+def test_an_overlay_given_as_the_manifest_is_refused(tmp_path, capsys):
+    over = tmp_path / "dev.yaml"
+    over.write_text("overlay: true\nmodels:\n  - {id: gate, $remove: true}\n")
+    expected = f"{over}:1:1: this file is an overlay (overlay: true), not a manifest: give it after its base, e.g. -f manifest.yaml -f dev.yaml"
+    assert problems([str(over)]) == [expected]  # alone, or as the first -f
+    with pytest.raises(ManifestError) as err:
+        load_text(over.read_text(), str(over))
+    assert [str(p) for p in err.value.problems] == [expected]
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE)
+    assert problems([str(over), str(base)])[0] == expected
+    for argv in (["validate", str(over)], ["plan", str(over)], ["apply", str(over), "--auto-approve"],
+                 ["validate", "-f", str(over), "-f", str(base)]):
+        assert cli.main(argv) == 1
+        err_text = capsys.readouterr().err
+        assert expected in err_text and "Traceback" not in err_text
+
+
+def test_a_later_file_must_declare_overlay_true(tmp_path, capsys):
+    base, other = tmp_path / "base.yaml", tmp_path / "other.yaml"
+    base.write_text(BASE)
+    other.write_text("app: {id: prod-app}\n")  # a manifest-looking file in an overlay's place
+    expected = (f"{other}:1:1: files after the first -f are overlays and must declare overlay: true at the top "
+                "(the manifest is the first file, here base.yaml)")
+    assert problems([str(base), str(other)]) == [expected]
+    assert cli.main(["plan", "-f", str(base), "-f", str(other)]) == 1
+    assert capsys.readouterr().err.strip() == expected
+    other.write_text("app: {id: prod-app}\noverlay: true\n")
+    assert load_overlays([str(base), str(other)]).app.id == "prod-app"
+
+
+def test_overlay_must_be_true_when_given(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE + "overlay: false\n")
+    got = problems([str(base)])
+    assert len(got) == 1 and got[0] == f"{base}:31:10: 'overlay' must be True, not False", got
+
+
+def test_remove_needs_a_file_that_declares_overlay(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE)
+    over = tmp_path / "dev.yaml"
+    over.write_text("workflows:\n  - {id: flow, $remove: true}\napp: {default_workflow: null}\n")
+    assert "must declare overlay: true" in problems([str(base), str(over)])[0]
+    over.write_text(over.read_text() + "overlay: true\n")
+    assert load_overlays([str(base), str(over)]).workflows == ()

@@ -33,3 +33,22 @@ def test_target_drops_notes_about_other_resources():
     plan = make_plan(DESIRED, LIVE, targets=["model/m"])
     assert PROTECTED not in plan.notes
     assert [n.key for n in plan.notes] == [None] and plan.notes[0].startswith("plan limited to model/m")
+
+
+# --- issue 20, finding 11: the default workflow dropped from the manifest with default_workflow -----
+
+def test_the_default_workflow_is_not_planned_for_deletion_while_it_stays_the_default():
+    live = State(app=App(id="a", default_workflow="wf"), workflows=(Workflow(id="wf"), Workflow(id="old")))
+    plan = make_plan(State(app=App(id="a")), live)
+    assert [(a.op.value, a.address) for a in plan.actions] == [("delete", "workflow/old")]
+    note = next(n for n in plan.notes if "workflow/wf" in n)
+    assert note == ("workflow/wf is no longer in the manifest but it is the app's default workflow: not deleted; "
+                    "to delete it, name another workflow as the app's default_workflow in the manifest")
+    assert note.key == ResourceKey(Kind.WORKFLOW, "wf")
+
+
+def test_naming_another_default_sets_it_before_the_old_default_is_deleted():
+    live = State(app=App(id="a", default_workflow="wf"), workflows=(Workflow(id="wf"),))
+    plan = make_plan(State(app=App(id="a", default_workflow="new"), workflows=(Workflow(id="new"),)), live)
+    assert [(a.op.value, a.address) for a in plan.actions] == [
+        ("create", "workflow/new"), ("set_default", "app/a"), ("delete", "workflow/wf")]

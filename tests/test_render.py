@@ -233,3 +233,109 @@ def test_a_new_version_pin_has_no_configuration_words():
     plan = make_plan(desired_state(walker=0.9), applied(desired_state()))
     doc = plan_to_dict(plan)
     assert all("config_changes" not in c for a in doc["actions"] for c in a["changes"])
+
+
+# --- issue 20 finding 15, issue 21 item 4: Markdown keeps every model, workflow and app row ----------
+
+def _thresholders(n_concepts: int = 2_000, n_models: int = 5):
+    """An app with `n_concepts` concepts and `n_models` thresholders over all of them, in one
+    workflow (the desired state)."""
+    from plan_fixtures import USER, model
+
+    from reconciler.core.state import App, Concept, ModelRef, Node, State, Workflow
+
+    ids = [f"c{i:04d}" for i in range(n_concepts)]
+    models = tuple(model(f"thresholder-{k}", "concept-thresholder", comparator="GREATER_THAN",
+                         thresholds={c: 0.5 for c in ids}) for k in range(n_models))
+    wf = Workflow("auto-annotate", nodes=tuple(Node(m.id, ModelRef(m.id)) for m in models))
+    return State(app=App("big-app", default_workflow="auto-annotate"), concepts=tuple(Concept(c, name=c) for c in ids),
+                 models=models, workflows=(wf,), user_id=USER, source="manifest.yaml")
+
+
+def _rows(md: str) -> list[str]:
+    return [line for line in md.splitlines() if line.startswith("| `")]
+
+
+def test_markdown_of_a_change_to_thousands_of_thresholds_names_every_changed_model_and_workflow():
+    d = _thresholders()
+    live = applied(d)
+    # three resources change: two thresholders move every threshold, and so the workflow repoints
+    d2 = dataclasses.replace(d, models=tuple(
+        dataclasses.replace(m, config={**m.config, "thresholds": {c: 0.7 for c in m.config["thresholds"]}})
+        if m.id in ("thresholder-1", "thresholder-3") else m for m in d.models))
+    plan = make_plan(d2, live, endpoint="https://api.clarifai.com")
+    doc = plan_to_dict(plan)
+    assert sorted(a["id"] for a in doc["actions"]) == ["auto-annotate", "thresholder-1", "thresholder-3"]
+    for budget in (60_000, 20_000, 3_000):
+        md = render_markdown(doc, plan, max_chars=budget)
+        assert len(md) <= budget
+        for a in doc["actions"]:
+            assert f"`{a['kind']}/{a['id']}`" in md, (budget, a["id"])
+        # every long cell is cut with a count, and the rows share the room: both models show changes
+        for mid in ("thresholder-1", "thresholder-3"):
+            row = next(r for r in _rows(md) if f"`model/{mid}`" in r)
+            shown = row.count("`config.thresholds.c")
+            assert shown >= (10 if budget >= 20_000 else 0)
+            assert f"… and {2_000 - shown} more change(s) (the full list: `reconciler show PLAN`)" in row, row[-300:]
+        assert all(not line.startswith("| | … and") for line in md.splitlines()), "a model or workflow row was cut"
+
+
+def test_markdown_of_a_new_app_with_2000_thresholds_per_model_keeps_every_row():
+    """Issue 21: the plan creating an app whose two models carry 2,000 thresholds each showed only
+    the app's row and "… and 3 more model, workflow and app actions"."""
+    d = _thresholders(n_models=2)
+    plan = make_plan(d, None, endpoint="https://api.clarifai.com")
+    doc = plan_to_dict(plan)
+    md = render_markdown(doc, plan)
+    assert len(md) <= 60_000
+    major = [a for a in doc["actions"] if a["kind"] in ("app", "model", "workflow")]
+    assert len(major) == 5  # the app, its default workflow, two models, the workflow
+    rows = _rows(md)
+    for a in major:
+        assert sum(f"`{a['kind']}/{a['id']}`" in r for r in rows) >= 1, a
+    assert "<details><summary>2000 concepts (2000 create)</summary>" in md
+    assert "more model, workflow and app actions" not in md
+
+
+def test_a_create_lists_fields_as_assignments_and_folds_node_references():
+    """A resource being made reads `field = value` (no "(none) →"), and a node's model reference is
+    one line (issue 23: a calmer plan)."""
+    from reconciler.planning.render import render_text
+
+    plan = {
+        "app": {"id": "a"}, "endpoint": "", "notes": [], "summary": {"create": 1},
+        "actions": [{"op": "create", "kind": "workflow", "id": "wf", "reason": "", "changes": [
+            {"path": "nodes.n.v1.model.id", "before": None, "after": "general"},
+            {"path": "nodes.n.v1.model.user_id", "before": None, "after": "clarifai"},
+            {"path": "nodes.n.v1.model.app_id", "before": None, "after": "main"},
+            {"path": "nodes.n.v1.model.version", "before": None, "after": "abc123"},
+            {"path": "nodes.n.v1.inputs", "before": None, "after": []},
+            {"path": "nodes.t.model.id", "before": None, "after": "gt"},
+            {"path": "nodes.t.model.version", "before": None, "after": "new:gt"},
+        ]}],
+    }
+    text = render_text(plan)
+    assert "(none)" not in text
+    assert "      nodes.n.v1.model = clarifai/main/general @ abc123\n" in text  # a node id with a dot
+    assert "      nodes.n.v1.inputs = []\n" in text
+    assert "      nodes.t.model = gt @ (new version of gt)\n" in text
+
+
+def test_a_change_that_prints_alike_says_what_differs():
+    from reconciler.planning.render import change_words
+
+    assert change_words({"path": "config.k", "before": 1, "after": 1.0}) == "config.k: 1 → 1.0"
+    same = change_words({"path": "config.k", "before": True, "after": 1})
+    assert same == "config.k: true → 1"
+
+    class Odd(float):  # a value that prints as another does but is not equal to it
+        def __eq__(self, other: object) -> bool:
+            return False
+
+        def __ne__(self, other: object) -> bool:
+            return True
+
+        __hash__ = float.__hash__
+
+    words = change_words({"path": "config.k", "before": 0.5, "after": Odd(0.5)})
+    assert words.startswith("config.k: 0.5 → 0.5 (same text") and "Odd" in words

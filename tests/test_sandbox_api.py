@@ -35,8 +35,13 @@ def c(sandbox_client: httpx.Client) -> httpx.Client:
     return sandbox_client
 
 
-def model(c: httpx.Client, mid: str, mtype: str = "concept-thresholder", **extra) -> dict:
-    return ok(c.post(A + "/models", json={"models": [{"id": mid, "model_type_id": mtype, **extra}]}))["model"]
+def model(c: httpx.Client, mid: str, mtype: str = "concept-thresholder", output_info: dict | None = None,
+          **extra) -> dict:
+    """A model and its first version, as today's API makes them: PostModels (the bare model), then
+    PostModelVersions with the configuration; the answer to the latter (the model and its version)."""
+    ok(c.post(A + "/models", json={"models": [{"id": mid, "model_type_id": mtype, **extra}]}))
+    body = {"model_versions": [{"output_info": output_info or {}}]}
+    return ok(c.post(A + f"/models/{mid}/versions", json=body))["model"]
 
 
 # --- apps and auth -----------------------------------------------------------------------------------
@@ -157,17 +162,21 @@ def test_relations_post_list_inverse_and_delete_with_body(c):
 # --- models and versions -------------------------------------------------------------------------------
 
 
-def test_post_models_returns_one_model_with_its_trained_first_version(c):
-    m = model(c, "gt", "concept-threshold", output_info={
-        "data": {"concepts": [{"id": "adult", "value": 0.95}]}, "params": {"concept_threshold_type": "GREATER_THAN"}})
-    assert m["model_type_id"] == "concept-thresholder"  # the old name is an alias
-    v = m["model_version"]
+def test_post_models_makes_the_model_and_post_model_versions_its_trained_version(c):
+    bare = ok(c.post(A + "/models", json={"models": [{"id": "gt", "model_type_id": "concept-threshold"}]}))["model"]
+    assert bare["model_type_id"] == "concept-thresholder"  # the old name is an alias
+    assert "model_version" not in bare and ok(c.get(A + "/models/gt/versions"))["model_versions"] == []
+    m = ok(c.post(A + "/models/gt/versions", json={"model_versions": [{"output_info": {
+        "data": {"concepts": [{"id": "adult", "value": 0.95}]}, "params": {"concept_threshold_type": "GREATER_THAN"}}}]}))
+    v = m["model"]["model_version"]
     assert len(v["id"]) == 32 and v["status"]["code"] == 21100
     assert v["output_info"]["data"]["concepts"] == [{"id": "adult", "value": 0.949999988079071}]
-    # legacy singular "model", and output_info given inside model_version
+    # legacy singular "model"; a configuration sent with PostModels (output_info, or inside
+    # model_version) is parsed, then makes no version
     m2 = ok(c.post(A + "/models", json={"model": {"id": "w", "model_type_id": "annotation-writer", "model_version": {
         "output_info": {"params": {"annotation_status": 24151}}}}}))["model"]
-    assert m2["model_version"]["output_info"]["params"] == {"annotation_status": 24151}
+    assert m2["id"] == "w" and "model_version" not in m2
+    assert ok(c.get(A + "/models/w/versions"))["model_versions"] == []
     err(c.post(A + "/models", json={"models": [{"id": "gt", "model_type_id": "concept-thresholder"}]}), 409, 40010)
     err(c.post(A + "/models", json={"models": [{"id": "x", "model_type_id": "no-such-type"}]}), 400, 21202)
     err(c.post(A + "/models", json={"models": [{"id": "x", "closed_environment": True}]}), 400, 11102)
@@ -203,11 +212,9 @@ def test_trainable_versions_go_queued_training_trained(tmp_path):
     with httpx.Client(transport=httpx.WSGITransport(app=sb), base_url="http://x",
                       headers={"Authorization": f"Key {DEFAULT_KEY}"}) as c:
         ok(c.post("/v2/users/me/apps", json={"apps": [{"id": "app1"}]}))
-        m = model(c, "clf", "", output_info={"data": {"concepts": [{"id": "a"}]}})  # default type
-        assert m["model_type_id"] == "embedding-classifier"
-        # PostModels' own version never trains (tests/test_training.py has the whole rule);
-        # PostModelVersions on labelled inputs does
-        assert m["model_version"]["status"]["code"] == 21102
+        m = ok(c.post(A + "/models", json={"models": [{"id": "clf"}]}))["model"]  # default type
+        assert m["model_type_id"] == "embedding-classifier" and "model_version" not in m
+        # PostModelVersions on labelled inputs trains (tests/test_training.py has the whole rule)
         ok(c.post(A + "/inputs", json={"inputs": [{"data": {"image": {"url": "https://x.example/a.jpg"},
                                                             "concepts": [{"id": "a", "value": 1}]}}]}))
         t0 = time.monotonic()

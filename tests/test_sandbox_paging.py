@@ -80,3 +80,31 @@ def test_a_page_decodes_only_its_rows(c: httpx.Client, monkeypatch: pytest.Monke
     monkeypatch.setattr(store.json, "loads", counting)
     assert len(_ids(c, A + "/concepts", "concepts", page=3, per_page=10)) == 10
     assert decoded <= 10 + 3, decoded  # the page, plus the app / key documents a request reads
+
+
+# --- issue 20, finding 14: a page or per_page out of range is an invalid request, not a 500 ---------
+
+_LISTINGS = ["/concepts", "/models", "/workflows", "/inputs", "/concepts/relations", "/models/m1/versions",
+             "/annotations"]
+
+
+@pytest.mark.parametrize("path", _LISTINGS)
+@pytest.mark.parametrize("query", [{"page": "9223372036854775807"}, {"page": "4294967296"},
+                                   {"per_page": "9223372036854775807"}, {"per_page": "99999999999999999999999"},
+                                   {"page": "-1"}, {"per_page": "-5"}, {"page": "abc"}, {"page": "1.5"},
+                                   {"page": "²"}, {"per_page": "٣"}, {"page": " 2"}])
+def test_a_page_out_of_range_or_not_a_number_is_a_400_with_a_clarifai_status(c: httpx.Client, path: str,
+                                                                             query: dict[str, str]) -> None:
+    c.post(A + "/models", json={"models": [{"id": "m1", "model_type_id": "annotation-writer"}]})
+    r = c.get(A + path, params=query)
+    body = r.json()
+    assert (r.status_code, body["status"]["code"]) == (400, 11102), r.text  # CONN_INVALID_REQUEST
+    assert set(query) & set(body["status"]["description"].split() + body["status"].get("details", "").split()), body
+
+
+@pytest.mark.parametrize("path", _LISTINGS)
+def test_the_largest_uint32_page_is_an_empty_page(c: httpx.Client, path: str) -> None:
+    c.post(A + "/models", json={"models": [{"id": "m1", "model_type_id": "annotation-writer"}]})
+    r = c.get(A + path, params={"page": str(2**32 - 1), "per_page": "1000"})
+    assert r.status_code == 200, r.text
+    assert all(v == [] for k, v in r.json().items() if k != "status")

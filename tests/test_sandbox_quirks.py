@@ -36,7 +36,11 @@ def test_parse_names_all_and_lists() -> None:
     assert Q.parse("pessimistic") == frozenset(Q.QUIRKS) == Q.parse(["all"])
     assert Q.parse("status-code-names, timestamp-precision") == {Q.STATUS_CODE_NAMES, Q.TIMESTAMP_PRECISION}
     assert Q.parse([Q.DELETE_BODY_REFUSED]) == {Q.DELETE_BODY_REFUSED}
-    assert len(Q.QUIRKS) == 9
+    assert set(Q.QUIRKS) == {
+        Q.LISTING_WITHOUT_CONFIG, Q.MAIN_MODELS_LISTED, Q.RELATION_INVERSE_LISTING, Q.PATCH_OVERWRITE_REPLACES,
+        Q.DUPLICATE_INVALID_REQUEST, Q.TIMESTAMP_PRECISION, Q.STATUS_CODE_NAMES, Q.DELETE_BODY_REFUSED,
+        Q.SERVER_FILLED_CONFIG, Q.BASE_EMBED_MODEL_FILLED, Q.DEFAULT_WORKFLOW_ID_IGNORED,
+        Q.DEFAULT_WORKFLOW_OBJECT_IGNORED, Q.HOSTED_IMAGE, Q.WORKFLOW_MAX_20_NODES, Q.KNOWLEDGE_GRAPH_MUST_EXIST}
 
 
 def test_unknown_quirk_is_one_clear_line(tmp_path: Path) -> None:
@@ -76,15 +80,21 @@ def raw(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[httpx.Client
     assert not sb.internal_errors, sb.internal_errors
 
 
-THRESHOLDER = {"id": "gt", "model_type_id": "concept-thresholder",
-               "output_info": {"data": {"concepts": [{"id": "a", "value": 0.5}]},
-                               "params": {"concept_threshold_type": "GREATER_THAN"}}}
+THRESHOLDER = {"id": "gt", "model_type_id": "concept-thresholder"}
+GT_CONFIG = {"data": {"concepts": [{"id": "a", "value": 0.5}]}, "params": {"concept_threshold_type": "GREATER_THAN"}}
+
+
+def _post_thresholder(raw: httpx.Client) -> dict[str, Any]:
+    """PostModels (the model only), then PostModelVersions: that answer (its version in
+    `model.model_version`)."""
+    raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
+    return raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": GT_CONFIG}]}).json()
 
 
 @pytest.mark.parametrize("raw", [Q.LISTING_WITHOUT_CONFIG], indirect=True)
 def test_listing_without_config(raw: httpx.Client) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    version = raw.post(f"{B}/models", json={"models": [THRESHOLDER]}).json()["model"]["model_version"]
+    version = _post_thresholder(raw)["model"]["model_version"]
     assert "data" not in version.get("output_info", {}) and "params" not in version.get("output_info", {})
     listed = raw.get(f"{B}/models/gt/versions").json()["model_versions"]
     assert listed and all("data" not in v.get("output_info", {}) for v in listed)
@@ -140,7 +150,7 @@ def test_timestamps_vary_in_precision_and_stay_ordered(raw: httpx.Client) -> Non
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
     raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
     for _ in range(12):
-        raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": THRESHOLDER["output_info"]}]})
+        raw.post(f"{B}/models/gt/versions", json={"model_versions": [{"output_info": GT_CONFIG}]})
     listed = raw.get(f"{B}/models/gt/versions").json()["model_versions"]  # newest first
     stamps = [v["created_at"] for v in listed]
     digits = {len(s.partition(".")[2].rstrip("Z")) for s in stamps}
@@ -153,7 +163,7 @@ def test_timestamps_vary_in_precision_and_stay_ordered(raw: httpx.Client) -> Non
 @pytest.mark.parametrize("raw", [Q.STATUS_CODE_NAMES], indirect=True)
 def test_status_codes_as_names(raw: httpx.Client) -> None:
     raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    body = raw.post(f"{B}/models", json={"models": [THRESHOLDER]}).json()
+    body = _post_thresholder(raw)
     assert body["status"]["code"] == "SUCCESS"
     assert body["model"]["model_version"]["status"]["code"] == "MODEL_TRAINED"
     missing = raw.get(f"{B}/models/nope")
@@ -171,16 +181,6 @@ def test_delete_body_refused(raw: httpx.Client) -> None:
     raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
     ok = raw.request("DELETE", f"{B}/models", json={"ids": ["gt"]})
     assert ok.status_code == 200
-
-
-@pytest.mark.parametrize("raw", [Q.WORKFLOW_ID_32], indirect=True)
-def test_workflow_id_32(raw: httpx.Client) -> None:
-    raw.post(f"{B}/concepts", json={"concepts": [{"id": "a"}]})
-    raw.post(f"{B}/models", json={"models": [THRESHOLDER]})
-    nodes = [{"id": "gt", "model": {"id": "gt"}}]
-    refused = raw.post(f"{B}/workflows", json={"workflows": [{"id": "w" * 33, "nodes": nodes}]})
-    assert refused.status_code == 400 and refused.json()["status"]["code"] == 22104
-    assert raw.post(f"{B}/workflows", json={"workflows": [{"id": "w" * 32, "nodes": nodes}]}).status_code == 200
 
 
 def test_no_body_rpcs_match_clarifai_grpc_bindings() -> None:
@@ -300,7 +300,10 @@ def test_tool_converges_and_keeps_unmanaged_fields(quirks: str | None, tmp_path:
     assert after.empty, [(a.op, a.address) for a in after.actions]
 
     app = h.client.get(f"{U}/quirky")["app"]
-    assert {k: app.get(k) for k in HAND} == HAND and app["metadata"]["owner"] == "alice"
+    hand = dict(HAND)
+    if Q.HOSTED_IMAGE in Q.parse(quirks):  # the same image, shown as its hosted copy
+        hand["image"] = Q.hosted_image(HAND["image"]["url"])
+    assert {k: app.get(k) for k in HAND} == hand and app["metadata"]["owner"] == "alice"
     assert app["description"] == "second" and (app.get("default_workflow_id") or app["default_workflow"]["id"]) == "flow"
     flow = h.client.get(f"{U}/quirky/workflows/flow")["workflow"]
     assert flow["notes"] == "wf notes" and flow["image"] == {"url": "https://example.com/w.png"}
@@ -520,59 +523,24 @@ def test_manifest_refuses_a_relation_repeated_from_the_other_side(second: str) -
     assert "duplicate relation" in str(exc.value)
 
 
-# --- a workflow id of 33 to 48 characters: allowed by the SDK's rule, refused under the older one ----
+def test_a_restarted_sandbox_stamps_new_objects_after_what_its_file_holds(tmp_path: Path) -> None:
+    """`timestamp-precision` rounds times up, so the file may hold times ahead of the real clock;
+    a sandbox opened on it again (a new clock) must still stamp new versions after them, or the
+    newest version would read as an older one."""
+    import time
 
-LONG_WORKFLOW = "auto-annotate-every-new-input-of-the-park"  # 41 characters
+    from reconciler.sandbox.wire import rfc3339
 
-
-def _with_workflow(workflow_id: str) -> str:
-    return textwrap.dedent(f"""\
-        version: 1
-        app: {{id: quirky, default_workflow: {workflow_id}}}
-        concepts:
-          - {{id: dog}}
-        models:
-          - {{id: gt, type: concept-thresholder, comparator: GREATER_THAN, thresholds: {{dog: 0.6}}}}
-          - {{id: writer, type: annotation-writer, annotation_status: SUCCESS}}
-        workflows:
-          - id: {workflow_id}
-            nodes:
-              - {{id: gt, model: gt}}
-              - {{id: write, model: writer, inputs: [gt]}}
-        """)
-
-
-def test_a_long_workflow_id_is_noted_in_the_plan_and_applies_where_the_api_allows_it(tmp_path: Path) -> None:
-    assert 32 < len(LONG_WORKFLOW) <= 48
-    h = Harness(tmp_path)
-    desired = h.desired("long.yaml", _with_workflow(LONG_WORKFLOW))
-    notes = h.plan(desired).notes
-    assert [str(n.key) for n in notes if n.key] == [f"workflow/{LONG_WORKFLOW}"]
-    assert "41 characters" in notes[0] and "capped at 32" in notes[0]
-    assert h.plan(h.desired("short.yaml", _with_workflow("auto-annotate"))).notes == ()
-    # a plan limited to a model keeps no note about the workflow
-    assert not any(n.key for n in h.plan(desired, targets=["model/gt"]).notes)
-    h.apply(desired)  # the normal sandbox takes 48, as the SDK's rule says
-    again = h.plan(desired)
-    assert again.empty and again.notes == ()  # nothing to create, nothing to warn about
-    h.sandbox.close()
-
-
-def test_under_the_32_character_reading_apply_stops_at_the_workflow_and_a_shorter_id_converges(tmp_path: Path) -> None:
-    from reconciler.core.errors import ApplyError
-
-    h = Harness(tmp_path, quirks=[Q.WORKFLOW_ID_32])
-    desired = h.desired("long.yaml", _with_workflow(LONG_WORKFLOW))
-    with pytest.raises(ApplyError) as failed:
-        h.apply(desired)
-    assert "22104" in str(failed.value) or "longer than 32" in str(failed.value)
-    live = h.live("quirky")
-    assert live is not None and {c.id for c in live.concepts} == {"dog"}  # what came before is kept
-    assert {m.id for m in live.models} == {"gt", "writer"} and live.workflows == ()
-    short = h.desired("short.yaml", _with_workflow("auto-annotate"))
-    h.apply(short)
-    after = h.plan(short)
-    assert after.empty and after.notes == ()
-    live = h.live("quirky")
-    assert live is not None and live.app.default_workflow == "auto-annotate"
-    h.sandbox.close()
+    db = str(tmp_path / "s.sqlite")
+    first = Sandbox(db, quirks=[Q.TIMESTAMP_PRECISION], training_delay_s=0)
+    ahead = rfc3339(time.time() + 5)  # a time the last run stamped, ahead of the real clock
+    with first.store.transaction() as tx:
+        tx.insert("someone", "elsewhere", "app", "elsewhere", {"id": "elsewhere", "created_at": ahead})
+    first.close()
+    again = Sandbox(db, quirks=[Q.TIMESTAMP_PRECISION], training_delay_s=0)
+    raw = httpx.Client(transport=httpx.WSGITransport(app=again), base_url="http://sandbox.local",
+                       headers={"Authorization": f"Key {DEFAULT_KEY}"})
+    raw.post(f"/v2/users/{DEFAULT_USER}/apps", json={"apps": [{"id": "app1"}]})
+    made = raw.get(f"/v2/users/{DEFAULT_USER}/apps/app1").json()["app"]["created_at"]
+    assert timestamp_key(made) > timestamp_key(ahead), (made, ahead)
+    again.close()

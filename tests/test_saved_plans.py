@@ -89,7 +89,7 @@ def test_every_plan_format_names_endpoint_and_user(capsys, tmp_path):
     doc = json.loads(js)
     assert doc["format_version"] == 1 and doc["endpoint"] == where and doc["app"]["user_id"] == "sandbox"
     saved = json.loads(saved_plan(capsys, tmp_path).read_text())
-    assert saved["endpoint"] == where and saved["user_id"] == "sandbox" and saved["format_version"] == 2
+    assert saved["endpoint"] == where and saved["user_id"] == "sandbox" and saved["format_version"] == 3
     assert saved["fingerprint"] == bound_fingerprint(where, "sandbox", "park-activity", saved["live_fingerprint"])
 
 
@@ -187,7 +187,9 @@ def _deep(n: int) -> str:
     (lambda t: json.dumps({**json.loads(t), "notes": [{}]}), "notes[0] should be a str"),
     (lambda t: t.replace('"op": "create"', '"op": "explode"', 1), "unknown action op 'explode'"),
     (lambda t: t.replace('"kind": "concept"', '"kind": "dragon"', 1), "malformed action"),
-    (lambda t: t.replace('"format_version": 2', '"format_version": 1', 1), "format_version 1"),
+    (lambda t: t.replace('"format_version": 3', '"format_version": 1', 1), "format_version 1"),
+    # format 2 stored no live state: its notes and configuration words cannot be checked
+    (lambda t: t.replace('"format_version": 3', '"format_version": 2', 1), "format_version 2"),
 ])
 def test_malformed_saved_plan_is_one_line(capsys, tmp_path, mangle, needle):
     plan = saved_plan(capsys, tmp_path)
@@ -276,3 +278,110 @@ def test_sandbox_is_found_upwards_from_the_manifest_like_git(capsys, tmp_path, m
         assert code == 0, err
         assert f"data in {here}; the .reconciler/ next to the manifest" in err, (verb, err)
     assert not (tmp_path / ".reconciler").exists()
+
+
+# --- issue 20, finding 6: what show prints is what apply does, derived from verified content ------
+
+REPOINT = """version: 1
+app:
+  id: repoint-app
+  default_workflow: wf
+concepts:
+  - id: walker
+models:
+  - id: gt
+    type: concept-thresholder
+    comparator: GREATER_THAN
+    thresholds:
+      walker: {walker}
+workflows:
+  - id: wf
+    nodes:
+      - id: gt
+        model: gt
+"""
+
+
+def _repoint_plan(capsys, tmp_path) -> tuple[Path, str]:
+    """A saved plan repointing workflow wf from gt's 0.9 version back to its 0.5 one, and the text
+    `plan` printed for it."""
+    manifest = tmp_path / "m.yaml"  # one file, edited: one owner (the file's name) throughout
+    for walker in ("0.5", "0.9"):
+        manifest.write_text(REPOINT.format(walker=walker))
+        code, _, err = run(capsys, "apply", manifest, "--auto-approve")
+        assert code == 0, err
+    manifest.write_text(REPOINT.format(walker="0.5"))
+    out = tmp_path / "plan.json"
+    code, text, err = run(capsys, "plan", manifest, "--out", out)
+    assert code == 0 and "        thresholds.walker: 0.9 → 0.5\n" in text, text + err
+    return out, text
+
+
+def _edited(doc, where: str):
+    if where == "version_changes":
+        change = doc["actions"][0]["version_changes"][0]["changes"][0]
+        assert change["after"] == 0.5
+        change["after"] = 0.99
+    elif where == "new note":
+        doc["notes"].append("all good \x1b[2A\x1b[J")
+    elif where == "note text":
+        doc["notes"] = ["reviewed by security"]
+    elif where == "reason":
+        doc["actions"][0]["reason"] = "harmless"
+
+
+@pytest.mark.parametrize("where", ["version_changes", "new note", "note text", "reason"])
+def test_unverified_content_of_a_saved_plan_is_refused_by_show_and_apply(capsys, tmp_path, where):
+    plan, _ = _repoint_plan(capsys, tmp_path)
+    _rewrite(plan, lambda doc: _edited(doc, where))
+    for verb in (["show", plan], ["show", plan, "--markdown"], ["show", plan, "--json"], ["apply", plan]):
+        code, out, err = run(capsys, *verb)
+        if "--json" in verb:  # no plan shown: only the error, as JSON (issue 21: errors on stdout too)
+            assert code == 1 and set(json.loads(out)) == {"format_version", "error"}, (verb, out)
+        else:
+            assert code == 1 and out == "", (verb, out)
+        one_line_error(err, f"{plan} is not a usable saved plan: its actions, their configuration changes or its "
+                            "notes are not what its manifest and live state give (was it edited?)")
+    code, out, _ = run(capsys, "plan", tmp_path / "m.yaml", "--detailed-exitcode")
+    assert code == 2, "nothing was applied"
+
+
+def test_show_prints_the_plan_derived_from_the_file_and_apply_does_exactly_that(capsys, tmp_path):
+    plan, text = _repoint_plan(capsys, tmp_path)
+    assert run(capsys, "show", plan) == (0, text, "")
+    code, out, err = run(capsys, "apply", plan)
+    assert code == 0 and out.startswith(text), out + err
+    code, out, _ = run(capsys, "plan", tmp_path / "m.yaml", "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_a_live_state_edited_with_its_fingerprint_is_shown_as_derived_and_refused_by_apply(capsys, tmp_path):
+    from reconciler.api.live import fingerprint
+    from reconciler.planning.serialize import state_from_dict
+
+    plan, _ = _repoint_plan(capsys, tmp_path)
+
+    def lie(doc):  # the live 0.9 version "was" 0.3: the words would say 0.3 → 0.5
+        for m in doc["live"]["models"]:
+            for v in m["versions"]:
+                if v["config"].get("thresholds", {}).get("walker") == pytest.approx(0.9):
+                    v["config"]["thresholds"]["walker"] = 0.3
+        doc["live_fingerprint"] = fingerprint(state_from_dict(doc["live"]))
+        doc["actions"][0]["version_changes"][0]["changes"][0]["before"] = 0.3
+        _rebind(doc)
+
+    _rewrite(plan, lie)
+    code, out, _ = run(capsys, "show", plan)
+    assert code == 0 and "thresholds.walker: 0.3 → 0.5" in out  # consistent with the live state it carries
+    code, out, err = run(capsys, "apply", plan)
+    assert code == 1 and out == ""
+    one_line_error(err, "changed since the plan")  # the real live app is not that one
+
+
+def test_a_live_state_that_does_not_have_its_fingerprint_is_refused(capsys, tmp_path):
+    plan, _ = _repoint_plan(capsys, tmp_path)
+    _rewrite(plan, lambda doc: doc["live"]["app"].update(description="edited"))
+    for verb in (["show", plan], ["apply", plan]):
+        code, _, err = run(capsys, *verb)
+        assert code == 1
+        one_line_error(err, "its live state does not have its live fingerprint (was it edited?)")

@@ -215,3 +215,124 @@ def test_a_pat_inside_values_the_api_returns_is_masked_in_every_output_and_file(
     shown = "\n".join(outputs + files)
     assert "key *** oops" in shown, "the description is shown, with the PAT masked"
     assert "key *** oops" in files[1], files[1][:800]
+
+
+# --- issue 20, findings 7 and 8: escaped forms, a PAT in a bad URL, record, a PAT too short ---------
+
+QUOTED_PAT = 'Zq9sec"ret\\PAT-0d5c8e1f9a7b'  # a " and a \: JSON writes it as Zq9sec\"ret\\PAT-...
+
+
+def _forms_of(pat: str) -> list[str]:
+    return [pat, json.dumps(pat)[1:-1], repr(pat)[1:-1]]
+
+
+def test_a_pat_echoed_by_the_server_is_masked_in_its_json_escaped_form_too(tmp_path, capsys, monkeypatch):
+    for var in ("CLARIFAI_PAT", "CLARIFAI_API_BASE", "CLARIFAI_USER_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    sandbox = Sandbox(str(tmp_path / "s.sqlite"), keys={QUOTED_PAT: "sandbox"}, training_delay_s=0)
+    (tmp_path / "pat").write_text(QUOTED_PAT + "\n")
+    with running_server(sandbox) as url:
+        client = Client(url, QUOTED_PAT, rate_limit=0)
+        client.post("/v2/users/me/apps", {"apps": [{"id": "park-activity", "description": f"key {QUOTED_PAT} oops",
+                                                    "metadata": {"note": QUOTED_PAT}}]})
+        client.close()
+        conn = ["--api-base", url, "--pat-file", str(tmp_path / "pat")]
+        outputs = []
+        for extra in (["--json"], ["--markdown"], [], ["--out", str(tmp_path / "plan.json")]):
+            assert main(["plan", str(EXAMPLE), *conn, *extra]) == 0
+            outputs += list(capsys.readouterr())
+        assert main(["drift", str(EXAMPLE), *conn, "--json"]) == 2
+        outputs += list(capsys.readouterr())
+        assert main(["export", "--app", "park-activity", *conn, "-o", str(tmp_path / "e.yaml")]) == 0
+        outputs += list(capsys.readouterr())
+    sandbox.close()
+    files = [(tmp_path / "plan.json").read_text(), (tmp_path / "e.yaml").read_text()]
+    for text in outputs + files:
+        for form in _forms_of(QUOTED_PAT):
+            assert form not in text, f"the PAT leaked as {form!r}"
+    assert json.loads(outputs[0])["actions"], "plan --json is still JSON"
+    assert "key *** oops" in json.loads(outputs[0])["actions"][0]["changes"][0]["before"]
+    # the saved plan and the export are still what the tool reads back: valid JSON and YAML
+    assert json.loads(files[0])["kind"] == "reconciler-plan"
+    assert main(["validate", str(tmp_path / "e.yaml")]) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("base", ["http://u:{pat}@[::1", "http://{pat}@127.0.0.1:abc", "http://[{pat}]/",
+                                  "http://u:{pat}@127.0.0.1:9", "http://127.0.0.1:9/{pat}\nx"])
+def test_a_pat_inside_a_malformed_api_base_is_never_printed(base, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLARIFAI_PAT", SECRET_PAT)
+    monkeypatch.chdir(tmp_path)
+    code = main(["plan", str(EXAMPLE), "--api-base", base.format(pat=SECRET_PAT)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: --api-base '") and "is not a usable URL" in err, err
+    assert "***" in err
+    _no_secret(out, err)
+
+
+def test_record_never_writes_a_pat_a_server_returns_as_an_input_id(tmp_path):
+    from e2e import Harness
+
+    from reconciler.annotate.record import RecordOptions, record
+
+    h = Harness(tmp_path)
+    desired = h.desired(EXAMPLE)
+    h.apply(desired)
+    base = h.base("park-activity")
+    ids = ["in-ok", SECRET_PAT]  # an input whose id is the PAT (made by someone, or echoed)
+    h.client.post(base + "/inputs", {"inputs": [{"id": i, "data": {"image": {"url": f"https://x.example/{n}.jpg"}}}
+                                                for n, i in enumerate(ids)]})
+    lines: list[str] = []
+    out = tmp_path / "p.jsonl"
+    record(h.client, desired, RecordOptions(predictions=str(out), input_ids=tuple(ids)), progress=lines.append)
+    text = out.read_text()
+    assert SECRET_PAT not in text and "in-ok" in text
+    assert any("left out an output whose input or concept id holds the PAT" in line for line in lines)
+    h.sandbox.close()
+
+
+@pytest.mark.parametrize("pat", ["a", "x1", "1234567"])
+@pytest.mark.parametrize("source", ["env", "pat-file"])
+def test_a_pat_too_short_to_be_one_is_refused_in_one_line_before_any_request(pat, source, served, capsys,
+                                                                                 monkeypatch):
+    sandbox, url, tmp = served
+    argv = ["plan", str(EXAMPLE), "--api-base", url]
+    if source == "env":
+        monkeypatch.setenv("CLARIFAI_PAT", pat)
+        named = "the CLARIFAI_PAT environment variable"
+    else:
+        (tmp / "short").write_text(pat + "\n")
+        argv += ["--pat-file", str(tmp / "short")]
+        named = f"the PAT in {tmp / 'short'}"
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.splitlines() == [f"error: {named} is {len(pat)} character(s) long: too short to be a PAT (Clarifai's "
+                                "are 32 characters; at least 8 are needed); check the value (not shown here)"]
+    assert "***" not in err and len(sandbox.request_log) == 0
+
+
+def test_redaction_never_changes_what_apply_recognises_in_a_server_error():
+    """A PAT that is part of a word ("a" in "duplicate") is redacted from the error shown, but
+    the outcome is recognised from the server's words as sent: a duplicate stays a duplicate."""
+    from reconciler.apply.base import _is_duplicate, _is_not_found
+
+    class Dup:
+        def __call__(self, environ, start_response):
+            body = json.dumps({"status": {"code": 40003, "description": "Invalid request",
+                                          "details": "Duplicate concept id: 'walker' already exists",
+                                          "req_id": "r1"}}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+
+    with running_server(Dup()) as url:  # type: ignore[arg-type]
+        for pat in ("a", "plicat", "already"):
+            client = Client(url, pat, rate_limit=0, max_retries=0)
+            with pytest.raises(ApiError) as info:
+                client.post("/v2/users/me/apps/x/concepts", {"concepts": [{"id": "walker"}]})
+            client.close()
+            err = info.value
+            assert pat not in str(err) and "***" in str(err)  # shown redacted
+            assert _is_duplicate(err) and not _is_not_found(err), pat  # recognised as sent

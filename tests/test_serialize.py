@@ -49,9 +49,9 @@ def test_plan_file_with_app_create_round_trips():
     assert plan_from_file_dict(_json_round(plan_to_file_dict(plan))) == plan
 
 
-_TOP = {"kind": "reconciler-plan", "format_version": 2, "endpoint": "https://api.clarifai.com",
+_TOP = {"kind": "reconciler-plan", "format_version": 3, "endpoint": "https://api.clarifai.com",
         "app_id": "a", "user_id": None, "live_fingerprint": "", "fingerprint": "", "targets": [],
-        "desired": {"app": {"id": "a"}}, "actions": [], "notes": []}
+        "desired": {"app": {"id": "a"}}, "live": None, "actions": [], "notes": []}
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -59,7 +59,7 @@ _TOP = {"kind": "reconciler-plan", "format_version": 2, "endpoint": "https://api
     ({"kind": "reconciler-plan", "format_version": 99}, "format_version 99"),
     # format 1 did not record the endpoint: refused, not applied anywhere
     ({"kind": "reconciler-plan", "format_version": 1, "app_id": "a"}, "format_version 1"),
-    ({"kind": "reconciler-plan", "format_version": 2, "endpoint": "x"}, "missing 'app_id'"),
+    ({"kind": "reconciler-plan", "format_version": 3, "endpoint": "x"}, "missing 'app_id'"),
     ({**_TOP, "desired": {"app": {}}}, "malformed app"),
 ])
 def test_malformed_plan_files_are_one_line_errors(bad, message):

@@ -192,3 +192,14 @@ def test_no_warning_when_a_node_is_recorded(capsys):
     assert main(["simulate", str(AA / "manifest.yaml"), "--predictions", str(AA / "predictions.jsonl"), "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == "" and json.loads(out)["warnings"] == []
+
+
+def test_a_sweep_writes_no_chart_unless_asked(tmp_path, monkeypatch, capsys):
+    """simulate --sweep prints its table; a chart file appears only with --svg (issue 23)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", str(AA / "manifest.yaml"), "--predictions", str(AA / "predictions.jsonl"), "--sweep", "walker=0.5:1:0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "walker" in out and "Wrote the chart" not in out
+    assert not list(tmp_path.rglob("*.svg"))
+    assert main(["simulate", str(AA / "manifest.yaml"), "--predictions", str(AA / "predictions.jsonl"), "--svg", "x.svg"]) == 1
+    assert "give --sweep" in capsys.readouterr().err

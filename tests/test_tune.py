@@ -189,7 +189,7 @@ def test_write_refuses_a_threshold_given_by_a_variable(park: dict[str, Path], ca
     code, out, err = run(capsys, "tune", m, "--predictions", park["preds"], "--labels", park["labels"],
                          "--target-precision", 0.95, "--write")
     assert code == 1 and m.read_text() == text
-    assert err.count("\n") == 1 and "not a plain number" in err and f"{m}:57:15:" in err, err
+    assert err.count("\n") == 1 and "not a plain number" in err and f"{m}:58:15:" in err, err  # the example's walker threshold
 
 
 # --- bad input: one line, exit 1 ----------------------------------------------------------------

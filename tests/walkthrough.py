@@ -1,5 +1,6 @@
 """The auto-annotation walkthrough built by RAW API calls, in the order of the documented
-walkthrough (REFERENCE.md §5.2/5.3): concepts, relations to clarifai/main, a synonym mapper,
+walkthrough (REFERENCE.md §5.2/5.3), as today's API takes it (each model bare, then its version):
+concepts, relations to clarifai/main, a synonym mapper,
 greater-/less-than thresholders, SUCCESS/PENDING annotation writers, the workflow, then PATCH the
 app's default workflow. Nothing here uses this tool's manifest or planner."""
 
@@ -29,7 +30,11 @@ def build_walkthrough(client: Any, user: str, app_id: str = APP) -> dict[str, st
     versions: dict[str, str] = {}
 
     def model(body: dict[str, Any]) -> None:
-        out = client.post(f"{base}/models", {"model": body})
+        # today's API: PostModels makes the model only; its configuration goes in with
+        # PostModelVersions, whose answer names the version to pin (Clarifai/docs
+        # model-version-endpoints.md; clarifai-python `clarifai/client/app.py`)
+        client.post(f"{base}/models", {"model": {k: v for k, v in body.items() if k != "output_info"}})
+        out = client.post(f"{base}/models/{body['id']}/versions", {"model_versions": [{"output_info": body["output_info"]}]})
         versions[body["id"]] = out["model"]["model_version"]["id"]
 
     # 3. the synonym mapper

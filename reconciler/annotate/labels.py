@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.fileio import read_regular_text
 
 Absent = Literal["negative", "unknown"]
 ABSENT_READINGS: tuple[str, ...] = ("negative", "unknown")
@@ -60,7 +61,7 @@ class Labels:
 def load(path: str | Path) -> Labels:
     p = str(path)
     try:
-        text = Path(p).read_text(encoding="utf-8")
+        text = read_regular_text(p)  # a FIFO or device is refused, not waited on
     except FileNotFoundError:
         raise ReconcilerError(f"{p}: no such labels file") from None
     except (OSError, UnicodeDecodeError) as err:

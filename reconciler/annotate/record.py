@@ -18,7 +18,10 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
   `predictions.parse` reads -- appended and flushed line by line, so an interrupted run keeps every
   line written. Re-running skips (input, model) pairs already in the file; a torn last line (an
-  interrupted write) is dropped first. Rate limiting, retries and redaction are the client's.
+  interrupted write) is dropped first. The file is checked whole before any request and before a
+  byte of it changes (`check_predictions_file`): one that is not a predictions file (not UTF-8, a
+  line that is neither a prediction nor the torn start of one, a FIFO or a device) is refused and
+  left as it was. Rate limiting, retries and redaction are the client's.
 - Labels (`--labels`): from ListAnnotations (`list_all_annotations=true`, paged), the SUCCESS
   annotations (24150) a person made -- no model version -- or reviewed -- written by one of the
   manifest's review writers (PENDING and similar statuses; any of their versions), whose status a
@@ -32,12 +35,14 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
   annotations on one input: the most recently modified wins per concept. One line per labelled
   input; concepts of other apps are left out. The labels file is rewritten whole (temp file +
-  rename), since reviews change over time.
+  rename), since reviews change over time; an existing file that is not a labels file is refused
+  first, untouched.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +53,7 @@ from reconciler.annotate.operators import REVIEW_STATUSES
 from reconciler.api.client import Client
 from reconciler.api.transport import api_path
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.fileio import write_atomic
+from reconciler.core.fileio import open_append, read_regular, write_atomic
 from reconciler.core.modeltypes import ANNOTATION_STATUSES, OPERATOR_TYPES, WRITER, canonical_type
 from reconciler.core.state import State, Workflow
 from reconciler.planning.graph import select_workflow
@@ -128,25 +133,77 @@ def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, An
     return items[: opts.limit] if opts.limit else items
 
 
-def _done(path: str) -> set[tuple[str, str]]:
-    """(input, model) pairs already in OUT; drops a torn last line first."""
+@dataclass(frozen=True)
+class Existing:
+    """What `--predictions` already holds, checked whole before a byte of it is changed."""
+
+    done: frozenset[tuple[str, str]] = frozenset()  #: (input, model) pairs recorded
+    cut: int | None = None  #: the length to cut the file to first: a torn last line is dropped
+    newline: bool = False  #: the last line is whole but has no newline yet
+
+
+#: A line this module writes starts so (json.dumps of {"input": ..., "model": ..., "concepts": ...}).
+_LINE_START = '{"input": '
+
+
+def _torn(last: str) -> bool:
+    """`last` (a last line with no newline) is the start of a line this module writes, cut short."""
+    if not (_LINE_START.startswith(last) or last.startswith(_LINE_START)):
+        return False
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        json.loads(last)
+    except ValueError:
+        return True
+    return False  # whole JSON: not torn, just wrong
+
+
+def _left_as_is(path: str, why: str) -> ReconcilerError:
+    return ReconcilerError(f"{why}; not a predictions file, so {path} was left as it was")
+
+
+def check_predictions_file(path: str) -> Existing:
+    """The predictions file at `path` as it is (see `Existing`). Anything that is not a predictions
+    file -- not UTF-8, a bad line, a FIFO or device -- is refused, the file untouched: only a torn
+    last line (the start of a line this module writes, cut by an interrupted write) is dropped."""
+    try:
+        data = read_regular(path)  # a FIFO is refused, never waited on
     except FileNotFoundError:
-        return set()
+        return Existing()
     except OSError as err:
-        raise ReconcilerError(f"cannot read {path}: {err.strerror}") from None
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
+        raise ReconcilerError(f"cannot read {path}: {err.strerror or err}") from None
     try:
-        existing = predictions_mod.parse(data.decode("utf-8"), path)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ReconcilerError(f"{path}: not UTF-8 text; not a predictions file") from None
-    return {(p.input, p.model) for p in existing.lines}
+        raise _left_as_is(path, f"{path}: not UTF-8 text") from None
+    complete, _sep, last = text.rpartition("\n")
+    complete += _sep
+    try:
+        existing = predictions_mod.parse(text, path)
+        return Existing(frozenset((p.input, p.model) for p in existing.lines), newline=bool(last))
+    except predictions_mod.PredictionsError as err:
+        if not (err.line == text.count("\n") + 1 and _torn(last)):
+            raise _left_as_is(path, str(err)) from None
+    try:
+        existing = predictions_mod.parse(complete, path)
+    except predictions_mod.PredictionsError as err:
+        raise _left_as_is(path, str(err)) from None
+    return Existing(frozenset((p.input, p.model) for p in existing.lines), cut=len(complete.encode("utf-8")))
+
+
+def check_labels_file(path: str) -> None:
+    """`--labels OUT` is rewritten whole: an existing file must be a labels file (or empty)."""
+    try:
+        text = read_regular(path).decode("utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise ReconcilerError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"{path}: not UTF-8 text; not a labels file, so it was left as it was") from None
+    try:
+        labels_mod.parse(text, path)
+    except labels_mod.LabelsError as err:
+        raise ReconcilerError(f"{err}; not a labels file, so {path} was left as it was") from None
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -170,14 +227,21 @@ def record_predictions(
     out_path: str,
     batch_size: int,
     progress: Callable[[str], None],
+    existing: Existing | None = None,
 ) -> tuple[int, int]:
     """(lines written, pairs skipped as already recorded)."""
-    done = _done(out_path)
+    if existing is None:
+        existing = check_predictions_file(out_path)
+    done = existing.done
     written = skipped = 0
     try:
-        fh = open(out_path, "a", encoding="utf-8")
+        fh = open_append(out_path)
+        if existing.cut is not None:
+            os.ftruncate(fh.fileno(), existing.cut)  # the torn last line only: checked above
+        elif existing.newline:
+            fh.write(b"\n")
     except OSError as err:
-        raise ReconcilerError(f"cannot write {out_path}: {err.strerror}") from None
+        raise ReconcilerError(f"cannot write {out_path}: {err.strerror or err}") from None
     with fh:
         for t in targets:
             todo = [i for i in inputs if (i.get("id", ""), t.key) not in done]
@@ -190,7 +254,11 @@ def record_predictions(
                     raise ReconcilerError(f"PostModelOutputs for {t.key} returned {len(outputs)} outputs for {len(batch)} inputs")
                 for inp, output in zip(batch, outputs):
                     iid = ((output.get("input") or {}).get("id")) or inp["id"]
-                    fh.write(json.dumps({"input": iid, "model": t.key, "concepts": _concepts_of(output)}) + "\n")
+                    line = {"input": iid, "model": t.key, "concepts": _concepts_of(output)}
+                    if client.holds_pat(line):  # an id the server made of the PAT: never written
+                        progress(f"record: {t.key}: left out an output whose input or concept id holds the PAT")
+                        continue
+                    fh.write((json.dumps(line) + "\n").encode("utf-8"))
                     fh.flush()  # an interrupted run keeps every line written
                     written += 1
                 n += len(batch)
@@ -251,7 +319,7 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
     lines = [
         labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
         for i in inputs
-        if by_input.get(i.get("id", ""))
+        if by_input.get(i.get("id", "")) and not client.holds_pat(i.get("id", ""))  # never write the PAT
     ]
     try:
         write_atomic(out_path, "".join(line + "\n" for line in lines))
@@ -262,12 +330,15 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
 
 def record(client: Client, state: State, opts: RecordOptions, progress: Callable[[str], None] = lambda _m: None) -> str:
     opts.check()
+    existing = check_predictions_file(opts.predictions)  # before any request, and before changing it
+    if opts.labels:
+        check_labels_file(opts.labels)
     wf = select_workflow(state, opts.workflow)
     base = client.app_path(state.app.id, state.user_id)
     targets = _targets(client, state, wf)
     inputs = _inputs(client, base, opts)
     progress(f"record: {len(inputs)} input(s), model(s): {', '.join(t.key for t in targets)}")
-    written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress)
+    written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress, existing)
     summary = f"Recorded {written} prediction(s) to {opts.predictions}" + (f" ({skipped} already there)" if skipped else "")
     if opts.labels:
         n = record_labels(client, state, inputs, opts.labels)

@@ -32,9 +32,11 @@ Contract:
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +47,7 @@ import httpx
 
 from reconciler.api.paging import MAX_PER_PAGE, list_all
 from reconciler.api.secrets import Secret, check_pat
-from reconciler.api.status import SUCCESS, interpret
+from reconciler.api.status import SUCCESS, interpret, outcome_words
 from reconciler.api.transport import (
     RETRY_EXC,
     UNSENT_EXC,
@@ -104,8 +106,18 @@ class Client:
         self.label = label or self.base_url  # what messages call this endpoint
         #: told one line before each retry's wait ("... retrying (n/5) in Xs"): the CLI prints it
         self.on_retry = on_retry
+        #: told the same as data (method, path, attempt, max_retries, code, http_status, wait_s,
+        #: reason): `apply --json`'s `retry` events
+        self.on_retry_event: Callable[[dict[str, Any]], None] | None = None
         self.stats = Stats()
+        #: called with (method, path, params, request body, response) after every response
+        #: received, before it is interpreted: `probe` records raw answers through it
+        self.observe: Callable[[str, str, dict[str, Any] | None, dict[str, Any] | None, httpx.Response], None] | None = None
         self._sleep, self._clock = sleep, clock
+        #: set while an apply runs (`apply.scheduler`): once it is set, a retry's wait ends at once
+        #: and the request gives up with its last failure, so a stopping apply never waits on it
+        self.stop: threading.Event | None = None
+        #: the limit is per user: a project's apps on one credential share it (`for_user`)
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False
@@ -122,6 +134,14 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def for_user(self, user_id: str | None) -> Client:
+        """A copy of this client acting for `user_id`, with its own retry callbacks, sharing the
+        connection pool, rate limiter, PAT and request counts (several apps of a project on one
+        credential share them); closing the original closes it."""
+        other = copy.copy(self)
+        other.user_id = user_id
+        return other
+
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r}, user_id={self.user_id!r}, pat='***')"
 
@@ -129,6 +149,18 @@ class Client:
         """`text` with the PAT replaced by ***: for anything echoed from a server or an exception."""
         pat = self._pat.reveal()
         return text.replace(pat, "***") if pat else text
+
+    def holds_pat(self, value: Any) -> bool:
+        """Whether this client's PAT shows in `value`: a str, or any key or string of a JSON-like
+        value (a record must not write an input or concept id a server built from it)."""
+        pat = self._pat.reveal()
+        if isinstance(value, str):
+            return bool(pat) and pat in value
+        if isinstance(value, dict):
+            return any(self.holds_pat(k) or self.holds_pat(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return any(self.holds_pat(v) for v in value)
+        return False
 
     def _scrub(self, obj: Any) -> Any:
         """A JSON value with the PAT redacted from every string (error bodies kept for callers)."""
@@ -243,6 +275,8 @@ class Client:
             except httpx.HTTPError as exc:  # unsupported protocol, proxy errors
                 raise self.error(f"cannot reach {self.label}: {type(exc).__name__}: {exc}", method, path) from None
             else:
+                if self.observe is not None:
+                    self.observe(method, path, params, body, resp)
                 result = interpret(method, path, resp, self.label, self.error)
                 if isinstance(result, dict):
                     self._trace(method, path, params, resp, t0, SUCCESS, result)
@@ -257,19 +291,40 @@ class Client:
             hint = retry_after(resp)
             if hint is not None:
                 delay = max(delay, min(hint, self.backoff_cap * 3))
-            if self._clock() - started + delay > self.max_retry_seconds:
+            if self._clock() - started + delay > self.max_retry_seconds or self._stopping():
                 raise self._final(failure, attempt)
             attempt += 1
+            why = (
+                "throttled"
+                if failure.http_status == 429 or failure.code == 11005
+                else ("unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
+            )
             if self.on_retry is not None:
-                why = (
-                    "throttled"
-                    if failure.http_status == 429 or failure.code == 11005
-                    else ("unreachable" if not failure.http_status else f"HTTP {failure.http_status}")
-                )
                 self.on_retry(f"  {method} {path}: {why}; retrying ({attempt}/{self.max_retries}) in {delay:.1f}s")
+            if self.on_retry_event is not None:
+                self.on_retry_event(
+                    {
+                        "method": method,
+                        "path": self.redact(path),
+                        "attempt": attempt,
+                        "max_retries": self.max_retries,
+                        "code": failure.code,
+                        "http_status": failure.http_status,
+                        "wait_s": round(delay, 3),
+                        "reason": why,
+                    }
+                )
             with self.stats._lock:
                 self.stats.slept_s += delay
-            self._sleep(delay)
+            if self.stop is not None and self._sleep is time.sleep:
+                self.stop.wait(delay)  # ends at once when the apply stops
+            else:
+                self._sleep(delay)
+            if self._stopping():
+                raise self._final(failure, attempt - 1)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def _final(self, err: ApiError, attempt: int) -> ApiError:
         if attempt:
@@ -293,6 +348,8 @@ class Client:
         if req_id:
             line += f" [req_id {req_id}]"
         details: dict[str, object] = {"response": self._scrub(body)} if body is not None else {}
+        # what the server said is recognised before anything is redacted from it
+        said = outcome_words(description, body)
         # every field echoed from the server is scrubbed, req_id included (a server can echo anything)
         return ApiError(
             self.redact(line),
@@ -303,6 +360,7 @@ class Client:
             method=method,
             path=self.redact(path),
             details=details,
+            said=said,
         )
 
     def _trace(

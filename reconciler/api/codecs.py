@@ -12,8 +12,9 @@ metadata goes through `state.read_marker`. What each item must look like is chec
 (`liveshape.check`), so a decoder never meets a field of the wrong JSON type.
 
 - `AppCodec`: the app's id, description, metadata and (read only, or `with_default`) its
-  default workflow (`default_workflow_id`, else `default_workflow.id`, kept only when it names a
-  workflow of this app: clarifai/main's base workflow reads as None).
+  default workflow (sent as the `default_workflow` object; read from `default_workflow.id`, else
+  the deprecated `default_workflow_id`, kept only when it names a workflow of this app:
+  clarifai/main's base workflow reads as None).
 - `ConceptCodec`: ``{id, name, definition?, metadata?}`` (an overwrite sends back the concept's
   metadata, which the manifest does not manage).
 - `RelationCodec`: one ConceptRelation item, ``{subject_concept?, object_concept, predicate,
@@ -59,9 +60,10 @@ def _obj(d: Mapping[str, Any], key: str) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, Any]:
-    """Metadata as written: the manifest's keys and the ownership marker naming them."""
-    return {**metadata, MARKER_KEY: make_marker(protect, metadata)}
+def metadata_with_marker(metadata: dict[str, Any], protect: bool, owner: str | None = None) -> dict[str, Any]:
+    """Metadata as written: the manifest's keys and the ownership marker naming them (and the
+    owner, when the manifest has one: `state.MARKER_KEY`)."""
+    return {**metadata, MARKER_KEY: make_marker(protect, metadata, owner)}
 
 
 # --- app --------------------------------------------------------------------------------------
@@ -69,23 +71,41 @@ def metadata_with_marker(metadata: dict[str, Any], protect: bool) -> dict[str, A
 
 class AppCodec:
     @staticmethod
-    def to_api(app: App, *, with_default: bool = False) -> dict[str, Any]:
-        """The fields apply manages; `with_default` adds ``default_workflow_id`` (the
-        set-default write sends it, app creates and updates leave the default alone)."""
+    def to_api(app: App, *, with_default: bool = False, owner: str | None = None) -> dict[str, Any]:
+        """The fields apply manages; `with_default` adds the default workflow as the proto says:
+        ``default_workflow {id, app_id, user_id}`` (`owner`, when known), not the deprecated
+        ``default_workflow_id`` (clarifai-grpc resources.proto App: "Deprecated, use
+        default_workflow instead"). App creates and updates leave the default alone."""
         out: dict[str, Any] = {
             "id": app.id,
             "description": app.description,
             "metadata": metadata_with_marker(app.metadata, False),
         }
         if with_default:
-            out["default_workflow_id"] = app.default_workflow or ""
+            out["default_workflow"] = AppCodec.default_ref(app, owner)
         return out
 
     @staticmethod
+    def default_ref(app: App, owner: str | None) -> dict[str, str]:
+        """The app's default workflow as the `default_workflow` object sends it: a workflow of
+        this app."""
+        ref = {"id": app.default_workflow or "", "app_id": app.id}
+        if owner:
+            ref["user_id"] = owner
+        return ref
+
+    @staticmethod
+    def default_of(raw: dict[str, Any]) -> str:
+        """The default workflow id an app answer shows: the `default_workflow` object's, else the
+        deprecated `default_workflow_id` (a server may show one of them only, or leave the
+        deprecated one stale: the object is the current field)."""
+        return text(_obj(raw, "default_workflow"), "id") or text(raw, "default_workflow_id")
+
+    @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, workflow_ids: set[str]) -> App:
-        _, _, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None).metadata
         dw_obj = _obj(raw, "default_workflow")
-        default = text(raw, "default_workflow_id") or text(dw_obj, "id")
+        default = AppCodec.default_of(raw)
         # The object says where the default lives; a bare id is judged by this app's workflows alone.
         elsewhere = text(dw_obj, "id") == default and text(dw_obj, "app_id") not in ("", app_id)
         if not default or elsewhere or default not in workflow_ids:
@@ -184,12 +204,13 @@ class ModelCodec:
     @staticmethod
     def to_api(m: Model) -> dict[str, Any]:
         """The model object (PostModels; PatchModels "merge" sends all but the type). Its
-        configuration goes with a version: `version_to_api`."""
+        configuration goes with a version (`version_to_api`, PostModelVersions): PostModels makes
+        no version (Clarifai/docs model-version-endpoints.md)."""
         return {
             "id": m.id,
             "model_type_id": m.type,
             "description": m.description,
-            "metadata": metadata_with_marker(m.metadata, m.protect),
+            "metadata": metadata_with_marker(m.metadata, m.protect, m.owner),
         }
 
     @staticmethod
@@ -209,9 +230,10 @@ class ModelCodec:
     @staticmethod
     def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None) -> Model:
         """A model and its versions, which the caller gives newest first (`live.list_versions`;
-        stable ties keep server order): its config and version id are the newest's."""
+        stable ties keep server order): its config and version id are the newest's. No version at
+        all (PostModels makes none) reads as ``config == {}``, ``version_id`` None."""
         mtype = modeltypes.canonical_type(text(raw, "model_type_id"))
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, owner = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         versions = tuple(ModelCodec.version_from_api(mtype, v) for v in versions_raw or [])
         latest = versions[0] if versions else None
         return Model(
@@ -222,8 +244,10 @@ class ModelCodec:
             protect=protect,
             config=dict(latest.config) if latest else {},
             managed=managed,
+            owner=owner,
             version_id=latest.id if latest else None,
             versions=versions,
+            raw=raw,
         )
 
 
@@ -271,7 +295,7 @@ class WorkflowCodec:
 
     @staticmethod
     def from_api(raw: dict[str, Any], app_id: str, owner: str) -> Workflow:
-        managed, protect, metadata = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
         nodes_raw = raw.get("nodes")
         if not nodes_raw and isinstance(raw.get("version"), dict):
             nodes_raw = raw["version"].get("nodes")
@@ -283,5 +307,6 @@ class WorkflowCodec:
             protect=protect,
             nodes=nodes,
             managed=managed,
+            owner=manager,
             raw=raw,
         )

@@ -1,7 +1,8 @@
 """Read a live Clarifai app into a `state.State` -- the same type the manifest loader produces --
 normalised so that an app just applied from a manifest compares equal to that manifest.
 
-Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | None`.
+Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | None`;
+`app_exists(client, app_id, user_id=None) -> bool` (GetApp, with the same reading of "absent").
 
 - None means the app does not exist. On the real API a missing app reads as CONN_DOES_NOT_EXIST
   (11101) or HTTP 404, or -- ambiguously -- as CONN_KEY_INVALID (11008, "Invalid API
@@ -16,9 +17,18 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   from GetModelOutputInfo, never read as empty). `Model.config` / `version_id` are the newest
   version's (by parsed `created_at`, 0-9 fractional digits, server order breaking ties), whatever
   its training status; `Model.versions` lists the versions read, newest first. Models whose
-  versions were not read have ``config == {}`` and no versions. The `output_info` of
+  versions were not read have ``config == {}`` and no versions; so does a model with no version
+  at all, a normal state on today's API (PostModels makes none: an apply cut off between
+  PostModels and PostModelVersions, or a model made in the portal), which the plan gives a
+  `new_version`. The `output_info` of
   ListModels/GetModel is never used: the real API returns only a summary there.
 - Models: only this app's (`_in_app`); ListModels may mix in clarifai/main's.
+- The app changing during the read: GetApp found it, then a listing says the app (or a model
+  ListModels just showed) does not exist -- another process created or deleted it between the two
+  requests. The read is made once more; a second such read is one ApiError line, "app X changed
+  while being read". (GetApp not finding the app is a consistent answer: None.)
+- Datasets are never read: the app lease (`apply/lease.py`) is a dataset, and so never shows in a
+  plan, drift or export.
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
   type is an ApiError naming the field, never silently read as absent.
 - Decoding each item: `codecs` (one codec per kind). Normalisation: server-owned fields
@@ -33,10 +43,16 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Relations: see `_relations` for the dedupe rule (each relation created once reads back once);
   the orientation shown may be the inverse of the one created, so the plan compares relations in
   normal form (`state.ConceptRelation.normal`).
-- Default workflow: `default_workflow_id`, else `default_workflow.id`; kept only when it names a
+- Default workflow: `default_workflow.id`, else the deprecated `default_workflow_id` (AppCodec); kept only when it names a
   workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
   their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
   default would be a perpetual diff. It reads as None.
+
+`read_input_count(client, app_id, user_id)`: the app's input count (GetInputCount), which a plan
+that changes the default workflow states (the change re-indexes the inputs).
+
+`knowledge_graph_ids(client, app_id, user_id)`: the app's knowledge graphs, read only when a
+manifest puts a relation in a named one.
 
 `fingerprint(state)` is a sha256 over everything, bookkeeping included (version ids, managed flags,
 relation server ids, versions), order-independent where order carries no meaning: for "the live app
@@ -68,6 +84,7 @@ from reconciler.core.status_codes import BY_NAME
 
 CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
 CONN_DOES_NOT_EXIST = BY_NAME["CONN_DOES_NOT_EXIST"]
+MODEL_DOES_NOT_EXIST = BY_NAME["MODEL_DOES_NOT_EXIST"]
 #: The inverse a relation shows from its object's side.
 INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
 #: Query parameters of the listings: ListModels asks not to mix in clarifai/main's models
@@ -75,11 +92,44 @@ INVERSE = {"synonym": "synonym", "hypernym": "hyponym", "hyponym": "hypernym"}
 LIST_PARAMS: dict[str, dict[str, Any]] = {"models": {"dont_fetch_from_main": True}}
 
 
+class _AppChanged(Exception):
+    """GetApp found the app, and then a listing (or a model's versions) found it, or a model just
+    listed, gone: the app changed between two requests of one read. `error`: that answer."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def read_live(
     client: Client, app_id: str, *, user_id: str | None = None, want_models: set[str] | None = None, expect_concepts: int = 0
 ) -> State | None:
     """The live app as a State, or None when it does not exist (see the module docstring).
-    ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once."""
+    ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once.
+    A read that sees the app (or a model in it) appear or vanish between its requests is made
+    once more; a second such read is an ApiError saying the app changed while being read."""
+    for attempt in (1, 2):
+        try:
+            return _read_once(client, app_id, user_id, want_models, expect_concepts)
+        except _AppChanged as changed:
+            if attempt == 2:
+                err = changed.error
+                raise ApiError(
+                    f"app {app_id} changed while being read (created or deleted by someone else during the read, "
+                    f"twice: GetApp found it, then {err.message}); run the command again",
+                    code=err.code,
+                    http_status=err.http_status,
+                    description=err.description,
+                    req_id=err.req_id,
+                    method=err.method,
+                    path=err.path,
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_once(
+    client: Client, app_id: str, user_id: str | None, want_models: set[str] | None, expect_concepts: int
+) -> State | None:
     base = client.app_path(app_id, user_id)
     workers = max(4, client.max_workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live") as pool:
@@ -109,38 +159,37 @@ def read_live(
                 return None
             _discard(lists.values())
             raise
+        f_versions: dict[str, Future[list[dict[str, Any]]]] = {}
         try:
             liveshape.check("app", raw_app, "GET", base)
             # Models and workflows first: the version reads they imply start while the (longer)
             # concept and relation listings are still coming in.
             for key in ("models", "workflows"):
                 liveshape.check(key, lists[key].result(), "GET", base + api_path(key))
-        except ApiError:
-            _discard(lists.values())
-            raise
-        owner = str(raw_app.get("user_id") or user_id or client.user_id or "")
-        if owner == "me":
-            owner = ""
-        raw_models = [m for m in lists["models"].result() if _in_app(m, app_id, owner)]
-        raw_wfs = lists["workflows"].result()
-        workflows = [WorkflowCodec.from_api(w, app_id, owner) for w in raw_wfs]
-        pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
-        model_ids = [str(m.get("id", "")) for m in raw_models]
-        wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
-        types = {str(m.get("id", "")): _str(m, "model_type_id") for m in raw_models}
-        f_versions = {mid: pool.submit(list_versions, client, base, mid, types[mid]) for mid in wanted}
-        try:
+            owner = str(raw_app.get("user_id") or user_id or client.user_id or "")
+            if owner == "me":
+                owner = ""
+            raw_models = [m for m in lists["models"].result() if _in_app(m, app_id, owner)]
+            raw_wfs = lists["workflows"].result()
+            workflows = [WorkflowCodec.from_api(w, app_id, owner) for w in raw_wfs]
+            pinned = {n.model.id for w in workflows for n in w.nodes if not n.model.external}
+            model_ids = [str(m.get("id", "")) for m in raw_models]
+            wanted = [m for m in model_ids if want_models is None or m in want_models or m in pinned]
+            types = {str(m.get("id", "")): _str(m, "model_type_id") for m in raw_models}
+            f_versions = {mid: pool.submit(list_versions, client, base, mid, types[mid]) for mid in wanted}
             for key, sub in (("concepts", "concepts"), ("concept_relations", "concepts/relations")):
                 liveshape.check(key, lists[key].result(), "GET", f"{base}/{sub}")
-        except ApiError:
+            concepts = [ConceptCodec.from_api(c) for c in lists["concepts"].result() if str(c.get("app_id") or app_id) == app_id]
+            relations = _relations(lists["concept_relations"].result(), app_id)
+            models = [
+                _model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions else None)
+                for m in raw_models
+            ]
+        except ApiError as err:
             _discard([*lists.values(), *f_versions.values()])
+            if _vanished(err):
+                raise _AppChanged(err) from None
             raise
-        concepts = [ConceptCodec.from_api(c) for c in lists["concepts"].result() if str(c.get("app_id") or app_id) == app_id]
-        relations = _relations(lists["concept_relations"].result(), app_id)
-        models = [
-            _model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions else None)
-            for m in raw_models
-        ]
     return State(
         app=AppCodec.from_api(raw_app, app_id, {w.id for w in workflows}),
         concepts=tuple(concepts),
@@ -150,6 +199,59 @@ def read_live(
         user_id=owner or user_id or client.user_id,
         source="live",
     )
+
+
+def _vanished(err: ApiError) -> bool:
+    """Whether a listing's (or a model's versions') error says that what GetApp / ListModels just
+    showed is not there: the app (CONN_DOES_NOT_EXIST 11101, or a Clarifai 404 that is not about
+    credentials) or the model (MODEL_DOES_NOT_EXIST 21200)."""
+    if err.code in (CONN_DOES_NOT_EXIST, MODEL_DOES_NOT_EXIST):
+        return True
+    return err.http_status == 404 and bool(err.code) and not _about_credentials(err.code)
+
+
+def app_exists(client: Client, app_id: str, *, user_id: str | None = None) -> bool:
+    """Whether the app exists, by GetApp, with `read_live`'s reading of a missing app (`_absent`):
+    an error that does not mean "no such app" is raised."""
+    try:
+        client.get(client.app_path(app_id, user_id))
+    except ApiError as err:
+        if _absent(client, err, app_id, user_id):
+            return False
+        raise
+    return True
+
+
+#: The InputCount fields that count an input once each (clarifai-grpc resources.proto InputCount:
+#: processed, to_process, errors, processing; the reindex* fields count the same inputs again).
+INPUT_COUNT_FIELDS = ("processed", "to_process", "errors", "processing")
+
+
+def read_input_count(client: Client, app_id: str, user_id: str | None = None) -> int:
+    """How many inputs the app has: GetInputCount (``GET .../inputs/status``, clarifai-grpc
+    SingleInputCountResponse `counts`), one request whatever the count (a ListInputs page would
+    not count). A missing field reads as 0 (proto3 JSON may leave zeros out)."""
+    path = client.app_path(app_id, user_id) + "/inputs/status"
+    answer = client.get(path)
+    counts = _shape(answer.get("counts", {}), dict, "GET", path, "counts")
+    total = 0
+    for k in INPUT_COUNT_FIELDS:
+        v = counts.get(k, 0)
+        if isinstance(v, str) and v.isdigit():  # a 64-bit-style number written as a string
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ApiError(f"GET {path}: unexpected response shape: 'counts.{k}' is not a count", method="GET", path=path)
+        total += v
+    return total
+
+
+def knowledge_graph_ids(client: Client, app_id: str, user_id: str | None = None) -> set[str]:
+    """The ids of the app's knowledge graphs (ListKnowledgeGraphs, ``GET
+    .../concepts/knowledge_graphs``, which takes no paging: clarifai-grpc ListKnowledgeGraphsRequest
+    has only user_app_id; MultiKnowledgeGraphResponse `knowledge_graphs`)."""
+    path = client.app_path(app_id, user_id) + "/concepts/knowledge_graphs"
+    graphs = _shape(client.get(path).get("knowledge_graphs", []), list, "GET", path, "knowledge_graphs")
+    return {str(g.get("id")) for g in graphs if isinstance(g, dict) and g.get("id")}
 
 
 def _pages(expect: int) -> int:
@@ -247,11 +349,7 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
         return True
     # A Clarifai answer (a parsed status) with HTTP 404 that is not about credentials. A 404
     # without a Clarifai body (an HTML page: a wrong --api-base) is an error, not "no app".
-    auth = (
-        BY_NAME["CONN_ACCOUNT_ISSUES"] <= err.code < BY_NAME["CONN_BAD_REQUEST_FORMAT"]
-        or err.code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]
-    )  # 110xx and 11200: about credentials
-    if err.http_status == 404 and err.code and not auth:
+    if err.http_status == 404 and err.code and not _about_credentials(err.code):
         return True
     if err.code != CONN_KEY_INVALID:
         return False
@@ -262,6 +360,14 @@ def _absent(client: Client, err: ApiError, app_id: str, user_id: str | None) -> 
     except ApiError:
         return False
     return all(str(a.get("id")) != app_id for a in apps)
+
+
+def _about_credentials(code: int) -> bool:
+    """110xx and 11200: the key, not the resource."""
+    return (
+        BY_NAME["CONN_ACCOUNT_ISSUES"] <= code < BY_NAME["CONN_BAD_REQUEST_FORMAT"]
+        or code == BY_NAME["CONN_AUTH_METHOD_DISABLED"]
+    )
 
 
 def _shape(value: Any, typ: type, method: str, path: str, what: str) -> Any:
@@ -314,7 +420,7 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    for res in (d["app"], *d["concepts"], *d["workflows"]):
+    for res in (d["app"], *d["concepts"], *d["models"], *d["workflows"]):
         res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))

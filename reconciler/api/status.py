@@ -21,6 +21,28 @@ from reconciler.core.status_codes import BY_NAME, NAME_OF
 
 SUCCESS = BY_NAME["SUCCESS"]
 
+#: What a status says when an object already exists, and when it does not: apply recognises a
+#: duplicate or a missing object by code AND these words (sources at `apply.base`'s codes).
+DUPLICATE_WORDS = ("duplicate", "already exist")
+NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
+OUTCOME_WORDS = DUPLICATE_WORDS + NOT_FOUND_WORDS
+
+
+def server_words(description: str, body: Any) -> str:
+    """The server's own words in an error answer, lower-cased: its status description and
+    details, never the request path (ids in it may themselves hold such words)."""
+    status = body.get("status") if isinstance(body, dict) else None
+    details = status.get("details") if isinstance(status, dict) else ""
+    return f"{description} {details if isinstance(details, str) else ''}".lower()
+
+
+def outcome_words(description: str, body: Any) -> frozenset[str]:
+    """Which `OUTCOME_WORDS` the server's own words hold: read from the raw answer, before the
+    PAT is redacted from it (`Client.error`)."""
+    text = server_words(description, body)
+    return frozenset(w for w in OUTCOME_WORDS if w in text)
+
+
 #: Every status code by name (clarifai-grpc's StatusCode enum, kept in `reconciler.core.status_codes`):
 #: a server may send `code` as a name ("CONN_THROTTLED") -- one docs example does, and protobuf's
 #: JSON mapping allows enum names -- in the top-level status and in any nested one (a model
@@ -73,13 +95,17 @@ def hourly_limit_hint(resp: httpx.Response | None) -> str:
     )
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def interpret(
     method: str, path: str, resp: httpx.Response, label: str, error: Callable[..., ApiError]
 ) -> dict[str, Any] | ApiError:
     """The success body, or the ApiError this response means (to raise or to retry)."""
     http_status = resp.status_code
-    try:
-        data = json.loads(resp.content)
+    try:  # NaN and infinities are not JSON (RFC 8259 section 6): refused, so none reaches a plan
+        data = json.loads(resp.content, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         ctype = resp.headers.get("content-type", "no content type").split(";")[0]
         kind = "an empty" if not resp.content else ("a truncated or invalid JSON" if "json" in ctype else f"a non-JSON ({ctype})")

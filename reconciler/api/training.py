@@ -17,8 +17,20 @@ MODEL_TRAINED = BY_NAME["MODEL_TRAINED"]
 MODEL_TRAINING = BY_NAME["MODEL_TRAINING"]
 MODEL_UNTRAINED = BY_NAME["MODEL_UNTRAINED"]
 MODEL_QUEUED_FOR_TRAINING = BY_NAME["MODEL_QUEUED_FOR_TRAINING"]
-#: The training family of model version statuses: 21100 (MODEL_TRAINED) to 21119.
-TRAINING_STATUS_NAMES: dict[int, str] = {code: NAME_OF[code] for code in range(MODEL_TRAINED, MODEL_TRAINED + 20)}
+#: Trained: 21100, and the deployment statuses a trained version moves on to -- 21351
+#: MODEL_DEPLOYING, 21352 MODEL_QUEUED_FOR_DEPLOYMENT ("Used when training is completed") and 21353
+#: MODEL_NOT_DEPLOYED ("Used when model spire deployment is manually taken down or due to
+#: inactivity"): the proto's comments, Clarifai/clarifai-nodejs-grpc
+#: `proto/clarifai/api/status/status_code.proto`. Such a version is reused and pointed at like a
+#: 21100 one (waiting for 21100 would wait forever).
+TRAINED = frozenset(
+    {MODEL_TRAINED, *(BY_NAME[name] for name in ("MODEL_DEPLOYING", "MODEL_QUEUED_FOR_DEPLOYMENT", "MODEL_NOT_DEPLOYED"))}
+)
+#: The training family of model version statuses: 21100 (MODEL_TRAINED) to 21119, and the
+#: trained deployment statuses above.
+TRAINING_STATUS_NAMES: dict[int, str] = {
+    code: NAME_OF[code] for code in sorted({*range(MODEL_TRAINED, MODEL_TRAINED + 20), *TRAINED})
+}
 _TRAINING_CODES = {name: code for code, name in TRAINING_STATUS_NAMES.items()}
 #: Still on its way: wait. clarifai-python-grpc `tests/common.py` (`wait_for_model_trained`, run
 #: against the real API) waits on QUEUED and TRAINING and takes anything else but TRAINED as a
@@ -60,6 +72,10 @@ NEEDS_LABELS = frozenset(
         ),
     }
 )
+
+
+def is_trained(code: int) -> bool:
+    return code in TRAINED
 
 
 def training_code(raw: Any) -> int:

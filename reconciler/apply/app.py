@@ -13,7 +13,7 @@ from reconciler.apply.base import (
     _merged_metadata,
     executes,
 )
-from reconciler.core.errors import ApiError
+from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
     App,
     Kind,
@@ -70,17 +70,35 @@ class AppExecutors(ExecutorBase):
             self._set_default_one_app(a)
 
     def _set_default_one_app(self, a: Action) -> None:
+        """PatchApps with the `default_workflow` object (the proto's field; the deprecated
+        `default_workflow_id` is not sent) and the manifest's `reindex` choice. If the answer does
+        not show the new default -- a server that honours only the deprecated field (quirk
+        default-workflow-object-ignored) -- it is sent again with both fields, so the next plan
+        does not set the default again forever; if even that does not show it, GetApp decides and
+        a default the API still does not show is one error line."""
         app = _desired(a, App)
         raw = self._live_app(a)
         kept = {k: v for k, v in _kept_app_fields(raw).items() if k not in ("default_workflow", "default_workflow_id")}
         for k in ("description", "metadata"):  # the app update (if any) ran before: keep what it wrote
             if raw.get(k) is not None:
                 kept[k] = raw[k]
-        managed = AppCodec.to_api(app, with_default=True)
-        body: dict[str, Any] = {
-            "apps": [{**kept, "id": app.id, "default_workflow_id": managed["default_workflow_id"]}],
-            "action": "overwrite",
-        }
+        item: dict[str, Any] = {**kept, "id": app.id, "default_workflow": AppCodec.default_ref(app, self._owner())}
+        body: dict[str, Any] = {"apps": [item], "action": "overwrite", "reindex": bool(app.reindex)}
         if "metadata" in kept:
             body["metadata_action"] = {"op": "overwrite"}
-        self._write("patch", self.apps_path, body)
+        if self._shows_default(self._write("patch", self.apps_path, body), app):
+            return
+        item["default_workflow_id"] = app.default_workflow or ""
+        if self._shows_default(self._write("patch", self.apps_path, body), app):
+            return
+        if AppCodec.default_of(self.client.get(self.base).get("app") or {}) != app.default_workflow:
+            raise ApplyError(
+                f"app/{app.id}: PatchApps succeeded but the app's default workflow is still not "
+                f"{app.default_workflow} (sent as default_workflow and as default_workflow_id)"
+            )
+
+    @staticmethod
+    def _shows_default(answer: dict[str, Any], app: App) -> bool:
+        apps = answer.get("apps")
+        shown = apps[0] if isinstance(apps, list) and apps and isinstance(apps[0], dict) else {}
+        return AppCodec.default_of(shown) == app.default_workflow

@@ -12,7 +12,9 @@ from typing import Any, NamedTuple, TypeVar
 
 from reconciler.api.client import Client
 from reconciler.api.codecs import metadata_with_marker
+from reconciler.api.status import DUPLICATE_WORDS, NOT_FOUND_WORDS, server_words
 from reconciler.api.transport import api_path, app_path
+from reconciler.apply.events import Emit
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
@@ -64,10 +66,12 @@ INVALID_REQUEST_CODES = frozenset(
 NOT_FOUND_CODES = frozenset(
     BY_NAME[name] for name in ("CONN_DOES_NOT_EXIST", "MODEL_DOES_NOT_EXIST", "WORKFLOW_DOES_NOT_EXIST", "INPUT_DOES_NOT_EXIST")
 )
-_DUPLICATE_WORDS = ("duplicate", "already exist")
-_NOT_FOUND_WORDS = ("does not exist", "not found", "doesn't exist")
 
 Progress = Callable[[str], None]
+
+
+def _no_events(type: str, **fields: Any) -> None:  # noqa: A002 - `Emit`'s signature
+    pass
 
 
 # --- the executor table ----------------------------------------------------------------------
@@ -127,19 +131,19 @@ class TrainingNotReady(ApplyError):
         self.line = line
 
 
-def _status_text(err: ApiError) -> str:
-    """The server's own words (status description and details), lower-cased: never the request
-    path, which holds ids that may themselves contain such words."""
-    body = err.details.get("response") if isinstance(err.details, dict) else None
-    status = body.get("status") if isinstance(body, dict) else None
-    details = status.get("details") if isinstance(status, dict) else ""
-    return f"{err.description} {details if isinstance(details, str) else ''}".lower()
+def _says(err: ApiError, words: tuple[str, ...]) -> bool:
+    """Whether the server's own words (never the request path) hold one of `words`: as the
+    client found them before redacting the PAT (`ApiError.said`), else read from the error."""
+    if err.said is not None:
+        return any(w in err.said for w in words)
+    text = server_words(err.description, err.details.get("response") if isinstance(err.details, dict) else None)
+    return any(w in text for w in words)
 
 
 def _is_duplicate(err: ApiError) -> bool:
     if err.code in DUPLICATE_CODES or err.http_status == 409:
         return True
-    if not any(w in _status_text(err) for w in _DUPLICATE_WORDS):
+    if not _says(err, DUPLICATE_WORDS):
         return False
     return err.code in INVALID_REQUEST_CODES or (400 <= err.http_status < 500 and err.http_status != 429)
 
@@ -147,7 +151,7 @@ def _is_duplicate(err: ApiError) -> bool:
 def _is_not_found(err: ApiError) -> bool:
     if err.code in NOT_FOUND_CODES or err.http_status == 404:
         return True
-    return err.code in INVALID_REQUEST_CODES and any(w in _status_text(err) for w in _NOT_FOUND_WORDS)
+    return err.code in INVALID_REQUEST_CODES and _says(err, NOT_FOUND_WORDS)
 
 
 @dataclass
@@ -170,15 +174,21 @@ class ExecutorBase:
         train_timeout_s: float = 600.0,
         poll_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        events: Emit | None = None,
+        lease_check: Callable[[], None] | None = None,
     ):
         self.client = client
         self.plan = plan
-        self.progress = progress or (lambda _msg: None)
+        #: raises (`LeaseLost`) once the app lease is lost: called before each task is started
+        self.lease_check = lease_check
+        self._say = progress or (lambda _msg: None)
+        #: structured events (`apply.events`: `apply --json`); none by default
+        self.emit: Emit = events or _no_events
         self.train_timeout_s = train_timeout_s
         self.poll_s = poll_s
         self.clock = clock  # injectable, so tests drive the training wait without waiting
-        self.sleep = sleep
+        self.sleep = sleep  # None: wait on `_stopping`, so a wait ends at once when apply stops
         self.result = ApplyResult()
         #: model id -> the one line saying why its new version cannot be used yet
         self.untrained: dict[str, str] = {}
@@ -190,14 +200,34 @@ class ExecutorBase:
         self._lock = threading.Lock()
         self._app_sent: dict[str, Any] | None = None  # the app object as this apply last wrote it
         self._gates: dict[str, list[threading.Event]] = {}  # model id -> tasks to await part-way
+        #: set on the first failure or Ctrl-C: nothing new starts, and every wait (a training
+        #: poll, a gate, a retry's backoff) ends at once
         self._stopping = threading.Event()
+        #: set on a second Ctrl-C: apply has given up; workers still unwinding print nothing more
+        self._quiet = threading.Event()
+        #: set by the first Ctrl-C (`scheduler._catch_sigint`)
+        self._interrupted = threading.Event()
         user = plan.user_id or "me"
         self.base = app_path(plan.app_id, user)
         self.apps_path = api_path("v2", "users", user, "apps")
 
+    def progress(self, line: str) -> None:
+        """One progress line, unless apply has already given up (`_quiet`)."""
+        if not self._quiet.is_set():
+            self._say(line)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` between training polls: on the stop event (so the wait ends the moment
+        apply stops), or with the injected `sleep` in tests."""
+        if self.sleep is None:
+            self._stopping.wait(seconds)
+        else:
+            self.sleep(seconds)
+
     def _defer(self, a: Action, why: str) -> None:
         self.deferred.append(_describe(a))
         self.progress(f"  deferred: {_describe(a)} ({why})")
+        self.emit("action_deferred", address=a.address, reason=why)
 
     # --- HTTP helpers ----------------------------------------------------------------------
     def _at(self, *segments: str) -> str:
@@ -275,24 +305,55 @@ WORKFLOW_KEPT = ("notes", "image", "visibility", "use_cases", "check_consents")
 
 
 def _kept_app_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    """The app's unmanaged fields and its current default workflow, to send with an overwrite."""
-    out = {k: raw[k] for k in APP_KEPT if raw.get(k) is not None}
+    """The app's unmanaged fields and its current default workflow, to send with an overwrite:
+    each default-workflow field the answer showed (the object as a reference, not the whole
+    workflow GetApp may show), so a server that honours only one of them keeps it either way."""
+    out = {k: raw[k] for k in APP_KEPT if raw.get(k) is not None and k != "image"}
+    image = image_to_send(raw.get("image"))
+    if image is not None:
+        out["image"] = image
     dw = raw.get("default_workflow")
-    if isinstance(dw, dict) and dw.get("id"):  # a reference, not the whole workflow GetApp may show
+    if isinstance(dw, dict) and dw.get("id"):
         out["default_workflow"] = {k: dw[k] for k in ("id", "user_id", "app_id") if dw.get(k)}
-    elif raw.get("default_workflow_id"):
+    if raw.get("default_workflow_id"):
         out["default_workflow_id"] = raw["default_workflow_id"]
     return out
 
 
+def image_to_send(image: Any) -> dict[str, str] | None:
+    """An app's or workflow's image as it may be sent back: only ever ``{"url": ...}``, as
+    Clarifai's SDK sends one (clarifai-python `client/app.py`, `client/user.py`: `Image(url=...)`).
+    GetApp may show the image as `hosted` {prefix, suffix, sizes} without a url, and sending that
+    back may be refused (quirk hosted-image). A hosted image becomes the url the proto documents
+    ("The URL of each hosted image can be obtained by joining the prefix, one of the sizes and
+    suffix", clarifai-grpc resources.proto HostedURL), the `orig` size when listed, unless it is
+    served only with credentials (crossorigin "use-credentials"), which the server could not fetch
+    back; then, or with no image at all, None: leave the field out."""
+    if not isinstance(image, dict):
+        return None
+    url = image.get("url")
+    if isinstance(url, str) and url:
+        return {"url": url}
+    hosted = image.get("hosted")
+    if not isinstance(hosted, dict) or hosted.get("crossorigin") == "use-credentials":
+        return None
+    prefix, suffix, sizes = hosted.get("prefix"), hosted.get("suffix"), hosted.get("sizes")
+    if not (isinstance(prefix, str) and prefix and isinstance(suffix, str) and suffix and isinstance(sizes, list) and sizes):
+        return None
+    size = "orig" if "orig" in sizes else sizes[-1]
+    if not isinstance(size, str) or not size:
+        return None
+    return {"url": "/".join((prefix.rstrip("/"), size, suffix.lstrip("/")))}
+
+
 def _marked(w: Workflow) -> dict[str, Any]:
     """A workflow's metadata as written: the manifest's keys and the ownership marker."""
-    return metadata_with_marker(w.metadata, w.protect)
+    return metadata_with_marker(w.metadata, w.protect, w.owner)
 
 
 def _merged_metadata(live_raw: dict[str, Any], desired: dict[str, Any], with_marker: dict[str, Any]) -> dict[str, Any]:
     """The user's own keys stay; keys the manifest managed before but dropped now go; the
     manifest's keys and the marker are written."""
-    previously_managed = set(read_marker(live_raw)[2])
+    previously_managed = set(read_marker(live_raw).metadata)
     keep = {k: v for k, v in live_raw.items() if k != MARKER_KEY and k not in previously_managed}
     return {**keep, **with_marker}

@@ -11,35 +11,45 @@ Contract:
 - Writes are batched where the API takes lists (concepts: at most 128 a call; relations: one call
   per subject concept; new workflows: one call). PostModels answers with a single model, so models
   are created one call each.
-- Model versions: a `create` or `new_version` records the version it made; workflow pins written
-  as ``new:<model_id>`` resolve to it. A trainable model's version must reach MODEL_TRAINED before
-  any workflow is pointed at it (bounded wait, `train_timeout_s`; README "Trainable models").
-- Trainable models follow the real API's flow: PostModels makes the model (its only version never
-  trains: MODEL_UNTRAINED), PostModelVersions makes the version that trains on the app's labelled
-  inputs. When training cannot succeed yet (no labelled data, or any other training failure),
+- Model versions: PostModels makes the model and never a version, for every type; a `create`
+  then posts its version with PostModelVersions (apply.models). A `create` or `new_version`
+  records the version it made; workflow pins written as ``new:<model_id>`` resolve to it. A
+  trainable model's version must be trained (`training.TRAINED`) before any workflow is pointed at
+  it (bounded wait, `train_timeout_s`; README "Trainable models").
+- Trainable models: the version PostModelVersions makes trains on the app's annotated inputs.
+  When training cannot succeed yet (no labelled data, or any other training failure),
   apply says so at once in one progress line naming the model's concepts, carries on with every
   action that does not depend on that model, defers the workflows pinned to its new version and
-  the default-workflow change (and, to be safe, workflow and model deletes), and ends with an
-  ApplyError (exit 1). The next apply, after the inputs are labelled, posts a new version.
+  the default-workflow change (and, to be safe, workflow and model deletes), and ends with
+  ApplyDeferred (exit 3: applied, some parts deferred). The next apply, after the inputs are
+  labelled, posts a new version.
 - Non-idempotent writes (PostModelVersions) are sent without transport-level retries: a retry of a
   request whose response was lost could create a second version. Instead, after a failure we read
   the model's versions back and reuse one that already has the desired config.
 - Ownership: every model and workflow we write carries `metadata[MARKER_KEY] = {"managed": true,
   "protect": bool, "keys": [the metadata keys the manifest manages]}`; the user's other metadata
-  keys are never sent back changed (models: PATCH action "merge"; workflows: read, merge, overwrite).
+  keys are never sent back changed, and the live managed metadata ends equal to the manifest's,
+  nested keys included (models: PATCH "remove" of what is stale, then "merge"; apps: metadata_action
+  overwrite; workflows: read, merge, overwrite).
 - Overwrites (apps, workflows, concepts) may replace the whole object on the real API, so each
   sends back, as read, the fields the manifest does not manage (`APP_KEPT`, `WORKFLOW_KEPT`, the
   app's default workflow, a concept's metadata). DELETEs whose route binds no body send none.
-- Progress goes to the `progress` callback (the CLI prints it on stderr); nothing here prints.
+- Progress goes to the `progress` callback (the CLI prints it on stderr); structured events
+  (`apply.events`: action started / finished / failed / deferred, training waits) to `events`
+  (`apply --json`); nothing here prints.
+- `lease_check` (`apply/lease.Lease.check`, from `apply/locked.py`) is called before each task
+  starts: once the app lease is lost it raises, and the apply stops there like on a failure.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.api.client import Client
 from reconciler.apply.app import AppExecutors
@@ -53,12 +63,12 @@ from reconciler.apply.base import (
     _describe,
     _desired,
     _live,
-    _trainable,
     executes,
 )
 from reconciler.apply.concepts import ConceptExecutors
+from reconciler.apply.events import Emit
 from reconciler.apply.workflows import WorkflowExecutors
-from reconciler.core.errors import ApplyError, ReconcilerError
+from reconciler.core.errors import ApplyDeferred, ApplyError, ReconcilerError
 from reconciler.core.state import (
     App,
     ConceptRelation,
@@ -78,9 +88,13 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
     def run(self) -> ApplyResult:
         """Run the plan's tasks (see `_tasks`) on a thread pool, each as soon as every task it
         depends on is done; the client's rate limiter still spaces every request. On the first
-        failure (or Ctrl-C) nothing new starts, the requests already in flight are awaited, and
-        the report names exactly the actions whose tasks finished."""
+        failure (or Ctrl-C) nothing new starts, every wait ends at once (training polls, gates,
+        retry backoffs: `_stopping`), the requests already in flight are awaited, and the report
+        names exactly the actions whose tasks finished; "apply stopped at" names the failed
+        action, or after Ctrl-C one that did not finish. A second Ctrl-C (or one after a failure)
+        quits at once, and the workers still unwinding print nothing more."""
         actions = list(self.plan.actions)
+        self._index = {id(a): i for i, a in enumerate(actions, 1)}
         tasks = _tasks(actions)
         total = len(actions)
         waiting_on = {t.index: set(t.deps) for t in tasks}
@@ -89,7 +103,10 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
             for d in t.deps:
                 dependents[d].append(t.index)
         finished: set[int] = set()
-        stop: tuple[_Task, BaseException] | None = None
+        #: the failed task and its error; (None, the interrupt) after Ctrl-C, resolved at the end
+        #: to a task that did not finish (one in flight then finishes, and prints "done", after it)
+        stop: tuple[_Task | None, BaseException] | None = None
+        in_flight_at_interrupt: set[int] = set()
         workers = self.client.max_workers
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         running: dict[Future[None], _Task] = {}
@@ -98,9 +115,22 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
         self._gates = {t.actions[0].id: [finished_event[g] for g in t.gate] for t in tasks if t.gate}
         skipped: set[int] = set()  # tasks whose every action was deferred
         n = 0
+        outer_stop, self.client.stop = self.client.stop, self._stopping  # retries' waits end on it
+        own_sigint = _catch_sigint(self)
+
+        def take_interrupt() -> None:
+            """Ctrl-C (`_catch_sigint`) becomes the stop, before any failure it caused (a training
+            wait that it ended) is taken for one."""
+            nonlocal stop, in_flight_at_interrupt
+            if stop is None and self._interrupted.is_set():
+                self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
+                stop = (None, KeyboardInterrupt())
+                in_flight_at_interrupt = {t.index for t in running.values()}
+
         try:
             while ready or running:
-                while stop is None and ready:
+                take_interrupt()
+                while stop is None and ready and not self._interrupted.is_set():
                     # tasks submitted in index order: a gated model task (see `_tasks`) is picked
                     # up by the pool only after the concept tasks it waits for
                     ready.sort(key=lambda x: x.index, reverse=True)
@@ -111,6 +141,15 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                         ready.extend(self._release(t, tasks, waiting_on, dependents))
                         continue
                     t.actions = kept
+                    if self.lease_check is not None:
+                        try:
+                            self.lease_check()  # the lease still ours: else write nothing more
+                        except ReconcilerError as lost:
+                            stop = (t, lost)
+                            break
+                    t.started = time.monotonic()
+                    for a in t.actions:
+                        self.emit("action_started", **self._action_fields(a, total))
                     running[pool.submit(self._execute, t)] = t
                 ready = []
                 if stop is not None:
@@ -118,36 +157,61 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                 if not running:
                     continue
                 try:
-                    done_now, _ = wait(running, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt as interrupt:
-                    if stop is not None and isinstance(stop[1], KeyboardInterrupt):
-                        raise  # a second Ctrl-C: stop waiting for the requests in flight
+                    # with our SIGINT handler, Ctrl-C only sets `_interrupted`: look every 0.1 s
+                    done_now, _ = wait(running, timeout=0.1 if own_sigint else None, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as interrupt:  # Ctrl-C under someone else's handler
+                    if stop is not None:
+                        raise  # a second Ctrl-C, or one while a failure winds down: quit now
                     self.progress("  interrupted: waiting for the requests in flight (Ctrl-C again to quit now)")
-                    stop = stop or (min(running.values(), key=lambda t: t.index), interrupt)
+                    stop = (None, interrupt)
+                    in_flight_at_interrupt = {t.index for t in running.values()}
+                    self._stopping.set()
                     continue
+                take_interrupt()
                 for fut in sorted(done_now, key=lambda f: running[f].index):
                     t = running.pop(fut)
                     err = fut.exception()
+                    ms = round((time.monotonic() - t.started) * 1000)
                     if isinstance(err, TrainingNotReady):
                         # the model itself was written (created / its version posted); what uses it waits
                         self.untrained[err.model_id] = err.line
                         self.progress(err.line)
+                        self.emit("training_not_ready", model=err.model_id, message=err.line)
                     elif err is not None:
                         stop = stop or (t, err)  # the first failure is the one reported
+                        for a in t.actions:
+                            why = str(err) or type(err).__name__
+                            self.emit("action_failed", **self._action_fields(a, total), duration_ms=ms, error=why)
                         continue
+                    for a in t.actions:
+                        self.emit("action_finished", **self._action_fields(a, total), duration_ms=ms)
                     finished.add(t.index)
                     finished_event[t.index].set()
-                    n += len(t.actions)
+                    first, n = n + 1, n + len(t.actions)
                     self.result.done.extend(_describe(a) for a in t.actions)
-                    self.progress(f"[{n}/{total}] {t.label}: done")
+                    # a batch counts every action it carried, in order: [1-3/13], then [4/13]
+                    count = f"{first}-{n}" if n > first else f"{n}"
+                    self.progress(f"[{count}/{total}] {t.label}: done")
                     ready.extend(self._release(t, tasks, waiting_on, dependents))
+        except BaseException:
+            self._quiet.set()  # given up: what the workers still say would print after the error
+            raise
         finally:
             self._stopping.set()
+            self.client.stop = outer_stop
+            if own_sigint:
+                signal.signal(signal.SIGINT, own_sigint)
             pool.shutdown(wait=False, cancel_futures=True)
+        unfinished = [t for t in tasks if t.index not in finished and t.index not in skipped]
+        if stop is not None and stop[0] is None and not unfinished:
+            stop = None  # Ctrl-C as the last task finished: every action was applied
         if stop is not None:
             task, err = stop
             if not isinstance(err, (ReconcilerError, KeyboardInterrupt)):
                 raise err
+            if task is None:  # interrupted: name an action that did not finish, in flight if any
+                in_flight = [t for t in unfinished if t.index in in_flight_at_interrupt]
+                task = (in_flight or unfinished)[0]
             why = f": {err}" if isinstance(err, ReconcilerError) else " (interrupted)"
             not_done = list(self.deferred) + [
                 _describe(a) for t in tasks if t.index not in finished and t.index not in skipped for a in t.actions
@@ -158,16 +222,22 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
                 f"from the live app and does only what is left.",
                 done=self.result.done,
                 not_done=not_done,
+                writes=self.result.writes,
             ) from None
         if self.untrained:
-            raise ApplyError(
+            raise ApplyDeferred(
                 f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
                 f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
                 f"applied. Label the inputs, then run apply again.",
                 done=self.result.done,
                 not_done=list(self.deferred),
+                writes=self.result.writes,
             )
         return self.result
+
+    def _action_fields(self, a: Action, total: int) -> dict[str, object]:
+        """An action as the `action_*` events name it: its 1-based place in the plan, and what it is."""
+        return {"index": self._index[id(a)], "total": total, "op": a.op.value, "kind": a.kind.value, "id": a.id}
 
     @staticmethod
     def _release(t: _Task, tasks: list[_Task], waiting_on: dict[int, set[int]], dependents: dict[int, list[int]]) -> list[_Task]:
@@ -210,6 +280,30 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
         EXECUTORS[a.op, a.kind].run(self, task.actions)
 
 
+def _catch_sigint(applier: Applier) -> Any:
+    """Handle Ctrl-C for the length of an apply: the first one only sets `_interrupted` and
+    `_stopping` (so it can never land half-way through the scheduler's bookkeeping, say inside
+    `pool.submit`: the driver loop takes it at its next turn), the second quits at once, with the
+    workers silenced. Only from the main thread, and only over Python's default handler (someone
+    else's handler is left alone); returns the handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return None
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if applier._interrupted.is_set():  # the second Ctrl-C: quit now
+            applier._quiet.set()
+            applier._stopping.set()
+            raise KeyboardInterrupt
+        applier._interrupted.set()
+        applier._stopping.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return previous
+
+
 def _check_executors() -> None:
     """Every (op, kind) the planner can emit has an executor, and no executor waits for a pair
     the planner never emits (checked at import, so a new op or kind cannot reach apply unrun)."""
@@ -234,6 +328,8 @@ class _Task:
     deps: set[int] = field(default_factory=set)
     #: tasks it may start before, but must wait for part-way (see `_tasks`)
     gate: set[int] = field(default_factory=set)
+    #: when it was handed to the pool (monotonic seconds), for the events' durations
+    started: float = 0.0
 
     @property
     def label(self) -> str:
@@ -293,9 +389,9 @@ def _tasks(actions: list[Action]) -> list[_Task]:
             t.deps |= nondelete
         t.deps.discard(t.index)
         first = t.actions[0]
-        if first.op is Op.CREATE and isinstance(first.desired, Model) and _trainable(first.desired):
-            # A trainable model is created bare (PostModels names no concept); only the version
-            # that trains names its concepts. So its PostModels runs alongside the concept batches
+        if first.op is Op.CREATE and isinstance(first.desired, Model):
+            # Every model is created bare (PostModels names no concept: apply.models); only its
+            # version names its concepts. So its PostModels runs alongside the concept batches
             # and waits for them only before PostModelVersions (`_await_gate`): one round trip less.
             t.gate = {d for d in t.deps if tasks[d].actions[0].kind is Kind.CONCEPT}
             t.deps -= t.gate
@@ -310,8 +406,18 @@ def apply_plan(
     train_timeout_s: float = 600.0,
     poll_s: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
+    events: Emit | None = None,
+    lease_check: Callable[[], None] | None = None,
 ) -> ApplyResult:
     return Applier(
-        client, plan, progress=progress, train_timeout_s=train_timeout_s, poll_s=poll_s, clock=clock, sleep=sleep
+        client,
+        plan,
+        progress=progress,
+        train_timeout_s=train_timeout_s,
+        poll_s=poll_s,
+        clock=clock,
+        sleep=sleep,
+        events=events,
+        lease_check=lease_check,
     ).run()

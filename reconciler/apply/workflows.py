@@ -16,6 +16,7 @@ from reconciler.apply.base import (
     _merged_metadata,
     _trainable,
     executes,
+    image_to_send,
 )
 from reconciler.apply.models import ModelExecutors
 from reconciler.core.errors import ApiError, ApplyError
@@ -44,8 +45,13 @@ class WorkflowExecutors(ModelExecutors):
 
     @staticmethod
     def _kept_workflow_fields(raw: dict[str, Any]) -> dict[str, Any]:
-        """Workflow fields the manifest does not manage, to send back with an overwrite."""
-        return {k: raw[k] for k in WORKFLOW_KEPT if raw.get(k) is not None}
+        """Workflow fields the manifest does not manage, to send back with an overwrite (an image
+        only as a url: `image_to_send`)."""
+        out = {k: raw[k] for k in WORKFLOW_KEPT if raw.get(k) is not None and k != "image"}
+        image = image_to_send(raw.get("image"))
+        if image is not None:
+            out["image"] = image
+        return out
 
     def _await_reused_version(self, model_id: str, version_id: str) -> None:
         """A node newly pinned to an existing version of a trainable model: the plan reuses
@@ -54,7 +60,7 @@ class WorkflowExecutors(ModelExecutors):
         m = self.plan.desired.model(model_id)
         if m is None or not _trainable(m) or version_id in self._trained_ok:
             return
-        v = self.client.get(self._at("models", model_id, "versions", version_id)).get("model_version") or {}
+        v = self._read_version(model_id, version_id)
         try:
             self._await_trained(m, {**v, "id": version_id})
         except TrainingNotReady as err:  # it failed after the plan was made: this workflow cannot go on

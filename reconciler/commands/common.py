@@ -9,7 +9,9 @@ Contract:
 - `connect_client(args, ...) -> Client`, the only way a verb connects (flags and environment);
 - `schema_ref(args)`: the modeline schema of a manifest export and convert write;
 - `write_output(path, text)`: stdout for None or "-", else the file replaced atomically
-  (`fileio.write_atomic`) with the PAT masked; an `OSError` becomes one `ReconcilerError` line.
+  (`fileio.write_atomic`); a text holding the PAT is refused (callers mask it in their data
+  first, `secrets.mask_data`); an `OSError` becomes one `ReconcilerError` line;
+  `check_chart_target(path)`: an `--svg` chart replaces only a chart or an empty file.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.exitcodes import EXIT_CHANGES as EXIT_CHANGES  # the verbs' exit codes, said once
+from reconciler.core.exitcodes import EXIT_DEFERRED as EXIT_DEFERRED
+from reconciler.core.exitcodes import EXIT_ERROR as EXIT_ERROR
+from reconciler.core.exitcodes import EXIT_OK as EXIT_OK
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
     from reconciler.core.state import State
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -163,6 +167,35 @@ def manifest_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def project_args(p: argparse.ArgumentParser, *, parallel: bool = True) -> None:
+    """The project flags: with no manifest argument the verb acts on the apps of `reconciler.yaml`
+    (found from the current directory upward, as git finds .git; docs/gitops.md "Projects")."""
+    g = p.add_argument_group("project (with no FILE: every app of reconciler.yaml)")
+    g.add_argument(
+        "--app",
+        dest="apps",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this app of the project (repeatable)",
+    )
+    g.add_argument(
+        "--changed-since",
+        metavar="REF",
+        default=None,
+        help="only the apps whose manifest, overlays or var files changed since the merge base of REF and HEAD "
+        "(a change to reconciler.yaml selects every app)",
+    )
+    g.add_argument(
+        "--project",
+        metavar="PATH",
+        default=None,
+        help="the project file (default: RECONCILER_PROJECT, else reconciler.yaml in the current directory or above)",
+    )
+    if parallel:
+        g.add_argument("--parallel", type=positive_int, default=8, metavar="N", help="apps planned or applied at once")
+
+
 def color_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--color",
@@ -184,10 +217,23 @@ def plan_args(p: argparse.ArgumentParser) -> None:
     color_args(p)
 
 
+#: The smallest --max-chars: a heading, the summary and the line saying what was left out.
+MIN_MAX_CHARS = 200
+
+
+def max_chars(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_MAX_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_MAX_CHARS} (a heading, the summary and a line saying what was left out), got {value}"
+        )
+    return value
+
+
 def max_chars_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-chars",
-        type=positive_int,
+        type=max_chars,
         default=60_000,
         metavar="N",
         help="--markdown stays under N characters by collapsing and summarising long change "
@@ -222,11 +268,30 @@ def load_desired(args: argparse.Namespace, files: list[str]) -> State:
 
     all_files = _manifest_files(args, files)
     if not all_files:
-        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...]")
+        raise ReconcilerError("give a manifest: FILE, or -f BASE [-f OVERLAY ...], or run inside a project (reconciler.yaml)")
     if len(files) > 1:
         raise ReconcilerError("give exactly one manifest (use -f BASE -f OVERLAY to merge overlays)")
     inputs = read_inputs(getattr(args, "var", []) or [], getattr(args, "var_file", []) or [])
     return load_overlays(all_files, inputs=inputs)
+
+
+def project_mode(args: argparse.Namespace, files: list[str]) -> bool:
+    """Whether the verb acts on the project's apps: no FILE and no -f, and a project file (or a
+    project flag) is given or found. Project flags with a FILE are refused (one line)."""
+    flags = [
+        f for f, v in (("--app", getattr(args, "apps", None)), ("--changed-since", getattr(args, "changed_since", None))) if v
+    ]
+    if files or getattr(args, "overlays", None):
+        if flags:
+            raise ReconcilerError(f"{', '.join(flags)} select apps of a project: give them without FILE or -f")
+        return False
+    if flags or getattr(args, "project", None) or os.environ.get("RECONCILER_PROJECT"):
+        return True
+    from pathlib import Path
+
+    from reconciler.project.load import find_project
+
+    return find_project(Path.cwd()) is not None
 
 
 def with_user(state: State, user_id: str | None) -> State:
@@ -266,19 +331,41 @@ def connect_client(
 
 
 def write_output(path: str | None, text: str, *, private: bool = False, name: str | None = None) -> None:
-    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically with the
-    PAT masked (mode 0600 when `private`). A failure is one line: "cannot write NAME: why"
-    (`name` defaults to the path)."""
+    """`text` to stdout (`path` None or "-"), else to the file `path`, replaced atomically (mode
+    0600 when `private`). The PAT is masked by the caller, in the data before it became `text`
+    (`secrets.mask_data`: a file the tool reads back keeps its syntax); a text in which it still
+    shows is refused, never rewritten. A failure is one line: "cannot write NAME: why" (`name`
+    defaults to the path)."""
+    from reconciler.api.secrets import holds_secret
+
+    if holds_secret(text):
+        raise ReconcilerError(f"cannot write {name or path or 'the output'}: it would hold the PAT; nothing was written")
     if not path or path == "-":
-        sys.stdout.write(text)  # stdout masks the PAT itself (cli.main)
+        sys.stdout.write(text)
         return
-    from reconciler.api.secrets import mask_secrets
     from reconciler.core.fileio import write_atomic
 
     try:
-        write_atomic(path, mask_secrets(text), private=private)
+        write_atomic(path, text, private=private)
     except OSError as err:
         raise ReconcilerError(f"cannot write {name or path}: {err.strerror or err}") from None
+
+
+def check_chart_target(path: str, flag: str = "--svg") -> None:
+    """A chart replaces only a chart (an SVG) or an empty file, never a manifest: checked before the
+    work. A symlink is replaced, not written through, so it is not looked into."""
+    from reconciler.core.fileio import read_regular
+
+    if not os.path.lexists(path) or os.path.islink(path):
+        return
+    try:
+        head = read_regular(path, 512).lstrip()
+    except OSError:
+        return  # a directory, a FIFO: the writer words the refusal
+    if head and not head.startswith((b"<svg", b"<?xml")):
+        raise ReconcilerError(
+            f"{flag} {path}: the file exists and is not an SVG chart; give another file name, or delete it first to replace it"
+        )
 
 
 #: Where a repository keeps its copy of the manifest schema (`reconciler schema -o ...` writes one).

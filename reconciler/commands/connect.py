@@ -11,10 +11,11 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from reconciler.api.client import Client
-from reconciler.api.endpoint import DEFAULT_API_BASE, sandbox_endpoint
-from reconciler.api.secrets import check_pat, read_pat_file, remember_secret
+from reconciler.api.endpoint import DEFAULT_API_BASE, check_api_base, sandbox_endpoint
+from reconciler.api.secrets import check_pat, check_pat_length, read_pat_file, remember_secret
 from reconciler.api.transport import sandbox_transport
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.printable import printable
 
 
 def _is_loopback(base: str) -> bool:
@@ -105,10 +106,12 @@ def connect(
     sandbox_db: Path | None = None,
     force_sandbox: bool = False,
     sandbox_reason: str = "--sandbox is given",
+    pat_env: str = "CLARIFAI_PAT",
 ) -> Client:
     """A Client for the CLI.
 
-    - PAT: `pat_file` (``--pat-file``) if given, else ``CLARIFAI_PAT``.
+    - PAT: `pat_file` (``--pat-file``) if given, else the environment variable `pat_env`
+      (``CLARIFAI_PAT``; a project's app may name another, `project.load`).
     - Base URL: `api_base` (``--api-base``), else ``CLARIFAI_API_BASE``, else api.clarifai.com when
       a PAT is set. No PAT and no base URL: the embedded sandbox, in process, with its data in
       `sandbox_db` if given (a saved plan's own sandbox), else `find_sandbox(sandbox_from)`
@@ -130,15 +133,21 @@ def connect(
             raise ReconcilerError(f"--sandbox uses the embedded local sandbox: it cannot be combined with {other}")
         if require_credentials:
             raise ReconcilerError("--sandbox and --require-credentials contradict each other: give one")
-    pat = "" if force_sandbox else (read_pat_file(pat_file) if pat_file else (os.environ.get("CLARIFAI_PAT") or "").strip())
+    pat = "" if force_sandbox else (read_pat_file(pat_file) if pat_file else (os.environ.get(pat_env) or "").strip())
     if pat and not pat_file:
-        check_pat(pat, "the CLARIFAI_PAT environment variable")
+        check_pat(pat, f"the {pat_env} environment variable")
+    if pat:
+        # too short to be a PAT: refused before it is registered for masking (masking "a" would
+        # rewrite every "a" printed); then registered before anything can quote it (a PAT pasted
+        # into --api-base, say)
+        check_pat_length(pat, f"the PAT in {pat_file}" if pat_file else f"the {pat_env} environment variable")
+        remember_secret(pat)
     base = "" if force_sandbox else (api_base or os.environ.get("CLARIFAI_API_BASE") or "").strip()
     user = user_id or manifest_user_id or os.environ.get("CLARIFAI_USER_ID") or None
     trace: TextIO | None = err if debug else None
 
-    def say(line: str) -> None:
-        print(line, file=err, flush=True)
+    def say(line: str) -> None:  # a retry line quotes the server's words: escaped
+        print(printable(line), file=err, flush=True)
 
     if not pat and not base:
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
@@ -147,9 +156,9 @@ def connect(
         why = None if force_sandbox else credentials_required(require_credentials)
         if why:
             raise ReconcilerError(
-                f"no Clarifai credentials: CLARIFAI_PAT is empty and no --pat-file was "
+                f"no Clarifai credentials: {pat_env} is empty and no --pat-file was "
                 f"given, and {why}, so the embedded local sandbox is not used; set "
-                "CLARIFAI_PAT (or --pat-file), or name a server with --api-base"
+                f"{pat_env} (or --pat-file), or name a server with --api-base"
             )
         if sandbox_db is not None:
             db, how = sandbox_db.absolute(), "the saved plan's sandbox"
@@ -159,8 +168,8 @@ def connect(
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReconcilerError(f"cannot create {db.parent} for the embedded sandbox: {exc.strerror}") from None
-        why_local = sandbox_reason if force_sandbox else "CLARIFAI_PAT and --api-base are not set"
-        print(f"note: {why_local}: using the embedded local sandbox (data in {db}; {how})", file=err)
+        why_local = sandbox_reason if force_sandbox else f"{pat_env} and --api-base are not set"
+        print(f"note: {why_local}: using the embedded local sandbox (data in {printable(db)}; {how})", file=err)
         transport = sandbox_transport(open_sandbox(str(db)))
         return Client(
             "http://sandbox.local",
@@ -175,18 +184,14 @@ def connect(
             endpoint=sandbox_endpoint(db),
             on_retry=say,
         )
-    base = base or DEFAULT_API_BASE
-    if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
-        raise ReconcilerError(f"API base {base!r} must be an http:// or https:// URL")
-    base = base.rstrip("/").removesuffix("/v2")
+    source = "--api-base" if api_base else "CLARIFAI_API_BASE" if base else "API base"
+    base = check_api_base(base or DEFAULT_API_BASE, source)
     if not pat:
         if not _is_loopback(base):
-            raise ReconcilerError(f"no PAT for {base}: set CLARIFAI_PAT or pass --pat-file")
+            raise ReconcilerError(f"no PAT for {base}: set {pat_env} or pass --pat-file")
         from reconciler.sandbox.app import DEFAULT_KEY, DEFAULT_USER
 
         pat, user = DEFAULT_KEY, user or DEFAULT_USER
-    else:
-        remember_secret(pat)
     return Client(
         base,
         pat,

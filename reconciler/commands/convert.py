@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, verb
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -46,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     text, warnings = convert_file(args.file, app_id=args.app, model_owner=(owner[0], owner[1]), schema_ref=schema_ref(args))
     write_output(args.output, text)
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     return EXIT_OK

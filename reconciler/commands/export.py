@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, connection_args, verb
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     text, warnings = export_app(client, args.app, user_id=args.user_id or client.user_id, schema_ref=schema_ref(args))
     write_output(args.output, text)
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     if args.output and args.output != "-":
         print(
             f"Exported app {args.app} to {args.output}; `reconciler plan {args.output}` should show no changes (or only adopt)",

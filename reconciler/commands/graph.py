@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, manifest_args, verb
+from reconciler.core.printable import printable_lines
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -30,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.planning import graph
 
     desired = load_desired(args, args.files)
-    print(graph.render(desired, args.workflow, args.format), end="")
+    print(printable_lines(graph.render(desired, args.workflow, args.format)), end="")
     return EXIT_OK

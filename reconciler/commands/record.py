@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from reconciler.commands.common import EXIT_OK, connection_args, manifest_args, verb
+from reconciler.core.printable import printable, printable_lines
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -54,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         input_ids=tuple(args.input_ids or ()),
         batch_size=args.batch_size,
     )
-    summary = record(client, desired, opts, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(summary)
+    summary = record(client, desired, opts, progress=lambda msg: print(printable(msg), file=sys.stderr, flush=True))
+    print(printable_lines(summary))
     return EXIT_OK

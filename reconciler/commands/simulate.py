@@ -9,6 +9,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.commands.common import EXIT_OK, manifest_args, verb
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.printable import printable, printable_lines
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -32,7 +34,7 @@ def add_parser(sub: Subparsers) -> None:
         help="vary a concept's threshold (or all=START:STOP:STEP) in every thresholder of the "
         "workflow; prints a table and writes an SVG chart (repeatable)",
     )
-    si.add_argument("--svg", default="sweep.svg", metavar="FILE", help="where --sweep writes its chart (default: sweep.svg)")
+    si.add_argument("--svg", default=None, metavar="FILE", help="also draw --sweep's chart into FILE (default: no chart)")
     si.add_argument("--json", action="store_true", help="machine-readable report")
     manifest_args(si)
     si.set_defaults(func=run)
@@ -41,8 +43,12 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.annotate import predictions, simulate
     from reconciler.annotate.sweepchart import render_svg
-    from reconciler.commands.common import load_desired, write_output
+    from reconciler.commands.common import check_chart_target, load_desired, write_output
 
+    if args.svg and not args.sweep:
+        raise ReconcilerError("--svg draws the --sweep chart: give --sweep CONCEPT=START:STOP:STEP too")
+    if args.svg:
+        check_chart_target(args.svg)
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)
     specs = [simulate.parse_sweep(s) for s in args.sweep]
@@ -50,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
     warning = simulate.unmatched_warning(desired, recorded, args.workflow)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    if sweeps:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    if sweeps and args.svg:
         write_output(args.svg, render_svg(sweeps))
     if args.json:
         out: dict[str, Any] = {
@@ -62,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
         }
         if sweeps:
             out["sweeps"] = sweeps
-            out["svg"] = args.svg
+            out["svg"] = args.svg  # null: no chart was asked for
         print(json.dumps(out, indent=2))
     else:
-        print(simulate.render_text(report, sweeps, source=args.predictions), end="")
-        if sweeps:
+        print(printable_lines(simulate.render_text(report, sweeps, source=args.predictions)), end="")
+        if sweeps and args.svg:
             print(f"\nWrote the chart to {args.svg}")
     return EXIT_OK

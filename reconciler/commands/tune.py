@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from reconciler.commands.common import EXIT_OK, manifest_args, verb
+from reconciler.commands.common import EXIT_OK, check_chart_target, manifest_args, verb
 from reconciler.core.errors import ReconcilerError
 
 if TYPE_CHECKING:
@@ -105,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
         raise ReconcilerError("give --write or --write-to, not both")
     if args.write and (args.overlays or len(args.files) != 1):
         raise ReconcilerError("--write edits one manifest file in place; with -f overlays use --write-to OVERLAY")
+    if args.write_to:
+        _existing_overlay(args)  # refused before the work, not after it
+    if args.svg:
+        check_chart_target(args.svg)
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)
     truth = labels.load(args.labels)
@@ -115,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
         write_output(args.svg, render_svg(report))
         report["svg"] = args.svg
     written: list[str] = []
+    merged: bool | None = None  # --write-to an existing overlay: whether anything was merged into it
     target = args.files[0] if args.write else args.write_to
     if report["changes"] and args.write:
         written = thresholdwrite.write_in_place(target, report["changes"])
+    elif args.write_to and _existing_overlay(args):
+        merged = bool(report["changes"])
+        written = thresholdwrite.merge_into(args.write_to, report["changes"]) if merged else []
     elif args.write_to:
         header = (
             f"Thresholds certified by `reconciler tune` (precision >= {opts.target:g} at "
@@ -128,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         for row in report["concepts"].values():
             row.pop("curve", None)
-        report["written"] = target if (args.write or args.write_to) and (written or args.write_to) else None
+        fresh = args.write_to and merged is None  # a new overlay is written even with no changes
+        report["written"] = target if (args.write or args.write_to) and (written or fresh) else None
         print(json.dumps(report, indent=2))
         return EXIT_OK
     print(tune.render_text(report), end="")
@@ -136,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote the chart to {args.svg}")
     if args.write or args.write_to:
         if not report["changes"]:
-            print("Nothing to write: no threshold changes." if args.write else f"Wrote {args.write_to} (no changes).")
+            fresh = args.write_to and merged is None
+            print(f"Wrote {args.write_to} (no changes)." if fresh else "Nothing to write: no threshold changes.")
             return EXIT_OK
         models = sorted({ch["model"] for ch in report["changes"]})
         print(f"\nWrote {len(report['changes'])} threshold change(s) to {target}:")
@@ -144,10 +154,53 @@ def run(args: argparse.Namespace) -> int:
         plan_cmd = (
             f"reconciler plan {args.files[0]}"
             if args.write
-            else "reconciler plan " + " ".join(f"-f {f}" for f in (args.files + args.overlays + [args.write_to]))
+            else "reconciler plan " + " ".join(f"-f {f}" for f in _plan_files(args.files + args.overlays + [args.write_to]))
         )
         print(
             f"Next: `{plan_cmd}` shows a new version of {', '.join(models)} and every workflow using "
             f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
         )
     return EXIT_OK
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _existing_overlay(args: argparse.Namespace) -> bool:
+    """Whether --write-to names an existing file to merge into (else a new overlay is written).
+    Refused: the base manifest itself (an overlay would replace it), and an overlay that a later
+    -f file could override."""
+    import os
+
+    path = args.write_to
+    inputs = list(args.files) + list(args.overlays)
+    if inputs and _same_file(path, inputs[0]):
+        raise ReconcilerError(
+            f"--write-to {path}: that is the manifest itself, and an overlay would replace it; "
+            "use --write to change its thresholds in place, or --write-to a new overlay file"
+        )
+    later = [f for i, f in enumerate(inputs) if _same_file(path, f) and i < len(inputs) - 1]
+    if later:
+        raise ReconcilerError(
+            f"--write-to {path}: it is not the last -f file, so {inputs[-1]} could override what is written; "
+            "write to the last overlay, or to a new file"
+        )
+    try:
+        return os.path.getsize(path) > 0  # an empty file (mktemp) is written afresh
+    except OSError:
+        return False  # no such file: written afresh (other failures are worded by the writer)
+
+
+def _plan_files(files: list[str]) -> list[str]:
+    """`files` with a file named twice listed once (its first place)."""
+    out: list[str] = []
+    for f in files:
+        if not any(_same_file(f, o) for o in out):
+            out.append(f)
+    return out

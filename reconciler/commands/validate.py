@@ -7,8 +7,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, verb
+from reconciler.commands.common import EXIT_ERROR, EXIT_OK, manifest_args, project_args, verb
 from reconciler.core.errors import ManifestError, ReconcilerError
+from reconciler.core.printable import printable
 
 if TYPE_CHECKING:
     from reconciler.commands.common import Subparsers
@@ -20,7 +21,8 @@ def add_parser(sub: Subparsers) -> None:
         sub,
         "validate",
         "check manifests without touching any API",
-        "reconciler validate manifest.yaml\n  reconciler validate -f base.yaml -f prod.yaml --var cut=0.9",
+        "reconciler validate manifest.yaml\n  reconciler validate -f base.yaml -f prod.yaml --var cut=0.9\n"
+        "  reconciler validate            # every app of reconciler.yaml",
     )
     v.add_argument("files", nargs="*", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print problems as JSON")
@@ -30,14 +32,20 @@ def add_parser(sub: Subparsers) -> None:
         help="a variable with no value is a problem (by default it is checked with a placeholder, as a pre-commit hook needs)",
     )
     manifest_args(v)
+    project_args(v, parallel=False)
     v.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconciler.commands.common import project_mode
     from reconciler.manifest.load import load_many, load_overlays, read_inputs
 
+    if project_mode(args, args.files):
+        from reconciler.commands.project import run_validate
+
+        return run_validate(args)
     if not args.files and not args.overlays:
-        raise ReconcilerError("give FILE... or -f BASE [-f OVERLAY ...]")
+        raise ReconcilerError("give FILE... or -f BASE [-f OVERLAY ...], or run inside a project (reconciler.yaml)")
     problems: list[Problem] = []
     try:
         inputs = read_inputs(args.var, args.var_file)
@@ -52,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([p.as_dict() for p in problems], indent=2))
     else:
         for p in problems:
-            print(p, file=sys.stderr)
+            print(printable(p), file=sys.stderr)
         if not problems:
             print(f"{len(args.files) + (1 if args.overlays else 0)} manifest(s) valid")
             if inputs.placeheld:

@@ -1,5 +1,5 @@
 """Error types. Every error a user can cause is a ReconcilerError; `cli.main` is the only place
-that turns them into one line on stderr and exit code 1.
+that turns them into one line on stderr and an exit code (1; `ApplyDeferred`: 3).
 
 Errors carry data (not only a message) so that `--json` output and tests can inspect them. No
 error's text may contain a PAT: the client redacts before raising.
@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 
 class ReconcilerError(Exception):
-    """Base class: something the user can fix. `str(err)` is the one line shown to them."""
+    """Base class: something the user can fix. `str(err)` is the one line shown to them.
+
+    `exit_code` is the CLI's exit code for it (`core.exitcodes`), and `apply_result` the word
+    `apply --json`'s summary event gives it (`apply.events.RESULTS`); subclasses override them."""
+
+    exit_code: int = 1
+    apply_result: str = "failed"
 
 
 @dataclass(frozen=True, order=True)
@@ -43,6 +49,12 @@ class PlanError(ReconcilerError):
     """A plan cannot be made or a saved plan cannot be used (e.g. the live app changed since)."""
 
 
+class StalePlan(PlanError):
+    """A saved plan whose live app changed since it was made: make a new plan."""
+
+    apply_result = "stale_plan"
+
+
 @dataclass
 class ApiError(ReconcilerError):
     """The Clarifai API answered with a non-success status, or could not be reached.
@@ -58,6 +70,11 @@ class ApiError(ReconcilerError):
     method: str = ""
     path: str = ""
     details: dict[str, object] = field(default_factory=dict)
+    #: the outcome words (`api.status.OUTCOME_WORDS`: "duplicate", "does not exist", ...) the
+    #: server's own text held, found BEFORE the PAT was redacted from it: redaction must never
+    #: change what apply recognises ("duplicate" with a PAT "a" masked is "duplic***te"). None
+    #: when not computed (an ApiError built by hand): then description and details are read.
+    said: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -69,7 +86,31 @@ class ApiError(ReconcilerError):
 class ApplyError(ReconcilerError):
     """Apply stopped part-way. Says what was done and what was not; re-running apply converges."""
 
-    def __init__(self, message: str, done: list[str] | None = None, not_done: list[str] | None = None):
+    def __init__(self, message: str, done: list[str] | None = None, not_done: list[str] | None = None, writes: int = 0):
         self.done = list(done or [])
         self.not_done = list(not_done or [])
+        self.writes = writes  # write calls made before it stopped
         super().__init__(message)
+
+
+class ApplyDeferred(ApplyError):
+    """Apply did everything it could, but some actions wait for a trainable model that cannot
+    train yet (no labelled inputs): they are left for a later apply. Not a failure of the apply
+    itself, so the CLI gives it its own exit code (3, `core.exitcodes.EXIT_DEFERRED`)."""
+
+    exit_code = 3
+    apply_result = "deferred"
+
+
+class LeaseHeld(ReconcilerError):
+    """Another apply holds the app's lease (`apply/lease.py`). `holder` is the lease record as a
+    dict (lease_id, holder, host, pid, operation, created, expires, ...), for `--json` output."""
+
+    def __init__(self, message: str, holder: dict[str, object] | None = None):
+        self.holder = dict(holder or {})
+        super().__init__(message)
+
+
+class LeaseLost(ReconcilerError):
+    """The app lease this apply held expired or was taken over while it ran: nothing more may be
+    written. The applier stops as on any failure ("N of M actions were applied")."""

@@ -2,7 +2,9 @@
 (`idSyntax` holds the rule and its source in `$comment`; `id` and `refId` add the lengths).
 
 Contract: `CLARIFAI_ID` is the rule for every id the tool creates or names in the app (app, model,
-workflow, workflow node, concept); `REF_ID` for ids of other apps' resources, which are only read.
+workflow); `CONCEPT_ID` the same syntax at most 32 characters (concepts); `REF_ID` for ids of other
+apps' resources, which are only read; `NODE_ID` for workflow node ids, which are not API ids (any
+text without control characters, at most 128 characters).
 `IdRule.problem(value)` says why a value breaks a rule, or None. The manifest's schema stage applies
 the same definitions through jsonschema; the sandbox (`sandbox/wire.check_id`) applies them here,
 so `validate` refuses exactly the ids the sandbox would refuse part-way through an apply.
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["IdRule", "CLARIFAI_ID", "REF_ID", "ID_HINT", "MAIN_USER", "MAIN_APP", "WORKFLOW_ID_STRICT_MAX"]
+__all__ = ["IdRule", "CLARIFAI_ID", "CONCEPT_ID", "REF_ID", "NODE_ID", "ID_HINT", "NODE_HINT", "MAIN_USER", "MAIN_APP"]
 
 #: The public app whose concepts, models and workflows every app references: clarifai/main.
 MAIN_USER, MAIN_APP = "clarifai", "main"
 
 #: How the rule reads to a user; used in every message about an invalid id.
 ID_HINT = "Clarifai ids are ASCII letters and digits, optionally separated by single '-' or '_'"
+#: ... and the node id rule.
+NODE_HINT = "a node id is any text without control characters"
 
 
 @functools.cache
@@ -46,6 +50,7 @@ def _resolved(name: str) -> dict[str, Any]:
 class IdRule:
     pattern: str
     max_length: int
+    hint: str = ID_HINT
 
     @functools.cached_property
     def _regex(self) -> re.Pattern[str]:
@@ -57,24 +62,19 @@ class IdRule:
         if not isinstance(value, str) or not value:
             return "an id must be a non-empty string"
         if not self._regex.search(value):
-            return f"invalid id {value!r}: {ID_HINT}"
+            return f"invalid id {value!r}: {self.hint}"
         if len(value) > self.max_length:
-            return f"id {value[:20]!r}... is {len(value)} characters long; the limit is {self.max_length}"
+            shown = repr(value) if len(value) <= 128 else f"{value[:20]!r}..."
+            return f"id {shown} is {len(value)} characters long; the limit is {self.max_length}"
         return None
 
 
-def _rule(name: str) -> IdRule:
+def _rule(name: str, hint: str = ID_HINT) -> IdRule:
     d = _resolved(name)
-    return IdRule(pattern=d["pattern"], max_length=int(d["maxLength"]))
+    return IdRule(pattern=d["pattern"], max_length=int(d["maxLength"]), hint=hint)
 
 
 CLARIFAI_ID = _rule("id")
+CONCEPT_ID = _rule("conceptId")
 REF_ID = _rule("refId")
-
-#: The other plausible limit on workflow ids. Clarifai's own client tests, which run against the
-#: real API, keep workflow ids under it on purpose: "Max workflow ID is capped at 32 chars"
-#: (Clarifai/clarifai-python-grpc tests/client/test_workflow_crud.py, 2022); the SDK's validator
-#: (clarifai-python clarifai/workflows/validate.py, 2023) allows 48 for every id. No source settles
-#: which limit the API applies now, so the manifest allows 48 and a plan that creates a longer
-#: workflow id than this says so (the sandbox's quirk `workflow-id-32` plays the stricter reading).
-WORKFLOW_ID_STRICT_MAX = 32
+NODE_ID = _rule("nodeId", NODE_HINT)

@@ -7,8 +7,12 @@ Clarifai model VERSION carries (`output_info`, `input_info`), and back.
   PostModels / PostModelVersions.
 - `from_api(type, version)`: a model version's JSON (as the API returns it) -> canonical config.
 
+- `config_matches(type, live, desired)` / `as_compared(type, live, desired)`: how a live version's
+  config is compared with the manifest's (server-filled parts left out).
+
 Round trip law (tested): ``from_api(t, to_api(t, c)) == c`` for every canonical `c`, also after the
-server stored floats as float32. That law is what keeps plans free of perpetual diffs.
+server stored floats as float32. That law, and comparing through `as_compared` (what the server
+adds on its own is not a difference), is what keeps plans free of perpetual diffs.
 
 Typed types (see README, "Model types"):
 - concept-thresholder: ``{"comparator": NAME, "thresholds": {concept_id: float}}``
@@ -226,6 +230,59 @@ def canonical_config(model_type: str, fields: dict[str, Any]) -> dict[str, Any]:
     if out and t not in TYPED_FIELDS:
         cfg["output_info"] = _round_floats(out)
     return cfg
+
+
+def as_compared(model_type: str, live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """A live version's canonical config as it is compared with the manifest's `desired` one:
+    what the server filled in on its own is left out, so it neither plans a new version (and a
+    retraining) on every run nor shows up as a change.
+
+    - Types without typed fields (`output_info` passed through): only the parts of the live
+      `output_info` that the manifest states are compared, recursively through objects, as
+      clarifai-python compares workflow configurations (`is_dict_in_dict` in
+      clarifai/workflows/utils.py). The server fills in what was never sent: the docs' answer for
+      a new model shows params {max_concepts: 20, min_value: 0, select_concepts: []}
+      (Clarifai/docs code_output_examples/create_model.js), and OutputConfig's max_concepts and
+      min_value are shown even when empty (cl_show_if_empty, clarifai-grpc resources.proto).
+      Quirk server-filled-config. So a key the manifest drops stays as it is; to reset a value,
+      state it.
+    - embedding-classifier: its typed fields compare exactly, except `base_embed_model`: when the
+      manifest names none, the server may pick one (quirk base-embed-model-filled), and when the
+      manifest's names no version, the server may pin the latest; neither is a change.
+    - other typed types: exactly as read."""
+    t = canonical_type(model_type)
+    if t == CLASSIFIER:
+        want, have = desired.get("base_embed_model"), live.get("base_embed_model")
+        if have is None or want == have:
+            return live
+        out = dict(live)
+        if not want:
+            out.pop("base_embed_model")
+        elif not want.get("version") and {k: v for k, v in have.items() if k != "version"} == want:
+            out["base_embed_model"] = want
+        return out
+    if t in TYPED_FIELDS or "output_info" not in live:
+        return live
+    out = dict(live)
+    view = _within(live["output_info"], desired.get("output_info") or {})
+    if view:
+        out["output_info"] = view
+    else:
+        del out["output_info"]
+    return out
+
+
+def _within(live: Any, want: Any) -> Any:
+    """`live` cut down to the keys `want` has, recursively through objects; other values whole."""
+    if isinstance(live, dict) and isinstance(want, dict):
+        return {k: _within(live[k], want[k]) for k in want if k in live}
+    return live
+
+
+def config_matches(model_type: str, live: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether a live version with config `live` is the version the manifest's `desired` asks for
+    (`as_compared`)."""
+    return as_compared(model_type, live, desired) == desired
 
 
 def training_concepts(model_type: str, config: dict[str, Any]) -> list[str]:

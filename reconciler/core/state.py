@@ -17,40 +17,65 @@ Conventions every producer of a State follows:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.core.status_codes import BY_NAME
 
 #: Key under which a managed resource's `metadata` carries the ownership marker:
-#: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]"}}``.
+#: ``{"clarifai-reconciler": {"managed": true, "protect": false, "keys": "[\"team\"]",
+#: "owner": "apps/shelf/manifest.yaml"}}``.
 #: `keys` lists the metadata keys the manifest manages, as a JSON string (not a list: a PATCH
 #: "merge" appends to lists instead of replacing them). Other metadata keys are the user's own:
-#: the live reader hides them from the diff and apply never changes them.
+#: the live reader hides them from the diff and apply never changes them. `owner` names the
+#: manifest (or project app) that manages the resource (`State.owner`); markers written before
+#: owners existed have none, and such a resource counts as owned by whichever manifest manages
+#: it (the owner is written on its next update; docs/gitops.md "Owners and overlays").
 MARKER_KEY = "clarifai-reconciler"
 
 
-def make_marker(protect: bool, keys: Any) -> dict[str, Any]:
-    return {"managed": True, "protect": bool(protect), "keys": json.dumps(sorted(keys))}
+def make_marker(protect: bool, keys: Any, owner: str | None = None) -> dict[str, Any]:
+    mark: dict[str, Any] = {"managed": True, "protect": bool(protect), "keys": json.dumps(sorted(keys))}
+    if owner:
+        mark["owner"] = owner
+    return mark
 
 
-def read_marker(metadata: dict[str, Any] | None) -> tuple[bool, bool, dict[str, Any]]:
-    """Split raw API metadata into (managed, protect, the metadata keys the manifest manages).
-    Unmarked resources are (False, False, {}): none of their metadata is ours to compare."""
+class Marker(NamedTuple):
+    """What an ownership marker says (`read_marker`)."""
+
+    managed: bool
+    protect: bool
+    #: the metadata keys the manifest manages, with their values
+    metadata: dict[str, Any]
+    #: the owner recorded in the marker; None when unmarked or written before owners existed
+    owner: str | None = None
+
+
+def read_marker(metadata: dict[str, Any] | None) -> Marker:
+    """Split raw API metadata into the marker's fields (see `Marker`). Unmarked resources are
+    (False, False, {}, None): none of their metadata is ours to compare."""
     metadata = dict(metadata or {})
     mark = metadata.pop(MARKER_KEY, None)
     if not isinstance(mark, dict) or not mark.get("managed"):
-        return False, False, {}
+        return Marker(False, False, {})
     try:
         keys = json.loads(mark.get("keys") or "[]")
     except (TypeError, ValueError):
         keys = []
     if not isinstance(keys, list):
         keys = []
-    return True, bool(mark.get("protect")), {k: metadata[k] for k in keys if k in metadata}
+    owner = mark.get("owner")
+    return Marker(
+        True,
+        bool(mark.get("protect")),
+        {k: metadata[k] for k in keys if isinstance(k, str) and k in metadata},
+        owner if isinstance(owner, str) and owner else None,
+    )
 
 
 class Kind(StrEnum):
@@ -117,6 +142,12 @@ class App:
     #: live only: the object as the API returned it, so an overwrite can send back the fields the
     #: manifest does not manage without reading the app again (not compared, not fingerprinted)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: desired only: the manifest's `app.reindex` (None: not stated), sent as PatchApps' `reindex`
+    #: when the default workflow changes (changing it re-indexes the app's inputs)
+    reindex: bool | None = field(default=None, compare=False)
+    #: live only: the app's input count, read (GetInputCount) only when a plan changes the default
+    #: workflow; None when not read
+    input_count: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -182,9 +213,16 @@ class Model:
     #: canonical typed configuration, see `modeltypes.canonical_config`
     config: dict[str, Any] = field(default_factory=dict)
     managed: bool = field(default=True, compare=False)
+    #: desired: the manifest's owner (`State.owner`), written into the marker; live: the owner the
+    #: marker names (None: unmarked, or marked before owners existed). Compared by the planner
+    #: itself (a resource of another owner), never by the diff
+    owner: str | None = field(default=None, compare=False)
     #: live only: the model's latest version id, and the versions read (latest first)
     version_id: str | None = field(default=None, compare=False)
     versions: tuple[ModelVersion, ...] = field(default=(), compare=False)
+    #: live only: the model object as the API returned it (see `App.raw`): an update removes the
+    #: stale parts of its metadata before merging the manifest's
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -203,6 +241,8 @@ class Workflow:
     protect: bool = False
     nodes: tuple[Node, ...] = ()
     managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
     #: live only: the object as the API returned it (see `App.raw`)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -221,6 +261,10 @@ class State:
     user_id: str | None = field(default=None, compare=False)
     #: where this state came from: manifest file name(s) or "live"
     source: str = field(default="", compare=False)
+    #: desired only: who manages the app's models and workflows from this manifest (the manifest's
+    #: `owner:`, else its path from the git root; a project app's name). None: no owner is
+    #: recorded or checked (States built in code, older saved plans)
+    owner: str | None = field(default=None, compare=False)
 
     def resources(self) -> Iterator[tuple[ResourceKey, Resource]]:
         """Every resource with its key, the app first, then kinds in dependency order."""
@@ -242,6 +286,19 @@ class State:
 
     def workflow(self, workflow_id: str) -> Workflow | None:
         return next((w for w in self.workflows if w.id == workflow_id), None)
+
+
+def with_owner(state: State, owner: str | None) -> State:
+    """`state` managed by `owner`: the State's own `owner` and every model's and workflow's (what
+    apply writes into their markers). `owner` None leaves the state as it is."""
+    if not owner:
+        return state
+    return dataclasses.replace(
+        state,
+        owner=owner,
+        models=tuple(dataclasses.replace(m, owner=owner) for m in state.models),
+        workflows=tuple(dataclasses.replace(w, owner=owner) for w in state.workflows),
+    )
 
 
 def resource_dependencies(res: Resource) -> set[ResourceKey]:

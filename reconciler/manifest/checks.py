@@ -10,7 +10,8 @@ concepts, node inputs); the reserved metadata key; relation subjects/objects, th
 classifier concepts that are not declared concepts (relation objects may instead be external
 `{id, user_id, app_id}`); a node model that is not a manifest model (external ones are full
 references, checked by the schema); node inputs that are not nodes of the workflow; workflow cycles,
-named `a -> b -> a`; a default workflow that is not declared. All checks are linear in the manifest
+named `a -> b -> a`; a default workflow that is not declared; `app.reindex` without a default
+workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes. All checks are linear in the manifest
 size (dicts, no nested scans), which keeps 10,000 concepts fast.
 """
 
@@ -23,6 +24,10 @@ from typing import Any
 from reconciler.core import modeltypes
 from reconciler.core.state import MARKER_KEY
 from reconciler.manifest.yamlload import Document, Path
+
+#: "You can add up to 20 models to a single workflow" (Clarifai/docs docs/create/workflows/create.md);
+#: counted as nodes, each of which runs a model. Refused here, before PostWorkflows meets it.
+MAX_WORKFLOW_NODES = 20
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -74,6 +79,12 @@ def check(doc: Document) -> None:
         _check_workflow(doc, wi, wf, models if models_ok else None)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
+    if isinstance(app, dict) and "reindex" in app and default is None:
+        doc.add(
+            ("app", "reindex"),
+            "reindex says whether changing default_workflow re-indexes the app's inputs; it needs app.default_workflow",
+            at_key=True,
+        )
     if isinstance(default, str) and _complete(data, "workflows") and default not in workflows:
         doc.add(
             ("app", "default_workflow"),
@@ -172,6 +183,13 @@ def _check_workflow(doc: Document, wi: int, wf: dict[str, Any], models: dict[str
     base: Path = ("workflows", wi)
     wid = wf.get("id") if isinstance(wf.get("id"), str) else f"#{wi}"
     nodes = list(_items(wf, "nodes"))
+    if len(nodes) > MAX_WORKFLOW_NODES:
+        doc.add(
+            base + ("nodes", MAX_WORKFLOW_NODES),
+            f"workflow '{wid}' has {len(nodes)} nodes; Clarifai allows up to {MAX_WORKFLOW_NODES} models in a "
+            "workflow (docs: create/workflows/create.md): split it into workflows of at most "
+            f"{MAX_WORKFLOW_NODES} nodes",
+        )
     ids = _unique_ids(doc, ((base + ("nodes", j, "id"), n.get("id")) for j, n in nodes), "node id")
     graph: dict[str, list[str]] = {nid: [] for nid in ids}
     for j, node in nodes:

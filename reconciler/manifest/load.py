@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core import idrules, modeltypes
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.fileio import read_regular
-from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow
+from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow, with_owner
 from reconciler.manifest import checks as manifestchecks
 from reconciler.manifest import overlays as manifestmerge
 from reconciler.manifest import schemacheck
@@ -45,7 +45,18 @@ from reconciler.manifest.yamlload import MAX_BYTES, Document, Path, load_yaml
 if TYPE_CHECKING:
     import jsonschema
 
-__all__ = ["load", "load_many", "load_text", "load_overlays", "read_inputs", "Inputs", "schema", "ID_PATTERN"]
+__all__ = [
+    "load",
+    "load_many",
+    "load_text",
+    "load_overlays",
+    "read_inputs",
+    "Inputs",
+    "schema",
+    "ID_PATTERN",
+    "default_owner",
+    "overlay_problems",
+]
 
 
 @functools.cache
@@ -56,6 +67,7 @@ def schema() -> dict[str, Any]:
 
 #: The one id rule's syntax (`idrules` reads the same definition for the sandbox).
 ID_PATTERN = idrules.CLARIFAI_ID.pattern
+NODE_PATTERN = idrules.NODE_ID.pattern
 TYPE_PATTERN = schema()["$defs"]["model"]["properties"]["type"]["pattern"]
 
 
@@ -131,7 +143,9 @@ def load_many(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None 
 
 def load_overlays(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | None = None) -> State:
     """Load a base manifest and overlays (`-f base.yaml -f prod.yaml`), merged by resource id
-    (`manifestmerge`), into one State. Raises ManifestError with every problem of every file."""
+    (`manifestmerge`), into one State. The base must not be an overlay and every later file must
+    declare `overlay: true` (`overlay_problems`). Raises ManifestError with every problem of every
+    file."""
     files = [os.fspath(p) for p in paths]
     if not files:
         raise ManifestError([Problem("<command line>", 1, 1, "no manifest given")])
@@ -145,13 +159,70 @@ def load_overlays(paths: Iterable[str | os.PathLike[str]], *, inputs: Inputs | N
         docs.append(doc)
     if problems:
         raise ManifestError(_dedupe(problems))
+    # files in the wrong place: an overlay first (then the order is wrong as a whole: that is
+    # the one problem), else each later file that is not an overlay
+    problems = overlay_problems(docs[0], base=True) or [
+        p for doc in docs[1:] for p in overlay_problems(doc, base=False, base_file=files[0])
+    ]
+    if problems:
+        raise ManifestError(_dedupe(problems))
+    for doc in docs[1:]:
+        doc.data.pop(OVERLAY_KEY)  # checked above: it marks the file, it is not part of the app
     merged = manifestmerge.merge(docs) if len(docs) > 1 else docs[0]
     if len(docs) == 1:
         manifestmerge.leftover_removes(merged)
-    state, problems = _validate(merged, " + ".join(files), inputs)
+    state, problems = _validate(merged, " + ".join(files), inputs, default_owner(files[0]))
     if problems or state is None:
         raise ManifestError(problems)
     return state
+
+
+#: The top-level key that marks a file as an overlay (README "Environments", docs/gitops.md).
+OVERLAY_KEY = "overlay"
+
+
+def overlay_problems(doc: Document, *, base: bool, base_file: str | None = None) -> list[Problem]:
+    """Where a file is used against what it declares: an overlay (`overlay: true`) given where a
+    manifest is expected (`base`), or a later file (an overlay's place) that does not declare it."""
+    declared = isinstance(doc.data, dict) and doc.data.get(OVERLAY_KEY) is True
+    name = os.path.basename(doc.filename)
+    if base and declared:
+        return [
+            doc.problem(
+                (OVERLAY_KEY,),
+                f"this file is an overlay (overlay: true), not a manifest: give it after its base, "
+                f"e.g. -f manifest.yaml -f {name}",
+                at_key=True,
+            )
+        ]
+    if not base and not declared:
+        first = os.path.basename(base_file) if base_file else "manifest.yaml"
+        return [
+            Problem(
+                doc.filename,
+                1,
+                1,
+                f"files after the first -f are overlays and must declare overlay: true at the top "
+                f"(the manifest is the first file, here {first})",
+            )
+        ]
+    return []
+
+
+def default_owner(path: str) -> str:
+    """The owner a manifest file gets when it names none (`State.owner`): its path from the root
+    of the git repository it is in (found upward from its folder, as git finds `.git`), with "/"
+    separators, so the same file owns the same resources from any checkout and any working
+    directory; outside a repository, its file name."""
+    full = os.path.abspath(path)
+    folder = os.path.dirname(full)
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return os.path.relpath(full, folder).replace(os.sep, "/")
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return os.path.basename(full)
+        folder = parent
 
 
 def load_text(text: str, filename: str = "<manifest>", *, inputs: Inputs | None = None) -> State:
@@ -177,18 +248,25 @@ def _load_path(path: str, inputs: Inputs | None = None) -> tuple[State | None, l
     data, problems = _read(path)
     if data is None:
         return None, problems
-    return _load_bytes(data, path, inputs)
+    return _load_bytes(data, path, inputs, default_owner(path))
 
 
-def _load_bytes(data: bytes, filename: str, inputs: Inputs | None = None) -> tuple[State | None, list[Problem]]:
+def _load_bytes(
+    data: bytes, filename: str, inputs: Inputs | None = None, owner: str | None = None
+) -> tuple[State | None, list[Problem]]:
     doc = load_yaml(data, filename)
     if doc.problems or not isinstance(doc.data, dict):
         return None, _dedupe(doc.problems)
+    refused = overlay_problems(doc, base=True)
+    if refused:
+        return None, refused
     manifestmerge.leftover_removes(doc)
-    return _validate(doc, filename, inputs)
+    return _validate(doc, filename, inputs, owner)
 
 
-def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State | None, list[Problem]]:
+def _validate(doc: Document, source: str, inputs: Inputs | None, owner: str | None = None) -> tuple[State | None, list[Problem]]:
+    """The State of a (merged) document, or its problems. `owner`: the owner when the document
+    names none (`default_owner` of the base file; None for text without a file)."""
     manifestvars.substitute(doc, inputs)
     _check_finite(doc, doc.data, ())  # a --var can bring in nan / inf / 1e400, which YAML never did
     if doc.problems:  # an unsubstituted reference would only add confusing schema errors
@@ -199,7 +277,7 @@ def _validate(doc: Document, source: str, inputs: Inputs | None) -> tuple[State 
     _drop_placeholder_problems(doc)
     if doc.problems:
         return None, _dedupe(doc.problems)
-    return _build_state(doc.data, source), []
+    return with_owner(_build_state(doc.data, source), doc.data.get("owner") or owner), []
 
 
 def _retype_placeholders(doc: Document) -> None:
@@ -331,6 +409,9 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
     if "propertyNames" in err.relative_schema_path and isinstance(inst, str):
         # jsonschema reports a bad key at its mapping; point at the key itself
         path = path + (inst,)
+        if v == "maxLength":
+            yield doc.problem(path, _length_message(inst, want, path), at_key=True)
+            return
         yield doc.problem(path, _pattern_message(inst, err.schema.get("pattern", ""), path), at_key=True)
         return
     if v in ("additionalProperties", "unevaluatedProperties") and want is False and isinstance(inst, dict):
@@ -365,7 +446,7 @@ def _translate(doc: Document, err: jsonschema.ValidationError) -> Iterator[Probl
         yield doc.problem(path, _pattern_message(inst, want, path))
         return
     if v == "maxLength":
-        yield doc.problem(path, f"{_label(path)} is {len(inst)} characters long; the limit is {want}")
+        yield doc.problem(path, _length_message(inst, want, path))
         return
     if v in ("minimum", "maximum"):
         if len(path) >= 2 and path[-2] == "thresholds":
@@ -409,6 +490,13 @@ def _id_kind(path: Path) -> str:
     return "id"
 
 
+def _length_message(value: str, limit: int, path: Path) -> str:
+    if _id_kind(path) == "concept id" and limit == idrules.CONCEPT_ID.max_length:
+        shown = repr(value) if len(value) <= 128 else f"{value[:20]!r}..."
+        return f"concept id {shown} is {len(value)} characters long; concept ids are at most {limit}"
+    return f"{_label(path)} is {len(value)} characters long; the limit is {limit}"
+
+
 def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
     if pattern == ID_PATTERN:
         return f"invalid {_id_kind(path)} {value!r}: {idrules.ID_HINT}"
@@ -416,6 +504,12 @@ def _pattern_message(value: Any, pattern: str, path: Path = ()) -> str:
         return f"invalid variable name {value!r}: letters, digits and '_', not starting with a digit"
     if pattern == TYPE_PATTERN:
         return f"invalid model type {value!r}: lowercase letters and digits separated by '-'"
+    if path == ("owner",):
+        return f"invalid owner {value!r}: one line of text, without control characters"
+    if pattern == NODE_PATTERN:
+        if value == "":
+            return "a node id must not be empty"
+        return f"invalid node id {value!r}: {idrules.NODE_HINT}"
     return f"{value!r} does not match {pattern}"  # pragma: no cover
 
 
@@ -430,6 +524,7 @@ def _build_state(data: dict[str, Any], filename: str) -> State:
         description=a.get("description", ""),
         default_workflow=a.get("default_workflow"),
         metadata=dict(a.get("metadata") or {}),
+        reindex=a.get("reindex"),
     )
     concepts = tuple(
         Concept(id=c["id"], name=c.get("name") or c["id"], description=c.get("description", ""))

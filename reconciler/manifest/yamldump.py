@@ -3,11 +3,15 @@ convert, tune's overlays)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 from reconciler.manifest.yamlload import _EXP_FLOAT
+
+#: characters YAML 1.1 reads as line breaks (folded to a space or a newline unless escaped)
+_FOLDED = re.compile("[\x85\u2028\u2029]")
 
 # --- YAML --------------------------------------------------------------------------------------
 
@@ -24,6 +28,8 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     style = "'" if _EXP_FLOAT.match(value) else None
     if "\n" in value:
         style = "|"
+    if _FOLDED.search(value):
+        style = '"'  # NEL and the Unicode line / paragraph separators: escaped, or YAML reads them as breaks
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

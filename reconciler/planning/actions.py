@@ -150,6 +150,9 @@ class Plan:
     targets: tuple[str, ...] = ()
     #: where the plan was made and applies: the API base, or "local sandbox at PATH"
     endpoint: str = ""
+    #: the live state the plan was made from (None: the app did not exist). A saved plan stores
+    #: it, so that what `show` prints is derived again from verified content (`planfile`).
+    live: State | None = field(default=None, compare=False)
 
     @property
     def empty(self) -> bool:

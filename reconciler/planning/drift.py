@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reconciler.core.printable import printable
 from reconciler.planning import render
 from reconciler.planning.actions import Op, Plan
 
@@ -47,24 +48,24 @@ def report_to_dict(report: DriftReport) -> dict[str, Any]:
 
 def render_text(data: dict[str, Any]) -> str:
     app = data["app"]
-    who = f" (user {app['user_id']})" if app.get("user_id") else ""
+    who = f" (user {printable(app['user_id'])})" if app.get("user_id") else ""
     n = len({(a["kind"], a["id"]) for a in data["actions"]})
     lines = [
-        f"Drift in app {app['id']}{who}: "
+        f"Drift in app {printable(app['id'])}{who}: "
         + (f"{n} resource(s) differ from the manifest." if data["drift"] else "none; the app matches the manifest.")
     ]
     if data.get("endpoint"):
-        lines.append(f"Endpoint: {data['endpoint']}")
+        lines.append(f"Endpoint: {printable(data['endpoint'])}")
     for a in data["actions"]:
         op = Op(a["op"])
-        lines.append(f"  {op.glyph} {a['kind']}/{a['id']}: {op.drift}")
+        lines.append(f"  {op.glyph} {printable(a['kind'])}/{printable(a['id'])}: {op.drift}")
         for c in a["changes"]:
             lines.append(
-                f"      {c['path']}: live {render.format_value(c['before'], c['path'])}, "
+                f"      {printable(c['path'])}: live {render.format_value(c['before'], c['path'])}, "
                 f"manifest {render.format_value(c['after'], c['path'])}"
             )
             lines.extend(f"        {w}" for w in render.config_change_words(c))
     if data["notes"]:
         lines.append("Notes:")
-        lines.extend(f"  - {note}" for note in data["notes"])
+        lines.extend(f"  - {printable(note)}" for note in data["notes"])
     return "\n".join(lines) + "\n"

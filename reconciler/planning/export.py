@@ -21,20 +21,34 @@ What is exported (README, "Environments"):
   marker lists them). An unmarked resource's metadata is not claimed: adopting it leaves its keys
   the user's own and untouched;
 - deterministic order: concepts, relations, models and workflows sorted by id; a workflow's nodes
-  in data-flow order (inputs first, ties in the app's order).
+  in data-flow order (inputs first, ties in the app's order);
+- `owner:` when the managed models and workflows name one owner in their markers, so the exported
+  file manages them as that manifest did (several owners: none, and a warning).
 
 Unmarked resources plan as `adopt` (no field changes) against the app they came from: run `apply`
 once to take ownership, after which the plan is empty.
+
+What the live app holds is not always what a manifest can hold. `export_app` writes a file only if
+`validate` and `plan` take it back exactly (`manifest_text`), else it refuses in one line naming the
+resource and the field: metadata nested deeper than the manifest's 64 levels (checked before
+writing, without recursion: 900 levels are refused, not a RecursionError), a lone surrogate (UTF-8
+cannot hold it), a non-finite number; then the written text is read back by the manifest loader
+and must give the same data and no problem. Characters YAML would fold (NEL U+0085, the line and
+paragraph separators) are written escaped in double quotes (`yamldump`), so they read back as
+themselves.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core import modeltypes
+from reconciler.core.errors import ManifestError, ReconcilerError
 from reconciler.core.state import ConceptRelation, Model, State, Workflow
 
 if TYPE_CHECKING:
@@ -46,7 +60,17 @@ Warn = Callable[[str], None]
 
 def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, Any]:
     owner = live.user_id
-    data: dict[str, Any] = {"version": 1, "app": _app(live)}
+    data: dict[str, Any] = {"version": 1}
+    managed: list[Model | Workflow] = [*(m for m in live.models if m.managed), *(w for w in live.workflows if w.managed)]
+    managers = sorted({r.owner for r in managed if r.owner})
+    if len(managers) == 1:  # the export takes over from that manifest without a change to plan
+        data["owner"] = managers[0]
+    elif managers:
+        warn(
+            f"the app's resources are managed by {len(managers)} owners ({', '.join(managers)}): the export names none, "
+            "so its plan shows which it would take over (set owner: in it)"
+        )
+    data["app"] = _app(live)
     if live.concepts:
         data["concepts"] = [_concept(c.id, c.name, c.description) for c in sorted(live.concepts, key=lambda c: c.id)]
     if live.relations:
@@ -198,7 +222,7 @@ def export_app(
 ) -> tuple[str, list[str]]:
     """Read the live app (all models' versions) and return (manifest YAML, warnings)."""
     from reconciler.api.live import read_live
-    from reconciler.core.errors import ReconcilerError
+    from reconciler.api.secrets import mask_data
 
     live = read_live(client, app_id, user_id=user_id, want_models=None)
     if live is None:
@@ -214,4 +238,116 @@ def export_app(
             f"{len(unmarked)} resource(s) are not marked as managed yet; `reconciler plan` shows "
             "them as adopt, and one `reconciler apply` takes ownership without changing them"
         )
-    return dump_yaml(data, schema_ref, header), warnings
+    from reconciler.manifest.yamlload import MAX_DEPTH
+
+    _check_values(data, MAX_DEPTH)  # before anything walks it recursively (mask_data): 900 levels are one line
+    # a PAT in a value the API returned is masked in the data, so the YAML stays valid
+    return manifest_text(mask_data(data), schema_ref, header), warnings
+
+
+# --- what a manifest can hold ------------------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KINDS = {"concepts": "concept", "models": "model", "workflows": "workflow"}
+
+
+def manifest_text(data: dict[str, Any], schema_ref: str | None = None, header: tuple[str, ...] = ()) -> str:
+    """`data` as manifest YAML that reads back exactly, or a ReconcilerError naming the resource
+    and field that cannot be written (see the module docstring)."""
+    from reconciler.manifest.load import load_text
+    from reconciler.manifest.yamlload import MAX_DEPTH, load_yaml
+
+    _check_values(data, MAX_DEPTH)
+    text = dump_yaml(data, schema_ref, header)
+    doc = load_yaml(text.encode("utf-8"), "export")
+    if doc.problems:
+        raise _cannot(data, _parse_pointer(doc.problems[0].path, data), f"it would not read back: {doc.problems[0].message}")
+    differs = _first_difference(data, doc.data)
+    if differs is not None:
+        raise _cannot(data, differs, "YAML would not read it back as the app holds it")
+    try:
+        load_text(text, "export")
+    except ManifestError as err:
+        first = err.problems[0]
+        raise _cannot(data, _parse_pointer(first.path, data), f"`validate` would refuse it: {first.message}") from None
+    return text
+
+
+def _check_values(data: Any, max_depth: int) -> None:
+    """Depth, lone surrogates and non-finite numbers, walked without recursion."""
+    stack: list[tuple[Any, tuple[Any, ...], int]] = [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > max_depth:
+                raise _cannot(data, path, f"it is nested deeper than the {max_depth} levels a manifest allows")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                if isinstance(k, str) and _SURROGATE.search(k):
+                    raise _cannot(data, path + (k,), _surrogate(k) + " in a key")
+                stack.append((v, path + (k,), depth + 1))
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            raise _cannot(data, path, _surrogate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise _cannot(data, path, f"it is {value}, which a manifest cannot hold")
+
+
+def _surrogate(text: str) -> str:
+    found = _SURROGATE.search(text)
+    code = ord(found.group()) if found else 0
+    return f"it holds a lone surrogate (U+{code:04X}), which a UTF-8 file cannot hold"
+
+
+def _first_difference(a: Any, b: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The first path where `b` does not hold exactly `a` (a bool is not 1, a str not a number)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a or k not in b:
+                return path + (k,)
+            found = _first_difference(a[k], b[k], path + (k,))
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return path
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, path + (i,))
+            if found is not None:
+                return found
+        return None
+    same_kind = (isinstance(a, bool), isinstance(a, str)) == (isinstance(b, bool), isinstance(b, str))
+    return None if same_kind and a == b else path
+
+
+def _parse_pointer(pointer: str, data: Any) -> tuple[Any, ...]:
+    out: list[Any] = []
+    node = data
+    for raw in pointer.split("/")[1:] if pointer else []:
+        part: Any = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and part.isdigit():
+            part = int(part)
+        out.append(part)
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+    return tuple(out)
+
+
+def _has(node: dict[str, Any] | list[Any], part: Any) -> bool:
+    return part in node if isinstance(node, dict) else isinstance(part, int) and part < len(node)
+
+
+def _cannot(data: dict[str, Any], path: tuple[Any, ...], why: str) -> ReconcilerError:
+    """One line: which resource and field cannot be exported, and why."""
+    where, rest = "the app", path
+    if path and path[0] == "app":
+        where, rest = f"app/{data.get('app', {}).get('id', '')}", path[1:]
+    elif len(path) >= 2 and path[0] in _KINDS and isinstance(path[1], int):
+        item = data[path[0]][path[1]] if path[1] < len(data.get(path[0], [])) else {}
+        where, rest = f"{_KINDS[path[0]]}/{item.get('id', path[1])}", path[2:]
+    elif len(path) >= 2 and path[0] == "concept_relations":
+        where, rest = f"concept relation #{path[1] + 1 if isinstance(path[1], int) else path[1]}", path[2:]
+    shown = [json.dumps(p, ensure_ascii=True)[1:-1] if isinstance(p, str) else str(p) for p in rest]
+    if len(shown) > 4:
+        shown = shown[:3] + ["…"]
+    field = ".".join(shown) or "(the resource)"
+    return ReconcilerError(f"cannot export {where} {field}: {why}; change it in the app first")

@@ -10,16 +10,22 @@
   live concepts the manifest lacks are reported in one aggregated note;
 - relations (identified by content): `create`; `delete` of a live relation whose subject the
   manifest declares but which the manifest lacks; relations of other subjects are unmanaged;
-- models and workflows carry ownership (`managed`, `protect`): an unmarked live resource the
-  manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
-  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note);
-- model configuration lives in immutable versions: a desired config equal to an existing live
-  version's reuses the newest such version; otherwise `new_version` (changes: latest live config
+- models and workflows carry ownership (`managed`, `protect`, `owner`): an unmarked live resource
+  the manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
+  `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note).
+  Owners (`State.owner`, the marker's `owner`): a managed resource whose marker names another
+  owner is never deleted (a note says whose it is), and one the manifest names is `adopt`ed with
+  the change ``owner: theirs -> ours``. A marker without an owner (written before owners
+  existed) counts as ours; a desired State without an owner checks none;
+- model configuration lives in immutable versions: a desired config that an existing live
+  version's matches (`modeltypes.config_matches`: what the server filled in is not compared)
+  reuses the newest such version; otherwise `new_version` (changes: latest live config
   -> desired, paths ``config.*``). A model's type cannot change (PlanError);
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
   live node whose pinned version already matches stays as it is. Structural differences ->
-  `update` (whole node list, with pins); pins only -> `repoint`.
+  `update` (whole node list, with pins); pins only -> `repoint`. The app's default workflow is
+  never deleted while it stays the default (the API refuses; a note says to name another);
 
 Order, two passes: creates/updates/new versions/repoints/set_default in topological order of the
 dependency graph (ready actions taken smallest first by kind, id and op, so the order is
@@ -37,7 +43,6 @@ from typing import Any, NamedTuple
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
-from reconciler.core.idrules import WORKFLOW_ID_STRICT_MAX
 from reconciler.core.state import App, Kind, Model, ModelVersion, ResourceKey, State, Workflow
 from reconciler.planning.actions import (  # noqa: F401 (re-exported)
     KIND_ORDER,
@@ -91,6 +96,7 @@ def make_plan(
         desired=desired,
         targets=tuple(targets),
         endpoint=endpoint,
+        live=live,
     )
 
 
@@ -122,8 +128,35 @@ def _reusable(model_type: str, v: ModelVersion) -> bool:
     # a trainable model's version is usable once trained; one training or queued will be (apply
     # waits); untrained or failed ones are not. Operator versions are usable at once.
     if modeltypes.canonical_type(model_type) in modeltypes.TRAINABLE_TYPES:
-        return v.status_code in (training.MODEL_TRAINED, training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        waiting = (training.MODEL_TRAINING, training.MODEL_QUEUED_FOR_TRAINING)
+        return training.is_trained(v.status_code) or v.status_code in waiting
     return True
+
+
+def reindex_words(d: App, before: str | None, count: int | None) -> str:
+    """What changing the default (base) workflow does to the app's inputs, in words. Changing it
+    re-indexes every input through the new workflow, which "may take some time, and could incur
+    costs" (Clarifai/docs docs/create/workflows/base-workflows.md); PatchApps' `reindex` flag
+    decides ("If set, the app will be automatically reindexed upon change of its base workflow",
+    clarifai-grpc service.proto PatchAppsRequest). `count`: the app's inputs (0 for a new app;
+    None when not read, e.g. a state built by hand). With inputs and no `app.reindex` stated in
+    the manifest this is a PlanError: the choice may cost money, so it is the user's to write."""
+    if count == 0:
+        return "the app has no inputs: nothing to re-index"
+    n = "its inputs" if count is None else "the 1 input of the app" if count == 1 else f"all {count:,} inputs of the app"
+    wf = d.default_workflow
+    if d.reindex is None:
+        if count is None:
+            return f"changing the default workflow may re-index {n}; app.reindex is not stated"
+        raise PlanError(
+            f"app/{d.id}: changing default_workflow from {before or '(none)'} to {wf} re-indexes {n} "
+            "through the new workflow, which may take long and cost money (Clarifai docs: "
+            "create/workflows/base-workflows); state the choice in the manifest: app.reindex: true (re-index "
+            "them) or app.reindex: false (leave them as indexed; only new inputs go through the new workflow)"
+        )
+    if d.reindex:
+        return f"re-indexes {n} through {wf} (app.reindex: true): may take a while and may incur costs"
+    return f"app.reindex: false: {n} {'is' if count == 1 else 'are'} left as indexed; only new inputs go through {wf}"
 
 
 def _few(ids: Sequence[str]) -> str:
@@ -150,6 +183,7 @@ class _Planner:
         self._relations()
         self._models()
         self._workflows()
+        self._keep_the_default_workflow()
         self._keep_models_in_use()
         if self.unmanaged:
             self.notes.append(
@@ -187,6 +221,7 @@ class _Planner:
                 desired=d,
                 live=self.live.app if self.live else None,
                 changes=[Change("default_workflow", before, d.default_workflow)],
+                reason=reindex_words(d, before, self.live.app.input_count) if self.live else "",
             )
 
     # --- concepts and relations ---------------------------------------------------------------
@@ -245,21 +280,24 @@ class _Planner:
                     f"model {m.id}: type cannot change from {lm.type} to {m.type}; rename the model or delete it first"
                 )
             versions = model_versions(lm)
-            match = [v.id for v in versions if v.config == m.config and _reusable(m.type, v)]
+            match = [v.id for v in versions if modeltypes.config_matches(m.type, v.config, m.config) and _reusable(m.type, v)]
             self.matching[m.id] = set(match)
             latest = versions[0].id if versions else None
             reuse = match[0] if match and match[0] != latest else None
             changes = diff_resources(lm, m, exclude=("config", "type"))
-            if not lm.managed:
+            theirs = self._foreign_owner(lm)
+            if not lm.managed or theirs:
                 self._add(
                     Op.ADOPT,
                     Kind.MODEL,
                     m.id,
                     desired=m,
                     live=lm,
-                    changes=changes,
+                    changes=[*changes, Change("owner", theirs, self.desired.owner)] if theirs else changes,
                     reuse_version=reuse,
-                    reason="in the app but not marked as managed: take ownership",
+                    reason=f"managed by {theirs}: take ownership"
+                    if theirs
+                    else "in the app but not marked as managed: take ownership",
                 )
             elif changes:
                 self._add(Op.UPDATE, Kind.MODEL, m.id, desired=m, live=lm, changes=changes, reuse_version=reuse)
@@ -269,23 +307,30 @@ class _Planner:
                 self.pin_target[m.id] = new_pin(m.id)
                 if trainable:
                     self._note_failed_training(m, versions)
-                cfg = diff_dicts(lm.config, m.config, "config") or [Change("config", lm.config, m.config)]
-                self._add(
-                    Op.NEW_VERSION,
-                    Kind.MODEL,
-                    m.id,
-                    desired=m,
-                    live=lm,
-                    changes=cfg,
-                    reason=train_note or "model versions are immutable: configuration changed",
-                )
+                compared = modeltypes.as_compared(m.type, lm.config, m.config)
+                cfg = diff_dicts(compared, m.config, "config")
+                why = train_note or "model versions are immutable: configuration changed"
+                if not cfg:  # the configuration is the same: no version with it can be used (a retrain)
+                    cfg = [Change("version", self._unusable_words(m, versions), "a new version with the same configuration")]
+                    why = train_note or "no usable version has this configuration"
+                self._add(Op.NEW_VERSION, Kind.MODEL, m.id, desired=m, live=lm, changes=cfg, reason=why)
         self._leftovers(Kind.MODEL, live)
+
+    @staticmethod
+    def _unusable_words(m: Model, versions: Sequence[ModelVersion]) -> str:
+        """Why the newest version with `m`'s configuration cannot be pinned, in words (a retrain's
+        change reads "version: v1 did not train (MODEL_TRAINING_NO_DATA) → a new version ...",
+        never the same configuration twice)."""
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
+        if tried is None:
+            return "none with this configuration"
+        return f"{tried.id} is {training.status_name(tried.status_code)}"
 
     def _note_failed_training(self, m: Model, versions: Sequence[ModelVersion]) -> None:
         """A trainable model whose newest version with the desired config did not train: say why
         and what the user can do, since the new version this plan makes will meet the same fate
         unless inputs were labelled meanwhile (apply then leaves its workflows for later)."""
-        tried = next((v for v in versions if v.config == m.config), None)
+        tried = next((v for v in versions if modeltypes.config_matches(m.type, v.config, m.config)), None)
         if tried is None or tried.status_code not in training.TRAINING_FAILED:
             return
         concepts = modeltypes.training_concepts(m.type, m.config)
@@ -303,11 +348,26 @@ class _Planner:
             )
         )
 
+    def _foreign_owner(self, res: Model | Workflow) -> str | None:
+        """The other owner a managed live resource's marker names, or None (ours, unowned, or
+        unmanaged; or this plan checks no owner)."""
+        if res.managed and res.owner and self.desired.owner and res.owner != self.desired.owner:
+            return res.owner
+        return None
+
     def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
         for rid in sorted(live):
             res = live[rid]
+            theirs = self._foreign_owner(res)
             if not res.managed:
                 self.unmanaged.append(f"{kind.value}/{rid}")
+            elif theirs:
+                self.notes.append(
+                    Note(
+                        ResourceKey(kind, rid),
+                        f"{kind.value}/{rid} is managed by {theirs}, not by {self.desired.owner}: not deleted",
+                    )
+                )
             elif res.protect:
                 self.notes.append(
                     Note(
@@ -344,6 +404,32 @@ class _Planner:
                 kept.append(a)
         self.actions = kept
 
+    def _keep_the_default_workflow(self) -> None:
+        """Never plan deleting the app's default workflow while it stays the default. It is the
+        app's base workflow, which every new input runs through (Clarifai/docs
+        `create/workflows/base-workflows.md`); what the real API answers to deleting it is
+        [UNVERIFIED], the sandbox refuses (22104, "is the app's default workflow"), and a planned
+        delete that is refused fails apply the same way on every run. When the manifest names
+        another default, `set_default` runs before the deletes; when it names none (it leaves the
+        default alone), the delete is dropped with a note saying how to delete it."""
+        default = self.live.app.default_workflow if self.live else None
+        if not default or self.desired.app.default_workflow:
+            return
+        kept = []
+        for a in self.actions:
+            if a.op is Op.DELETE and a.kind is Kind.WORKFLOW and a.id == default:
+                self.notes.append(
+                    Note(
+                        a.key,
+                        f"workflow/{a.id} is no longer in the manifest but it is the app's default workflow: "
+                        "not deleted; to delete it, name another workflow as the app's default_workflow "
+                        "in the manifest",
+                    )
+                )
+            else:
+                kept.append(a)
+        self.actions = kept
+
     # --- workflows ----------------------------------------------------------------------------
     def _workflows(self) -> None:
         live = {w.id: w for w in self.lv.workflows}
@@ -355,21 +441,16 @@ class _Planner:
             if lw is None:
                 changes = sorted(created_fields(w) + pin_changes, key=order)
                 self._add(Op.CREATE, Kind.WORKFLOW, w.id, desired=w, changes=changes, pins=pins, reason=waits)
-                if len(w.id) > WORKFLOW_ID_STRICT_MAX:
-                    self.notes.append(
-                        Note(
-                            ResourceKey(Kind.WORKFLOW, w.id),
-                            f"workflow/{w.id}: its id has {len(w.id)} characters; Clarifai's own client tests keep "
-                            f"workflow ids to {WORKFLOW_ID_STRICT_MAX} ('Max workflow ID is capped at 32 chars'), its SDK "
-                            "allows 48: if the API refuses it, apply stops there with the API's message, keeps what it "
-                            "made, and a shorter id converges on the next run",
-                        )
-                    )
                 continue
             structural = diff_resources(lw, w)
+            theirs = self._foreign_owner(lw)
+            if theirs:
+                structural.append(Change("owner", theirs, self.desired.owner))
             changes = sorted(structural + pin_changes, key=order)
             if not lw.managed:
                 op, why = Op.ADOPT, "; ".join(filter(None, ["in the app but not marked as managed: take ownership", why]))
+            elif theirs:
+                op, why = Op.ADOPT, "; ".join(filter(None, [f"managed by {theirs}: take ownership", why]))
             elif structural:
                 op = Op.UPDATE
             elif pin_changes:
@@ -446,7 +527,7 @@ def _change_order(w: Workflow, lw: Workflow | None) -> Any:
     (desired nodes, then removed ones), each node's own changes in a fixed field order."""
     nodes = [n.id for n in w.nodes] + [n.id for n in (lw.nodes if lw else ()) if w and n.id not in {x.id for x in w.nodes}]
     node_pos = {nid: i for i, nid in enumerate(nodes)}
-    top = {"description": 0, "metadata": 1, "protect": 2}
+    top = {"description": 0, "metadata": 1, "protect": 2, "owner": 3}
     sub = ["model.id", "model.user_id", "model.app_id", "model.version", "inputs", "suppress_output"]
 
     def key(c: Change) -> tuple[int, int, int, str]:

@@ -8,7 +8,10 @@
   actions (with their resources). `apply PLANFILE` checks the fingerprint against the live app,
   re-plans from the stored desired state, and can verify it gets the same actions.
   Format 2 adds the `endpoint` the plan was made against and `fingerprint`, which binds the live
-  fingerprint to the endpoint, user and app the plan writes to (`bound_fingerprint`).
+  fingerprint to the endpoint, user and app the plan writes to (`bound_fingerprint`). Format 3
+  adds `live`, the live state the plan was made from, so that a saved plan's actions, their
+  configuration words and its notes can be derived again without connecting
+  (`planfile.load_saved_plan` refuses a file whose stored ones differ).
   `plan_from_file_dict` checks the file hangs together: every field has its type, the desired
   app and every app action are the plan's `app_id` and the desired user its `user_id`, and the
   stored binding matches the file's own endpoint, user, app and live fingerprint.
@@ -49,8 +52,9 @@ R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow)
 
 STATE_FORMAT = 1
 #: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
-#: cannot say where it was made, so it is refused rather than applied anywhere.
-PLAN_FILE_FORMAT = 2
+#: cannot say where it was made, so it is refused rather than applied anywhere. 3: `live` was
+#: added; a format-2 file's notes and configuration words cannot be checked, so it is refused.
+PLAN_FILE_FORMAT = 3
 #: A saved plan nested deeper than this is not one we wrote (the manifest loader has the same cap).
 MAX_PLAN_DEPTH = 64
 PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
@@ -60,7 +64,11 @@ PLAN_FILE_KIND = "reconciler-plan"  # what `planfile.read_plan_file` looks for
 
 
 def _app(a: App) -> dict[str, Any]:
-    return {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    out = {"id": a.id, "description": a.description, "default_workflow": a.default_workflow, "metadata": a.metadata}
+    for k in ("reindex", "input_count"):  # only when set: plans without them read as before
+        if getattr(a, k) is not None:
+            out[k] = getattr(a, k)
+    return out
 
 
 def _concept_ref(r: ConceptRef) -> dict[str, Any]:
@@ -85,32 +93,52 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
             "server_id": res.server_id,
         }
     if isinstance(res, Model):
-        return {
-            "id": res.id,
-            "type": res.type,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "config": res.config,
-            "managed": res.managed,
-            "version_id": res.version_id,
-            "versions": [
-                {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at} for v in res.versions
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "type": res.type,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "config": res.config,
+                "managed": res.managed,
+                "version_id": res.version_id,
+                "versions": [
+                    {"id": v.id, "config": v.config, "status_code": v.status_code, "created_at": v.created_at}
+                    for v in res.versions
+                ],
+            },
+        )
     if isinstance(res, Workflow):
-        return {
-            "id": res.id,
-            "description": res.description,
-            "metadata": res.metadata,
-            "protect": res.protect,
-            "managed": res.managed,
-            "nodes": [
-                {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
-                for n in res.nodes
-            ],
-        }
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "managed": res.managed,
+                "nodes": [
+                    {"id": n.id, "model": _model_ref(n.model), "inputs": list(n.inputs), "suppress_output": n.suppress_output}
+                    for n in res.nodes
+                ],
+            },
+        )
     raise TypeError(f"not a resource: {res!r}")
+
+
+def _with_owner(owner: str | None, d: dict[str, Any]) -> dict[str, Any]:
+    """`d` with the resource's `owner`, written only when there is one (files without it read
+    back as None)."""
+    return {**d, "owner": owner} if owner else d
+
+
+def _opt(value: Any, typ: type) -> Any:
+    """An optional field of a saved plan: None, or a value of `typ` (else the plan is malformed)."""
+    if value is None or (isinstance(value, typ) and (typ is bool or not isinstance(value, bool))):
+        return value
+    raise TypeError(f"expected {typ.__name__} or null, got {value!r}")
 
 
 def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
@@ -121,6 +149,8 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 description=d.get("description", ""),
                 default_workflow=d.get("default_workflow"),
                 metadata=dict(d.get("metadata") or {}),
+                reindex=_opt(d.get("reindex"), bool),
+                input_count=_opt(d.get("input_count"), int),
             )
         if kind is Kind.CONCEPT:
             return Concept(id=d["id"], name=d.get("name", ""), description=d.get("description", ""))
@@ -142,6 +172,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 protect=bool(d.get("protect", False)),
                 config=dict(d.get("config") or {}),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 version_id=d.get("version_id"),
                 versions=tuple(
                     ModelVersion(
@@ -160,6 +191,7 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                 metadata=dict(d.get("metadata") or {}),
                 protect=bool(d.get("protect", False)),
                 managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
                 nodes=tuple(
                     Node(
                         id=n["id"],
@@ -180,16 +212,19 @@ def _model_ref_from(d: dict[str, Any]) -> ModelRef:
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
-    return {
-        "format_version": STATE_FORMAT,
-        "user_id": state.user_id,
-        "source": state.source,
-        "app": _app(state.app),
-        "concepts": [resource_to_dict(c) for c in state.concepts],
-        "relations": [resource_to_dict(r) for r in state.relations],
-        "models": [resource_to_dict(m) for m in state.models],
-        "workflows": [resource_to_dict(w) for w in state.workflows],
-    }
+    return _with_owner(
+        state.owner,
+        {
+            "format_version": STATE_FORMAT,
+            "user_id": state.user_id,
+            "source": state.source,
+            "app": _app(state.app),
+            "concepts": [resource_to_dict(c) for c in state.concepts],
+            "relations": [resource_to_dict(r) for r in state.relations],
+            "models": [resource_to_dict(m) for m in state.models],
+            "workflows": [resource_to_dict(w) for w in state.workflows],
+        },
+    )
 
 
 def state_from_dict(d: dict[str, Any]) -> State:
@@ -207,6 +242,7 @@ def state_from_dict(d: dict[str, Any]) -> State:
         workflows=tuple(_resource_of(Workflow, Kind.WORKFLOW, w) for w in d.get("workflows") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
+        owner=_opt(d.get("owner"), str),
     )
 
 
@@ -287,6 +323,7 @@ def plan_to_file_dict(plan: Plan) -> dict[str, Any]:
         "fingerprint": bound_fingerprint(plan.endpoint, plan.user_id, plan.app_id, plan.live_fingerprint),
         "targets": list(plan.targets),
         "desired": state_to_dict(plan.desired),
+        "live": state_to_dict(plan.live) if plan.live is not None else None,
         "actions": [action_to_dict(a) for a in plan.actions],
         # notes are saved as their text: a re-plan makes them again, with their resources
         "notes": [n.text for n in plan.notes],
@@ -369,6 +406,7 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
         ("fingerprint", str),
         ("targets", list),
         ("desired", dict),
+        ("live", (dict, type(None))),
         ("actions", list),
         ("notes", list),
     ):
@@ -388,6 +426,7 @@ def plan_from_file_dict(d: dict[str, Any]) -> Plan:
             desired=state_from_dict(d["desired"]),
             targets=tuple(d["targets"]),
             endpoint=d["endpoint"],
+            live=state_from_dict(d["live"]) if d["live"] is not None else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PlanError(f"malformed saved plan: {err!r}") from None
@@ -407,6 +446,8 @@ def _check_one_app(plan: Plan) -> None:
         raise PlanError(f"its desired app is {plan.desired.app.id!r} but the plan is for app {plan.app_id!r}")
     if plan.desired.user_id not in (None, plan.user_id):
         raise PlanError(f"its desired user is {plan.desired.user_id!r} but the plan is for user {plan.user_id!r}")
+    if plan.live is not None and plan.live.app.id != plan.app_id:
+        raise PlanError(f"its live app is {plan.live.app.id!r} but the plan is for app {plan.app_id!r}")
     for a in plan.actions:
         foreign = [r.id for r in (a.desired, a.live) if isinstance(r, App) and r.id != plan.app_id]
         if (a.kind is Kind.APP and a.id != plan.app_id) or foreign:

@@ -51,6 +51,7 @@ from reconciler.sandbox.wire import (
     Fail,
     http_for,
     new_id,
+    parse_stamp,
     status,
 )
 
@@ -113,7 +114,6 @@ class Sandbox:
     ) -> None:
         self.db_path = db_path
         self.quirks: frozenset[str] = Q.parse(quirks)  # ValueError (one line) for an unknown name
-        self._clock = Q.QuirkClock().now if Q.TIMESTAMP_PRECISION in self.quirks else time.time
         self.keys: dict[str, str] = dict(keys) if keys is not None else {DEFAULT_KEY: DEFAULT_USER}
         self.app_keys: dict[str, tuple[str, str]] = {}
         self.faults = Faults(latency_ms=latency_ms, rate_limit=rate_limit)
@@ -125,6 +125,9 @@ class Sandbox:
         self.predictions: Predictions | None = None
         self.set_predictions(predictions)
         self.store = Store(db_path)
+        self._clock = time.time
+        if Q.TIMESTAMP_PRECISION in self.quirks:  # continues after what the file already holds
+            self._clock = Q.QuirkClock(after=parse_stamp(self.store.latest_stamp())).now
         with self.store.transaction() as tx:
             seed_main(tx)
 

@@ -18,6 +18,12 @@ Semantics chosen where the reference leaves room (documented in README, "The loc
   predicate, object, knowledge graph) are DATABASE_DUPLICATE_KEY. Listing per concept also shows
   relations where the concept is the object, inverted (hypernym <-> hyponym), as Clarifai does;
   listing the whole app (`concepts/relations`) shows each stored relation once.
+- knowledge graphs: PostKnowledgeGraphs / ListKnowledgeGraphs keep them (no patch or delete, as in
+  the API); a relation's `knowledge_graph_id` is checked against them only under the quirk
+  `knowledge-graph-must-exist`. GetInputCount counts the app's inputs (all `processed`).
+- quirks played here: `default-workflow-id-ignored` / `-object-ignored` (which default-workflow
+  field a PatchApps honours and an answer shows), `hosted-image` (an app image stored and shown
+  hosted, one without a url refused), `patch-overwrite-replaces`, `relation-inverse-listing`.
 """
 
 from __future__ import annotations
@@ -26,9 +32,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.core.idrules import CONCEPT_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import clear_unsent
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, RELATION_INVERSE_LISTING
+from reconciler.sandbox.quirks import (
+    HOSTED_IMAGE,
+    KNOWLEDGE_GRAPH_MUST_EXIST,
+    PATCH_OVERWRITE_REPLACES,
+    RELATION_INVERSE_LISTING,
+    default_workflow_fields,
+    hosted_image,
+)
 from reconciler.sandbox.wire import (
     CONCEPTS_INVALID_REQUEST,
     CONN_DOES_NOT_EXIST,
@@ -53,11 +67,16 @@ from reconciler.sandbox.wire import (
 # --- apps ----------------------------------------------------------------------------------------
 
 
-def app_out(doc: dict[str, Any]) -> dict[str, Any]:
+def app_out(doc: dict[str, Any], quirks: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The app as answered: its default workflow as the `default_workflow` object and the
+    deprecated `default_workflow_id`, or only one of them under a default-workflow quirk."""
     out = public(doc)
+    show_obj, show_id = default_workflow_fields(quirks, doc["id"])
     dw = doc.get("_dw")
-    if dw and doc.get("default_workflow_id"):
+    if dw and doc.get("default_workflow_id") and show_obj:
         out["default_workflow"] = {"id": doc["default_workflow_id"], "user_id": dw["user_id"], "app_id": dw["app_id"]}
+    if not show_id:
+        out.pop("default_workflow_id", None)
     return out
 
 
@@ -80,7 +99,13 @@ def _apply_app_fields(ctx: Ctx, doc: dict[str, Any], patch: dict[str, Any], meta
     if patch.get("visibility") is not None:
         doc["visibility"] = norm_visibility(patch["visibility"])
     if patch.get("image") is not None:
-        doc["image"] = want(patch["image"], dict, "image")
+        image = want(patch["image"], dict, "image")
+        if HOSTED_IMAGE in ctx.quirks:
+            url = image.get("url")
+            if not isinstance(url, str) or not url:
+                raise Fail(CONN_INVALID_REQUEST, "image: give image.url; a hosted image cannot be sent back")
+            image = hosted_image(url)
+        doc["image"] = image
     if patch.get("metadata") is not None:
         meta = want(patch["metadata"], dict, "metadata")
         if meta_op == "merge":
@@ -90,9 +115,10 @@ def _apply_app_fields(ctx: Ctx, doc: dict[str, Any], patch: dict[str, Any], meta
         else:
             doc["metadata"] = meta
     spec = None
-    if patch.get("default_workflow") is not None:
+    use_obj, use_id = default_workflow_fields(ctx.quirks, doc["id"])
+    if patch.get("default_workflow") is not None and use_obj:
         spec = want(patch["default_workflow"], dict, "default_workflow")
-    elif patch.get("default_workflow_id"):
+    elif patch.get("default_workflow_id") and use_id:
         spec = {"id": want(patch["default_workflow_id"], str, "default_workflow_id")}
     if spec is not None and spec.get("id"):
         doc["_dw"] = _resolve_default_wf(ctx, doc["user_id"], doc["id"], spec)
@@ -119,7 +145,7 @@ def post_apps(ctx: Ctx) -> dict[str, Any]:
             raise Fail(DATABASE_DUPLICATE_KEY, f"app {app_id!r} already exists")
         _apply_app_fields(ctx, doc, item, "overwrite")
         ctx.tx.update(ctx.user_id, app_id, "app", app_id, doc)
-        out.append(app_out(doc))
+        out.append(app_out(doc, ctx.quirks))
     return {"apps": out}
 
 
@@ -150,7 +176,8 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
             )
             if item.get("metadata") is None:
                 doc["metadata"] = {}
-            if item.get("default_workflow") is None and not item.get("default_workflow_id"):
+            use_obj, use_id = default_workflow_fields(ctx.quirks, app_id)  # an ignored field is as if not sent
+            if not (use_obj and item.get("default_workflow") is not None) and not (use_id and item.get("default_workflow_id")):
                 doc.pop("default_workflow_id", None)
                 doc.pop("_dw", None)
         _apply_app_fields(ctx, doc, item, meta_op)
@@ -158,7 +185,7 @@ def _patch_one(ctx: Ctx, item: dict[str, Any], app_id: str) -> dict[str, Any]:
         doc.get("image", {}).pop("url", None)
     doc["modified_at"] = rfc3339(ctx.now)
     ctx.tx.update(ctx.user_id, app_id, "app", app_id, doc)
-    return app_out(doc)
+    return app_out(doc, ctx.quirks)
 
 
 def patch_apps(ctx: Ctx) -> dict[str, Any]:
@@ -174,7 +201,7 @@ def patch_app(ctx: Ctx) -> dict[str, Any]:
 
 
 def get_app(ctx: Ctx) -> dict[str, Any]:
-    return {"app": app_out(ctx.app())}
+    return {"app": app_out(ctx.app(), ctx.quirks)}
 
 
 def list_apps(ctx: Ctx) -> dict[str, Any]:
@@ -183,7 +210,7 @@ def list_apps(ctx: Ctx) -> dict[str, Any]:
     if ctx.user_id != ctx.key_user:  # only clarifai/main is public
         apps = [a for a in apps if a["id"] == MAIN_APP]
     page, per_page = paging(ctx.query)
-    return {"apps": [app_out(a) for a in page_slice(apps, page, per_page)]}
+    return {"apps": [app_out(a, ctx.quirks) for a in page_slice(apps, page, per_page)]}
 
 
 def across_apps(list_one: Callable[[Ctx], dict[str, Any]], key: str) -> Callable[[Ctx], dict[str, Any]]:
@@ -253,7 +280,9 @@ def post_concepts(ctx: Ctx) -> dict[str, Any]:
     ctx.app(write=True)
     out = []
     for item in objects(ctx.body, "concepts"):
-        cid = check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST)
+        # at most 32 characters (idrules.CONCEPT_ID, with its sources): 40003 "Invalid request",
+        # HTTP 400, the id in details
+        cid = check_id(item.get("id"), "concept", CONCEPTS_INVALID_REQUEST, rule=CONCEPT_ID)
         doc: dict[str, Any] = {
             "id": cid,
             "name": get(item, "name", str, "") or cid,
@@ -349,12 +378,15 @@ def post_concept_relations(ctx: Ctx) -> dict[str, Any]:
             raise Fail(CONCEPTS_INVALID_REQUEST, f"object concept app {o_user}/{o_app} is not readable")
         if ctx.tx.get(o_user, o_app, "concept", oid) is None:
             raise Fail(CONCEPTS_INVALID_REQUEST, f"object concept {o_user}/{o_app}/{oid} does not exist", http=404)
+        kg = get(item, "knowledge_graph_id", str, "")
+        if kg and KNOWLEDGE_GRAPH_MUST_EXIST in ctx.quirks and ctx.tx.get(ctx.user_id, ctx.app_id, "knowledge_graph", kg) is None:
+            raise Fail(CONCEPTS_INVALID_REQUEST, f"knowledge graph {kg!r} does not exist in the app", http=404)
         doc = {
             "id": new_id(),
             "_subject": {"id": subject["id"], **here},
             "_object": {"id": oid, "user_id": o_user, "app_id": o_app},
             "predicate": pred,
-            "knowledge_graph_id": get(item, "knowledge_graph_id", str, ""),
+            "knowledge_graph_id": kg,
         }
         key = lambda d: (d["_subject"]["id"], d["predicate"], d["_object"], d["knowledge_graph_id"])  # noqa: E731
         if any(key(e) == key(doc) for e in existing):
@@ -397,3 +429,45 @@ def delete_concept_relations(ctx: Ctx) -> dict[str, Any]:
         if not ctx.tx.delete(ctx.user_id, ctx.app_id, "relation", rid):
             raise Fail(CONCEPTS_INVALID_REQUEST, f"concept relation {rid!r} does not exist", http=404)
     return {}
+
+
+# --- knowledge graphs ----------------------------------------------------------------------------
+# clarifai-grpc: PostKnowledgeGraphs / ListKnowledgeGraphs (.../concepts/knowledge_graphs), a
+# KnowledgeGraph {id, name, description, examples_app_id, sampled_examples_app_id}; the API has no
+# patch or delete for them. Kept so that `knowledge-graph-must-exist` has graphs to find.
+
+_KG_FIELDS = ("name", "description", "examples_app_id", "sampled_examples_app_id")
+
+
+def post_knowledge_graphs(ctx: Ctx) -> dict[str, Any]:
+    ctx.app(write=True)
+    out = []
+    for item in objects(ctx.body, "knowledge_graphs"):
+        kid = check_id(item.get("id"), "knowledge graph", CONCEPTS_INVALID_REQUEST)
+        doc: dict[str, Any] = {"id": kid}
+        for k in _KG_FIELDS:
+            if item.get(k):
+                doc[k] = get(item, k, str)
+        if not ctx.tx.insert(ctx.user_id, ctx.app_id, "knowledge_graph", kid, doc):
+            raise Fail(DATABASE_DUPLICATE_KEY, f"knowledge graph {kid!r} already exists")
+        out.append(public(doc))
+    return {"knowledge_graphs": out}
+
+
+def list_knowledge_graphs(ctx: Ctx) -> dict[str, Any]:
+    ctx.app()
+    docs = ctx.tx.list(ctx.user_id, ctx.app_id, "knowledge_graph")  # the request has no paging
+    return {"knowledge_graphs": [public(d) for d in docs]}
+
+
+# --- input count ---------------------------------------------------------------------------------
+
+
+def get_input_count(ctx: Ctx) -> dict[str, Any]:
+    """GetInputCount (`.../inputs/status`): SingleInputCountResponse `counts`, an InputCount whose
+    fields are all shown even when zero (cl_show_if_empty in clarifai-grpc's resources.proto).
+    The sandbox processes an input at once: every input is `processed`."""
+    ctx.app()
+    n = len(ctx.tx.list(ctx.user_id, ctx.app_id, "input"))
+    zero = ("to_process", "errors", "processing", "reindexed", "to_reindex", "reindex_errors", "reindexing")
+    return {"counts": {"processed": n, **{k: 0 for k in zero}}}

@@ -1,18 +1,22 @@
 """Handlers for model types, models and model versions.
 
-Semantics (README, "The local sandbox"):
-- PostModels takes `models: [one]` or the legacy singular `model`, creates the model with its first
-  version (the request's `output_info`, or `model_version.output_info` / `input_info`) and answers
-  SingleModelResponse with that version in `model.model_version`. A missing `model_type_id` means
-  embedding-classifier; `concept-threshold` / `embed-classifier` are stored under their current
-  names. Unknown or non-creatable types: MODEL_INVALID_ARGUMENT.
-- Operator types have a trained version (21100) at once. A trainable type's PostModels makes the
-  model with one version that never trains (21102 MODEL_UNTRAINED); training is PostModelVersions
-  (`train_status` has the rule, with its sources): the new version goes 21103 queued -> 21101
-  training over the sandbox's `training_delay_s` (computed from elapsed time) and then ends in
-  21100 trained, or in the failure code its training data earned when it was posted.
-- Versions are immutable: PostModelVersions adds one (answering SingleModelResponse, new version in
-  `model.model_version`); concept values inside output_info are stored as float32. PatchModels
+Semantics (README, "The local sandbox"; docs/parity.md):
+- PostModels takes `models: [one]` or the legacy singular `model` and creates the model, never a
+  version, whatever its type (Clarifai/docs
+  `docs/product-updates/upcoming-api-changes/model-version-endpoints.md`, Jan 2023: "PostModels
+  will create new models but not create new model versions"; every `*_info` field moved to
+  PostModelVersions, and clarifai-python `clarifai/client/app.py` strips `output_info` before
+  PostModels, then calls PostModelVersions). `output_info` / `model_version` in the request are
+  accepted (they are Model fields) and ignored. It answers SingleModelResponse without a
+  `model_version`. A missing `model_type_id` means embedding-classifier; `concept-threshold` /
+  `embed-classifier` are stored under their current names. Unknown or non-creatable types:
+  MODEL_INVALID_ARGUMENT.
+- PostModelVersions makes a version (answering SingleModelResponse, new version in
+  `model.model_version`). An operator type's version is trained (21100) at once; a trainable
+  type's goes 21103 queued -> 21101 training over the sandbox's `training_delay_s` (computed from
+  elapsed time) and then ends in 21100 trained, or in the failure code its training data earned
+  when it was posted (`train_status` has the rule, with its sources).
+- Versions are immutable; concept values inside output_info are stored as float32. PatchModels
   changes name, description, notes, metadata and visibility (merge / overwrite / remove); an
   `output_info` or `model_type_id` that differs from the latest version's is refused
   (MODEL_INVALID_ARGUMENT): a config change needs a new version.
@@ -26,7 +30,13 @@ import copy
 from typing import Any
 
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
-from reconciler.sandbox.quirks import MAIN_MODELS_LISTED, PATCH_OVERWRITE_REPLACES
+from reconciler.sandbox.quirks import (
+    BASE_EMBED_MODEL_FILLED,
+    MAIN_MODELS_LISTED,
+    PATCH_OVERWRITE_REPLACES,
+    SERVER_FILLED_CONFIG,
+    fill_version_defaults,
+)
 from reconciler.sandbox.seed import DEFAULT_TYPE, MODEL_TYPES, TYPE_ALIASES, TYPES_BY_ID, unknown_field
 from reconciler.sandbox.wire import (
     ANNOTATION_SUCCESS,
@@ -94,7 +104,7 @@ def version_out(v: dict[str, Any], now: float) -> dict[str, Any]:
     out = public(v)
     delay = float(v.get("_delay", 0.0))
     elapsed = now - float(v.get("_t", 0.0))
-    if v.get("_untrained"):
+    if v.get("_untrained"):  # PostModels' own version, in a database an older sandbox wrote
         code = MODEL_UNTRAINED
     elif elapsed >= delay:
         code = int(v.get("_fail") or MODEL_TRAINED)
@@ -106,64 +116,79 @@ def version_out(v: dict[str, Any], now: float) -> dict[str, Any]:
     return out
 
 
+def _named(c: Any) -> bool:
+    return isinstance(c, dict) and isinstance(c.get("id"), str) and bool(c["id"])
+
+
 def _positive(c: Any) -> bool:
-    """A label that says "this input shows the concept". A JSON concept without `value` is
-    positive: clarifai-python-grpc `tests/client/test_model_crud.py` posts inputs with
-    `Concept(id=...)` and no value (omitted from the JSON body) and the model then trains on them;
-    `value: 0` is the documented way to post a negative."""
-    if not isinstance(c, dict) or not c.get("id"):
+    """A label that says "this input shows the concept": `value` above 0. On the wire a concept
+    posted without a value IS value 0: proto3 has no absent float (gRPC sends 0), and the JSON
+    channel shows `Concept.value` even when empty (clarifai-grpc `Concept.value` is show-if-empty,
+    so `Concept(id=x)` goes out as ``{"id": "x", "value": 0.0}``). So a missing value reads as 0."""
+    if not _named(c):
         return False
-    value = c.get("value", 1.0)
-    return isinstance(value, (int, float)) and value > 0
+    value = c.get("value", 0.0)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def labelled_concepts(ctx: Ctx) -> set[str]:
-    """Concept ids with at least one positive label in the app: an input's own `data.concepts`
-    (PostInputs with concepts, as the docs' custom-model walkthrough "Add images with concepts"
-    does) or an annotation with status ANNOTATION_SUCCESS (PENDING / AWAITING_REVIEW ones are
-    not trusted yet, so they do not train)."""
-    out: set[str] = set()
+def training_labels(ctx: Ctx) -> tuple[set[str], set[str]]:
+    """(concept ids some input of the app is annotated with, whatever the value; the subset with
+    a positive label). An annotation is an input's own `data.concepts` (PostInputs with concepts,
+    as the docs' custom-model walkthrough "Add images with concepts" does) or an annotation with
+    status ANNOTATION_SUCCESS (PENDING / AWAITING_REVIEW ones are not trusted yet, so they do not
+    train)."""
+    annotated: set[str] = set()
+    positive: set[str] = set()
+
+    def take(concepts: Any) -> None:
+        for c in concepts or []:
+            if _named(c):
+                annotated.add(c["id"])
+                if _positive(c):
+                    positive.add(c["id"])
+
     for inp in ctx.tx.list(ctx.user_id, ctx.app_id, "input"):
-        out.update(c["id"] for c in (inp.get("data") or {}).get("concepts") or [] if _positive(c))
+        take((inp.get("data") or {}).get("concepts"))
     for ann in ctx.tx.list(ctx.user_id, ctx.app_id, "annotation"):
         if (ann.get("status") or {}).get("code") == ANNOTATION_SUCCESS:
-            out.update(c["id"] for c in (ann.get("data") or {}).get("concepts") or [] if _positive(c))
-    return out
+            take((ann.get("data") or {}).get("concepts"))
+    return annotated, positive
 
 
 def train_status(ctx: Ctx, output_info: dict[str, Any]) -> int:
-    """How a version posted now ends its training: MODEL_TRAINED or a failure code. Rule
-    (sandbox; the real service's internals are not published):
-    - no positive label in the app for any of the version's concepts (or no concepts):
-      MODEL_TRAINING_NO_DATA (21110, "Custom model training had no data": Clarifai/docs
+    """How a version posted now ends its training: MODEL_TRAINED or a failure code. The rule,
+    settled from Clarifai's own sources (the service's internals are not published):
+    - the data is the app's inputs annotated with the version's concepts, whatever the value:
+      clarifai-python-grpc `tests/client/test_model_crud.py`
+      (`test_post_patch_get_train_evaluate_predict_delete_model`, run against production through
+      gRPC and the JSON channel) trains a one-concept model on inputs posted with
+      `Concept(id=...)`, i.e. value 0 on both channels (see `_positive`);
+    - no input annotated with any of them (or no concepts): MODEL_TRAINING_NO_DATA (21110,
+      "Custom model training had no data": Clarifai/docs
       `docs/api-guide/advanced-topics/status-codes.md`; clarifai-python-grpc skips a test for
       "'Model training had no data' error");
-    - some concept without a positive: trains, unless the version's
-      `output_config.fail_on_missing_positive_examples` (a clarifai-grpc OutputConfig field) is
-      true: then MODEL_TRAINING_NO_POSITIVES (21111, "Custom model training had no positive
-      examples", same docs page);
-    - one positive per concept is enough: clarifai-python-grpc `tests/client/test_model_crud.py`
-      trains a one-concept model on exactly one labelled input.
+    - a concept without a positive example trains anyway, on random examples (the proto's
+      OutputConfig, Clarifai/clarifai-nodejs-grpc `proto/clarifai/api/resources.proto`: "Use this
+      flag to fail on missing positive examples / By default we fill in the missing with random
+      examples"), unless `fail_on_missing_positive_examples` is true: then
+      MODEL_TRAINING_NO_POSITIVES (21111, "Custom model training had no positive examples", same
+      docs page).
     The data is judged when the version is posted (training works on a snapshot)."""
-    concepts = {c.get("id") for c in (output_info.get("data") or {}).get("concepts") or [] if isinstance(c, dict)}
-    concepts.discard(None)
-    have = labelled_concepts(ctx) & concepts
-    if not have:
+    concepts = {c["id"] for c in (output_info.get("data") or {}).get("concepts") or [] if _named(c)}
+    annotated, positive = training_labels(ctx)
+    if not annotated & concepts:
         return MODEL_TRAINING_NO_DATA
     strict = bool((output_info.get("output_config") or {}).get("fail_on_missing_positive_examples"))
-    if strict and have != concepts:
+    if strict and not concepts <= positive:
         return MODEL_TRAINING_NO_POSITIVES
     return MODEL_TRAINED
 
 
-def make_version(
-    ctx: Ctx, model: dict[str, Any], spec: dict[str, Any], output_info: Any = None, *, train: bool = True
-) -> dict[str, Any]:
-    """A new version of `model`. For a trainable type, `train=False` (PostModels) makes the
-    never-trained version the docs show (`code_output_examples/create_model.js`: MODEL_UNTRAINED);
-    `train=True` (PostModelVersions) starts training (`train_model.js`: MODEL_QUEUED_FOR_TRAINING)."""
+def make_version(ctx: Ctx, model: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A new version of `model` (PostModelVersions); a trainable type's starts training
+    (Clarifai/docs `code_output_examples/train_model.js`: MODEL_QUEUED_FOR_TRAINING)."""
     check_fields(spec, "ModelVersion", "model_version")
-    oi = output_info if output_info is not None else spec.get("output_info")
+    oi = spec.get("output_info")
     trainable = TYPES_BY_ID.get(model["model_type_id"], {}).get("trainable", False)
     ts = rfc3339(ctx.now)
     v: dict[str, Any] = {
@@ -178,20 +203,42 @@ def make_version(
         "_t": ctx.now,
         "_delay": ctx.training_delay_s if trainable else 0.0,
     }
-    if trainable and not train:
-        v["_untrained"] = True
-    elif trainable:
+    if trainable:
         code = train_status(ctx, v["output_info"])
         if code != MODEL_TRAINED:
             v["_fail"] = code
     if spec.get("input_info") is not None:
         v["input_info"] = copy.deepcopy(want(spec["input_info"], dict, "input_info"))
+    if SERVER_FILLED_CONFIG in ctx.quirks:
+        fill_version_defaults(model["model_type_id"], v["output_info"])
+    if BASE_EMBED_MODEL_FILLED in ctx.quirks and model["model_type_id"] == "embedding-classifier":
+        _fill_base_embed_model(ctx, v)
     if spec.get("description"):
         v["description"] = get(spec, "description", str)
     ctx.tx.insert(model["user_id"], model["app_id"], "version", v["id"], v, parent=model["id"])
     model["modified_at"] = ts  # Clarifai: when the most recent version was created
     ctx.tx.update(model["user_id"], model["app_id"], "model", model["id"], model)
     return v
+
+
+#: `base-embed-model-filled`: the embedding model the server picks when a classifier names none
+#: (clarifai/main's general image embedder, as the sandbox seeds it).
+FILLED_EMBED_MODEL = "general-image-embedding"
+
+
+def _fill_base_embed_model(ctx: Ctx, v: dict[str, Any]) -> None:
+    """`base-embed-model-filled`: no base_embed_model -> clarifai/main's embedder; a reference
+    without a version -> that model's latest version (when the sandbox has the model)."""
+    info = v.setdefault("input_info", {})
+    ref = info.get("base_embed_model")
+    if not isinstance(ref, dict) or not ref.get("id"):
+        ref = info["base_embed_model"] = {"id": FILLED_EMBED_MODEL, "user_id": MAIN_USER, "app_id": MAIN_APP}
+    if (ref.get("model_version") or {}).get("id"):
+        return
+    owner, app = ref.get("user_id") or v["user_id"], ref.get("app_id") or v["app_id"]
+    latest = ctx.tx.list(owner, app, "version", ref["id"], newest_first=True, page=(1, 1))
+    if latest:
+        ref["model_version"] = {"id": latest[0]["id"]}
 
 
 def _model(ctx: Ctx, model_id: str) -> dict[str, Any]:
@@ -289,12 +336,16 @@ def post_models(ctx: Ctx) -> dict[str, Any]:
     for k in ("description", "notes"):
         if m.get(k):
             doc[k] = get(m, k, str)
+    # parsed as the gateway parses them into the proto (a wrong type is refused), then ignored
+    spec = get(m, "model_version", dict, {})
+    check_fields(spec, "ModelVersion", "model_version")
+    for oi in (m.get("output_info"), spec.get("output_info")):
+        if oi is not None:
+            norm_output_info(oi)
     if not ctx.tx.insert(ctx.user_id, ctx.app_id, "model", mid, doc):
         raise Fail(DATABASE_DUPLICATE_KEY, f"model {mid!r} already exists")
-    spec = get(m, "model_version", dict, {})
-    oi = m["output_info"] if m.get("output_info") is not None else spec.get("output_info")
-    version = make_version(ctx, doc, spec, oi, train=False)
-    return {"model": model_out(ctx, doc, version)}
+    # no version, whatever the type and whatever output_info / model_version say (module docstring)
+    return {"model": model_out(ctx, doc)}
 
 
 def get_model(ctx: Ctx) -> dict[str, Any]:

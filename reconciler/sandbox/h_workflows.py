@@ -35,11 +35,11 @@ import copy
 import graphlib
 from typing import Any
 
-from reconciler.core.idrules import REF_ID, WORKFLOW_ID_STRICT_MAX
+from reconciler.core.idrules import NODE_ID, REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
 from reconciler.sandbox.h_run import annotate_new_inputs
-from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_ID_32
+from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_MAX_20_NODES
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
     ANNOTATION_SUCCESS,
@@ -85,7 +85,9 @@ def _norm_nodes(ctx: Ctx, raw: Any) -> list[dict[str, Any]]:
     graph: dict[str, set[str]] = {}
     for n in raw:
         n = want(n, dict, "nodes[]")
-        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=None)
+        # node ids are not API ids (clarifai-python clarifai/workflows/validate.py: "Node IDs are not
+        # validated as IDs by the API"; its production fixture has node `general-v1.5-concept`)
+        nid = check_id(n.get("id"), "node", WORKFLOW_INVALID_GRAPH, rule=NODE_ID)
         if nid in graph:
             raise Fail(WORKFLOW_INVALID_GRAPH, f"node id {nid!r} is used twice")
         m = get(n, "model", dict, {})
@@ -156,6 +158,24 @@ def _workflow(ctx: Ctx, wid: str) -> dict[str, Any]:
     return doc
 
 
+#: `workflow-max-20-nodes`: "You can add up to 20 models to a single workflow" (Clarifai/docs
+#: docs/create/workflows/create.md), read as: at most 20 nodes.
+MAX_NODES = 20
+
+
+def _check_node_count(ctx: Ctx, wid: str, nodes: list[Any]) -> None:
+    if WORKFLOW_MAX_20_NODES in ctx.quirks and len(nodes) > MAX_NODES:
+        raise Fail(
+            WORKFLOW_INVALID_ARGUMENT, f"workflow {wid!r} has {len(nodes)} nodes; a workflow holds at most {MAX_NODES} models"
+        )
+
+
+def _counted(ctx: Ctx, wid: str, nodes: Any) -> Any:
+    if isinstance(nodes, list):
+        _check_node_count(ctx, wid, nodes)
+    return nodes
+
+
 def _new_version(ctx: Ctx, doc: dict[str, Any]) -> None:
     ts = rfc3339(ctx.now)
     doc["modified_at"] = ts
@@ -168,15 +188,13 @@ def post_workflows(ctx: Ctx) -> dict[str, Any]:
     for item in objects(ctx.body, "workflows"):
         check_fields(item, "Workflow", "workflow")
         wid = check_id(item.get("id"), "workflow", WORKFLOW_INVALID_ARGUMENT)
-        if WORKFLOW_ID_32 in ctx.quirks and len(wid) > WORKFLOW_ID_STRICT_MAX:
-            raise Fail(WORKFLOW_INVALID_ARGUMENT, f"workflow id {wid!r} is longer than {WORKFLOW_ID_STRICT_MAX} characters")
         ts = rfc3339(ctx.now)
         doc: dict[str, Any] = {
             "id": wid,
             "app_id": ctx.app_id,
             "user_id": ctx.user_id,
             "created_at": ts,
-            "nodes": _norm_nodes(ctx, item.get("nodes") or []),
+            "nodes": _norm_nodes(ctx, _counted(ctx, wid, item.get("nodes") or [])),
             "metadata": get(item, "metadata", dict, {}),
             "visibility": norm_visibility(item.get("visibility")) or {"gettable": 10},
         }
@@ -214,7 +232,7 @@ def patch_workflows(ctx: Ctx) -> dict[str, Any]:
                 new = merge(old, given)
             else:
                 new = remove(old, given)
-            nodes = _norm_nodes(ctx, new)
+            nodes = _norm_nodes(ctx, _counted(ctx, doc["id"], new))
             if nodes != old:
                 doc["nodes"] = nodes
                 _new_version(ctx, doc)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.sandbox import h_apps as A
+from reconciler.sandbox import h_datasets as D
 from reconciler.sandbox import h_models as M
 from reconciler.sandbox import h_predict as P
 from reconciler.sandbox import h_run as R
@@ -72,6 +73,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", UA + "/concepts/relations", "ListConceptRelations", "MultiConceptRelationResponse", A.list_concept_relations),
     Route(
+        "GET", UA + "/concepts/knowledge_graphs", "ListKnowledgeGraphs", "MultiKnowledgeGraphResponse", A.list_knowledge_graphs
+    ),
+    Route(
+        "POST", UA + "/concepts/knowledge_graphs", "PostKnowledgeGraphs", "MultiKnowledgeGraphResponse", A.post_knowledge_graphs
+    ),
+    Route(
         "POST",
         UA + "/concepts/{concept_id}/relations",
         "PostConceptRelations",
@@ -120,6 +127,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", UA + "/inputs", "PostInputs", "MultiInputResponse", W.post_inputs),
     Route("PATCH", UA + "/inputs", "PatchInputs", "MultiInputResponse", W.patch_inputs),
     Route("GET", UA + "/inputs", "ListInputs", "MultiInputResponse", W.list_inputs),
+    Route("GET", UA + "/inputs/status", "GetInputCount", "SingleInputCountResponse", A.get_input_count),
     Route("GET", UA + "/inputs/{input_id}", "GetInput", "SingleInputResponse", W.get_input),
     Route("DELETE", UA + "/inputs/{input_id}", "DeleteInput", "BaseResponse", W.delete_input),
     Route("DELETE", UA + "/inputs", "DeleteInputs", "BaseResponse", W.delete_inputs),
@@ -140,6 +148,11 @@ ROUTES: tuple[Route, ...] = (
         "PostWorkflowResultsResponse",
         R.post_workflow_results,
     ),
+    Route("GET", UA + "/datasets", "ListDatasets", "MultiDatasetResponse", D.list_datasets),
+    Route("GET", UA + "/datasets/{dataset_id}", "GetDataset", "SingleDatasetResponse", D.get_dataset),
+    Route("POST", UA + "/datasets", "PostDatasets", "MultiDatasetResponse", D.post_datasets),
+    Route("PATCH", UA + "/datasets", "PatchDatasets", "MultiDatasetResponse", D.patch_datasets),
+    Route("DELETE", UA + "/datasets", "DeleteDatasets", "BaseResponse", D.delete_datasets),
     Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
     Route(
         "POST",
@@ -189,6 +202,11 @@ APP_KEY_FORMS = frozenset(
         ("GET", "/annotations"),
         ("POST", "/annotations"),
         ("PATCH", "/annotations"),
+        ("GET", "/datasets"),
+        ("GET", "/datasets/{dataset_id}"),
+        ("POST", "/datasets"),
+        ("PATCH", "/datasets"),
+        ("DELETE", "/datasets"),
     }
 )
 

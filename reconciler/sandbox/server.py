@@ -16,17 +16,23 @@ Contract:
   400, an unsupported HTTP version 505. (Clarifai documents no code for these; 11100 is
   CONN_BAD_REQUEST_FORMAT in clarifai-grpc's clarifai_grpc/grpc/api/status/status_code_pb2.)
 - A connection that sends nothing, or stops part-way, for `read_timeout` seconds (default 30) is
-  closed, so idle or trickling clients cannot hold server threads forever.
+  closed; and one whose request (line, headers and body) is not all read within
+  `request_deadline` seconds of connecting (default 60) is closed too, however steadily it
+  trickles (a slowloris client sending a byte every few seconds never trips the first limit). So
+  idle or trickling clients cannot hold server threads forever. Each connection serves one
+  request.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socketserver import ThreadingMixIn
@@ -39,6 +45,8 @@ from reconciler.sandbox.wire import CONN_BAD_REQUEST_FORMAT, new_id, status
 
 #: Seconds a connection may stay silent while its request is read.
 READ_TIMEOUT = 30.0
+#: Seconds from connecting by which the whole request must have been read.
+REQUEST_DEADLINE = 60.0
 #: The longest request line read (the stdlib's own limit for header lines).
 MAX_LINE = 65536
 
@@ -50,6 +58,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     # live reader's thread pool) would see SYNs dropped and wait a full second to retransmit.
     request_queue_size = 128
     read_timeout: float | None = READ_TIMEOUT
+    request_deadline: float | None = REQUEST_DEADLINE
 
     def handle_error(self, request: object, client_address: object) -> None:
         # socketserver prints a traceback here; a client that hangs up or times out is not news,
@@ -60,10 +69,39 @@ class _Server(ThreadingMixIn, WSGIServer):
         print(f"sandbox: error serving {client_address}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads, each bounded by the silence timeout and by what is left until the
+    request's overall deadline (a TimeoutError once it has passed)."""
+
+    def __init__(self, sock: socket.socket, timeout: float | None, deadline: float | None) -> None:
+        super().__init__()
+        self._sock, self._timeout = sock, timeout
+        self._deadline = None if deadline is None else time.monotonic() + deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self._timeout
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request was not read within its deadline")
+            wait = left if wait is None else min(wait, left)
+        self._sock.settimeout(wait)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._timeout)  # writing the response: the silence timeout only
+
+
 class _Handler(WSGIRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.read_timeout  # type: ignore[attr-defined,misc]  # StreamRequestHandler applies it
         super().setup()
+        deadline = self.server.request_deadline  # type: ignore[attr-defined]
+        self.rfile.close()  # the stdlib's reader: replaced (closing it leaves the socket open)
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self.timeout, deadline))
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # the request log lives in the sandbox; stderr stays quiet
@@ -126,18 +164,29 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _bind(sandbox: Sandbox, host: str, port: int, read_timeout: float | None = READ_TIMEOUT) -> _Server:
+def _bind(
+    sandbox: Sandbox,
+    host: str,
+    port: int,
+    read_timeout: float | None = READ_TIMEOUT,
+    request_deadline: float | None = REQUEST_DEADLINE,
+) -> _Server:
     server = _Server((host, port), _Handler)
     server.read_timeout = read_timeout
+    server.request_deadline = request_deadline
     server.set_app(sandbox)
     return server
 
 
 @contextmanager
 def running_server(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, read_timeout: float | None = READ_TIMEOUT
+    sandbox: Sandbox,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    read_timeout: float | None = READ_TIMEOUT,
+    request_deadline: float | None = REQUEST_DEADLINE,
 ) -> Iterator[str]:
-    server = _bind(sandbox, host, port, read_timeout)
+    server = _bind(sandbox, host, port, read_timeout, request_deadline)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -157,8 +206,13 @@ def serve(
     predictions: str | None = None,
     quirks: str | None = None,
 ) -> int:
+    from reconciler.sandbox.quirks import known_names
     from reconciler.sandbox.quirks import parse as parse_quirks
 
+    if quirks is not None and not quirks.replace(",", "").strip():
+        raise ReconcilerError(
+            f"--quirks {quirks!r} names no quirk; give --quirks alone for all of them, or names: {known_names()}"
+        )
     try:
         active = parse_quirks(quirks)
     except ValueError as err:

@@ -133,6 +133,17 @@ class Store:
             else:
                 self._conn.execute("COMMIT")
 
+    def latest_stamp(self) -> str | None:
+        """The latest `created_at` / `modified_at` any stored document holds, or None. They are
+        all written by `wire.rfc3339` (six fractional digits, UTC), so the string maximum is the
+        latest time."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT max(json_extract(body, '$.created_at')), max(json_extract(body, '$.modified_at')) FROM docs"
+            ).fetchone()
+        stamps = [v for v in row if isinstance(v, str)] if row else []
+        return max(stamps) if stamps else None
+
     def check(self) -> None:
         """Raise sqlite3.DatabaseError when the file is damaged (a truncated or corrupt database
         can open fine and only fail on the pages a later request touches)."""

@@ -157,9 +157,8 @@ def status(code: int, req_id: str, details: str = "", description: str | None = 
 
 # --- ids, time, floats -----------------------------------------------------------------------------
 
-#: Ids of things Clarifai does not validate as ids (workflow node ids, per clarifai-python's
-#: clarifai/workflows/validate.py: "Node IDs are not validated as IDs by the API"), inputs and
-#: annotations: kept loose, but never a path-breaking character.
+#: Ids of inputs and annotations: kept loose, but never a path-breaking character (workflow node
+#: ids, which are not API ids at all, have their own rule: `idrules.NODE_ID`).
 LOOSE_ID_RE = re.compile(r"^[0-9A-Za-z]+([-_.][0-9A-Za-z]+)*$(?!\n)")
 
 
@@ -184,6 +183,14 @@ def check_id(value: Any, what: str, code: int, rule: idrules.IdRule | None = idr
 
 def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_stamp(stamp: str | None) -> float:
+    """`rfc3339`'s string back to seconds (0.0 for None or anything else)."""
+    try:
+        return datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def f32(x: Any) -> float:
@@ -263,15 +270,22 @@ def objects(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return items
 
 
+#: `page` and `per_page` are uint32 in every List*Request (clarifai-grpc `service.proto`, e.g.
+#: ListConceptsRequest): a larger number does not parse into the request, an invalid request.
+UINT32_MAX = 2**32 - 1
+
+
 def paging(query: dict[str, list[str]]) -> tuple[int, int]:
-    """page (default 1) and per_page (default 128, at most 1000): Clarifai's documented paging."""
+    """page (default 1) and per_page (default 128, at most 1000): Clarifai's documented paging.
+    Each is a uint32 written in ASCII digits; anything else (negative, not a number, past
+    `UINT32_MAX`, digits of another script) is CONN_INVALID_REQUEST (HTTP 400), never a 500."""
 
     def num(name: str, default: int) -> int:
         raw = (query.get(name) or [""])[-1]
         if raw == "":
             return default
-        if not raw.isdigit():
-            raise Fail(CONN_INVALID_REQUEST, f"{name} must be a non-negative integer")
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > UINT32_MAX:
+            raise Fail(CONN_INVALID_REQUEST, f"{name} must be a whole number from 0 to {UINT32_MAX} (a uint32)")
         return int(raw) or default
 
     return num("page", 1), min(num("per_page", 128), 1000)
@@ -294,9 +308,10 @@ def page_slice(items: list[Any], page: int, per_page: int) -> list[Any]:
 
 
 def merge(old: Any, new: Any) -> Any:
-    """Clarifai's `merge`: scalars overwrite; dicts merge recursively, but `{}` replaces; `null`
-    leaves the old value; lists of objects with ids merge by id (others appended); other lists are
-    appended; `[]` replaces."""
+    """Clarifai's `merge` (Clarifai/docs `docs/api-guide/advanced-topics/patching.md`, whose
+    examples tests/test_confirmed_api.py replays): scalars overwrite; dicts merge recursively
+    (a removed nested key stays), but `{}` replaces; `null` leaves the old value; lists of objects
+    with ids merge by id (others appended); other lists are appended; `[]` replaces."""
     if new is None:
         return copy.deepcopy(old)
     if isinstance(new, dict) and isinstance(old, dict):
@@ -325,22 +340,31 @@ def merge(old: Any, new: Any) -> Any:
 
 
 def remove(old: Any, spec: Any) -> Any:
-    """Clarifai's `remove`: keys given as `true` are deleted, list elements whose id is given are
-    dropped; `{}` and `null` do nothing."""
-    if spec is None or spec == {} or old is None:
+    """Clarifai's `remove` (same docs page): a key given as `true` is deleted, at any depth; `{}`
+    and `null` do nothing; a list drops the elements whose id is given (a list without ids is
+    appended); any other value overwrites ("Remove with false should over write")."""
+    if spec is None or spec == {}:
         return copy.deepcopy(old)
-    if isinstance(spec, dict) and isinstance(old, dict):
+    if isinstance(spec, dict):
+        if not isinstance(old, dict):
+            return copy.deepcopy(old)
         out = copy.deepcopy(old)
         for k, v in spec.items():
             if v is True:
                 out.pop(k, None)
             elif k in out:
                 out[k] = remove(out[k], v)
+            elif not isinstance(v, (dict, list)) and v is not None:
+                out[k] = copy.deepcopy(v)
         return out
-    if isinstance(spec, list) and isinstance(old, list):
+    if isinstance(spec, list):
+        if not isinstance(old, list):
+            return copy.deepcopy(old)
         ids = {s.get("id") for s in spec if isinstance(s, dict) and "id" in s}
+        if not ids:
+            return copy.deepcopy(old) + copy.deepcopy(spec)
         return [x for x in old if not (isinstance(x, dict) and x.get("id") in ids)]
-    return copy.deepcopy(old)
+    return copy.deepcopy(spec)
 
 
 def action_of(body: dict[str, Any], allowed: tuple[str, ...], code: int) -> str:

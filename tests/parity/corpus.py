@@ -1,6 +1,7 @@
 """The parity corpus: real Clarifai response bodies, each with its source beside it.
 
-Contract: `load(name) -> Case` for `corpus/<name>.json`; `names()` lists them. A case file holds
+Contract: `load(name) -> Case` for `corpus/<name>.json`; `names()` lists them (both take another
+`directory`: a recording of `reconciler probe`, whose cases add `label` and `request`). A case file holds
 `rpc` (the V2 RPC that answered), `app_id` (the app the body belongs to), `source` (repository +
 path + commit, or issue / docs URL), `note` (how it was published and anything changed), `format`
 and either `body` (JSON, kept as published) or `text` (protobuf text format, as the docs print gRPC
@@ -43,12 +44,13 @@ class Case:
     body: dict[str, Any]
 
 
-def names() -> list[str]:
-    return sorted(p.stem for p in CORPUS_DIR.glob("*.json"))
+def names(directory: Path = CORPUS_DIR) -> list[str]:
+    """The cases of `directory` (the corpus, or a probe recording: `reconciler probe --record`)."""
+    return sorted(p.stem for p in directory.glob("*.json") if p.name != "verdicts.json")
 
 
-def load(name: str) -> Case:
-    raw = json.loads((CORPUS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+def load(name: str, directory: Path = CORPUS_DIR) -> Case:
+    raw = json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
     body = _render_textproto(raw["text"], raw["message"]) if raw["format"] == "textproto" else raw["body"]
     return Case(name=name, rpc=raw["rpc"], app_id=raw["app_id"], source=raw["source"], note=raw["note"],
                 http_status=raw.get("http_status"), body=body)
