@@ -1,12 +1,12 @@
 """The guarantee, proven by simulation: on synthetic predictions with KNOWN calibration (scores
 Beta(8,2) for present concepts, Beta(2,8) for absent ones, so the precision and automation of any
-threshold are known exactly, `tune_synth`), over 200 seeds, the thresholds `tune.certify` picks
+threshold are known exactly, `tune_synth`), over 200 seeds, the thresholds `certify_points` picks
 reach the target precision on the whole population (the limit of a large fresh sample) in at
 least the promised share of seeds, and give up little automation against the oracle.
 
 Also: a naive choice (the lowest threshold whose own Clopper-Pearson bound clears the target,
-scanning every threshold with no stopping rule) is the invalid procedure the fixed-sequence scan
-avoids; it is shown here to fail far more often in a hard case, so the test can tell the two apart.
+scanning every threshold with no stopping rule) is the invalid procedure the fallback chain
+(docs/tune.md) avoids; it is shown here to fail far more often in a hard case, so the test can tell the two apart.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from tune_synth import sample, true_automation, true_precision
 
 from reconciler.annotate import stats
-from reconciler.annotate.tune import certify, grid
+from reconciler.annotate.certify import certify_points, grid
 
 SEEDS = 200
 MARGIN = 0.05  # automation the certified threshold may give up against the oracle, on average
@@ -46,7 +46,7 @@ def test_certified_thresholds_hold_in_the_promised_share_of_seeds(n: int, target
     certified = 0
     for seed in range(SEEDS):
         pts = sample(random.Random(seed), n, prevalence)
-        choice = certify(pts, "GREATER_THAN", target, confidence, step)
+        choice = certify_points(pts, "GREATER_THAN", target, confidence, step, seed=seed)
         if choice.threshold is None:  # nothing claimed: not a failure of the guarantee
             held += 1
             gaps += true_automation(best, prevalence)
@@ -78,7 +78,7 @@ def test_the_naive_max_over_thresholds_breaks_the_promise_where_the_scan_keeps_i
         rng = random.Random(seed)
         pts = [(rng.random(), rng.random() < rate) for _ in range(n)]
         naive_bad += naive(pts, target, confidence, step) is not None
-        scan_bad += certify(pts, "GREATER_THAN", target, confidence, step).threshold is not None
+        scan_bad += certify_points(pts, "GREATER_THAN", target, confidence, step, seed=seed).threshold is not None
     assert scan_bad / SEEDS <= 1 - confidence
     assert naive_bad > scan_bad and naive_bad / SEEDS > 1 - confidence, (naive_bad, scan_bad)
 

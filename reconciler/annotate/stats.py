@@ -14,12 +14,17 @@ Contract:
   "precision < target" at level 1 - confidence.
 - `min_support(target, confidence)`: the fewest accepted items that can certify `target` at all
   (all of them right): the smallest n with target**n <= 1 - confidence.
+- `critical(n, target, alpha)`: the fewest right items out of n that certify `target` at level
+  alpha (confidence 1 - alpha), n + 1 when none do: exact (it starts from the normal
+  approximation and steps to the exact boundary with `binom_sf`), cached.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
+from statistics import NormalDist
 
 _EPS = 1e-15
 _TINY = 1e-300
@@ -128,3 +133,17 @@ def min_support(target: float, confidence: float) -> int:
     while n > 1 and target ** (n - 1) <= 1.0 - confidence:
         n -= 1
     return n
+
+
+@lru_cache(maxsize=65_536)
+def critical(n: int, target: float, alpha: float) -> int:
+    """The fewest right items out of n with P(X >= k | target) <= alpha (n + 1: no k certifies)."""
+    if n <= 0 or not 0.0 < target < 1.0 or not 0.0 < alpha < 1.0:
+        raise ValueError("critical needs n >= 1, target and alpha in (0, 1)")
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    k = min(n + 1, max(1, math.ceil(n * target + z * math.sqrt(n * target * (1.0 - target)) + 0.5)))
+    while k <= n and binom_sf(k, n, target) > alpha:  # the approximation was too lenient
+        k += 1
+    while k > 1 and binom_sf(k - 1, n, target) <= alpha:  # ... or too strict
+        k -= 1
+    return k

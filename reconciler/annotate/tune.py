@@ -17,18 +17,13 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
   (`score_columns`), the same numbers without running the nodes per input.
 - Precision at threshold t of concept c: among LABELLED inputs whose score passes t (they would get
   a SUCCESS annotation holding c), the share labelled c = true (`labels.Labels.label`).
-- The certified choice (the guarantee): candidate thresholds are a grid fixed before any label is
-  read (1 - step, 1 - 2 step, ..., 0), scanned from the strictest down -- a fixed-sequence test in the
-  manner of Learn-then-Test. At each t the null "precision(t) < target" is tested with the exact
-  one-sided binomial (Clopper-Pearson) test at level 1 - confidence; the scan stops at the first t
-  that fails and the proposal is the last t that passed. Thresholds accepting fewer labelled inputs
-  than could ever pass (`stats.min_support`, or `min_support` if larger) are not tested yet: that
-  skip depends on the scores only, never on the labels. Because the order is fixed and the scan
-  stops at the first failure, a wrong certificate needs the first false null in the order to be
-  rejected, which happens with probability <= 1 - confidence: no multiple-testing penalty for the
-  grid. (A per-threshold bound maximised over thresholds would not be valid.)
-- Too few labels to test any threshold, or the strictest tested one fails: the current threshold is
-  kept and the report says why.
+- The certified choice (the guarantee): `certify.py` (Learn-then-Test with a fallback chain; the
+  statistics are in docs/tune.md). The labelled inputs used to choose are split at random by input
+  id (seeded with `seed`): 10% learn where to spend the error budget 1 - confidence, the other 90%
+  test. For i.i.d. labelled inputs the chance that a concept's certified threshold has a true
+  precision below the target is at most 1 - confidence, whatever the calibration curve.
+- Too few labels to test any threshold, or no test passes: the current threshold is kept and the
+  report says why (the failing tests, with their support and right counts).
 - `holdout` > 0: that share of labelled inputs (shuffled with `seed`) is kept out of the choice and
   the precision reached on it at the proposal is reported.
 - Automation and review load, per concept, before/after: the share of all recorded inputs whose
@@ -40,6 +35,7 @@ Contract: `tune(state, predictions, labels, options) -> dict` (the `--json` repo
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,6 +45,7 @@ from operator import is_not, not_
 from typing import Any, cast
 
 from reconciler.annotate import stats
+from reconciler.annotate.certify import LEARN_SHARE, PROCEDURE, Choice, certify, grid, split_indices
 from reconciler.annotate.labels import Absent, Labels
 from reconciler.annotate.operators import passes
 from reconciler.annotate.predictions import Predictions
@@ -94,20 +91,6 @@ class Options:
 # --- the certified choice ---------------------------------------------------------------------------
 
 
-def grid(step: float) -> list[float]:
-    """Candidate thresholds, strictest first: 1 - step, 1 - 2 step, ..., 0 (fixed before any label)."""
-    n = int(round(1.0 / step))
-    vals = [round(1.0 - k * step, 10) for k in range(1, n + 1)]
-    return [v for v in vals if v >= 0.0] + ([0.0] if vals and vals[-1] > 0 else [])
-
-
-@dataclass(frozen=True)
-class Choice:
-    threshold: float | None  # None: nothing certified
-    tested: int  # thresholds tested
-    reason: str  # "certified" | "insufficient" | "not-certified"
-
-
 class Ranked:
     """Scores, each sorted from high to low, of points that are right and of points that are not:
     how many points a threshold passes (and how many of them are right) is then a binary search in
@@ -139,6 +122,14 @@ class Ranked:
     def __len__(self) -> int:
         return sum(map(len, self.runs_right)) + sum(map(len, self.runs_other))
 
+    def top_score(self, m: int) -> float | None:
+        """The m-th highest score (None: fewer than m points)."""
+        if m < 1 or m > len(self):
+            return None
+        runs = [run for run in self.runs_right + self.runs_other if run]
+        *_, last = (s for _, s in zip(range(m), heapq.merge(*runs, reverse=True), strict=False))
+        return last
+
     def passing(self, comparator: str, t: float) -> tuple[int, int]:
         """(points whose score passes `comparator t`, how many of them are right)."""
         right = sum(_count_passing(run, comparator, t) for run in self.runs_right if run)
@@ -166,32 +157,6 @@ def _count_passing(desc: list[float], comparator: str, t: float) -> int:
     return lo
 
 
-def certify(
-    points: Iterable[tuple[float, bool]] | Ranked,
-    comparator: str,
-    target: float,
-    confidence: float,
-    step: float = 0.01,
-    min_support: int = 0,
-) -> Choice:
-    """The fixed-sequence scan (module docstring) over labelled (score, is_right) points."""
-    need = max(stats.min_support(target, confidence), min_support)
-    ranked = points if isinstance(points, Ranked) else Ranked(points)
-    best: float | None = None
-    tested = 0
-    for t in grid(step):
-        n, k = ranked.passing(comparator, t)
-        if n < need:
-            continue
-        tested += 1
-        if not stats.certifies(k, n, target, confidence):
-            break
-        best = t
-    if best is not None:
-        return Choice(best, tested, "certified")
-    return Choice(None, tested, "insufficient" if tested == 0 else "not-certified")
-
-
 def _precision(ranked: Ranked, comparator: str, t: float | None, confidence: float) -> dict[str, Any]:
     n, k = ranked.passing(comparator, t) if t is not None else (0, 0)
     if not n:
@@ -203,6 +168,61 @@ def _precision(ranked: Ranked, comparator: str, t: float | None, confidence: flo
         "lower": round(stats.cp_lower(k, n, confidence), 6),
         "upper": round(stats.cp_upper(k, n, confidence), 6),
     }
+
+
+def _learn_split(ids: set[str], seed: int) -> tuple[set[str], set[str]]:
+    """The labelled inputs used to choose, split at random into (learning, testing) (`certify`)."""
+    order = sorted(ids)
+    learn, test = split_indices(len(order), seed)
+    return {order[i] for i in learn}, {order[i] for i in test}
+
+
+def _certificate(choice: Choice) -> dict[str, Any]:
+    """The `--json` report's account of how a concept's threshold was certified (docs/tune.md)."""
+    return {
+        "procedure": PROCEDURE,
+        "learning": choice.learning,
+        "testing": choice.testing,
+        "positions": [
+            {"threshold": p.threshold, "level": round(p.level, 6), "kind": p.kind}
+            | ({"inputs": p.inputs} if p.kind == "top-inputs" else {})
+            for p in choice.positions
+        ],
+        "threshold": choice.threshold,
+        "kind": choice.kind or None,
+        "level": round(choice.level, 6) if choice.threshold is not None else None,
+        "support": choice.support,
+        "correct": choice.correct,
+        "lower": round(choice.lower, 6) if choice.lower is not None else None,
+        "failed": [
+            {"threshold": t.threshold, "level": round(t.level, 6), "support": t.support, "correct": t.correct, "kind": t.kind}
+            for t in choice.failed[:5]
+        ],
+    }
+
+
+def _note(c: str, choice: Choice, opts: Options, positives: int) -> str:
+    """Why a concept keeps its current threshold, in words ("" when it was certified)."""
+    target = f"{opts.target:g} at {opts.confidence * 100:g}%"
+    if choice.reason == "insufficient":
+        return (
+            f"{c}: {positives} labelled positive{'s' if positives != 1 else ''}, cannot certify {target} "
+            f"(needs at least {choice.need} accepted labelled inputs, all right, among the "
+            f"{choice.testing} that test); keeping the current threshold"
+        )
+    if choice.reason == "not-certified":
+        fails = "; ".join(_failure(t, opts) for t in choice.failed[:3])
+        return f"{c}: no threshold certifies {target} ({fails}); keeping the current threshold"
+    return ""
+
+
+def _failure(t: Any, opts: Options) -> str:
+    what = f"{t.threshold:g}" if t.kind == "chain" else f"{t.threshold:g} (the {t.support} top-scored)"
+    if t.support < max(opts.min_support, 1):
+        return f"at {what} only {t.support} testing labels accepted"
+    k = stats.critical(t.support, opts.target, t.level)
+    needs = "none could pass" if k > t.support else f"needs {k}"
+    return f"at {what}: {t.correct} of {t.support} testing labels right, {needs} at error budget {t.level * 100:.3g}%"
 
 
 def _split(ids: list[str], holdout: float, seed: int) -> tuple[set[str], set[str]]:
@@ -289,9 +309,10 @@ def tune(
         other = _present(list(compress(scored, map(not_, labs))))
         return Ranked.of_scores(other, right), len(labs), sum(map(bool, labs)), _present(unlabelled)
 
-    calib_at = labelled_at(calib)
+    learn_ids, test_ids = _learn_split(calib, opts.seed)
+    learn_at, test_at = labelled_at(learn_ids), labelled_at(test_ids)
     hold_at = labelled_at(hold)
-    in_labels = set(calib_at[0]) | set(hold_at[0])
+    in_labels = set(learn_at[0]) | set(test_at[0]) | set(hold_at[0])
     no_label = [i for i in range(len(inputs)) if i not in in_labels]  # inputs with no label line
 
     review = th.review[0] if th.review else None  # the paired review thresholder (the first, if several)
@@ -301,27 +322,17 @@ def tune(
     total = len(inputs)
     concepts: dict[str, dict[str, Any]] = {}
     proposed: dict[str, float] = {}
-    need = max(stats.min_support(opts.target, opts.confidence), opts.min_support)
     for c in current:
-        ranked, labelled, positives, calib_unlabelled = points(c, calib_at)
+        learning, n_learn, pos_learn, learn_unlabelled = points(c, learn_at)
+        testing, n_test, pos_test, test_unlabelled = points(c, test_at)
+        ranked = Ranked.pooled(learning, testing)  # every labelled input used to choose
+        labelled, positives, calib_unlabelled = n_learn + n_test, pos_learn + pos_test, learn_unlabelled + test_unlabelled
         held, _, _, hold_unlabelled = points(c, hold_at)
-        choice = certify(ranked, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
+        choice = certify(learning, testing, comparator, opts.target, opts.confidence, opts.step, opts.min_support)
         new = choice.threshold if choice.threshold is not None else current[c]
         if choice.threshold is not None and f32(new) != f32(current[c]):
             proposed[c] = new
-        if choice.reason == "insufficient":
-            note = (
-                f"{c}: {positives} labelled positive{'s' if positives != 1 else ''}, cannot certify "
-                f"{opts.target:g} at {opts.confidence * 100:g}% (needs at least {need} accepted labelled "
-                "inputs, all right); keeping the current threshold"
-            )
-        elif choice.reason == "not-certified":
-            note = (
-                f"{c}: no threshold certifies {opts.target:g} at {opts.confidence * 100:g}% (the strictest "
-                "testable one fails); keeping the current threshold"
-            )
-        else:
-            note = ""
+        note = _note(c, choice, opts, positives)
         # automation / review load: the share of ALL recorded inputs whose score passes the
         # accepting (SUCCESS) and the review (PENDING) thresholder, before and after
         col = cols[c]
@@ -337,6 +348,7 @@ def tune(
             "labelled": labelled,
             "positives": positives,
             "tested_thresholds": choice.tested,
+            "certificate": _certificate(choice),
             "precision_current": _precision(ranked, comparator, current[c], opts.confidence),
             "precision_proposed": _precision(ranked, comparator, new, opts.confidence),
             "automation_before": _share(everyone.passing(comparator, current[c])[0], total),
@@ -401,6 +413,31 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
+def _budget(level: float) -> str:
+    return f"{level * 100:.3g}%"
+
+
+def _how(cert: dict[str, Any]) -> str:
+    """Which test certified a concept's threshold, in words."""
+    evidence = (
+        f"{cert['correct']} of {cert['support']} testing labels right, precision at least "
+        f"{cert['lower'] * 100:.1f}% (error budget {_budget(cert['level'])})"
+    )
+    if cert["kind"] == "top-inputs":
+        return (
+            f"{cert['threshold']:g} by one test of the {cert['support']} highest-scored testing labels: {evidence}; "
+            "too few labels near the top for a chain of tests"
+        )
+    starts = [p for p in cert["positions"] if p["kind"] == "chain"]
+    where = " and ".join(f"{p['threshold']:g} ({_budget(p['level'])})" for p in starts)
+    shot = [p for p in cert["positions"] if p["kind"] == "top-inputs"]
+    also = f", besides one test of the {shot[0]['inputs']} top-scored ({_budget(shot[0]['level'])})" if shot else ""
+    return (
+        f"{cert['threshold']:g}: {evidence}; the tests went down the grid from {where}{also}, "
+        "each passing threshold handing its budget to the next"
+    )
+
+
 def render_text(report: dict[str, Any]) -> str:
     r = report
     lines = [
@@ -437,6 +474,16 @@ def render_text(report: dict[str, Any]) -> str:
         "precision: of the labelled inputs the proposed threshold accepts, the share labelled right "
         f"(one-sided {r['confidence'] * 100:g}% Clopper-Pearson bounds); support: right/accepted."
     )
+    if any(row["certificate"]["threshold"] is not None for row in r["concepts"].values()):
+        lines.append(
+            f"How each threshold was certified (Learn-then-Test, docs/tune.md): a random {LEARN_SHARE:.0%} of the "
+            f"labels used to choose picked where to test, the other {1 - LEARN_SHARE:.0%} tested; per concept, the "
+            "chance that the certified threshold's true precision is below the target is at most "
+            f"{(1 - r['confidence']) * 100:g}%."
+        )
+    for c, row in r["concepts"].items():
+        if row["certificate"]["threshold"] is not None:
+            lines.append(f"  {c}: {_how(row['certificate'])}")
     for _c, row in r["concepts"].items():
         if "note" in row:
             lines.append(f"note: {row['note']}")

@@ -66,7 +66,9 @@ def add_parser(sub: Subparsers) -> None:
         metavar="SHARE",
         help="keep this share of labelled inputs out of the choice and report the precision reached on it",
     )
-    tu.add_argument("--seed", type=int, default=0, help="seed of the --holdout split")
+    tu.add_argument(
+        "--seed", type=int, default=0, help="seed of the --holdout split and of the learning/testing split (docs/tune.md)"
+    )
     tu.add_argument("--step", type=float, default=0.01, help="spacing of the candidate thresholds (default 0.01)")
     tu.add_argument(
         "--absent",
