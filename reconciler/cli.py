@@ -21,6 +21,7 @@ from typing import TextIO
 from reconciler import __version__
 from reconciler.commands import (
     apply,
+    audit,
     completion,
     convert,
     drift,
@@ -57,6 +58,7 @@ VERBS = (
     simulate,
     record,
     tune,
+    audit,
     graph,
     sandbox,
     schema,

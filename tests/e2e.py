@@ -23,18 +23,28 @@ EXAMPLES = ROOT / "examples"
 #: A recognisable PAT: the Harness authenticates with it (the sandbox accepts it beside its default
 #: key), and conftest fails any test whose captured output or failure text shows it.
 SECRET_PAT = "pat-RECOGNISABLE-5ecret-0d5c8e1f9a7b4c2e"
+#: People the Harness's sandbox knows besides its owner (a key each): the collaborators, workers and
+#: reviewers of the tests' manifests (PostCollaborators takes only users the sandbox knows).
+PEOPLE = {"key-alice": "alice", "key-bob": "bob", "key-carol": "carol"}
 
 
 class Harness:
     def __init__(self, tmp_path: Path, **sandbox_kw: Any):
         sandbox_kw.setdefault("training_delay_s", 0)
-        sandbox_kw.setdefault("keys", {DEFAULT_KEY: DEFAULT_USER, SECRET_PAT: DEFAULT_USER})
+        sandbox_kw.setdefault("keys", {DEFAULT_KEY: DEFAULT_USER, SECRET_PAT: DEFAULT_USER, **PEOPLE})
         self.sandbox = Sandbox(str(tmp_path / "sandbox.sqlite"), **sandbox_kw)
         self.client = self.make_client()
 
     def make_client(self, **kw: Any) -> Client:
         kw.setdefault("rate_limit", 0)
         return Client("http://sandbox.local", SECRET_PAT, user_id=DEFAULT_USER,
+                      transport=sandbox_transport(self.sandbox), **kw)
+
+    def client_as(self, person: str, **kw: Any) -> Client:
+        """A client with `person`'s key (one of `PEOPLE`): a collaborator working on the owner's app."""
+        key = next(k for k, u in PEOPLE.items() if u == person)
+        kw.setdefault("rate_limit", 0)
+        return Client("http://sandbox.local", key, user_id=DEFAULT_USER,
                       transport=sandbox_transport(self.sandbox), **kw)
 
     # --- pipeline ---

@@ -139,8 +139,17 @@ def user_metadata(client: Any, app_id: str, model_id: str, workflow_id: str) -> 
 
 def canon(client: Any, app_id: str) -> tuple[dict[str, Any], State]:
     """(canonical JSON-able picture, the live State read with every model's versions)."""
-    live = read_live(client, app_id, user_id=DEFAULT_USER)
+    read = live = read_live(client, app_id, user_id=DEFAULT_USER, sections=None)  # the review side too
     assert live is not None, f"app {app_id} does not exist"
+    # a task's API id differs run to run (the server makes it): writers name their task by its
+    # manifest id in the picture, and tasks are pictured without their API ids
+    task_keys = {t.server_id: t.id for t in live.tasks if t.server_id}
+    live = dataclasses.replace(live, models=tuple(
+        dataclasses.replace(m, config={**m.config, "task_id": task_keys.get(m.config["task_id"], m.config["task_id"])},
+                            versions=tuple(dataclasses.replace(v, config={**v.config, "task_id": task_keys.get(
+                                v.config["task_id"], v.config["task_id"])}) if "task_id" in v.config else v
+                                for v in m.versions))
+        if "task_id" in m.config else m for m in live.models))
     b = base(app_id)
     for key, sub in (("models", "models"), ("workflows", "workflows"), ("concepts", "concepts")):
         ids = Counter(str(x.get("id")) for x in client.list_all(f"{b}/{sub}", key))
@@ -168,5 +177,8 @@ def canon(client: Any, app_id: str) -> tuple[dict[str, Any], State]:
                # a concept's raw echo (timestamps, ids) likewise: its name and description are compared
                "concepts": {c.id: {k: v for k, v in dataclasses.asdict(c).items() if k != "raw"} for c in live.concepts},
                "relations": sorted(r.key for r in live.relations),
-               "models": models, "workflows": workflows}
-    return json.loads(dump(picture)), live
+               "models": models, "workflows": workflows,
+               "collaborators": sorted((c.user_id, c.scopes) for c in live.collaborators),
+               "tasks": {t.id: {k: v for k, v in dataclasses.asdict(t).items() if k not in ("server_id", "raw")}
+                         for t in live.tasks}}
+    return json.loads(dump(picture)), read

@@ -300,10 +300,12 @@ def test_interrupted_apply_reports_progress_and_rerun_converges(h):
                 return attr(*a, **kw)
             return write
 
-    # write 1 creates the app, write 2 the five concepts, write 3 (one of the models, which are
-    # created concurrently) is interrupted; the other model creations in flight may finish
+    # write 1 creates the app, write 2 the five concepts, write 3 (one of the collaborators and
+    # models, which are created concurrently) is interrupted; the other creations in flight may finish
     before = [f"create {a.address}" for a in plan.actions if a.kind.value in ("app", "concept") and a.op == "create"]
-    with pytest.raises(ApplyError, match=r"\(interrupted\)\. (\d+) of 14 actions were applied; (\d+) were not") as info:
+    total = len(plan.actions)
+    assert total == 19  # the example: app, 5 concepts, 2 collaborators, 9 models, task, workflow; then the default
+    with pytest.raises(ApplyError, match=rf"\(interrupted\)\. (\d+) of {total} actions were applied; (\d+) were not") as info:
         apply_plan(Interrupting(h.client), plan, poll_s=0.01)
     done, not_done = info.value.done, info.value.not_done
     assert f"{len(done)} of {len(plan.actions)} actions were applied; {len(not_done)} were not" in str(info.value)

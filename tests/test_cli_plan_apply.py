@@ -41,7 +41,7 @@ def test_plan_detailed_exitcode_json_then_apply_then_clean(capsys):
     code, out, err = run(capsys, "apply", AUTO, "--auto-approve")
     assert code == 0, err
     assert "Apply complete" in out
-    assert re.search(r"^\[\d+-\d+/13\] create \d+ concepts: done$", err, re.M)  # progress on stderr: a batch counts each action
+    assert re.search(r"^\[\d+-\d+/18\] create \d+ concepts: done$", err, re.M)  # progress on stderr: a batch counts each action
     assert "created app park-activity (first: the app lease lives in the app)" in err
     code, out, _ = run(capsys, "plan", AUTO, "--detailed-exitcode")
     assert code == 0

@@ -210,3 +210,115 @@ def test_corpus_bodies_decode(name):
 def test_corpus_has_bodies_of_each_decoded_kind():
     kinds = {type(res).__name__ for name in corpus.names() for _, res in _decoded(corpus.load(name))}
     assert {"Concept", "ConceptRelation", "Model", "ModelVersion"} <= kinds, kinds
+
+
+# --- the review side: collaborators, datasets, tasks ------------------------------------------
+
+from reconciler.api.codecs import CollaboratorCodec, DatasetCodec, TaskCodec, task_metadata  # noqa: E402
+from reconciler.core.state import (  # noqa: E402
+    LABELER_SCOPES,
+    AutoAnnotation,
+    Collaborator,
+    Dataset,
+    DatasetVersion,
+    Task,
+    ThresholdRange,
+)
+
+scope_names = st.from_regex(r"[A-Z][a-z]{1,8}_[A-Z][a-z]{1,6}", fullmatch=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids, st.one_of(st.none(), st.lists(scope_names, max_size=4, unique=True)))
+def test_collaborator_round_trip(user, scopes):
+    c = Collaborator(user, tuple(sorted(scopes)) if scopes is not None else None)
+    back = CollaboratorCodec.from_api(wire({**CollaboratorCodec.to_api(c), "id": "c1"}))
+    # scopes left to the tool are sent as LABELER_SCOPES and read back as what they are
+    assert back == Collaborator(user, c.scopes if c.scopes is not None else LABELER_SCOPES)
+    assert back.server_id == "c1"
+
+
+@st.composite
+def datasets(draw):
+    spec = draw(st.one_of(st.none(), st.fixed_dictionaries({"description": words}, optional={"metadata": metadata.filter(bool)})))
+    versions = (DatasetVersion("v1", dict(spec)),) if spec is not None else ()
+    return Dataset(id=draw(ids), description=draw(words), metadata=draw(metadata), protect=draw(st.booleans()),
+                   version=spec, versions=versions)
+
+
+@settings(max_examples=100, deadline=None)
+@given(datasets())
+def test_dataset_round_trip(d):
+    versions = [wire({**DatasetCodec.version_to_api(v.spec), "id": v.id}) for v in d.versions]
+    back = DatasetCodec.from_api(wire(DatasetCodec.to_api(d)), versions)
+    assert back == d and [v.id for v in back.versions] == [v.id for v in d.versions]
+
+
+f32s = st.floats(0, 1).map(mt.f32)
+statuses = st.sampled_from(sorted(mt.ANNOTATION_STATUSES))
+
+
+@st.composite
+def tasks(draw):
+    concepts_ = draw(st.lists(ids, min_size=1, max_size=4, unique=True))
+    auto = None
+    if draw(st.booleans()):
+        ranged = draw(st.lists(st.sampled_from(concepts_), max_size=3, unique=True))
+        ranges = tuple(
+            ThresholdRange(c, draw(statuses), *sorted((draw(f32s), draw(f32s))), draw(st.booleans()), draw(st.booleans()))
+            for c in ranged for _ in range(draw(st.integers(1, 2)))
+        )
+        # ranges read back in the task's concept order (one concepts entry per range)
+        ranges = tuple(r for c in concepts_ for r in ranges if r.concept == c)
+        model = draw(st.one_of(st.builds(ModelRef, ids, version=ids),
+                               st.builds(ModelRef, ids, other_apps, other_apps, ids)))
+        auto = AutoAnnotation(model=model, ranges=ranges) if draw(st.booleans()) else AutoAnnotation(workflow=draw(ids), ranges=ranges)
+    strategy = draw(st.sampled_from(["NONE", "MANUAL", "CONSENSUS"]))
+    params = {"NONE": {}, "MANUAL": {"sample_percentage": draw(st.sampled_from([50.0, 100.0, 0.5]))},
+              "CONSENSUS": {"approval_threshold_labelers": draw(st.integers(1, 3))}}[strategy]
+    workers = tuple(draw(st.lists(ids, max_size=3, unique=True)))
+    worker_strategy = draw(st.sampled_from(["DYNAMIC", "FULL", "PARTITIONED"]))
+    partition = {}
+    if worker_strategy == "PARTITIONED" and workers:
+        partition = {"type": "WEIGHTED", "workers_per_input": 1, "weights": {u: 1.0 for u in sorted(workers)}}
+    source = draw(st.sampled_from([("ALL_INPUTS", ""), ("DATASET", "ds1"), ("SAVED_SEARCH", "s1")]))
+    return Task(
+        id=draw(ids), name=draw(words), type=draw(st.sampled_from(["CONCEPTS_CLASSIFICATION", "TYPE_NOT_SET"])),
+        description=draw(words), concepts=tuple(concepts_), input_source=source[0], input_source_id=source[1],
+        worker_strategy=worker_strategy, workers=workers, partition=partition, review_strategy=strategy,
+        reviewers=tuple(draw(st.lists(ids, max_size=2, unique=True))) if strategy != "NONE" else (),
+        review_params=params, priority=draw(st.sampled_from(["", "LOW", "HIGH"])), sample_ms=draw(st.sampled_from([0, 1000])),
+        metadata=draw(metadata), protect=draw(st.booleans()), auto_annotation=auto, server_id="t-" + draw(ids),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(tasks())
+def test_task_round_trip(t):
+    auto = t.auto_annotation
+    version = auto.model.version if auto and auto.model and not auto.model.external else None
+    raw = wire(TaskCodec.to_api(t, task_metadata(t), version))
+    back = TaskCodec.from_api(raw, APP, OWNER)
+    assert back == t
+    assert (back.server_id, back.managed) == (t.server_id, True)
+
+
+def test_task_without_marker_is_unmanaged_and_known_by_its_api_id():
+    back = TaskCodec.from_api({"id": "abc123", "name": "hand made", "metadata": {"team": "x"}}, APP, OWNER)
+    assert (back.id, back.managed, back.server_id, back.metadata) == ("abc123", False, "abc123", {})
+
+
+def test_task_reads_the_deprecated_worker_and_review_forms():
+    raw = {"id": "t1", "worker": {"strategy": 4, "user_ids": ["alice"]}, "review": {"strategy": 2, "user_ids": ["carol"]},
+           "concept_ids": ["walker"], "type": 1, "input_source": {"type": 1}}
+    t = TaskCodec.from_api(raw, APP, OWNER)
+    assert (t.workers, t.reviewers, t.concepts, t.review_strategy, t.worker_strategy) == (
+        ("alice",), ("carol",), ("walker",), "MANUAL", "DYNAMIC")
+
+
+def test_task_metadata_keeps_the_users_own_keys_and_drops_keys_the_manifest_dropped():
+    t = Task("review-park", metadata={"team": "vision"})
+    live = {"metadata": {"owner_note": "keep", "old": 1, MARKER_KEY: {"managed": True, "keys": '["old"]', "id": "review-park"}}}
+    meta = task_metadata(t, live)
+    assert meta["owner_note"] == "keep" and "old" not in meta and meta["team"] == "vision"
+    assert meta[MARKER_KEY]["id"] == "review-park"

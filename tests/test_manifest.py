@@ -167,13 +167,20 @@ def test_auto_annotation_example_shape() -> None:
     assert m["greater-than"].config["comparator"] == "GREATER_THAN"
     assert m["less-than"].config["comparator"] == "LESS_THAN"
     assert m["write-success-as-me"].config == {"annotation_status": "SUCCESS"}
-    assert m["write-pending-as-me"].config == {"annotation_status": "PENDING"}
+    assert m["write-pending-as-me"].config == {"annotation_status": "PENDING", "task": "review-park"}
+    assert m["write-audit"].config == {"annotation_status": "PENDING", "task": "review-park"}
+    assert m["audit-sample"].config == {"keep_fraction": 0.1}
     assert m["park-activity-classifier"].config["base_embed_model"]["version"] == "bb186755eda04f9cbb6fe32e816be104"
     (wf,) = s.workflows
     assert s.app.default_workflow == wf.id
     edges = {(src, n.id) for n in wf.nodes for src in n.inputs}
     assert edges == {("embed", "classify"), ("classify", "map"), ("map", "greater-than"), ("map", "less-than"),
-                     ("greater-than", "write-success"), ("less-than", "write-pending")}
+                     ("greater-than", "write-success"), ("less-than", "write-pending"),
+                     ("greater-than", "audit"), ("audit", "write-audit")}
+    # its review side (issue 22): the task the PENDING writers write into, reviewed by a collaborator
+    (task,) = s.tasks
+    assert (task.id, task.review_strategy, task.reviewers, task.workers) == ("review-park", "MANUAL", ("carol",), ("alice",))
+    assert {c.user_id for c in s.collaborators} == {"alice", "carol"}
 
 
 def test_people_synonyms_example_shape() -> None:

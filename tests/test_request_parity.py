@@ -41,9 +41,11 @@ CONCEPTS = ["walker", "runner", "bike_rider", "rollerblader", "stroller"]
 WORKLOAD_RPCS = {
     # reads: plan, drift, export
     "GetApp", "ListConcepts", "ListConceptRelations", "ListModels", "ListModelVersions", "ListWorkflows",
+    # the review side: the example's collaborators and task (datasets: export reads every section)
+    "ListCollaborators", "ListDatasets", "ListTasks",
     # apply
     "PostApps", "PatchApps", "PostConcepts", "PostConceptRelations", "PostModels", "PostModelVersions",
-    "PatchModels", "PostWorkflows", "PatchWorkflows",
+    "PatchModels", "PostWorkflows", "PatchWorkflows", "PostCollaborators", "PostTasks",
     # prune
     "DeleteWorkflow", "DeleteModel", "DeleteConceptRelations",
     # record

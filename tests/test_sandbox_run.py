@@ -153,12 +153,14 @@ def test_post_workflow_results_returns_each_nodes_output_and_writes_nothing(park
     out = {o["model"]["id"]: {c["id"]: round(c["value"], 4) for c in o["data"].get("concepts", [])}
            for o in result["outputs"]}
     assert list(out) == ["general-image-embedding", "park-activity-classifier", "activity-mapper", "greater-than",
-                         "write-success-as-me", "less-than", "write-pending-as-me"]
+                         "write-success-as-me", "less-than", "write-pending-as-me", "audit-sample", "write-audit"]
     assert out["general-image-embedding"] == {}  # an embedding: no concepts
     assert out["park-activity-classifier"] == out["activity-mapper"] == \
         {"walker": 0.64, "runner": 0.41, "bike_rider": 0.07, "rollerblader": 0.03, "stroller": 0.88}
     assert out["greater-than"] == out["write-success-as-me"] == {"stroller": 0.88}
     assert out["less-than"] == {"walker": 0.64, "runner": 0.41, "bike_rider": 0.07, "rollerblader": 0.03}
+    # the audit draw of park-004 is above 0.1 (operators.sample_draw): not sent to review
+    assert out["audit-sample"] == out["write-audit"] == {}
     assert all(o["status"]["code"] == 10000 for o in result["outputs"])
     # an empty workflow id is the app's default; a pinned current version works, another does not
     default = park.ok(park.http.post(park.base + "/workflows//results", json=body))

@@ -12,6 +12,12 @@ there, which is also the cautious reading for a precision guarantee (it can only
 answers) -- or, with `absent="unknown"`, as not labelled (the input does not count for that
 concept). An input with no line is unlabelled for every concept.
 
+The first line may instead say where the labels came from (`record --dataset` writes it)::
+
+    {"source": {"dataset": "park-eval", "dataset_version": "8f0c..."}}
+
+which `Labels.source_info` holds (`tune` reports it).
+
 Blank lines are skipped. Anything else is a `LabelsError`: one line `file:line: message` (the first
 problem, and how many more there are); an input given twice is an error.
 """
@@ -44,6 +50,8 @@ class Labels:
     source: str = "<memory>"
     by_input: dict[str, dict[str, bool]] = field(default_factory=dict)
     line_of: dict[str, int] = field(default_factory=dict)
+    #: where the labels came from, when the file says (its first line: ``{"source": {...}}``)
+    source_info: dict[str, str] = field(default_factory=dict)
 
     def label(self, input_id: str, concept: str, absent: Absent = "negative") -> bool | None:
         """True / False, or None when the input (or, reading absent as unknown, the concept) has no label."""
@@ -73,9 +81,18 @@ def parse(text: str, source: str = "<labels>") -> Labels:
     out = Labels(source)
     problems: list[tuple[int, str]] = []
     by_input, line_of = out.by_input, out.line_of
+    first = True
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw or raw.isspace():
             continue
+        if first and raw.lstrip().startswith('{"source"'):
+            first = False
+            try:
+                out.source_info = _parse_source(raw)
+            except ValueError as err:
+                problems.append((n, str(err)))
+            continue
+        first = False
         try:
             iid, concepts = _parse_line(raw)
         except ValueError as err:
@@ -125,6 +142,21 @@ def _parse_line(raw: str) -> tuple[str, dict[str, bool]]:
                 raise ValueError(f"concept {cid!r}: label must be true or false, got {json.dumps(v)}")
     # `concepts` is the fresh dict json.loads made for this line: nothing else holds it, no copy
     return obj["input"].strip(), concepts
+
+
+def _parse_source(raw: str) -> dict[str, str]:
+    try:
+        obj = json.loads(raw, parse_constant=_no_constant)
+    except ValueError:
+        raise ValueError("the source line is not valid JSON") from None
+    info = obj.get("source") if isinstance(obj, dict) and obj.keys() == {"source"} else None
+    if not isinstance(info, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in info.items()):
+        raise ValueError('the source line must be {"source": {"dataset": ID, "dataset_version": ID}}')
+    return dict(info)
+
+
+def dumps_source(info: dict[str, str]) -> str:
+    return json.dumps({"source": info})
 
 
 def dumps_line(input_id: str, concepts: dict[str, bool]) -> str:

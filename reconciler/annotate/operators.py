@@ -24,6 +24,15 @@ of this app, `ConceptRef(id, "clarifai", "main")` one of clarifai/main.
   (both compared as float32, as the API stores them). A concept with NO threshold does not pass
   (the safe choice: an unlisted concept is never auto-written). CONCEPT_THRESHOLD_NOT_SET is
   read as GREATER_THAN, the API's default.
+- random-sample: passes every incoming concept on for a `keep_fraction` share of the inputs,
+  nothing for the others (Clarifai's Random Sample: "if keep_fraction > rand() then output this
+  input", each input on its own; Clarifai/docs docs/portal-guide/model/agent-system-operators/
+  filter.md). The draw here is not `rand()` but a hash of the node's model id and the input's key
+  (`sample_draw`): uniform on [0, 1), independent of the scores, and the same every time, so the
+  sandbox and `simulate` pick the same inputs and a re-run picks them again.
+- task ranges (`TASK_RANGES`, no Clarifai model type: how a task's auto-annotation is run, see
+  `taskflow`): passes the incoming concepts whose score lies in one of the node's ranges for that
+  concept (`state.ThresholdRange.holds`, as float32).
 - annotation-writer: writes the incoming concepts that are concepts of this app (others are
   dropped) as ONE annotation per input and writer, with the writer's `annotation_status`, as
   `annotation_user_id` (default: the app's owner) and `task_id`; concept values are the incoming
@@ -34,11 +43,12 @@ from __future__ import annotations
 
 import functools
 import graphlib
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type, f32
+from reconciler.core.modeltypes import MAPPER, RANDOM_SAMPLE, THRESHOLDER, WRITER, canonical_type, f32
 from reconciler.core.state import ConceptRef, ConceptRelation, ModelRef
 
 Scores = dict[ConceptRef, float]
@@ -178,6 +188,17 @@ def threshold_concepts(scores: Scores, config: Mapping[str, Any]) -> Scores:
     return {ref: v for ref, v in scores.items() if ref.id in thresholds and passes(v, comparator, thresholds[ref.id])}
 
 
+def sample_draw(model_id: str, input_key: str) -> float:
+    """A random-sample node's draw for one input: uniform on [0, 1), fixed by the model and input."""
+    digest = hashlib.sha256(f"{model_id}\x00{input_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def sample_keeps(node: RunNode, input_key: str) -> bool:
+    """Whether a random-sample node passes this input on: ``keep_fraction > draw``."""
+    return float(node.config.get("keep_fraction", 0.0)) > sample_draw(node.model.id, input_key)
+
+
 def write_annotation(node: RunNode, scores: Scores, app: AppView) -> WrittenAnnotation | None:
     concepts = tuple(
         (ref.id, app.concepts[ref.id], v) for ref, v in scores.items() if not ref.external and ref.id in app.concepts
@@ -196,11 +217,25 @@ def write_annotation(node: RunNode, scores: Scores, app: AppView) -> WrittenAnno
     )
 
 
+#: The type of a node that applies a task's auto-annotation ranges for one status (`taskflow`).
+TASK_RANGES = "task-ranges"
+
+
+def range_concepts(scores: Scores, config: Mapping[str, Any]) -> Scores:
+    """The concepts whose score is in one of their ranges (``config["ranges"]``: concept id ->
+    [ThresholdRange, ...])."""
+    ranges: Mapping[str, Any] = config.get("ranges") or {}
+    return {ref: v for ref, v in scores.items() if not ref.external and any(r.holds(f32(v)) for r in ranges.get(ref.id, ()))}
+
+
 # --- the runner --------------------------------------------------------------------------------------
 
 
-def run_workflow(nodes: Iterable[RunNode], app: AppView, recorded: Callable[[RunNode], Scores | None]) -> list[NodeOutput]:
-    """Run every node for one input; results in the nodes' declared order."""
+def run_workflow(
+    nodes: Iterable[RunNode], app: AppView, recorded: Callable[[RunNode], Scores | None], input_key: str = ""
+) -> list[NodeOutput]:
+    """Run every node for one input (`input_key`: its id, what random-sample nodes draw by);
+    results in the nodes' declared order."""
     nodes = list(nodes)
     by_id = {n.id: n for n in nodes}
     order = graphlib.TopologicalSorter({n.id: [i for i in n.inputs if i in by_id] for n in nodes}).static_order()
@@ -217,6 +252,10 @@ def run_workflow(nodes: Iterable[RunNode], app: AppView, recorded: Callable[[Run
             got = map_concepts(incoming, app, str(node.config.get("knowledge_graph_id", "") or ""))
         elif t == THRESHOLDER:
             got = threshold_concepts(incoming, node.config)
+        elif t == RANDOM_SAMPLE:
+            got = incoming if incoming and sample_keeps(node, input_key) else {}
+        elif t == TASK_RANGES:
+            got = range_concepts(incoming, node.config)
         elif t == WRITER:
             ann = write_annotation(node, incoming, app)
             got = {ConceptRef(cid): v for cid, _name, v in ann.concepts} if ann else {}

@@ -3,8 +3,11 @@ and `tune`.
 
 Contract: `record(client, state, options, progress) -> str` (a one-line summary).
 
-- Inputs: `--input-ids` (ListInputs with `ids`, fields.txt ListInputsRequest.ids), else every input
-  of the app (ListInputs, paged); `--limit N` keeps the first N.
+- Inputs: `--input-ids` (ListInputs with `ids`, fields.txt ListInputsRequest.ids), or the inputs of
+  one dataset (`--dataset`: ListDatasetInputs, paged), else every input of the app (ListInputs,
+  paged); `--limit N` keeps the first N. With `--dataset`, the labels file starts with the dataset
+  and the version its labels belong to (`dataset_source`: the newest version with the manifest's
+  definition, else the newest), which `tune` reports.
 - Models: the nodes of the workflow (`--workflow`, default the app's default) whose model is not a
   workflow operator and whose output an operator (mapper, thresholder, writer) reads: the models
   whose concepts decide the annotations; an embedder feeding a classifier outputs no concepts and is
@@ -14,6 +17,8 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   documented predict limit, https://docs.clarifai.com/compute/inference/advanced), each input sent
   with its `id` and `data`.
   Another app's model (clarifai/main) is called under its owner's path.
+- `--task ID`: a task that auto-annotates, instead of a workflow: its model and its reviews
+  (`recordtask`).
 - Output: one `predictions` line per (input, model) -- `{"input", "model", "concepts"}`, the model
   as `MODEL` for this app's models and `USER/APP/MODEL` for another app's, exactly what
   `predictions.parse` reads -- appended and flushed line by line, so an interrupted run keeps every
@@ -32,7 +37,11 @@ Contract: `record(client, state, options, progress) -> str` (a one-line summary)
   (which writer wrote them cannot be told), are not ground truth and are skipped: a label that
   might be the workflow's own answer would make precision look better than it is. A concept value
   > 0 reads as true, 0 as false (Concept.value: "presence (1.0) or not (0.0)", default 1.0 when
-  absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt); several such
+  absent -- clarifai-grpc resources.proto, `default_float=1.0` in fields.txt). A review writer's
+  annotation a reviewer REJECTED (REVIEW_DENIED, 24158: PutTaskAssignments REVIEW_REJECT sets it in
+  place, clarifai-grpc service.proto PutTaskAssignmentsRequestAction) is negative evidence: each of
+  its concepts reads as false; a person's rejected labels are skipped (what is true instead is not
+  known); approved ones are SUCCESS again (REVIEW_APPROVE). Several such
   annotations on one input: the most recently modified wins per concept. One line per labelled
   input; concepts of other apps are left out. The labels file is rewritten whole (temp file +
   rename), since reviews change over time; an existing file that is not a labels file is refused
@@ -70,12 +79,19 @@ class RecordOptions:
     limit: int | None = None
     input_ids: tuple[str, ...] = ()
     batch_size: int = MAX_PREDICT_INPUTS
+    dataset: str | None = None
+    #: a task that auto-annotates: record its model and its reviews instead (`recordtask`)
+    task: str | None = None
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise ReconcilerError(f"--limit {self.limit}: must be at least 1")
         if not 1 <= self.batch_size <= MAX_PREDICT_INPUTS:
             raise ReconcilerError(f"--batch-size {self.batch_size}: must be 1..{MAX_PREDICT_INPUTS} (the API's predict limit)")
+        if self.dataset and self.input_ids:
+            raise ReconcilerError("give --dataset or --input-ids, not both")
+        if self.task and self.workflow:
+            raise ReconcilerError("give --task or --workflow, not both")
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,19 @@ def _targets(client: Client, state: State, wf: Workflow) -> list[Target]:
     return out
 
 
+def _task_targets(client: Client, state: State, task_id: str) -> list[Target]:
+    """The model a task's auto-annotation runs (`recordtask`); a workflow worker: its models."""
+    from reconciler.annotate.recordtask import live_task, worker_target
+    from reconciler.annotate.taskflow import find_task
+
+    task = find_task(state, task_id)
+    auto = task.auto_annotation
+    if auto is not None and auto.workflow:
+        return _targets(client, state, select_workflow(state, auto.workflow))
+    key, path = worker_target(client, state, task, live_task(client, state, task_id))
+    return [Target("worker", key, path)]
+
+
 def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, Any]]:
     if opts.input_ids:
         wanted = list(dict.fromkeys(opts.input_ids))
@@ -128,9 +157,33 @@ def _inputs(client: Client, base: str, opts: RecordOptions) -> list[dict[str, An
                 f"input {missing[0]!r} is not in the app" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             )
         items = [got[i] for i in wanted]
+    elif opts.dataset:
+        path = base + api_path("datasets", opts.dataset, "inputs")
+        items = [d["input"] for d in client.list_all(path, "dataset_inputs") if isinstance(d.get("input"), dict)]
     else:
         items = client.list_all(f"{base}/inputs", "inputs")
     return items[: opts.limit] if opts.limit else items
+
+
+def dataset_source(client: Client, state: State, dataset_id: str) -> dict[str, str]:
+    """The dataset `record --dataset` reads and the version its labels belong to: the newest
+    version with the manifest's definition (`datasets[].version`), else the newest one; "" when the
+    dataset has no version. The dataset must exist (else one error line)."""
+    from reconciler.api.codecs import DatasetCodec
+    from reconciler.api.live import timestamp_key
+    from reconciler.api.livereview import list_dataset_versions
+
+    base = client.app_path(state.app.id, state.user_id)
+    try:
+        versions = list_dataset_versions(client, base, dataset_id)
+    except ReconcilerError as err:
+        raise ReconcilerError(f"--dataset {dataset_id}: not a dataset of app {state.app.id} ({err})") from None
+    versions = sorted(versions, key=lambda v: timestamp_key(v.get("created_at")), reverse=True)
+    declared = state.dataset(dataset_id)
+    want = declared.version if declared is not None else None
+    pinned = [v for v in versions if want is not None and DatasetCodec.version_spec(v) == want]
+    chosen = (pinned or versions or [{}])[0]
+    return {"dataset": dataset_id, "dataset_version": str(chosen.get("id") or "")}
 
 
 @dataclass(frozen=True)
@@ -291,7 +344,11 @@ def writer_version(annotation: dict[str, Any]) -> str | None:
     return ""
 
 
-def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], out_path: str) -> int:
+def record_labels(
+    client: Client, state: State, inputs: list[dict[str, Any]], out_path: str, source: dict[str, str] | None = None
+) -> int:
+    """Write the labels file (module docstring); `source` (where the inputs came from: a dataset and
+    its version) goes first, for `tune` to report."""
     base = client.app_path(state.app.id, state.user_id)
     reviewed = _writer_versions(client, state, base, set(REVIEW_STATUSES))
     concepts = {c.id for c in state.concepts}
@@ -299,11 +356,15 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
     anns = client.list_all(f"{base}/annotations", "annotations", {"list_all_annotations": "true"})
     by_input: dict[str, dict[str, tuple[str, bool]]] = {}
     for a in anns:
-        if ((a.get("status") or {}).get("code")) != ANNOTATION_STATUSES["SUCCESS"]:
+        code = (a.get("status") or {}).get("code")
+        if code not in (ANNOTATION_STATUSES["SUCCESS"], ANNOTATION_STATUSES["REVIEW_DENIED"]):
             continue
         mv = writer_version(a)
         if mv is None or (mv and mv not in reviewed):
             continue  # written by a model (a SUCCESS writer, the base workflow): not ground truth
+        denied = code == ANNOTATION_STATUSES["REVIEW_DENIED"]
+        if denied and not mv:
+            continue  # a person's labels a reviewer turned down: what is true instead is unknown
         iid = a.get("input_id", "")
         if iid not in wanted:
             continue
@@ -314,9 +375,12 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
             if cid not in concepts:
                 continue
             if cid not in slot or slot[cid][0] <= when:
-                # Concept.value defaults to 1.0 when absent (fields.txt: default_float=1.0)
-                slot[cid] = (when, float(c.get("value", 1.0) or 0.0) > 0)
-    lines = [
+                # a rejected prediction: the concept is not there (negative evidence); an approved one
+                # or a person's label: its value (Concept.value defaults to 1.0 when absent,
+                # fields.txt: default_float=1.0)
+                slot[cid] = (when, False if denied else float(c.get("value", 1.0) or 0.0) > 0)
+    lines = [labels_mod.dumps_source(source)] if source else []
+    lines += [
         labels_mod.dumps_line(i.get("id", ""), {c: v for c, (_w, v) in sorted(by_input[i["id"]].items())})
         for i in inputs
         if by_input.get(i.get("id", "")) and not client.holds_pat(i.get("id", ""))  # never write the PAT
@@ -325,7 +389,7 @@ def record_labels(client: Client, state: State, inputs: list[dict[str, Any]], ou
         write_atomic(out_path, "".join(line + "\n" for line in lines))
     except OSError as err:
         raise ReconcilerError(f"cannot write {out_path}: {err.strerror or err}") from None
-    return len(lines)
+    return len(lines) - (1 if source else 0)
 
 
 def record(client: Client, state: State, opts: RecordOptions, progress: Callable[[str], None] = lambda _m: None) -> str:
@@ -333,14 +397,23 @@ def record(client: Client, state: State, opts: RecordOptions, progress: Callable
     existing = check_predictions_file(opts.predictions)  # before any request, and before changing it
     if opts.labels:
         check_labels_file(opts.labels)
-    wf = select_workflow(state, opts.workflow)
+    wf = None if opts.task else select_workflow(state, opts.workflow)
     base = client.app_path(state.app.id, state.user_id)
-    targets = _targets(client, state, wf)
+    targets = _targets(client, state, wf) if wf is not None else _task_targets(client, state, opts.task or "")
+    source = dataset_source(client, state, opts.dataset) if opts.dataset else None
     inputs = _inputs(client, base, opts)
-    progress(f"record: {len(inputs)} input(s), model(s): {', '.join(t.key for t in targets)}")
+    where = f" of dataset {opts.dataset}" if opts.dataset else ""
+    progress(f"record: {len(inputs)} input(s){where}, model(s): {', '.join(t.key for t in targets)}")
     written, skipped = record_predictions(client, targets, inputs, opts.predictions, opts.batch_size, progress, existing)
     summary = f"Recorded {written} prediction(s) to {opts.predictions}" + (f" ({skipped} already there)" if skipped else "")
-    if opts.labels:
-        n = record_labels(client, state, inputs, opts.labels)
+    if opts.labels and opts.task:
+        from reconciler.annotate.recordtask import record_task_labels
+
+        n = record_task_labels(client, state, opts.task, inputs, opts.labels, source)
         summary += f"; labels for {n} input(s) to {opts.labels}"
+    elif opts.labels:
+        n = record_labels(client, state, inputs, opts.labels, source)
+        summary += f"; labels for {n} input(s) to {opts.labels}"
+    if source:
+        summary += f"; dataset {source['dataset']} version {source['dataset_version'] or '(none)'}"
     return summary + "."

@@ -108,7 +108,7 @@ def simulate_nodes(state: State, wf: Workflow, nodes: list[RunNode], predictions
     per = {c: Counts() for c in app.concepts}
     statuses: dict[str, int] = {}
     for key in keys:
-        anns = written_annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model)))  # noqa: B023 (called within this iteration)
+        anns = written_annotations(run_workflow(nodes, app, lambda node: predictions.lookup([key], node.model), key))  # noqa: B023 (called within this iteration)
         for a in anns:
             statuses[a.status] = statuses.get(a.status, 0) + 1
         ok = {c for a in anns if a.status == "SUCCESS" for c, _n, _v in a.concepts}

@@ -17,7 +17,7 @@ from reconciler.annotate.operators import REVIEW_STATUSES, AppView, RunNode, run
 from reconciler.annotate.predictions import Predictions
 from reconciler.annotate.simulate import app_view, run_nodes
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.modeltypes import MAPPER, THRESHOLDER, WRITER, canonical_type
+from reconciler.core.modeltypes import MAPPER, RANDOM_SAMPLE, THRESHOLDER, WRITER, canonical_type
 from reconciler.core.state import ConceptRef, ModelRef, State, Workflow
 from reconciler.planning.graph import select_workflow
 
@@ -53,6 +53,12 @@ def _feeds_writer(node: RunNode, consumers: dict[str, list[RunNode]], statuses: 
 
 
 def find_thresholders(state: State, workflow_id: str | None, thresholder: str | None) -> Thresholders:
+    """The workflow's accepting thresholder and its review pair; ``thresholder="task:ID"``: those
+    of task ID's auto-annotation instead (`taskflow.task_thresholders`)."""
+    if thresholder and thresholder.startswith("task:"):
+        from reconciler.annotate.taskflow import task_thresholders  # taskflow builds on this module
+
+        return task_thresholders(state, thresholder[len("task:") :])
     wf = select_workflow(state, workflow_id)
     nodes = run_nodes(state, wf)
     consumers = _consumers(nodes)
@@ -116,7 +122,7 @@ def thresholder_scores(state: State, th: Thresholders, predictions: Predictions)
     for key in predictions.inputs():
         got: dict[str, float] = {}
         # the lambda is called within this iteration only
-        for r in run_workflow(upstream, app, lambda node: predictions.lookup([key], node.model)):  # noqa: B023
+        for r in run_workflow(upstream, app, lambda node: predictions.lookup([key], node.model), key):  # noqa: B023
             if r.node.id not in feeding:
                 continue
             for ref, v in r.concepts.items():
@@ -158,10 +164,11 @@ def _direct_columns(
     concept's score at the thresholder is the highest recorded score among the (node, recorded
     concept) pairs whose route reaches it, and each route is found once by running the same operator
     code (`operators.run_workflow`) on that single concept. A thresholder (it passes a concept or not
-    by its score) or an annotation-writer upstream breaks that argument, so then: None."""
+    by its score), a random sample (it passes an input or not) or an annotation-writer upstream
+    breaks that argument, so then: None."""
     upstream = _ancestors(th.nodes, th.accepting)
     kinds = {n.id: canonical_type(n.type) for n in upstream}
-    if any(k in (THRESHOLDER, WRITER) for k in kinds.values()):
+    if any(k in (THRESHOLDER, WRITER, RANDOM_SAMPLE) for k in kinds.values()):
         return None
     app = app_view(state)
     feeding = set(th.accepting.inputs)

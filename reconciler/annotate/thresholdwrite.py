@@ -3,8 +3,11 @@
 Contract:
 - `write_in_place(path, changes)` replaces, in the manifest file at `path`, exactly the source text
   of each changed threshold value (`models[id=M].thresholds.C`; the id as the loader reads it, so
-  `id: "greater-than"` is found) with the new number; every other byte (comments, key order,
-  quoting, indentation, line endings, a BOM) stays as it was. A value that is not a plain number
+  `id: "greater-than"` is found; for a task's auto-annotation, `taskflow`'s thresholders
+  ``task:T`` / ``task:T:review``: `tasks[id=T].auto_annotation.concepts.C[i].lower` of its SUCCESS
+  range or `.upper` of its review range, a bound left out being refused) with the new number;
+  every other byte (comments, key order, quoting, indentation, line endings, a BOM) stays as it
+  was. A value that is not a plain number
   written in that file (a `${variable}`), one reached through an alias or a merge key, and one
   inside an anchored node that an alias shares (editing it would also change the alias: a change
   the report does not show) are refused with one line naming file:line:col: the tool will not
@@ -127,20 +130,56 @@ class _Editor:
             raise self.refuse(models, "models is not a list")
         return root, models
 
-    def model_item(self, models: Node | None, model: str) -> Node | None:
+    def model_item(self, models: Node | None, model: str, kind: str = "model") -> Node | None:
         items = models.items if models is not None else []
         for item in items:
             mid = item.values.get("id") if item.kind == "map" else None
             if mid is not None and mid.kind == "scalar" and mid.value == model:
-                self.check_shared(item, f"model {model}")
+                self.check_shared(item, f"{kind} {model}")
                 return item
         alias = next((item for item in items if item.kind == "alias"), None)
         if alias is not None:
-            self.check_shared(alias, f"model {model}")  # it may be that alias: refused
+            self.check_shared(alias, f"{kind} {model}")  # it may be that alias: refused
+        return None
+
+    def task_bound(self, root: Node, thresholder: str, concept: str) -> Node | None:
+        """The source of the bound a task change moves (`taskflow`'s thresholder ``task:T`` or
+        ``task:T:review``): the `lower` of the concept's SUCCESS range, or the `upper` of its review
+        range. None when the task or range is not in this file; a bound left out (its default)
+        cannot be edited in place: refused with its range's file:line:col."""
+        review = thresholder.endswith(REVIEW_SUFFIX)
+        task_id = thresholder[len(TASK_PREFIX) :].removesuffix(REVIEW_SUFFIX)
+        what = _task_field(thresholder, concept)
+        tasks = self.child(root, "tasks", "tasks")
+        if tasks is None:
+            return None
+        if tasks.kind != "seq":
+            raise self.refuse(tasks, "tasks is not a list")
+        node = self.model_item(tasks, task_id, "task")
+        for key in ("auto_annotation", "concepts", concept):
+            node = self.child(node, key, what) if node is not None else None
+        if node is None or node.kind != "seq":
+            return None
+        for rng in node.items:
+            self.check_shared(rng, what)
+            status = self.child(rng, "status", what) if rng.kind == "map" else None
+            if status is None or status.kind != "scalar":
+                continue
+            name = status.value.upper().removeprefix("ANNOTATION_")
+            if (name in _REVIEW_STATUSES) == review and (review or name == "SUCCESS"):
+                bound = "upper" if review else "lower"
+                value = self.child(rng, bound, what)
+                if value is None:
+                    raise ReconcilerError(
+                        f"{self.at(status.start)}: {what} is not written (its default): write {bound}: in that "
+                        "range, then tune again"
+                    )
+                return value
         return None
 
     def replace(self, value: Node, model: str, concept: str, new: float) -> None:
-        what = f"threshold {model}.{concept}"
+        task = model.startswith(TASK_PREFIX)
+        what = _task_field(model, concept) if task else f"threshold {model}.{concept}"
         self.check_shared(value, what)
         src = value.text(self.text)
         try:
@@ -153,7 +192,8 @@ class _Editor:
             ) from None
         self.edits.append((value.start, value.end, format_threshold(new)))
         line, _col = _line_col(self.text, value.start)
-        self.done.append(f"  {self.path}:{line}: {model}.thresholds.{concept}: {src} -> {format_threshold(new)}")
+        where = what if task else f"{model}.thresholds.{concept}"
+        self.done.append(f"  {self.path}:{line}: {where}: {src} -> {format_threshold(new)}")
 
     def insert(self, index: int, text: str) -> None:
         self.edits.append((index, index, text))
@@ -165,14 +205,12 @@ class _Editor:
         doc = load_yaml((self.bom + text).encode("utf-8"), self.path)
         data = doc.data if not doc.problems else None
         for model, th in by_model.items():
-            items = data.get("models") if isinstance(data, dict) else None
-            item = next((m for m in items or [] if isinstance(m, dict) and m.get("id") == model), None)
-            got = (item or {}).get("thresholds") if isinstance(item, dict) else None
             for concept, value in th.items():
-                if not isinstance(got, dict) or got.get(concept) != float(format_threshold(value)):
+                if _read_back(data, model, concept) != float(format_threshold(value)):
+                    what = _task_field(model, concept) if model.startswith(TASK_PREFIX) else f"{model}.thresholds.{concept}"
                     raise ReconcilerError(
                         f"{self.path}: cannot edit its layout safely (the edited text would not read back "
-                        f"{model}.thresholds.{concept} = {format_threshold(value)}); nothing was written: "
+                        f"{what} = {format_threshold(value)}); nothing was written: "
                         "change it by hand, or use --write-to a new overlay file"
                     )
         from reconciler.core.fileio import write_atomic
@@ -187,8 +225,18 @@ def write_in_place(path: str, changes: Iterable[dict[str, Any]]) -> list[str]:
     """Rewrite the threshold values; returns one human line per change."""
     ed = _Editor(path)
     by_model = _by_model(changes)
-    _root, models = ed.models()
+    root, models = ed.models()
     for model, th in by_model.items():
+        if model.startswith(TASK_PREFIX):
+            for concept, new in th.items():
+                value = ed.task_bound(root, model, concept)
+                if value is None:
+                    raise ReconcilerError(
+                        f"{path}: no {_task_field(model, concept)} written in this file (a task with this id, "
+                        "its auto_annotation and a range of that status)"
+                    )
+                ed.replace(value, model, concept, new)
+            continue
         item = ed.model_item(models, model)
         thresholds = ed.child(item, "thresholds", f"model {model}'s thresholds") if item is not None else None
         for concept, new in th.items():
@@ -295,6 +343,40 @@ def _add_entry(ed: _Editor, mapping: Node, key: str, value: Any) -> None:
     if at == len(ed.text) and ed.text and not ed.text.endswith("\n"):
         block = nl + block
     ed.insert(at, block)
+
+
+#: How `taskflow` names a task's thresholders: ``task:<id>`` (its SUCCESS ranges' lower bounds)
+#: and ``task:<id>:review`` (its review ranges' upper bounds).
+TASK_PREFIX, REVIEW_SUFFIX = "task:", ":review"
+_REVIEW_STATUSES = {"PENDING", "AWAITING_REVIEW", "AWAITING_CONSENSUS_REVIEW"}
+
+
+def _task_field(thresholder: str, concept: str) -> str:
+    task = thresholder[len(TASK_PREFIX) :].removesuffix(REVIEW_SUFFIX)
+    review = thresholder.endswith(REVIEW_SUFFIX)
+    return f"task {task}: {concept} {'review range upper' if review else 'SUCCESS range lower'}"
+
+
+def _read_back(data: Any, model: str, concept: str) -> Any:
+    """The value the edited text holds at the changed path (None when it has none)."""
+    task = model.startswith(TASK_PREFIX)
+    ident = model[len(TASK_PREFIX) :].removesuffix(REVIEW_SUFFIX) if task else model
+    items = data.get("tasks" if task else "models") if isinstance(data, dict) else None
+    item = next((m for m in items or [] if isinstance(m, dict) and m.get("id") == ident), None)
+    if not isinstance(item, dict):
+        return None
+    if not task:
+        got = item.get("thresholds")
+        return got.get(concept) if isinstance(got, dict) else None
+    review = model.endswith(REVIEW_SUFFIX)
+    auto = item.get("auto_annotation")
+    concepts = auto.get("concepts") if isinstance(auto, dict) else None
+    ranges = concepts.get(concept) if isinstance(concepts, dict) else None
+    for rng in ranges if isinstance(ranges, list) else []:
+        name = str(rng.get("status", "")).upper().removeprefix("ANNOTATION_") if isinstance(rng, dict) else ""
+        if (name in _REVIEW_STATUSES) == review and (review or name == "SUCCESS"):
+            return rng.get("upper" if review else "lower")
+    return None
 
 
 def overlay_text(changes: Iterable[dict[str, Any]], header: str = "") -> str:

@@ -187,6 +187,10 @@ class Client:
     def patch(self, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
         return self.request("PATCH", path, body=body, retry=retry)
 
+    def put(self, path: str, body: dict[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        """PUT (PutTaskAssignments: "an idempotent action", clarifai-grpc service.proto)."""
+        return self.request("PUT", path, body=body, retry=retry)
+
     def delete(self, path: str, body: dict[str, Any] | None = None, *, retry: bool = True) -> dict[str, Any]:
         return self.request("DELETE", path, body=body, retry=retry)
 

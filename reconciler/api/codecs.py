@@ -23,6 +23,8 @@ metadata goes through `state.read_marker`. What each item must look like is chec
   configuration through `modeltypes`).
 - `WorkflowCodec`: the workflow and its nodes; a node on a model of this app is
   ``{id, model_version: {id}}``, any other a full external reference.
+- `CollaboratorCodec`, `DatasetCodec` (the dataset and its versions), `TaskCodec` (the whole task:
+  workers, review, concepts with their auto-annotation ranges; the manifest id in the marker).
 """
 
 from __future__ import annotations
@@ -34,19 +36,28 @@ from reconciler.api.training import training_code
 from reconciler.core import modeltypes
 from reconciler.core.idrules import MAIN_APP, MAIN_USER
 from reconciler.core.state import (
+    LABELER_SCOPES,
     MARKER_KEY,
     App,
+    AutoAnnotation,
+    Collaborator,
     Concept,
     ConceptRef,
     ConceptRelation,
+    Dataset,
+    DatasetVersion,
     Model,
     ModelRef,
     ModelVersion,
     Node,
+    Task,
+    ThresholdRange,
     Workflow,
     make_marker,
+    marker_key,
     read_marker,
 )
+from reconciler.core.status_codes import BY_NAME
 
 
 def text(d: Mapping[str, Any], key: str) -> str:
@@ -310,3 +321,314 @@ class WorkflowCodec:
             owner=manager,
             raw=raw,
         )
+
+
+# --- collaborators ----------------------------------------------------------------------------
+
+
+class CollaboratorCodec:
+    """``{id?, user: {id}, scopes: [...]}`` (clarifai-grpc `Collaborator`; PostCollaborators takes
+    the user, the API gives the collaborator its own id, which DeleteCollaborators takes as
+    `collaborator_ids`)."""
+
+    @staticmethod
+    def to_api(c: Collaborator) -> dict[str, Any]:
+        return {"user": {"id": c.user_id}, "scopes": list(c.scopes if c.scopes is not None else LABELER_SCOPES)}
+
+    @staticmethod
+    def from_api(raw: dict[str, Any]) -> Collaborator:
+        scopes: list[Any] = raw["scopes"] if isinstance(raw.get("scopes"), list) else []
+        return Collaborator(
+            user_id=text(_obj(raw, "user"), "id"),
+            scopes=tuple(sorted({str(s) for s in scopes})),
+            server_id=text(raw, "id") or None,
+        )
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+class DatasetCodec:
+    """The dataset (``{id, description, metadata}``, clarifai-grpc `Dataset`) and its versions
+    (``{id, description, metadata, status, created_at}``, `DatasetVersion`): a version's definition
+    is its description and metadata (`state.Dataset.version`)."""
+
+    @staticmethod
+    def to_api(d: Dataset, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "id": d.id,
+            "description": d.description,
+            "metadata": metadata_with_marker(d.metadata, d.protect, d.owner) if metadata is None else metadata,
+        }
+
+    @staticmethod
+    def version_to_api(spec: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": spec.get("description", "")}
+        if spec.get("metadata"):
+            out["metadata"] = spec["metadata"]
+        return out
+
+    @staticmethod
+    def version_spec(raw: dict[str, Any]) -> dict[str, Any]:
+        spec: dict[str, Any] = {"description": text(raw, "description")}
+        if isinstance(raw.get("metadata"), dict) and raw["metadata"]:
+            spec["metadata"] = raw["metadata"]
+        return spec
+
+    @staticmethod
+    def version_from_api(raw: dict[str, Any]) -> DatasetVersion:
+        status = _obj(raw, "status")
+        code = status.get("code")
+        return DatasetVersion(
+            id=text(raw, "id"),
+            spec=DatasetCodec.version_spec(raw),
+            created_at=text(raw, "created_at"),
+            status_code=code if isinstance(code, int) else BY_NAME.get(str(code), 0),
+        )
+
+    @staticmethod
+    def from_api(raw: dict[str, Any], versions_raw: list[dict[str, Any]] | None = None) -> Dataset:
+        """A dataset and its versions, which the caller gives newest first; its `version` is the
+        newest's definition (None when it has none)."""
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        versions = tuple(DatasetCodec.version_from_api(v) for v in versions_raw or [])
+        return Dataset(
+            id=text(raw, "id"),
+            description=text(raw, "description"),
+            metadata=metadata,
+            protect=protect,
+            version=dict(versions[0].spec) if versions else None,
+            managed=managed,
+            owner=manager,
+            versions=versions,
+            raw=raw,
+        )
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+TASK_TYPES = {"TYPE_NOT_SET": 0, "CONCEPTS_CLASSIFICATION": 1, "BOUNDING_BOX_DETECTION": 2, "POLYGON_DETECTION": 3}
+INPUT_SOURCES = {"INPUT_SOURCE_TYPE_NOT_SET": 0, "ALL_INPUTS": 1, "SAVED_SEARCH": 2, "DATASET": 3, "INPUT": 4}
+WORKER_STRATEGIES = {"WORKER_STRATEGY_NOT_SET": 0, "PARTITIONED": 2, "FULL": 3, "DYNAMIC": 4}
+PARTITION_TYPES = {"PARTITIONED_WORKER_STRATEGY_NOT_SET": 0, "EVENLY": 1, "WEIGHTED": 2}
+REVIEW_STRATEGIES = {"TASK_REVIEW_STRATEGY_NOT_SET": 0, "NONE": 1, "MANUAL": 2, "CONSENSUS": 3}
+PRIORITIES = {"TASK_PRIORITY_NOT_SET": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
+#: AnnotationDataType TAG (clarifai-grpc resources.proto): what a concepts-classification task's
+#: auto-annotation writes (Clarifai/docs code_snippets/api-guide/annotate/tasks/auto_annotation.sh)
+ANNOTATION_DATA_TAG = 1
+
+
+def enum_name(value: Any, names: Mapping[str, int], default: str) -> str:
+    """An enum read as a name, whether the API sent the name or the number; `default` if absent."""
+    if value is None:
+        return default
+    if isinstance(value, str) and value in names:
+        return value
+    by_number = {v: k for k, v in names.items()}
+    try:
+        return by_number[int(value)]
+    except (TypeError, ValueError, KeyError):
+        return str(value)
+
+
+def _positive_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Review settings as compared: unset (absent, zero) ones left out -- proto3 JSON leaves zeros out."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v == 0:
+            continue
+        out[k] = modeltypes.f32(float(v)) if k == "sample_percentage" else int(v)
+    return out
+
+
+class TaskCodec:
+    """A task (clarifai-grpc `Task`; the JSON shape of Clarifai/docs
+    `code_snippets/api-guide/annotate/tasks/assigned_task.sh` and `auto_annotation.sh`). PatchTasks
+    "only support[s] updating a task by providing all information at once" (docs
+    `api-guide/annotate/tasks.md`), so `to_api` is always the whole task. Workers are
+    ``worker.workers[{user: {id}}]`` (the deprecated `user_ids` / `users` are read too); reviewers
+    ``review.users[{id}]``; each concept is ``concepts[{concept: {id}}]``, once per auto-annotation
+    range with its ``auto_annotation_config``; the manifest's id rides in the marker."""
+
+    @staticmethod
+    def to_api(t: Task, metadata: dict[str, Any], worker_version: str | None = None) -> dict[str, Any]:
+        """`metadata`: the marker included (`task_metadata`); `worker_version`: the version an
+        auto-annotating model of this app is pinned to."""
+        worker: dict[str, Any] = {"strategy": t.worker_strategy, "workers": [{"user": {"id": u}} for u in t.workers]}
+        auto = t.auto_annotation
+        if auto is not None:
+            worker["workers"] += [TaskCodec._auto_worker(auto, worker_version)]
+        if t.worker_strategy == "PARTITIONED" and t.partition:
+            info: dict[str, Any] = {"type": t.partition.get("type", "EVENLY")}
+            if t.partition.get("workers_per_input"):
+                info["workers_per_input"] = t.partition["workers_per_input"]
+            if t.partition.get("weights"):
+                info["weights"] = dict(t.partition["weights"])
+            worker["partitioned_strategy_info"] = info
+        review: dict[str, Any] = {"strategy": t.review_strategy, "users": [{"id": u} for u in t.reviewers]}
+        if t.review_strategy == "MANUAL" and t.review_params:
+            review["manual_strategy_info"] = dict(t.review_params)
+        elif t.review_strategy == "CONSENSUS" and t.review_params:
+            review["consensus_strategy_info"] = dict(t.review_params)
+        source: dict[str, Any] = {"type": t.input_source}
+        if t.input_source_id:
+            source["id"] = t.input_source_id
+        out: dict[str, Any] = {
+            "type": t.type,
+            "name": t.name,
+            "description": t.description,
+            "worker": worker,
+            "concepts": TaskCodec._concepts(t),
+            "input_source": source,
+            "review": review,
+            "metadata": metadata,
+        }
+        if t.sample_ms:
+            out["sample_ms"] = t.sample_ms
+        if t.priority:
+            out["priority"] = t.priority
+        if t.server_id:
+            out["id"] = t.server_id
+        return out
+
+    @staticmethod
+    def _auto_worker(auto: AutoAnnotation, version: str | None) -> dict[str, Any]:
+        if auto.workflow:
+            return {"workflow": {"id": auto.workflow}}
+        ref = auto.model or ModelRef("")
+        model: dict[str, Any] = {"id": ref.id}
+        if ref.external:
+            model.update(user_id=ref.user_id, app_id=ref.app_id)
+        pin = ref.version if ref.external else version
+        if pin:
+            model["model_version"] = {"id": pin}
+        return {"model": model}
+
+    @staticmethod
+    def _concepts(t: Task) -> list[dict[str, Any]]:
+        ranges = t.auto_annotation.ranges if t.auto_annotation else ()
+        out: list[dict[str, Any]] = []
+        for cid in t.concepts:
+            mine = [r for r in ranges if r.concept == cid]
+            if not mine:
+                out.append({"concept": {"id": cid}})
+            for r in mine:
+                out.append(
+                    {
+                        "concept": {"id": cid},
+                        "auto_annotation_config": {
+                            "annotation_data_types": ANNOTATION_DATA_TAG,
+                            "threshold_range": {
+                                "is_lower_inclusive": r.lower_inclusive,
+                                "is_upper_inclusive": r.upper_inclusive,
+                                "lower": r.lower,
+                                "upper": r.upper,
+                            },
+                            "status_code": modeltypes.ANNOTATION_STATUSES[r.status],
+                        },
+                    }
+                )
+        return out
+
+    @staticmethod
+    def from_api(raw: dict[str, Any], app_id: str, owner: str) -> Task:
+        managed, protect, metadata, manager = read_marker(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        key = marker_key(raw.get("metadata") if isinstance(raw.get("metadata"), dict) else None)
+        sid = text(raw, "id")
+        worker = _obj(raw, "worker")
+        review = _obj(raw, "review")
+        source = _obj(raw, "input_source")
+        users: list[str] = []
+        auto_model: ModelRef | None = None
+        auto_workflow: str | None = None
+        for w in worker.get("workers") or []:
+            if not isinstance(w, dict):
+                continue
+            if isinstance(w.get("user"), dict):
+                users.append(text(w["user"], "id"))
+            elif isinstance(w.get("model"), dict):
+                auto_model = WorkflowCodec.node_from_api({"id": "worker", "model": w["model"]}, app_id, owner).model
+            elif isinstance(w.get("workflow"), dict):
+                auto_workflow = text(w["workflow"], "id")
+        if not users:  # the deprecated forms
+            users = [str(u) for u in worker.get("user_ids") or []] or [
+                text(u, "id") for u in worker.get("users") or [] if isinstance(u, dict)
+            ]
+        reviewers = [text(u, "id") for u in review.get("users") or [] if isinstance(u, dict)] or [
+            str(u) for u in review.get("user_ids") or []
+        ]
+        strategy = enum_name(review.get("strategy"), REVIEW_STRATEGIES, "TASK_REVIEW_STRATEGY_NOT_SET")
+        info = _obj(review, {"MANUAL": "manual_strategy_info", "CONSENSUS": "consensus_strategy_info"}.get(strategy, "-"))
+        concepts: list[str] = []
+        ranges: list[ThresholdRange] = []
+        for tc in raw.get("concepts") or []:
+            if not isinstance(tc, dict):
+                continue
+            cid = text(_obj(tc, "concept"), "id")
+            if cid and cid not in concepts:
+                concepts.append(cid)
+            cfg = _obj(tc, "auto_annotation_config")
+            if cfg:
+                tr = _obj(cfg, "threshold_range")
+                ranges.append(
+                    ThresholdRange(
+                        concept=cid,
+                        status=modeltypes.annotation_status_name(cfg.get("status_code", "ANNOTATION_SUCCESS")),
+                        lower=modeltypes.f32(float(tr.get("lower", 0.0))),
+                        upper=modeltypes.f32(float(tr.get("upper", 0.0))),
+                        lower_inclusive=bool(tr.get("is_lower_inclusive")),
+                        upper_inclusive=bool(tr.get("is_upper_inclusive")),
+                    )
+                )
+        if not concepts:
+            concepts = [str(c) for c in raw.get("concept_ids") or []]
+        part = _obj(worker, "partitioned_strategy_info")
+        partition: dict[str, Any] = {}
+        if part:
+            partition["type"] = enum_name(part.get("type"), PARTITION_TYPES, "PARTITIONED_WORKER_STRATEGY_NOT_SET")
+            if part.get("workers_per_input"):
+                partition["workers_per_input"] = int(part["workers_per_input"])
+            if isinstance(part.get("weights"), dict) and part["weights"]:
+                partition["weights"] = {u: modeltypes.f32(float(w)) for u, w in sorted(part["weights"].items())}
+        auto = (
+            AutoAnnotation(model=auto_model, workflow=auto_workflow, ranges=tuple(ranges))
+            if (auto_model or auto_workflow or ranges)
+            else None
+        )
+        return Task(
+            id=key or sid,
+            name=text(raw, "name"),
+            type=enum_name(raw.get("type"), TASK_TYPES, "TYPE_NOT_SET"),
+            description=text(raw, "description"),
+            concepts=tuple(concepts),
+            input_source=enum_name(source.get("type"), INPUT_SOURCES, "INPUT_SOURCE_TYPE_NOT_SET"),
+            input_source_id=text(source, "id"),
+            worker_strategy=enum_name(worker.get("strategy"), WORKER_STRATEGIES, "WORKER_STRATEGY_NOT_SET"),
+            workers=tuple(users),
+            partition=partition,
+            review_strategy=strategy,
+            reviewers=tuple(reviewers),
+            review_params=_positive_params(info),
+            priority=""
+            if raw.get("priority") in (None, 0, "TASK_PRIORITY_NOT_SET")
+            else enum_name(raw.get("priority"), PRIORITIES, ""),
+            sample_ms=int(raw.get("sample_ms") or 0),
+            metadata=metadata,
+            protect=protect,
+            auto_annotation=auto,
+            managed=managed and key is not None,
+            owner=manager,
+            server_id=sid or None,
+            raw=raw,
+        )
+
+
+def task_metadata(t: Task, live_raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A task's metadata as written: the user's own keys of the live task (when it has one), the
+    manifest's keys, and the marker naming the task's manifest id (and its owner)."""
+    out = {**t.metadata, MARKER_KEY: make_marker(t.protect, t.metadata, t.owner, key=t.id)}
+    if live_raw and isinstance(live_raw.get("metadata"), dict):
+        previously = set(read_marker(live_raw["metadata"]).metadata)
+        keep = {k: v for k, v in live_raw["metadata"].items() if k != MARKER_KEY and k not in previously}
+        out = {**keep, **out}
+    return out

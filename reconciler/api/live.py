@@ -27,8 +27,9 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
   ListModels just showed) does not exist -- another process created or deleted it between the two
   requests. The read is made once more; a second such read is one ApiError line, "app X changed
   while being read". (GetApp not finding the app is a consistent answer: None.)
-- Datasets are never read: the app lease (`apply/lease.py`) is a dataset, and so never shows in a
-  plan, drift or export.
+- The app lease's datasets (`apply/lease.py`: `idrules.is_lease_dataset`) are never part of a
+  live State, so the lease never shows in a plan, drift, export or the live fingerprint
+  (`livereview` skips them before reading their versions).
 - Shapes: every item used is checked first (`liveshape.check`): a present field of the wrong JSON
   type is an ApiError naming the field, never silently read as absent.
 - Decoding each item: `codecs` (one codec per kind). Normalisation: server-owned fields
@@ -43,6 +44,8 @@ Contract: `read_live(client, app_id, user_id=None, want_models=None) -> State | 
 - Relations: see `_relations` for the dedupe rule (each relation created once reads back once);
   the orientation shown may be the inverse of the one created, so the plan compares relations in
   normal form (`state.ConceptRelation.normal`).
+- The review side (collaborators, datasets and their versions, tasks) is read only for the
+  kinds in `sections` (`livereview`): a manifest without a `tasks:` key never asks for tasks.
 - Default workflow: `default_workflow.id`, else the deprecated `default_workflow_id` (AppCodec); kept only when it names a
   workflow of this app. Apps start with clarifai/main's base workflow ("Empty", "General", ...) as
   their default; a manifest cannot name that and apply could not "unset" it, so reading it as a
@@ -70,6 +73,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from reconciler.api import livereview as review_side
 from reconciler.api import liveshape
 from reconciler.api.client import Client
 from reconciler.api.codecs import AppCodec, ConceptCodec, ModelCodec, RelationCodec, WorkflowCodec
@@ -79,7 +83,7 @@ from reconciler.api.training import TRAINING_FAILED, training_code
 from reconciler.api.transport import api_path
 from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError
-from reconciler.core.state import ConceptRelation, Model, State
+from reconciler.core.state import SECTION_KINDS, ConceptRelation, Kind, Model, State
 from reconciler.core.status_codes import BY_NAME
 
 CONN_KEY_INVALID = BY_NAME["CONN_KEY_INVALID"]
@@ -102,15 +106,22 @@ class _AppChanged(Exception):
 
 
 def read_live(
-    client: Client, app_id: str, *, user_id: str | None = None, want_models: set[str] | None = None, expect_concepts: int = 0
+    client: Client,
+    app_id: str,
+    *,
+    user_id: str | None = None,
+    want_models: set[str] | None = None,
+    expect_concepts: int = 0,
+    sections: frozenset[Kind] | None = frozenset(),
 ) -> State | None:
     """The live app as a State, or None when it does not exist (see the module docstring).
     ``expect_concepts`` (e.g. the manifest's count) lets the concept pages be asked for at once.
     A read that sees the app (or a model in it) appear or vanish between its requests is made
-    once more; a second such read is an ApiError saying the app changed while being read."""
+    once more; a second such read is an ApiError saying the app changed while being read.
+    ``sections``: the optional kinds to list too (`state.SECTION_KINDS`; None: all of them)."""
     for attempt in (1, 2):
         try:
-            return _read_once(client, app_id, user_id, want_models, expect_concepts)
+            return _read_once(client, app_id, user_id, want_models, expect_concepts, sections)
         except _AppChanged as changed:
             if attempt == 2:
                 err = changed.error
@@ -128,10 +139,16 @@ def read_live(
 
 
 def _read_once(
-    client: Client, app_id: str, user_id: str | None, want_models: set[str] | None, expect_concepts: int
+    client: Client,
+    app_id: str,
+    user_id: str | None,
+    want_models: set[str] | None,
+    expect_concepts: int,
+    sections: frozenset[Kind] | None,
 ) -> State | None:
     base = client.app_path(app_id, user_id)
     workers = max(4, client.max_workers)
+    optional = frozenset(SECTION_KINDS.values()) if sections is None else sections
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="live") as pool:
         # Listings start together with GetApp: an existing app (the usual case) then costs one
         # round trip of latency, not two; for a missing app their errors are discarded.
@@ -149,6 +166,7 @@ def _read_once(
                 ("concept_relations", "concepts/relations"),
                 ("models", "models"),
                 ("workflows", "workflows"),
+                *((key, key) for key, kind in SECTION_KINDS.items() if kind in optional),
             )
         }
         try:
@@ -185,6 +203,9 @@ def _read_once(
                 _model(m, f_versions[str(m.get("id", ""))].result() if str(m.get("id", "")) in f_versions else None)
                 for m in raw_models
             ]
+            extra = review_side.read(
+                client, pool, base, {key: lists[key] for key in SECTION_KINDS if key in lists}, app_id, owner
+            )
         except ApiError as err:
             _discard([*lists.values(), *f_versions.values()])
             if _vanished(err):
@@ -196,6 +217,10 @@ def _read_once(
         relations=tuple(relations),
         models=tuple(models),
         workflows=tuple(workflows),
+        collaborators=extra.collaborators,
+        datasets=extra.datasets,
+        tasks=extra.tasks,
+        sections=optional,
         user_id=owner or user_id or client.user_id,
         source="live",
     )
@@ -420,7 +445,7 @@ def fingerprint(state: State) -> str:
     d = dataclasses.asdict(state)
     d.pop("source", None)
     # the raw objects are kept for apply's overwrites; what they say that matters is in the fields
-    for res in (d["app"], *d["concepts"], *d["models"], *d["workflows"]):
+    for res in (d["app"], *d["concepts"], *d["models"], *d["workflows"], *d["datasets"], *d["tasks"]):
         res.pop("raw", None)
     by: Callable[[str], Callable[[dict[str, Any]], Any]] = lambda k: lambda x: str(x.get(k))
     d["concepts"] = sorted(d["concepts"], key=by("id"))
@@ -429,5 +454,8 @@ def fingerprint(state: State) -> str:
     for w in d["workflows"]:
         w["nodes"] = sorted(w["nodes"], key=by("id"))
     d["workflows"] = sorted(d["workflows"], key=by("id"))
+    for key in ("collaborators", "datasets", "tasks"):
+        d[key] = sorted(d[key], key=lambda x: json.dumps(x, sort_keys=True, default=str))
+    d["sections"] = sorted(d["sections"])
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -9,7 +9,8 @@ with no nodes, and apply would "fix" it. So every item the reader uses is checke
 Contract: `check(kind, items, method, path)` raises ApiError("<method> <path>: unexpected response
 shape: <kind>[i].<field> is a <type>, not a(n) <wanted>") on the first problem; returns None.
 Absent and null fields are fine (the reader's defaults apply). `kind` is one of "app",
-"concepts", "concept_relations", "models", "workflows", "model_versions".
+"concepts", "concept_relations", "models", "workflows", "model_versions", "collaborators", "datasets",
+"dataset_versions", "tasks".
 """
 
 from __future__ import annotations
@@ -118,6 +119,21 @@ def check(kind: str, items: Any, method: str, path: str) -> None:
                 _node(c, n, f"{where}.nodes[{j}]")
         elif kind == "model_versions":
             _version(c, item, where)
+        elif kind == "collaborators":
+            c.strings(item, where, "id")
+            user = c.field(item, "user", dict, where)
+            if user is not None:
+                c.strings(user, f"{where}.user", "id")
+            for k, scope in enumerate(c.field(item, "scopes", list, where) or []):
+                if not isinstance(scope, str):
+                    c.fail(f"{where}.scopes[{k}]", scope, "string")
+        elif kind in ("datasets", "dataset_versions"):
+            c.field(item, "id", str, where, required=True)
+            c.strings(item, where, "description", "created_at")
+            c.field(item, "metadata", dict, where)
+            c.field(item, "status", dict, where)
+        elif kind == "tasks":
+            _task(c, item, where)
 
 
 def _node(c: _Checker, raw: Any, where: str) -> None:
@@ -155,3 +171,37 @@ def _version(c: _Checker, v: dict[str, Any], where: str) -> None:
         base = c.ref(ii, "base_embed_model", f"{where}.input_info")
         if base is not None:
             c.field(base, "model_version", dict, f"{where}.input_info.base_embed_model")
+
+
+def _task(c: _Checker, t: dict[str, Any], where: str) -> None:
+    c.field(t, "id", str, where, required=True)
+    c.strings(t, where, "name", "description")
+    c.field(t, "metadata", dict, where)
+    worker = c.field(t, "worker", dict, where)
+    for j, w in enumerate(c.field(worker, "workers", list, f"{where}.worker") or [] if worker is not None else []):
+        ww = c.obj(w, f"{where}.worker.workers[{j}]")
+        for k in ("user", "workflow"):
+            ref = c.field(ww, k, dict, f"{where}.worker.workers[{j}]")
+            if ref is not None:
+                c.strings(ref, f"{where}.worker.workers[{j}].{k}", "id")
+        if c.ref(ww, "model", f"{where}.worker.workers[{j}]") is not None:
+            mv = c.field(ww["model"], "model_version", dict, f"{where}.worker.workers[{j}].model")
+            if mv is not None:
+                c.strings(mv, f"{where}.worker.workers[{j}].model.model_version", "id")
+    review = c.field(t, "review", dict, where)
+    for j, u in enumerate(c.field(review, "users", list, f"{where}.review") or [] if review is not None else []):
+        c.strings(c.obj(u, f"{where}.review.users[{j}]"), f"{where}.review.users[{j}]", "id")
+    source = c.field(t, "input_source", dict, where)
+    if source is not None:
+        c.strings(source, f"{where}.input_source", "id")
+    for j, tc in enumerate(c.field(t, "concepts", list, where) or []):
+        tcw = f"{where}.concepts[{j}]"
+        concept = c.field(c.obj(tc, tcw), "concept", dict, tcw)
+        if concept is not None:
+            c.strings(concept, f"{tcw}.concept", "id")
+        cfg = c.field(tc, "auto_annotation_config", dict, tcw)
+        if cfg is not None:
+            tr = c.field(cfg, "threshold_range", dict, f"{tcw}.auto_annotation_config")
+            if tr is not None:
+                for k in ("lower", "upper"):
+                    c.field(tr, k, _NUM, f"{tcw}.auto_annotation_config.threshold_range")

@@ -19,6 +19,7 @@ from reconciler.core import modeltypes
 from reconciler.core.errors import ApiError, ApplyError
 from reconciler.core.state import (
     MARKER_KEY,
+    NEW_TASK,
     Kind,
     Model,
     Resource,
@@ -159,6 +160,8 @@ class ApplyResult:
     done: list[str] = field(default_factory=list)
     writes: int = 0
     new_versions: dict[str, str] = field(default_factory=dict)
+    #: task manifest id -> the API id of the task this apply created
+    new_tasks: dict[str, str] = field(default_factory=dict)
 
 
 class ExecutorBase:
@@ -251,12 +254,19 @@ class ExecutorBase:
         return fn(path, body, retry=False)
 
     def _resolve_config(self, m: Model) -> dict[str, Any]:
-        """Fill the annotation writer's default user (the app owner) if the manifest left it out."""
+        """Fill the annotation writer's default user (the app owner) if the manifest left it out,
+        and put the id of the task this apply created where the plan wrote ``new:task/<id>``."""
         cfg = dict(m.config)
         if modeltypes.canonical_type(m.type) == modeltypes.WRITER and not cfg.get("annotation_user_id"):
             owner = self._owner()
             if owner:
                 cfg["annotation_user_id"] = owner
+        tid = cfg.get("task_id")
+        if isinstance(tid, str) and tid.startswith(NEW_TASK):
+            key = tid[len(NEW_TASK) :]
+            if key not in self.result.new_tasks:
+                raise ApplyError(f"model {m.id}: no task {key} was made by this apply")
+            cfg["task_id"] = self.result.new_tasks[key]
         return cfg
 
     def _owner(self) -> str | None:

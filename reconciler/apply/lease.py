@@ -88,6 +88,8 @@ from reconciler.api.live import app_exists
 from reconciler.api.transport import api_path
 from reconciler.apply.base import _is_duplicate, _is_not_found
 from reconciler.core.errors import ApiError, LeaseHeld, LeaseLost, ReconcilerError
+from reconciler.core.idrules import LEASE_DATASET
+from reconciler.core.idrules import LEASE_STEAL_PREFIX as STEAL_PREFIX
 from reconciler.core.status_codes import BY_NAME
 
 __all__ = [
@@ -103,10 +105,9 @@ __all__ = [
     "read_lease",
 ]
 
-#: The dataset whose existence is the lease.
-LEASE_DATASET = "reconciler-lease"
-#: Breakers: `STEAL_PREFIX + <the replaced record's lease id>[:12]` (29 characters).
-STEAL_PREFIX = "reconciler-steal-"
+# The dataset whose existence is the lease is `LEASE_DATASET`; breakers are
+# `STEAL_PREFIX + <the replaced record's lease id>[:12]` (29 characters). Both are said once in
+# `core/idrules.py`, which the live read and the manifest checks use to leave them alone.
 #: The metadata key holding the record's identity (never changed after the create).
 LEASE_KEY = "clarifai-reconciler-lease"
 #: The metadata key renewals write: {"expires", "renewed"} (no identity: see the module docstring).

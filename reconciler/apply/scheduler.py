@@ -67,7 +67,7 @@ from reconciler.apply.base import (
 )
 from reconciler.apply.concepts import ConceptExecutors
 from reconciler.apply.events import Emit
-from reconciler.apply.workflows import WorkflowExecutors
+from reconciler.apply.review import ReviewExecutors
 from reconciler.core.errors import ApplyDeferred, ApplyError, ReconcilerError
 from reconciler.core.state import (
     App,
@@ -81,7 +81,7 @@ from reconciler.planning.order import action_predecessors
 __all__ = ["EXECUTORS", "Applier", "ApplyResult", "apply_plan", "executes"]
 
 
-class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
+class Applier(AppExecutors, ConceptExecutors, ReviewExecutors):
     """Runs a plan's actions through the executors (see the module docstring)."""
 
     # --- driver ----------------------------------------------------------------------------
@@ -258,11 +258,12 @@ class Applier(AppExecutors, ConceptExecutors, WorkflowExecutors):
             return group
         keep: list[Action] = []
         for a in group:
-            if a.kind is Kind.WORKFLOW and a.op is not Op.DELETE:
+            if a.kind in (Kind.WORKFLOW, Kind.TASK) and a.op is not Op.DELETE:
                 waits = sorted({m for _, p in a.pins if (m := new_pin_model(p))} & set(self.untrained))
                 if waits:
                     self._defer(a, f"waits for model {', '.join(waits)} to train")
-                    self._deferred_workflows.add(a.id)
+                    if a.kind is Kind.WORKFLOW:
+                        self._deferred_workflows.add(a.id)
                     continue
             elif a.op is Op.SET_DEFAULT:
                 wf = a.desired.default_workflow if isinstance(a.desired, App) else None

@@ -30,8 +30,14 @@ def add_parser(sub: Subparsers) -> None:
     )
     rc.add_argument("--labels", metavar="OUT.jsonl", help="write the labels people made or reviewed here")
     rc.add_argument("--workflow", metavar="ID", help="the workflow whose models to run (default: the app's default)")
+    rc.add_argument("--task", metavar="ID", help="a task that auto-annotates: record its model and its reviews instead")
     rc.add_argument("--limit", type=int, default=None, metavar="N", help="record at most N inputs")
     rc.add_argument("--input-ids", nargs="+", metavar="ID", help="record only these inputs")
+    rc.add_argument(
+        "--dataset",
+        metavar="ID",
+        help="record only the inputs of this dataset; the labels name its version (the one the manifest defines)",
+    )
     rc.add_argument(
         "--batch-size", type=int, default=128, metavar="N", help="inputs per PostModelOutputs call (the API's limit is 128)"
     )
@@ -54,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         input_ids=tuple(args.input_ids or ()),
         batch_size=args.batch_size,
+        dataset=args.dataset,
+        task=args.task,
     )
     summary = record(client, desired, opts, progress=lambda msg: print(printable(msg), file=sys.stderr, flush=True))
     print(printable_lines(summary))

@@ -28,6 +28,13 @@ def latency(text: str) -> float:
     return value
 
 
+def user_key(text: str) -> tuple[str, str]:
+    key, sep, user = text.partition("=")
+    if not sep or not key or not user:
+        raise argparse.ArgumentTypeError(f"expected KEY=USER, not {text!r}")
+    return key, user
+
+
 def add_parser(sub: Subparsers) -> None:
     sb = verb(sub, "sandbox", "the local Clarifai-compatible API", "reconciler sandbox serve --port 8080")
     # the sub-verbs' parser class is the verb's own (argparse's default): usage errors stay one line
@@ -49,6 +56,14 @@ def add_parser(sub: Subparsers) -> None:
     serve.add_argument("--latency-ms", type=latency, default=0.0, help="added to every request")
     serve.add_argument("--rate-limit", type=rate, default=0.0, help="requests/second; 0 = unlimited")
     serve.add_argument("--predictions", default=None, metavar="JSONL", help="recorded model predictions for the workflow runner")
+    serve.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        type=user_key,
+        metavar="KEY=USER",
+        help="another API key and the user it belongs to, e.g. a reviewer's (repeatable)",
+    )
     serve.add_argument(
         "--quirks",
         nargs="?",
@@ -90,6 +105,7 @@ def serve_run(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         predictions=args.predictions,
         quirks=args.quirks,
+        keys=dict(args.key),
     )
 
 

@@ -26,6 +26,7 @@ def add_parser(sub: Subparsers) -> None:
     si.add_argument("files", nargs="*", metavar="FILE")
     si.add_argument("--predictions", required=True, metavar="JSONL", help="recorded model outputs (README)")
     si.add_argument("--workflow", metavar="ID", help="the workflow to run (default: the app's default workflow)")
+    si.add_argument("--task", metavar="ID", help="run this task's auto-annotation instead of a workflow")
     si.add_argument(
         "--sweep",
         action="append",
@@ -52,9 +53,17 @@ def run(args: argparse.Namespace) -> int:
     desired = load_desired(args, args.files)
     recorded = predictions.load(args.predictions)
     specs = [simulate.parse_sweep(s) for s in args.sweep]
-    report = simulate.simulate(desired, recorded, args.workflow).as_dict()
+    if args.task:
+        from reconciler.annotate.taskflow import simulate_task
+
+        if args.sweep or args.workflow:
+            raise ReconcilerError("--task runs a task's auto-annotation: give it without --sweep and --workflow")
+        report = simulate_task(desired, recorded, args.task).as_dict()
+        warning = None
+    else:
+        report = simulate.simulate(desired, recorded, args.workflow).as_dict()
+        warning = simulate.unmatched_warning(desired, recorded, args.workflow)
     sweeps = [simulate.sweep(desired, recorded, spec, args.workflow) for spec in specs]
-    warning = simulate.unmatched_warning(desired, recorded, args.workflow)
     if warning:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     if sweeps and args.svg:

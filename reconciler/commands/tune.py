@@ -48,6 +48,11 @@ def add_parser(sub: Subparsers) -> None:
     )
     tu.add_argument("--workflow", metavar="ID", help="the workflow (default: the app's default workflow)")
     tu.add_argument(
+        "--task",
+        metavar="ID",
+        help="tune a task's auto-annotation instead: its SUCCESS ranges' lower bounds (and its review ranges' upper ones)",
+    )
+    tu.add_argument(
         "--min-support",
         type=int,
         default=0,
@@ -88,10 +93,14 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.annotate import labels, predictions, thresholdwrite, tune
     from reconciler.commands.common import load_desired, write_output
 
+    if args.task and (args.thresholder or args.workflow):
+        raise ReconcilerError("--task tunes a task's auto-annotation: give it without --thresholder and --workflow")
+    if args.task and args.write_to:
+        raise ReconcilerError("--task: a task's ranges are written in place (--write); --write-to overlays are for thresholders")
     opts = tune.Options(
         target=args.target_precision,
         confidence=args.confidence,
-        thresholder=args.thresholder,
+        thresholder=f"task:{args.task}" if args.task else args.thresholder,
         workflow=args.workflow,
         min_support=args.min_support,
         holdout=args.holdout,
@@ -113,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     recorded = predictions.load(args.predictions)
     truth = labels.load(args.labels)
     report = tune.tune(desired, recorded, truth, opts, curves=bool(args.svg))
+    if truth.source_info:  # the dataset version the labels came from (`record --dataset`)
+        report["labels_source"] = dict(truth.source_info)
     if args.svg:
         from reconciler.annotate.tunechart import render_svg
 
@@ -141,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     print(tune.render_text(report), end="")
+    if "labels_source" in report:
+        from reconciler.core.printable import printable
+
+        print(printable(labels_source_line(report["labels_source"])))  # read from the labels file
     if args.svg:
         print(f"Wrote the chart to {args.svg}")
     if args.write or args.write_to:
@@ -156,11 +171,20 @@ def run(args: argparse.Namespace) -> int:
             if args.write
             else "reconciler plan " + " ".join(f"-f {f}" for f in _plan_files(args.files + args.overlays + [args.write_to]))
         )
-        print(
-            f"Next: `{plan_cmd}` shows a new version of {', '.join(models)} and every workflow using "
-            f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
-        )
+        if args.task:
+            print(f"Next: `{plan_cmd}` shows task {args.task} updated in place; `reconciler apply` makes it so.")
+        else:
+            print(
+                f"Next: `{plan_cmd}` shows a new version of {', '.join(models)} and every workflow using "
+                f"{'it' if len(models) == 1 else 'them'} repointed; `reconciler apply` makes it so."
+            )
     return EXIT_OK
+
+
+def labels_source_line(info: dict[str, str]) -> str:
+    """Which dataset version the labels came from, as `record --dataset` wrote it."""
+    version = info.get("dataset_version") or "(none: the dataset had no version when recorded)"
+    return f"Labels from dataset {info.get('dataset', '?')}, version {version}."
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -20,10 +20,36 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["IdRule", "CLARIFAI_ID", "CONCEPT_ID", "REF_ID", "NODE_ID", "ID_HINT", "NODE_HINT", "MAIN_USER", "MAIN_APP"]
+__all__ = [
+    "IdRule",
+    "CLARIFAI_ID",
+    "CONCEPT_ID",
+    "REF_ID",
+    "NODE_ID",
+    "ID_HINT",
+    "NODE_HINT",
+    "MAIN_USER",
+    "MAIN_APP",
+    "LEASE_DATASET",
+    "LEASE_STEAL_PREFIX",
+    "is_lease_dataset",
+]
 
 #: The public app whose concepts, models and workflows every app references: clarifai/main.
 MAIN_USER, MAIN_APP = "clarifai", "main"
+
+#: The app lease's datasets (`apply/lease.py`): the lease itself and its takeover records
+#: (`LEASE_STEAL_PREFIX` + a lease id's start). They are the tool's own bookkeeping, said here once:
+#: the live read leaves them out (`api/livereview.py`), so no plan, drift or export shows them, and
+#: a manifest may not declare a dataset with such an id (`manifest/checks.py`).
+LEASE_DATASET = "reconciler-lease"
+LEASE_STEAL_PREFIX = "reconciler-steal-"
+
+
+def is_lease_dataset(dataset_id: str) -> bool:
+    """Whether `dataset_id` is one of the app lease's datasets (see `LEASE_DATASET`)."""
+    return dataset_id == LEASE_DATASET or dataset_id.startswith(LEASE_STEAL_PREFIX)
+
 
 #: How the rule reads to a user; used in every message about an invalid id.
 ID_HINT = "Clarifai ids are ASCII letters and digits, optionally separated by single '-' or '_'"

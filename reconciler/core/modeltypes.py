@@ -16,10 +16,17 @@ adds on its own is not a difference), is what keeps plans free of perpetual diff
 
 Typed types (see README, "Model types"):
 - concept-thresholder: ``{"comparator": NAME, "thresholds": {concept_id: float}}``
-- annotation-writer: ``{"annotation_status": NAME, "annotation_user_id": str?, "task_id": str?}``
+- annotation-writer: ``{"annotation_status": NAME, "annotation_user_id": str?, "task_id": str?}``;
+  a manifest's ``task: KEY`` (a task of the manifest) is kept as ``"task"`` until the planner puts
+  the task's API id (or a reference to the task the plan creates) in `task_id`
+  (`planning.plan.fill_implicit`); `to_api` never sends it
 - concept-synonym-mapper: ``{"knowledge_graph_id": str?}``
 - embedding-classifier: ``{"concepts": [ids, sorted], "base_embed_model": {user_id, app_id, id,
   version}?, "concepts_mutually_exclusive": bool?}``
+- random-sample: ``{"keep_fraction": float}`` -- Clarifai's "Random Sample" operator passes an input
+  on when ``keep_fraction > rand()``, each input on its own (Clarifai/docs
+  docs/portal-guide/model/agent-system-operators/filter.md; the type id "random-sample" and the
+  `keep_fraction` param are the page's, [unverified] against a live ListModelTypes)
 - anything else: ``{"output_info": {...}}`` passed through (with `params` folded into it).
 """
 
@@ -40,12 +47,13 @@ THRESHOLDER = "concept-thresholder"
 WRITER = "annotation-writer"
 MAPPER = "concept-synonym-mapper"
 CLASSIFIER = "embedding-classifier"
+RANDOM_SAMPLE = "random-sample"
 
 #: Older docs call the thresholder "concept-threshold"; both read as the current name.
 TYPE_ALIASES = {"concept-threshold": THRESHOLDER, "embed-classifier": CLASSIFIER}
 
 #: Types whose versions are usable at once (no training).
-OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER})
+OPERATOR_TYPES = frozenset({THRESHOLDER, WRITER, MAPPER, RANDOM_SAMPLE})
 #: Types whose new versions train (queued -> training -> trained) before use: the Clarifai SDK's
 #: `TRAINABLE_MODEL_TYPES` (Clarifai/clarifai-python `clarifai/constants/model.py`).
 TRAINABLE_TYPES = frozenset(
@@ -91,9 +99,10 @@ ANNOTATION_STATUS_NAMES = {v: k for k, v in ANNOTATION_STATUSES.items()}
 #: The typed manifest fields each type takes (anything else is raw passthrough).
 TYPED_FIELDS: dict[str, tuple[str, ...]] = {
     THRESHOLDER: ("comparator", "thresholds"),
-    WRITER: ("annotation_status", "annotation_user_id", "task_id"),
+    WRITER: ("annotation_status", "annotation_user_id", "task_id", "task"),
     MAPPER: ("knowledge_graph_id",),
     CLASSIFIER: ("concepts", "base_embed_model", "concepts_mutually_exclusive"),
+    RANDOM_SAMPLE: ("keep_fraction",),
 }
 RAW_FIELDS = ("output_info", "params")
 
@@ -212,12 +221,14 @@ def canonical_config(model_type: str, fields: dict[str, Any]) -> dict[str, Any]:
         cfg["thresholds"] = {str(k): f32(v) for k, v in sorted((fields.get("thresholds") or {}).items())}
     elif t == WRITER:
         cfg["annotation_status"] = annotation_status_name(fields.get("annotation_status", "SUCCESS"))
-        for k in ("annotation_user_id", "task_id"):
+        for k in ("annotation_user_id", "task_id", "task"):
             if fields.get(k):
                 cfg[k] = str(fields[k])
     elif t == MAPPER:
         if fields.get("knowledge_graph_id"):
             cfg["knowledge_graph_id"] = str(fields["knowledge_graph_id"])
+    elif t == RANDOM_SAMPLE:
+        cfg["keep_fraction"] = f32(float(fields.get("keep_fraction", 0.0)))
     elif t == CLASSIFIER:
         cfg["concepts"] = sorted(str(c) for c in fields.get("concepts") or [])
         if fields.get("base_embed_model"):
@@ -312,6 +323,8 @@ def to_api(model_type: str, config: dict[str, Any]) -> dict[str, Any]:
         return {"output_info": {"params": params}}
     if t == MAPPER:
         return {"output_info": {"params": {"knowledge_graph_id": config.get("knowledge_graph_id", "")}}}
+    if t == RANDOM_SAMPLE:
+        return {"output_info": {"params": {"keep_fraction": config.get("keep_fraction", 0.0)}}}
     if t == CLASSIFIER:
         body: dict[str, Any] = {
             "output_info": {
@@ -341,7 +354,7 @@ def shows_config(model_type: str, version: dict[str, Any]) -> bool:
     if t == THRESHOLDER:
         legacy = (oi.get("output_config") or {}).get("model_metadata") if isinstance(oi.get("output_config"), dict) else None
         return has_data and (has_params or legacy is not None)
-    if t in (WRITER, MAPPER):
+    if t in (WRITER, MAPPER, RANDOM_SAMPLE):
         return has_params
     if t == CLASSIFIER:
         return has_data
@@ -366,9 +379,13 @@ def from_api(model_type: str, version: dict[str, Any]) -> dict[str, Any]:
             },
         )
     if t == WRITER:
-        return canonical_config(t, {k: params.get(k) for k in TYPED_FIELDS[WRITER] if params.get(k) is not None})
+        return canonical_config(
+            t, {k: params.get(k) for k in ("annotation_status", "annotation_user_id", "task_id") if params.get(k) is not None}
+        )
     if t == MAPPER:
         return canonical_config(t, {"knowledge_graph_id": params.get("knowledge_graph_id", "")})
+    if t == RANDOM_SAMPLE:
+        return canonical_config(t, {"keep_fraction": params.get("keep_fraction", 0.0)})
     if t == CLASSIFIER:
         base = ((version.get("input_info") or {}).get("base_embed_model")) or {}
         ref = (

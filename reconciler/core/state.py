@@ -38,11 +38,25 @@ from reconciler.core.status_codes import BY_NAME
 MARKER_KEY = "clarifai-reconciler"
 
 
-def make_marker(protect: bool, keys: Any, owner: str | None = None) -> dict[str, Any]:
+def make_marker(protect: bool, keys: Any, owner: str | None = None, key: str | None = None) -> dict[str, Any]:
+    """The marker; `owner` names the manifest managing the resource (`State.owner`); `key` is the
+    manifest's id of a resource whose API id the server makes (a task): the marker is then how the
+    tool finds it again (`marker_key`)."""
     mark: dict[str, Any] = {"managed": True, "protect": bool(protect), "keys": json.dumps(sorted(keys))}
     if owner:
         mark["owner"] = owner
+    if key is not None:
+        mark["id"] = key
     return mark
+
+
+def marker_key(metadata: dict[str, Any] | None) -> str | None:
+    """The manifest id a marker names (`make_marker(key=...)`), or None."""
+    mark = (metadata or {}).get(MARKER_KEY)
+    if not isinstance(mark, dict) or not mark.get("managed"):
+        return None
+    key = mark.get("id")
+    return key if isinstance(key, str) and key else None
 
 
 class Marker(NamedTuple):
@@ -84,6 +98,9 @@ class Kind(StrEnum):
     RELATION = "concept_relation"
     MODEL = "model"
     WORKFLOW = "workflow"
+    COLLABORATOR = "collaborator"
+    DATASET = "dataset"
+    TASK = "task"
 
 
 @dataclass(frozen=True, order=True)
@@ -247,7 +264,141 @@ class Workflow:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-Resource = App | Concept | ConceptRelation | Model | Workflow
+@dataclass(frozen=True)
+class Collaborator:
+    """A user the app is shared with (ListCollaborators). No metadata, so no ownership marker: it is
+    identified by its user id, and the API's own collaborator id is bookkeeping (`server_id`). A
+    manifest that has a `collaborators:` list declares the whole list (README "Review tasks")."""
+
+    user_id: str
+    #: the scopes granted; None: the manifest does not say (created with `LABELER_SCOPES`, never
+    #: compared)
+    scopes: tuple[str, ...] | None = None
+    server_id: str | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.user_id
+
+
+#: Scopes a collaborator gets when the manifest names none: what labelling and reviewing a task
+#: needs -- the scopes clarifai-grpc's service.proto lists as `cl_depending_scopes` of
+#: PutTaskAssignments (Apps_Get, Annotations_Add, Annotations_Get, Concepts_Get, Inputs_Get,
+#: Tasks_Get, Datasets_Get; Clarifai/clarifai-nodejs-grpc proto/clarifai/api/service.proto).
+LABELER_SCOPES: tuple[str, ...] = (
+    "Annotations_Add",
+    "Annotations_Get",
+    "Apps_Get",
+    "Concepts_Get",
+    "Datasets_Get",
+    "Inputs_Get",
+    "Tasks_Get",
+)
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version (snapshot) of a dataset, as read from the API (live states only);
+    `spec` is its definition in the canonical form of `Dataset.version`."""
+
+    id: str
+    spec: dict[str, Any]
+    created_at: str = ""
+    status_code: int = 0
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    #: the version the manifest defines, canonical ``{"description": str, "metadata": {...}?}``;
+    #: None: the manifest manages no version. Versions are immutable: a changed definition is a new
+    #: version (like a model's configuration).
+    version: dict[str, Any] | None = None
+    managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
+    #: live only: the versions read, newest first
+    versions: tuple[DatasetVersion, ...] = field(default=(), compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ThresholdRange:
+    """One auto-annotation rule of a task (TaskConceptAutoAnnotationConfig): a prediction of
+    `concept` whose score is in the range is written with annotation status `status` (a name)."""
+
+    concept: str
+    status: str
+    lower: float = 0.0
+    upper: float = 1.0
+    lower_inclusive: bool = True
+    upper_inclusive: bool = True
+
+    def holds(self, score: float) -> bool:
+        lo = score >= self.lower if self.lower_inclusive else score > self.lower
+        hi = score <= self.upper if self.upper_inclusive else score < self.upper
+        return lo and hi
+
+
+@dataclass(frozen=True)
+class AutoAnnotation:
+    """What labels a task's inputs for it: a model (of this app: `ModelRef.version` None in a
+    desired state, as for workflow nodes; or another app's, pinned) or a workflow of this app, and
+    the per-concept ranges and statuses its predictions are written with."""
+
+    model: ModelRef | None = None
+    workflow: str | None = None
+    ranges: tuple[ThresholdRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A labelling task. `id` is the manifest's key: Clarifai makes task ids itself, so the key is
+    kept in the task's ownership marker (`make_marker(key=...)`) and the task found by it; the
+    API's id is `server_id`."""
+
+    id: str
+    name: str = ""
+    type: str = "CONCEPTS_CLASSIFICATION"
+    description: str = ""
+    concepts: tuple[str, ...] = ()
+    input_source: str = "ALL_INPUTS"  # ALL_INPUTS | DATASET | SAVED_SEARCH | INPUT
+    input_source_id: str = ""  # the dataset, saved search or input id
+    worker_strategy: str = "DYNAMIC"  # DYNAMIC | FULL | PARTITIONED
+    workers: tuple[str, ...] = ()  # user ids
+    #: PARTITIONED only: {"type": EVENLY | WEIGHTED, "workers_per_input": n?, "weights": {user: w}?}
+    partition: dict[str, Any] = field(default_factory=dict)
+    review_strategy: str = "NONE"  # NONE | MANUAL | CONSENSUS
+    reviewers: tuple[str, ...] = ()
+    #: MANUAL: {"sample_percentage": x}; CONSENSUS: {"approval_threshold_labelers": n,
+    #: "approval_threshold_reviewers": n} (each only when set)
+    review_params: dict[str, Any] = field(default_factory=dict)
+    priority: str = ""  # "" (not set) | LOW | MEDIUM | HIGH
+    sample_ms: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    auto_annotation: AutoAnnotation | None = None
+    managed: bool = field(default=True, compare=False)
+    #: see `Model.owner`
+    owner: str | None = field(default=None, compare=False)
+    server_id: str | None = field(default=None, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """Everyone the task names: workers, then reviewers (each once)."""
+        return tuple(dict.fromkeys(self.workers + self.reviewers))
+
+
+Resource = App | Concept | ConceptRelation | Model | Workflow | Collaborator | Dataset | Task
+
+#: The optional sections of a manifest: a kind is read from the live app (and its managed
+#: resources deleted when gone) only when the manifest has its section, so an app that does not use
+#: tasks is never asked for them (a key without the Tasks_Get scope still plans).
+SECTION_KINDS: dict[str, Kind] = {"collaborators": Kind.COLLABORATOR, "datasets": Kind.DATASET, "tasks": Kind.TASK}
 
 
 @dataclass(frozen=True)
@@ -257,6 +408,12 @@ class State:
     relations: tuple[ConceptRelation, ...] = ()
     models: tuple[Model, ...] = ()
     workflows: tuple[Workflow, ...] = ()
+    collaborators: tuple[Collaborator, ...] = ()
+    datasets: tuple[Dataset, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    #: the optional kinds this state speaks for (`SECTION_KINDS`): a manifest's sections, or the
+    #: kinds a live read listed
+    sections: frozenset[Kind] = field(default=frozenset(), compare=False)
     #: the user that owns the app, when known (manifest `app.user_id`, env, or the live read)
     user_id: str | None = field(default=None, compare=False)
     #: where this state came from: manifest file name(s) or "live"
@@ -277,6 +434,12 @@ class State:
             yield ResourceKey(Kind.MODEL, m.id), m
         for w in self.workflows:
             yield ResourceKey(Kind.WORKFLOW, w.id), w
+        for person in self.collaborators:
+            yield ResourceKey(Kind.COLLABORATOR, person.id), person
+        for d in self.datasets:
+            yield ResourceKey(Kind.DATASET, d.id), d
+        for t in self.tasks:
+            yield ResourceKey(Kind.TASK, t.id), t
 
     def by_key(self) -> dict[ResourceKey, Resource]:
         return dict(self.resources())
@@ -287,10 +450,17 @@ class State:
     def workflow(self, workflow_id: str) -> Workflow | None:
         return next((w for w in self.workflows if w.id == workflow_id), None)
 
+    def task(self, task_id: str) -> Task | None:
+        return next((t for t in self.tasks if t.id == task_id), None)
+
+    def dataset(self, dataset_id: str) -> Dataset | None:
+        return next((d for d in self.datasets if d.id == dataset_id), None)
+
 
 def with_owner(state: State, owner: str | None) -> State:
-    """`state` managed by `owner`: the State's own `owner` and every model's and workflow's (what
-    apply writes into their markers). `owner` None leaves the state as it is."""
+    """`state` managed by `owner`: the State's own `owner` and every marked resource's -- models,
+    workflows, datasets and tasks (what apply writes into their markers). `owner` None leaves the
+    state as it is."""
     if not owner:
         return state
     return dataclasses.replace(
@@ -298,6 +468,8 @@ def with_owner(state: State, owner: str | None) -> State:
         owner=owner,
         models=tuple(dataclasses.replace(m, owner=owner) for m in state.models),
         workflows=tuple(dataclasses.replace(w, owner=owner) for w in state.workflows),
+        datasets=tuple(dataclasses.replace(d, owner=owner) for d in state.datasets),
+        tasks=tuple(dataclasses.replace(t, owner=owner) for t in state.tasks),
     )
 
 
@@ -312,6 +484,21 @@ def resource_dependencies(res: Resource) -> set[ResourceKey]:
     elif isinstance(res, Model):
         for cid in concept_ids_of(res):
             deps.add(ResourceKey(Kind.CONCEPT, cid))
+        task = task_of_writer(res)
+        if task:
+            deps.add(ResourceKey(Kind.TASK, task))
+    elif isinstance(res, Task):
+        deps |= {ResourceKey(Kind.CONCEPT, c) for c in res.concepts}
+        deps |= {ResourceKey(Kind.COLLABORATOR, u) for u in res.users}
+        if res.input_source == "DATASET" and res.input_source_id:
+            deps.add(ResourceKey(Kind.DATASET, res.input_source_id))
+        auto = res.auto_annotation
+        if auto is not None:
+            deps |= {ResourceKey(Kind.CONCEPT, r.concept) for r in auto.ranges}
+            if auto.model is not None and not auto.model.external:
+                deps.add(ResourceKey(Kind.MODEL, auto.model.id))
+            if auto.workflow:
+                deps.add(ResourceKey(Kind.WORKFLOW, auto.workflow))
     elif isinstance(res, Workflow):
         for n in res.nodes:
             if not n.model.external:
@@ -327,3 +514,20 @@ def concept_ids_of(model: Model) -> list[str]:
     ids = list(cfg.get("thresholds", {}) or {})
     ids += list(cfg.get("concepts", []) or [])
     return ids
+
+
+#: An annotation-writer's `task_id` that names a task this apply creates: NEW_TASK + the task's
+#: manifest id (the planner puts it there; apply puts the new task's id in its place).
+NEW_TASK = "new:task/"
+
+
+def task_of_writer(model: Model) -> str | None:
+    """The manifest id of the task an annotation-writer writes into, when the manifest names one
+    (`task:`, before the planner resolves it) or the plan makes it (a `NEW_TASK` reference)."""
+    task = model.config.get("task")
+    if isinstance(task, str) and task:
+        return task
+    tid = model.config.get("task_id")
+    if isinstance(tid, str) and tid.startswith(NEW_TASK):
+        return tid[len(NEW_TASK) :]
+    return None

@@ -11,54 +11,29 @@ classifier concepts that are not declared concepts (relation objects may instead
 `{id, user_id, app_id}`); a node model that is not a manifest model (external ones are full
 references, checked by the schema); node inputs that are not nodes of the workflow; workflow cycles,
 named `a -> b -> a`; a default workflow that is not declared; `app.reindex` without a default
-workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes. All checks are linear in the manifest
-size (dicts, no nested scans), which keeps 10,000 concepts fast.
+workflow; a workflow of more than `MAX_WORKFLOW_NODES` nodes. The review side (`review.py`):
+collaborators, datasets and tasks (their concepts, users, review and input source, auto-annotation)
+and an annotation-writer's `task`. All checks are linear in the manifest size (dicts, no nested
+scans), which keeps 10,000 concepts fast.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from reconciler.core import modeltypes
 from reconciler.core.state import MARKER_KEY
+from reconciler.manifest import review
+from reconciler.manifest.checkutil import did_you_mean
+from reconciler.manifest.checkutil import items as _items
+from reconciler.manifest.checkutil import unique_ids as _unique_ids
 from reconciler.manifest.yamlload import Document, Path
+
+__all__ = ["MAX_WORKFLOW_NODES", "check", "did_you_mean"]
 
 #: "You can add up to 20 models to a single workflow" (Clarifai/docs docs/create/workflows/create.md);
 #: counted as nodes, each of which runs a model. Refused here, before PostWorkflows meets it.
 MAX_WORKFLOW_NODES = 20
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """ " (did you mean 'x'?)" for the closest choice, or ""."""
-    choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    if not close:  # case slips (greater_than) are common; difflib's ratio is case-sensitive
-        folded = {c.lower(): c for c in choices}
-        close = [folded[word.lower()]] if word.lower() in folded else []
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _items(data: Any, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    lst = data.get(key) if isinstance(data, dict) else None
-    if isinstance(lst, list):
-        for i, item in enumerate(lst):
-            if isinstance(item, dict):
-                yield i, item
-
-
-def _unique_ids(doc: Document, entries: Iterator[tuple[Path, Any]], what: str) -> dict[str, Path]:
-    """First path of each string id; later duplicates are reported at their own position."""
-    seen: dict[str, Path] = {}
-    for path, value in entries:
-        if not isinstance(value, str):
-            continue
-        if value in seen:
-            doc.add(path, f"duplicate {what} '{value}' (first on line {doc.pos(seen[value])[0]})")
-        else:
-            seen[value] = path
-    return seen
 
 
 def check(doc: Document) -> None:
@@ -77,6 +52,7 @@ def check(doc: Document) -> None:
     _check_models(doc, data, concepts if concepts_ok else None)
     for wi, wf in _items(data, "workflows"):
         _check_workflow(doc, wi, wf, models if models_ok else None)
+    review.check(doc, data, concepts if concepts_ok else None, models if models_ok else None, workflows)
     app = data.get("app")
     default = app.get("default_workflow") if isinstance(app, dict) else None
     if isinstance(app, dict) and "reindex" in app and default is None:
@@ -101,6 +77,7 @@ def _check_metadata(doc: Document, data: dict[str, Any]) -> None:
     owners: list[tuple[Path, Any]] = [(("app",), data.get("app"))]
     owners += [(("models", i), m) for i, m in _items(data, "models")]
     owners += [(("workflows", i), w) for i, w in _items(data, "workflows")]
+    owners += [((key, i), x) for key in ("datasets", "tasks") for i, x in _items(data, key)]
     for path, owner in owners:
         meta = owner.get("metadata") if isinstance(owner, dict) else None
         if isinstance(meta, dict) and MARKER_KEY in meta:

@@ -33,7 +33,24 @@ from typing import TYPE_CHECKING, Any
 from reconciler.core import idrules, modeltypes
 from reconciler.core.errors import ManifestError, Problem
 from reconciler.core.fileio import read_regular
-from reconciler.core.state import App, Concept, ConceptRef, ConceptRelation, Model, ModelRef, Node, State, Workflow, with_owner
+from reconciler.core.state import (
+    SECTION_KINDS,
+    App,
+    AutoAnnotation,
+    Collaborator,
+    Concept,
+    ConceptRef,
+    ConceptRelation,
+    Dataset,
+    Model,
+    ModelRef,
+    Node,
+    State,
+    Task,
+    ThresholdRange,
+    Workflow,
+    with_owner,
+)
 from reconciler.manifest import checks as manifestchecks
 from reconciler.manifest import overlays as manifestmerge
 from reconciler.manifest import schemacheck
@@ -484,7 +501,8 @@ def _id_kind(path: Path) -> str:
     if (
         top in ("concepts", "concept_relations")
         or (len(path) >= 2 and path[-2] == "thresholds")
-        or (top == "models" and len(path) >= 3 and path[2] == "concepts")
+        or (top in ("models", "tasks") and len(path) >= 3 and path[2] == "concepts")
+        or (top == "tasks" and len(path) >= 4 and path[2:4] == ("auto_annotation", "concepts"))
     ):
         return "concept id"
     return "id"
@@ -564,8 +582,97 @@ def _build_state(data: dict[str, Any], filename: str) -> State:
         relations=relations,
         models=models,
         workflows=workflows,
+        collaborators=tuple(
+            Collaborator(user_id=c["id"], scopes=tuple(sorted(set(c["scopes"]))) if "scopes" in c else None)
+            for c in data.get("collaborators") or ()
+        ),
+        datasets=tuple(_dataset(d) for d in data.get("datasets") or ()),
+        tasks=tuple(_task(t) for t in data.get("tasks") or ()),
+        sections=frozenset(kind for key, kind in SECTION_KINDS.items() if key in data),
         user_id=a.get("user_id"),
         source=filename,
+    )
+
+
+def dataset_version_spec(v: dict[str, Any]) -> dict[str, Any]:
+    """A dataset version's definition in canonical form (`state.Dataset.version`)."""
+    spec: dict[str, Any] = {"description": str(v.get("description") or "")}
+    if v.get("metadata"):
+        spec["metadata"] = dict(v["metadata"])
+    return spec
+
+
+def _dataset(d: dict[str, Any]) -> Dataset:
+    return Dataset(
+        id=d["id"],
+        description=d.get("description", ""),
+        metadata=dict(d.get("metadata") or {}),
+        protect=bool(d.get("protect", False)),
+        version=dataset_version_spec(d["version"]) if isinstance(d.get("version"), dict) else None,
+    )
+
+
+def _task(t: dict[str, Any]) -> Task:
+    source = t.get("input_source") or {"type": "ALL_INPUTS"}
+    review = t.get("review") or {"strategy": "NONE"}
+    # unset and zero settings compare alike (proto3 JSON leaves zeros out)
+    params: dict[str, Any] = {
+        k: review[k] for k in ("approval_threshold_labelers", "approval_threshold_reviewers") if review.get(k)
+    }
+    if review.get("sample_percentage"):
+        params["sample_percentage"] = modeltypes.f32(float(review["sample_percentage"]))
+    partition = dict(t.get("partition") or {})
+    if "weights" in partition:
+        partition["weights"] = {u: modeltypes.f32(float(w)) for u, w in sorted(partition["weights"].items())}
+    auto = _auto_annotation(t["auto_annotation"]) if isinstance(t.get("auto_annotation"), dict) else None
+    # the concepts a task labels: those listed, then those its auto-annotation has ranges for
+    concepts = tuple(dict.fromkeys([*(t.get("concepts") or ()), *(r.concept for r in (auto.ranges if auto else ()))]))
+    return Task(
+        id=t["id"],
+        name=t.get("name") or t["id"],
+        type=t.get("type", "CONCEPTS_CLASSIFICATION"),
+        description=t.get("description", ""),
+        concepts=concepts,
+        input_source=source["type"],
+        input_source_id=str(source.get("dataset") or source.get("id") or ""),
+        worker_strategy=t.get("worker_strategy", "DYNAMIC"),
+        workers=tuple(t.get("workers") or ()),
+        partition=partition if t.get("worker_strategy") == "PARTITIONED" else {},
+        review_strategy=review["strategy"],
+        reviewers=tuple(review.get("reviewers") or ()),
+        review_params=params,
+        priority=t.get("priority", ""),
+        sample_ms=int(t.get("sample_ms", 0)),
+        metadata=dict(t.get("metadata") or {}),
+        protect=bool(t.get("protect", False)),
+        auto_annotation=auto,
+    )
+
+
+def _auto_annotation(a: dict[str, Any]) -> AutoAnnotation:
+    ranges = []
+    for concept, rules in a["concepts"].items():
+        for r in rules:
+            ranges.append(threshold_range(concept, r))
+    return AutoAnnotation(
+        model=_model_ref(a["model"]) if a.get("model") is not None else None,
+        workflow=a.get("workflow"),
+        ranges=tuple(ranges),
+    )
+
+
+def threshold_range(concept: str, r: dict[str, Any]) -> ThresholdRange:
+    """One manifest range -> ThresholdRange: `lower` inclusive and 0 by default; `upper` 1 and
+    inclusive when left out, exclusive when given (so ``[{lower: 0.9}, {lower: 0.6, upper: 0.9}]``
+    splits the scores with no overlap); the `*_inclusive` flags say otherwise."""
+    upper_given = "upper" in r
+    return ThresholdRange(
+        concept=concept,
+        status=modeltypes.annotation_status_name(r["status"]),
+        lower=modeltypes.f32(float(r.get("lower", 0.0))),
+        upper=modeltypes.f32(float(r.get("upper", 1.0))),
+        lower_inclusive=bool(r.get("lower_inclusive", True)),
+        upper_inclusive=bool(r.get("upper_inclusive", not upper_given)),
     )
 
 

@@ -102,9 +102,29 @@ PLANNED: frozenset[tuple[Op, Kind]] = frozenset(
         (Op.ADOPT, Kind.WORKFLOW),
         (Op.REPOINT, Kind.WORKFLOW),
         (Op.DELETE, Kind.WORKFLOW),
+        (Op.CREATE, Kind.COLLABORATOR),
+        (Op.UPDATE, Kind.COLLABORATOR),
+        (Op.DELETE, Kind.COLLABORATOR),
+        (Op.CREATE, Kind.DATASET),
+        (Op.UPDATE, Kind.DATASET),
+        (Op.ADOPT, Kind.DATASET),
+        (Op.NEW_VERSION, Kind.DATASET),
+        (Op.DELETE, Kind.DATASET),
+        (Op.CREATE, Kind.TASK),
+        (Op.UPDATE, Kind.TASK),
+        (Op.DELETE, Kind.TASK),
     }
 )
-KIND_ORDER = {Kind.APP: 0, Kind.CONCEPT: 1, Kind.RELATION: 2, Kind.MODEL: 3, Kind.WORKFLOW: 4}
+KIND_ORDER = {
+    Kind.APP: 0,
+    Kind.CONCEPT: 1,
+    Kind.RELATION: 2,
+    Kind.COLLABORATOR: 3,
+    Kind.DATASET: 4,
+    Kind.MODEL: 5,
+    Kind.TASK: 6,
+    Kind.WORKFLOW: 7,
+}
 #: A workflow pin to the version this plan makes of a model: NEW_PREFIX + model id.
 NEW_PREFIX = "new:"
 #: How many ids an aggregated note names before "and N more".

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.state import App, Concept, ConceptRelation, Model, ModelRef, Resource, Workflow
+from reconciler.core.state import App, Collaborator, Concept, ConceptRelation, Dataset, Model, ModelRef, Resource, Task, Workflow
 
 
 class _Absent:
@@ -126,7 +126,58 @@ def fields_of(res: Resource) -> dict[str, Any]:
                 for n in res.nodes
             },
         }
+    if isinstance(res, Collaborator):
+        return {"user_id": res.user_id, "scopes": list(res.scopes) if res.scopes is not None else None}
+    if isinstance(res, Dataset):
+        return {
+            "description": res.description,
+            "metadata": _plain(res.metadata),
+            "protect": res.protect,
+            "version": _plain(res.version),
+        }
+    if isinstance(res, Task):
+        return task_fields(res)
     raise TypeError(f"not a resource: {res!r}")
+
+
+def task_fields(t: Task) -> dict[str, Any]:
+    """A task as compared: every field a user sets, its auto-annotation's ranges keyed by concept
+    (never by position) and a local model by id only (its pin is planned separately)."""
+    auto: dict[str, Any] | None = None
+    if t.auto_annotation is not None:
+        a = t.auto_annotation
+        ranges: dict[str, list[dict[str, Any]]] = {}
+        for r in sorted(a.ranges, key=lambda r: (r.concept, r.lower, r.upper, r.status)):
+            ranges.setdefault(r.concept, []).append(
+                {
+                    "status": r.status,
+                    "lower": r.lower,
+                    "upper": r.upper,
+                    "lower_inclusive": r.lower_inclusive,
+                    "upper_inclusive": r.upper_inclusive,
+                }
+            )
+        auto = {
+            "model": model_ref_fields(a.model) if a.model is not None else None,
+            "workflow": a.workflow,
+            "concepts": ranges,
+        }
+    return {
+        "name": t.name,
+        "type": t.type,
+        "description": t.description,
+        "concepts": list(t.concepts),
+        "input_source": {"type": t.input_source, "id": t.input_source_id},
+        "worker_strategy": t.worker_strategy,
+        "workers": list(t.workers),
+        "partition": _plain(t.partition),
+        "review": {"strategy": t.review_strategy, "reviewers": list(t.reviewers), **_plain(t.review_params)},
+        "priority": t.priority,
+        "sample_ms": t.sample_ms or None,  # 0: not set
+        "metadata": _plain(t.metadata),
+        "protect": t.protect,
+        "auto_annotation": auto,
+    }
 
 
 def diff_dicts(before: Any, after: Any, prefix: str = "") -> list[Change]:

@@ -20,10 +20,12 @@ What is exported (README, "Environments"):
 - metadata: the keys the live state compares (the user's own keys of a managed resource, as the
   marker lists them). An unmarked resource's metadata is not claimed: adopting it leaves its keys
   the user's own and untouched;
+- collaborators, datasets (their newest version's definition) and the tasks the tool manages
+  (`exportreview`); an annotation-writer writing into such a task names it by its manifest id;
 - deterministic order: concepts, relations, models and workflows sorted by id; a workflow's nodes
   in data-flow order (inputs first, ties in the app's order);
-- `owner:` when the managed models and workflows name one owner in their markers, so the exported
-  file manages them as that manifest did (several owners: none, and a warning).
+- `owner:` when the managed models, workflows, datasets and tasks name one owner in their markers,
+  so the exported file manages them as that manifest did (several owners: none, and a warning).
 
 Unmarked resources plan as `adopt` (no field changes) against the app they came from: run `apply`
 once to take ownership, after which the plan is empty.
@@ -49,7 +51,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.core import modeltypes
 from reconciler.core.errors import ManifestError, ReconcilerError
-from reconciler.core.state import ConceptRelation, Model, State, Workflow
+from reconciler.core.state import ConceptRelation, Dataset, Model, State, Task, Workflow
+from reconciler.planning import exportreview as review_side
 
 if TYPE_CHECKING:
     from reconciler.api.client import Client
@@ -61,7 +64,9 @@ Warn = Callable[[str], None]
 def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, Any]:
     owner = live.user_id
     data: dict[str, Any] = {"version": 1}
-    managed: list[Model | Workflow] = [*(m for m in live.models if m.managed), *(w for w in live.workflows if w.managed)]
+    managed: list[Model | Workflow | Dataset | Task] = [
+        *(r for kind in (live.models, live.workflows, live.datasets, live.tasks) for r in kind if r.managed)
+    ]
     managers = sorted({r.owner for r in managed if r.owner})
     if len(managers) == 1:  # the export takes over from that manifest without a change to plan
         data["owner"] = managers[0]
@@ -77,9 +82,13 @@ def export_manifest(live: State, warn: Warn = lambda _msg: None) -> dict[str, An
         data["concept_relations"] = [_relation(r) for r in sorted(live.relations, key=lambda r: r.key)]
     if live.models:
         chosen = _chosen_configs(live, warn)
-        data["models"] = [_model(m, chosen.get(m.id, m.config), owner, warn) for m in sorted(live.models, key=lambda m: m.id)]
+        tasks = {t.server_id: t.id for t in live.tasks if t.managed and t.server_id and "~" not in t.id}
+        data["models"] = [
+            _model(m, chosen.get(m.id, m.config), owner, warn, tasks) for m in sorted(live.models, key=lambda m: m.id)
+        ]
     if live.workflows:
         data["workflows"] = [_workflow(w, warn) for w in sorted(live.workflows, key=lambda w: w.id)]
+    review_side.add_sections(data, live, warn)
     return data
 
 
@@ -147,7 +156,7 @@ def _chosen_configs(live: State, warn: Warn) -> dict[str, dict[str, Any]]:
     return chosen
 
 
-def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn) -> dict[str, Any]:
+def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn, tasks: dict[str, str]) -> dict[str, Any]:
     mtype = modeltypes.canonical_type(m.type)
     out: dict[str, Any] = {"id": m.id, "type": m.type}
     if m.description:
@@ -164,6 +173,8 @@ def _model(m: Model, config: dict[str, Any], owner: str | None, warn: Warn) -> d
         fields = modeltypes.canonical_config(mtype, config)
         if mtype == modeltypes.WRITER and fields.get("annotation_user_id") == owner:
             del fields["annotation_user_id"]  # the default: keeps the file valid for other owners
+        if mtype == modeltypes.WRITER and fields.get("task_id") in tasks:
+            fields["task"] = tasks[fields.pop("task_id")]  # a managed task: named by its manifest id
         out.update(fields)
     elif config.get("output_info"):
         out["output_info"] = config["output_info"]
@@ -224,7 +235,7 @@ def export_app(
     from reconciler.api.live import read_live
     from reconciler.api.secrets import mask_data
 
-    live = read_live(client, app_id, user_id=user_id, want_models=None)
+    live = read_live(client, app_id, user_id=user_id, want_models=None, sections=None)
     if live is None:
         raise ReconcilerError(f"app {app_id} does not exist (user {user_id or client.user_id})")
     warnings: list[str] = []

@@ -3,7 +3,8 @@
 Contract:
 - `read_app(client, desired) -> State | None` reads the live app `desired` names (its user, else
   the client's), asking only for the manifest's models' versions and for as many concept pages as
-  the manifest's concept count needs at once (`live.read_live`); None when the app does not exist.
+  the manifest's concept count needs at once, and for the optional kinds the manifest has sections
+  for (`live.read_live`); None when the app does not exist.
   It also refuses relations in knowledge graphs the app lacks (`check_knowledge_graphs`) and
   counts the app's inputs when the default workflow changes (`count_inputs`).
 - `plan_app(client, desired, *, targets=()) -> Plan` reads the live app and plans with
@@ -45,6 +46,7 @@ def read_app(client: Client, desired: State) -> State | None:
         user_id=desired.user_id,
         want_models={m.id for m in desired.models},
         expect_concepts=len(desired.concepts),
+        sections=desired.sections,
     )
     check_knowledge_graphs(client, desired, live)
     return count_inputs(client, desired, live) if live is not None else None

@@ -10,7 +10,8 @@
   live concepts the manifest lacks are reported in one aggregated note;
 - relations (identified by content): `create`; `delete` of a live relation whose subject the
   manifest declares but which the manifest lacks; relations of other subjects are unmanaged;
-- models and workflows carry ownership (`managed`, `protect`, `owner`): an unmarked live resource
+- models and workflows (datasets and tasks likewise, `planreview`) carry ownership (`managed`,
+  `protect`, `owner`): an unmarked live resource
   the manifest names is `adopt`ed (field changes ride along); a marked one the manifest lacks is
   `delete`d unless protected (a note); an unmarked one the manifest lacks is left alone (a note).
   Owners (`State.owner`, the marker's `owner`): a managed resource whose marker names another
@@ -21,6 +22,7 @@
   version's matches (`modeltypes.config_matches`: what the server filled in is not compared)
   reuses the newest such version; otherwise `new_version` (changes: latest live config
   -> desired, paths ``config.*``). A model's type cannot change (PlanError);
+- collaborators, datasets and tasks: `planreview` (an annotation-writer's `task` resolved there);
 - workflow nodes on local models are pinned: to ``new:<model>`` when this plan makes that model's
   new version (create / new_version), else to the newest live version whose config matches. A
   live node whose pinned version already matches stays as it is. Structural differences ->
@@ -37,13 +39,13 @@ after the workflow it names exists and before any old default workflow is delete
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconciler.api import training
 from reconciler.core import modeltypes
 from reconciler.core.errors import PlanError
-from reconciler.core.state import App, Kind, Model, ModelVersion, ResourceKey, State, Workflow
+from reconciler.core.state import App, Dataset, Kind, Model, ModelVersion, ResourceKey, State, Task, Workflow
 from reconciler.planning.actions import (  # noqa: F401 (re-exported)
     KIND_ORDER,
     NEW_PREFIX,
@@ -59,6 +61,7 @@ from reconciler.planning.actions import (  # noqa: F401 (re-exported)
 )
 from reconciler.planning.diff import ABSENT, Change, created_fields, diff_dicts, diff_resources
 from reconciler.planning.order import _limit_to_targets, _order, action_predecessors, parse_target
+from reconciler.planning.planreview import ReviewPlanning, check_task_users, resolve_writer_tasks
 
 __all__ = [
     "ABSENT",
@@ -82,7 +85,8 @@ def make_plan(
 ) -> Plan:
     """The ordered plan that turns `live` (None: the app does not exist) into `desired`;
     `endpoint` (where `live` was read) is recorded, not used."""
-    desired = fill_implicit(desired, live)
+    desired = resolve_writer_tasks(fill_implicit(desired, live), live)
+    check_task_users(desired, live)
     planner = _Planner(desired, live)
     actions, notes = planner.run()
     if targets:
@@ -164,7 +168,7 @@ def _few(ids: Sequence[str]) -> str:
     return shown + (f", and {len(ids) - NOTE_IDS} more" if len(ids) > NOTE_IDS else "")
 
 
-class _Planner:
+class _Planner(ReviewPlanning):
     def __init__(self, desired: State, live: State | None):
         self.desired = desired
         self.live = live
@@ -181,8 +185,11 @@ class _Planner:
         self._app()
         self._concepts()
         self._relations()
+        self._collaborators()
+        self._datasets()
         self._models()
         self._workflows()
+        self._tasks()
         self._keep_the_default_workflow()
         self._keep_models_in_use()
         if self.unmanaged:
@@ -348,14 +355,14 @@ class _Planner:
             )
         )
 
-    def _foreign_owner(self, res: Model | Workflow) -> str | None:
+    def _foreign_owner(self, res: Model | Workflow | Dataset | Task) -> str | None:
         """The other owner a managed live resource's marker names, or None (ours, unowned, or
         unmanaged; or this plan checks no owner)."""
         if res.managed and res.owner and self.desired.owner and res.owner != self.desired.owner:
             return res.owner
         return None
 
-    def _leftovers(self, kind: Kind, live: dict[str, Model] | dict[str, Workflow]) -> None:
+    def _leftovers(self, kind: Kind, live: Mapping[str, Model | Workflow | Dataset | Task]) -> None:
         for rid in sorted(live):
             res = live[rid]
             theirs = self._foreign_owner(res)

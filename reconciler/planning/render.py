@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.printable import printable
-from reconciler.core.state import Model, Node, Workflow
+from reconciler.core.state import NEW_TASK, Model, Node, Workflow
 from reconciler.planning.actions import Action, Op, Plan, is_new_pin, new_pin_model
 from reconciler.planning.serialize import json_value
 
@@ -82,16 +82,21 @@ def _action(a: Action) -> dict[str, Any]:
     }
 
 
-def summary_line(summary: dict[str, int]) -> str:
+def summary_line(summary: dict[str, int], actions: Sequence[dict[str, Any]] = ()) -> str:
+    """The plan's one-line summary; `actions` (the JSON plan's) tell dataset versions from model
+    versions."""
     if not any(summary.get(op, 0) for op in Op):
         return NO_CHANGES
     parts = [f"{summary.get('create', 0)} to create", f"{summary.get('update', 0)} to update"]
     n = summary.get("adopt", 0)
     if n:
         parts.append(f"{n} to adopt")
-    n = summary.get("new_version", 0)
+    datasets = sum(1 for a in actions if a.get("op") == Op.NEW_VERSION.value and a.get("kind") == "dataset")
+    n = summary.get("new_version", 0) - datasets
     if n:
         parts.append(f"{n} new model version{'s' if n != 1 else ''}")
+    if datasets:
+        parts.append(f"{datasets} new dataset version{'s' if datasets != 1 else ''}")
     n = summary.get("repoint", 0)
     if n:
         parts.append(f"{n} to repoint")
@@ -109,6 +114,8 @@ def format_value(value: Any, path: str = "") -> str:
         return "(none)"
     if isinstance(value, str) and path.endswith(".model.version") and is_new_pin(value):
         return f"(new version of {printable(new_pin_model(value))})"
+    if isinstance(value, str) and path.endswith("task_id") and value.startswith(NEW_TASK):
+        return f"(the new task {printable(value[len(NEW_TASK) :])})"
     return printable(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
@@ -198,7 +205,7 @@ def render_text(plan_dict: dict[str, Any], color: bool = False) -> str:
         lines.append("Notes:")
         lines.extend(f"  - {printable(n)}" for n in plan_dict["notes"])
         lines.append("")
-    lines.append(paint(_BOLD, summary_line(plan_dict["summary"])))
+    lines.append(paint(_BOLD, summary_line(plan_dict["summary"], plan_dict["actions"])))
     return "\n".join(lines) + "\n"
 
 
@@ -336,7 +343,7 @@ def render_markdown(plan_dict: dict[str, Any], plan: Plan, max_chars: int = MD_M
     head = [f"### Plan for Clarifai app `{_md_cell(app['id'])}`", ""]
     if plan_dict.get("endpoint"):
         head += [f"Endpoint: `{_md_cell(plan_dict['endpoint'])}`, user `{_md_cell(app.get('user_id') or 'me')}`", ""]
-    head += [f"**{summary_line(plan_dict['summary'])}**", ""]
+    head += [f"**{summary_line(plan_dict['summary'], plan_dict['actions'])}**", ""]
     actions = plan_dict["actions"]
     note_lines = [f"- {_md_cell(n)}" for n in plan_dict["notes"]]
     notes = ["**Notes**", ""] + note_lines + [""] if note_lines else []

@@ -32,9 +32,13 @@ from typing import Any, TypeVar
 from reconciler.core.errors import PlanError
 from reconciler.core.state import (
     App,
+    AutoAnnotation,
+    Collaborator,
     Concept,
     ConceptRef,
     ConceptRelation,
+    Dataset,
+    DatasetVersion,
     Kind,
     Model,
     ModelRef,
@@ -42,13 +46,15 @@ from reconciler.core.state import (
     Node,
     Resource,
     State,
+    Task,
+    ThresholdRange,
     Workflow,
 )
 from reconciler.core.status_codes import BY_NAME
 from reconciler.planning.actions import Action, Note, Op, Plan
 from reconciler.planning.diff import ABSENT, Change
 
-R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow)
+R = TypeVar("R", App, Concept, ConceptRelation, Model, Workflow, Collaborator, Dataset, Task)
 
 STATE_FORMAT = 1
 #: 2: `endpoint` and `fingerprint` (bound to endpoint, user and app) were added; a format-1 file
@@ -125,7 +131,98 @@ def resource_to_dict(res: Resource) -> dict[str, Any]:
                 ],
             },
         )
+    if isinstance(res, Collaborator):
+        return {
+            "user_id": res.user_id,
+            "scopes": list(res.scopes) if res.scopes is not None else None,
+            "server_id": res.server_id,
+        }
+    if isinstance(res, Dataset):
+        return _with_owner(
+            res.owner,
+            {
+                "id": res.id,
+                "description": res.description,
+                "metadata": res.metadata,
+                "protect": res.protect,
+                "version": res.version,
+                "managed": res.managed,
+                "versions": [
+                    {"id": v.id, "spec": v.spec, "created_at": v.created_at, "status_code": v.status_code} for v in res.versions
+                ],
+            },
+        )
+    if isinstance(res, Task):
+        return _task(res)
     raise TypeError(f"not a resource: {res!r}")
+
+
+def _task(t: Task) -> dict[str, Any]:
+    auto = t.auto_annotation
+    return _with_owner(
+        t.owner,
+        {
+            "id": t.id,
+            "name": t.name,
+            "type": t.type,
+            "description": t.description,
+            "concepts": list(t.concepts),
+            "input_source": t.input_source,
+            "input_source_id": t.input_source_id,
+            "worker_strategy": t.worker_strategy,
+            "workers": list(t.workers),
+            "partition": t.partition,
+            "review_strategy": t.review_strategy,
+            "reviewers": list(t.reviewers),
+            "review_params": t.review_params,
+            "priority": t.priority,
+            "sample_ms": t.sample_ms,
+            "metadata": t.metadata,
+            "protect": t.protect,
+            "auto_annotation": None
+            if auto is None
+            else {
+                "model": _model_ref(auto.model) if auto.model is not None else None,
+                "workflow": auto.workflow,
+                "ranges": [dataclasses.asdict(r) for r in auto.ranges],
+            },
+            "managed": t.managed,
+            "server_id": t.server_id,
+        },
+    )
+
+
+def _task_from(d: dict[str, Any]) -> Task:
+    auto = d.get("auto_annotation")
+    return Task(
+        id=d["id"],
+        name=d.get("name", ""),
+        type=d.get("type", "CONCEPTS_CLASSIFICATION"),
+        description=d.get("description", ""),
+        concepts=tuple(d.get("concepts") or ()),
+        input_source=d.get("input_source", "ALL_INPUTS"),
+        input_source_id=d.get("input_source_id", ""),
+        worker_strategy=d.get("worker_strategy", "DYNAMIC"),
+        workers=tuple(d.get("workers") or ()),
+        partition=dict(d.get("partition") or {}),
+        review_strategy=d.get("review_strategy", "NONE"),
+        reviewers=tuple(d.get("reviewers") or ()),
+        review_params=dict(d.get("review_params") or {}),
+        priority=d.get("priority", ""),
+        sample_ms=int(d.get("sample_ms", 0)),
+        metadata=dict(d.get("metadata") or {}),
+        protect=bool(d.get("protect", False)),
+        auto_annotation=None
+        if auto is None
+        else AutoAnnotation(
+            model=_model_ref_from(auto["model"]) if auto.get("model") is not None else None,
+            workflow=auto.get("workflow"),
+            ranges=tuple(ThresholdRange(**r) for r in auto.get("ranges") or ()),
+        ),
+        managed=bool(d.get("managed", True)),
+        owner=_opt(d.get("owner"), str),
+        server_id=d.get("server_id"),
+    )
 
 
 def _with_owner(owner: str | None, d: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +299,33 @@ def resource_from_dict(kind: Kind, d: dict[str, Any]) -> Resource:
                     for n in d.get("nodes") or ()
                 ),
             )
+        if kind is Kind.COLLABORATOR:
+            scopes = d.get("scopes")
+            return Collaborator(
+                user_id=d["user_id"], scopes=tuple(scopes) if scopes is not None else None, server_id=d.get("server_id")
+            )
+        if kind is Kind.DATASET:
+            version = d.get("version")
+            return Dataset(
+                id=d["id"],
+                description=d.get("description", ""),
+                metadata=dict(d.get("metadata") or {}),
+                protect=bool(d.get("protect", False)),
+                version=dict(version) if version is not None else None,
+                managed=bool(d.get("managed", True)),
+                owner=_opt(d.get("owner"), str),
+                versions=tuple(
+                    DatasetVersion(
+                        id=v["id"],
+                        spec=dict(v.get("spec") or {}),
+                        created_at=v.get("created_at", ""),
+                        status_code=int(v.get("status_code", 0)),
+                    )
+                    for v in d.get("versions") or ()
+                ),
+            )
+        if kind is Kind.TASK:
+            return _task_from(d)
     except (KeyError, TypeError, AttributeError, ValueError) as err:
         raise PlanError(f"malformed {kind.value} in saved state: {err!r}") from None
     raise TypeError(f"unknown kind {kind!r}")
@@ -212,7 +336,7 @@ def _model_ref_from(d: dict[str, Any]) -> ModelRef:
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
-    return _with_owner(
+    out = _with_owner(
         state.owner,
         {
             "format_version": STATE_FORMAT,
@@ -225,6 +349,14 @@ def state_to_dict(state: State) -> dict[str, Any]:
             "workflows": [resource_to_dict(w) for w in state.workflows],
         },
     )
+    # the review side only when there is one: a state without it reads and writes as before
+    review = {
+        "collaborators": [resource_to_dict(c) for c in state.collaborators],
+        "datasets": [resource_to_dict(d) for d in state.datasets],
+        "tasks": [resource_to_dict(t) for t in state.tasks],
+        "sections": sorted(k.value for k in state.sections),
+    }
+    return {**out, **{k: v for k, v in review.items() if v}}
 
 
 def state_from_dict(d: dict[str, Any]) -> State:
@@ -240,10 +372,21 @@ def state_from_dict(d: dict[str, Any]) -> State:
         relations=tuple(_resource_of(ConceptRelation, Kind.RELATION, r) for r in d.get("relations") or ()),
         models=tuple(_resource_of(Model, Kind.MODEL, m) for m in d.get("models") or ()),
         workflows=tuple(_resource_of(Workflow, Kind.WORKFLOW, w) for w in d.get("workflows") or ()),
+        collaborators=tuple(_resource_of(Collaborator, Kind.COLLABORATOR, c) for c in d.get("collaborators") or ()),
+        datasets=tuple(_resource_of(Dataset, Kind.DATASET, x) for x in d.get("datasets") or ()),
+        tasks=tuple(_resource_of(Task, Kind.TASK, t) for t in d.get("tasks") or ()),
+        sections=_sections(d.get("sections") or ()),
         user_id=d.get("user_id"),
         source=d.get("source", ""),
         owner=_opt(d.get("owner"), str),
     )
+
+
+def _sections(names: Any) -> frozenset[Kind]:
+    try:
+        return frozenset(Kind(n) for n in names)
+    except (TypeError, ValueError) as err:
+        raise PlanError(f"malformed saved state: sections: {err}") from None
 
 
 def _resource_of(cls: type[R], kind: Kind, d: dict[str, Any]) -> R:

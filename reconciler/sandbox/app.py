@@ -2,7 +2,8 @@
 
 Contract:
 - `Sandbox(db_path, *, keys=None, latency_ms=0, rate_limit=0, training_delay_s=0.5,
-  predictions=None, quirks=None)` is a WSGI callable. `quirks` (None, "pessimistic" for all, or
+  predictions=None, quirks=None, users=None)` is a WSGI callable. `users` (None: any user id
+  exists) lists the users PostCollaborators accepts besides the keys' users. `quirks` (None, "pessimistic" for all, or
   names; see quirks.py) turns on the pessimistic readings of unsettled API behaviour.
   `predictions` (a `reconciler.annotate.predictions.Predictions` or a
   JSONL path; `set_predictions` changes it) feeds the workflow runner (h_run.py). `keys` maps
@@ -111,8 +112,12 @@ class Sandbox:
         training_delay_s: float = 0.5,
         predictions: Predictions | str | None = None,
         quirks: str | Iterable[str] | None = None,
+        users: Iterable[str] | None = None,
     ) -> None:
         self.db_path = db_path
+        #: the users that exist besides those with a key (PostCollaborators takes only known users);
+        #: None: every user id exists (`users()`)
+        self.known_users: frozenset[str] | None = frozenset(users) if users is not None else None
         self.quirks: frozenset[str] = Q.parse(quirks)  # ValueError (one line) for an unknown name
         self.keys: dict[str, str] = dict(keys) if keys is not None else {DEFAULT_KEY: DEFAULT_USER}
         self.app_keys: dict[str, tuple[str, str]] = {}
@@ -143,6 +148,14 @@ class Sandbox:
 
     def add_key(self, key: str, user_id: str) -> None:
         self.keys[key] = user_id
+
+    def users(self) -> frozenset[str] | None:
+        """The users that exist, for PostCollaborators: with `users=` given, those and every user
+        one of the sandbox's keys belongs to; without it, None: any user id exists (a sandbox has no
+        sign-up; to act as a collaborator a user still needs a key, `add_key`)."""
+        if self.known_users is None:
+            return None
+        return self.known_users | frozenset(self.keys.values()) | frozenset(u for u, _ in self.app_keys.values())
 
     def add_app_key(self, key: str, user_id: str, app_id: str) -> None:
         """An app-specific API key of `user_id`'s app `app_id` (the app need not exist yet)."""
@@ -268,7 +281,7 @@ class Sandbox:
                     now=self._clock(),
                     req_id=req_id,
                     training_delay_s=self.training_delay_s,
-                    extra={"predictions": self.predictions},
+                    extra={"predictions": self.predictions, "users": self.users()},
                     key_app=key_app,
                     quirks=self.quirks,
                 )

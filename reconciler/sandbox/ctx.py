@@ -3,7 +3,9 @@
 Contract: a handler is ``fn(ctx: Ctx) -> dict`` returning the response payload without `status`
 (the app adds it), or raising `wire.Fail`. `ctx.tx` is the request's one open transaction.
 Access: a PAT's user reads and writes its own apps; any PAT reads the public `clarifai/main` app;
-every other access is refused with CONN_INSUFFICIENT_SCOPES (HTTP 403). An app-specific API key
+a collaborator of an app (PostCollaborators) reads it and labels and reviews its tasks (the
+handlers that allow it pass `collaborator=True`); every other access is refused with
+CONN_INSUFFICIENT_SCOPES (HTTP 403). An app-specific API key
 (`key_app` set) reaches only its one app; it may still *refer* to clarifai/main (a workflow node
 naming a public model, a relation to a public concept), but not read clarifai/main's routes.
 Source: docs.clarifai.com/control/authentication/pat ("An API Key only allows you to access
@@ -46,19 +48,29 @@ class Ctx:
     def app_id(self) -> str:
         return self.params.get("user_app_id.app_id", "")
 
-    def check_user(self, user_id: str, app_id: str | None, *, write: bool, reference: bool = False) -> None:
+    def check_user(
+        self, user_id: str, app_id: str | None, *, write: bool, reference: bool = False, collaborator: bool = False
+    ) -> None:
+        """`collaborator`: a write a collaborator of the app may make (labelling and reviewing
+        its tasks); collaborators may read the app's every route."""
         main_read = user_id == MAIN_USER and app_id in (None, MAIN_APP) and not write
         if self.key_app is not None:  # an app-specific key: its own app, and references to main
             if (user_id, app_id) == (self.key_user, self.key_app) or (main_read and reference):
                 return
         elif user_id == self.key_user or main_read:
             return
+        elif app_id and (collaborator or not write) and not reference and self.is_collaborator(user_id, app_id):
+            return
         what = f"app {user_id}/{app_id}" if app_id else f"user {user_id}"
         raise Fail(CONN_INSUFFICIENT_SCOPES, f"the key may not {'modify' if write else 'read'} {what}")
 
-    def app(self, *, write: bool = False) -> dict[str, Any]:
+    def is_collaborator(self, user_id: str, app_id: str) -> bool:
+        """Whether the key's user is a collaborator of `user_id`'s app `app_id` (PostCollaborators)."""
+        return any((c.get("user") or {}).get("id") == self.key_user for c in self.tx.list(user_id, app_id, "collaborator"))
+
+    def app(self, *, write: bool = False, collaborator: bool = False) -> dict[str, Any]:
         """The app addressed by the path, after the access check; CONN_DOES_NOT_EXIST if absent."""
-        self.check_user(self.user_id, self.app_id, write=write)
+        self.check_user(self.user_id, self.app_id, write=write, collaborator=collaborator)
         doc = self.tx.get(self.user_id, self.app_id, "app", self.app_id)
         if doc is None:
             raise Fail(CONN_DOES_NOT_EXIST, f"app {self.user_id}/{self.app_id} does not exist")

@@ -243,12 +243,6 @@ def across_apps(list_one: Callable[[Ctx], dict[str, Any]], key: str) -> Callable
     return handler
 
 
-def list_collaborators(ctx: Ctx) -> dict[str, Any]:
-    """The sandbox has no collaborators: an app's list is empty, with its owner (a user id)."""
-    app = ctx.app()
-    return {"collaborators": [], "app_owner": {"id": app.get("user_id") or ctx.user_id}}
-
-
 def delete_app(ctx: Ctx) -> dict[str, Any]:
     ctx.app(write=True)
     ctx.tx.delete_app(ctx.user_id, ctx.app_id)

@@ -20,7 +20,13 @@ id, then its image URL.
 - PostInputs on an app with a default workflow runs it on each new input; every
   annotation-writer node that receives concepts of the app writes one annotation (status from the
   writer, `user_id` and `worker.user` = its `annotation_user_id` or the app owner, the writer's
-  `model_version_id`, `task_id`, `data.concepts` with the scores).
+  `model_version_id`, `task_id`, `data.concepts` with the scores); one written into a task with a
+  review status puts its input in the task awaiting review (`h_tasks.assign_for_review`).
+- A task with auto-annotation (a model or workflow worker and per-concept ranges, `run_task`) labels
+  the inputs of its source when it is posted or overwritten, and each new input its source covers:
+  its flow is `annotate.taskflow.task_nodes` (the worker's outputs, one annotation per status,
+  written into the task as the app owner, `worker.model` = the task's model and version); an input
+  the task annotated already is left alone.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from typing import Any
 
 from reconciler.annotate.operators import AppView, NodeOutput, RunNode, run_workflow
 from reconciler.annotate.predictions import Predictions
+from reconciler.annotate.taskflow import task_nodes
+from reconciler.api.codecs import TaskCodec
 from reconciler.core.modeltypes import ANNOTATION_STATUSES, from_api
 from reconciler.core.state import ConceptRef, ConceptRelation, ModelRef
 from reconciler.sandbox.ctx import Ctx, public
+from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review, task_input_ids
 from reconciler.sandbox.wire import (
     CONN_INVALID_REQUEST,
     INPUT_INVALID_ARGUMENT,
@@ -112,7 +121,10 @@ def _run(ctx: Ctx, app: dict[str, Any], wf: dict[str, Any], inp: dict[str, Any])
     preds = _predictions(ctx)
     keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
     return run_workflow(
-        _run_nodes(ctx, wf), _app_view(ctx, app), lambda node: _recorded(ctx, preds, keys, node.model) if preds else None
+        _run_nodes(ctx, wf),
+        _app_view(ctx, app),
+        lambda node: _recorded(ctx, preds, keys, node.model) if preds else None,
+        inp.get("id") or keys[1],
     )
 
 
@@ -240,3 +252,81 @@ def annotate_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
             if a.task_id:
                 doc["task_id"] = want(a.task_id, str, "task_id")
             ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", doc["id"], doc)
+            if a.task_id and doc["status"]["code"] in REVIEWING:
+                assign_for_review(ctx, a.task_id, inp["id"], a.user_id)
+
+
+# --- tasks that auto-annotate -----------------------------------------------------------------------
+
+
+def _task_workers(ctx: Ctx, doc: dict[str, Any]) -> list[RunNode]:
+    for w in (doc.get("worker") or {}).get("workers") or []:
+        if isinstance(w.get("model"), dict):
+            m = w["model"]
+            mu, ma, mid = m.get("user_id") or ctx.user_id, m.get("app_id") or ctx.app_id, m["id"]
+            vid = (m.get("model_version") or {}).get("id", "")
+            if not vid:
+                newest = ctx.tx.list(mu, ma, "version", mid, newest_first=True)
+                vid = newest[0]["id"] if newest else ""
+            mtype = (ctx.tx.get(mu, ma, "model", mid) or {}).get("model_type_id", "")
+            version = ctx.tx.get(mu, ma, "version", vid, parent=mid) or {}
+            local = (mu, ma) == (ctx.user_id, ctx.app_id)
+            ref = ModelRef(mid) if local else ModelRef(mid, mu, ma, vid)
+            return [RunNode("worker", ref, mtype, from_api(mtype, version) if version else {}, version_id=vid)]
+        if isinstance(w.get("workflow"), dict):
+            wf = ctx.tx.get(ctx.user_id, ctx.app_id, "workflow", w["workflow"]["id"]) or {}
+            return [
+                RunNode(f"worker/{n.id}", n.model, n.type, n.config, tuple(f"worker/{i}" for i in n.inputs), n.version_id)
+                for n in _run_nodes(ctx, wf)
+            ]
+    return []
+
+
+def run_task(ctx: Ctx, app: dict[str, Any], doc: dict[str, Any], inputs: list[dict[str, Any]]) -> None:
+    """Auto-annotate `inputs` for task `doc` (see the module docstring); a task without an
+    auto-annotation worker does nothing."""
+    workers = _task_workers(ctx, doc)
+    owner = app.get("user_id") or ctx.user_id
+    task = TaskCodec.from_api(public(doc), ctx.app_id, owner)
+    if not workers or task.auto_annotation is None or not task.auto_annotation.ranges:
+        return
+    nodes = task_nodes(task, workers, task_api_id=doc["id"], owner=owner)
+    covered = set(task_input_ids(ctx, doc))
+    done = {a["input_id"] for a in ctx.tx.list(ctx.user_id, ctx.app_id, "annotation") if a.get("task_id") == doc["id"]}
+    worker = workers[0]
+    preds, view, ts = _predictions(ctx), _app_view(ctx, app), rfc3339(ctx.now)
+    for inp in inputs:
+        if inp["id"] not in covered or inp["id"] in done:
+            continue
+        keys = [inp.get("id") or "", ((inp.get("data") or {}).get("image") or {}).get("url") or ""]
+        results = run_workflow(nodes, view, lambda node: _recorded(ctx, preds, keys, node.model) if preds else None, inp["id"])  # noqa: B023
+        for r in results:
+            a = r.annotation
+            if a is None:
+                continue
+            code = ANNOTATION_STATUSES[a.status]
+            ann: dict[str, Any] = {
+                "id": new_id(),
+                "input_id": inp["id"],
+                "data": f32_concepts({"concepts": [{"id": c, "name": n, "value": v} for c, n, v in a.concepts]}),
+                "user_id": owner,
+                "model_version_id": worker.version_id,
+                "task_id": doc["id"],
+                "status": {"code": code},
+                "created_at": ts,
+                "modified_at": ts,
+                "worker": {"model": {"id": worker.model.id, "model_version": {"id": worker.version_id}}},
+            }
+            ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", ann["id"], ann)
+            if code in REVIEWING:
+                assign_for_review(ctx, doc["id"], inp["id"], owner)
+
+
+def run_tasks_on_new_inputs(ctx: Ctx, inputs: list[dict[str, Any]]) -> None:
+    """Every auto-annotating task of the app labels the new inputs its source covers."""
+    tasks = ctx.tx.list(ctx.user_id, ctx.app_id, "task")
+    if not tasks:
+        return
+    app = ctx.app()
+    for doc in tasks:
+        run_task(ctx, app, doc, inputs)

@@ -38,7 +38,8 @@ from typing import Any
 from reconciler.core.idrules import NODE_ID, REF_ID
 from reconciler.sandbox.ctx import MAIN_APP, MAIN_USER, Ctx, public
 from reconciler.sandbox.h_models import check_fields, clear_unsent
-from reconciler.sandbox.h_run import annotate_new_inputs
+from reconciler.sandbox.h_run import annotate_new_inputs, run_tasks_on_new_inputs
+from reconciler.sandbox.h_tasks import REVIEWING, assign_for_review
 from reconciler.sandbox.quirks import PATCH_OVERWRITE_REPLACES, WORKFLOW_MAX_20_NODES
 from reconciler.sandbox.wire import (
     ANNOTATION_INVALID_ARGUMENT,
@@ -312,6 +313,7 @@ def post_inputs(ctx: Ctx) -> dict[str, Any]:
             raise Fail(DATABASE_DUPLICATE_KEY, f"input {iid!r} already exists")
         out.append(doc)
     annotate_new_inputs(ctx, out)  # the app's default workflow runs on each new input
+    run_tasks_on_new_inputs(ctx, out)  # and every task that auto-annotates what its source covers
     return {"inputs": out}
 
 
@@ -405,7 +407,7 @@ def _ann_status(raw: Any) -> dict[str, Any]:
 
 
 def post_annotations(ctx: Ctx) -> dict[str, Any]:
-    ctx.app(write=True)
+    ctx.app(write=True, collaborator=True)  # labelling is what collaborators are for
     out = []
     for item in objects(ctx.body, "annotations"):
         check_fields(item, "Annotation", "annotation")
@@ -430,6 +432,8 @@ def post_annotations(ctx: Ctx) -> dict[str, Any]:
             doc["task_id"] = get(item, "task_id", str)
         if not ctx.tx.insert(ctx.user_id, ctx.app_id, "annotation", aid, doc):
             raise Fail(DATABASE_DUPLICATE_KEY, f"annotation {aid!r} already exists")
+        if doc.get("task_id") and st["code"] in REVIEWING:
+            assign_for_review(ctx, doc["task_id"], iid, doc["user_id"])
         out.append(doc)
     return {"annotations": out}
 
@@ -457,6 +461,9 @@ def list_annotations(ctx: Ctx) -> dict[str, Any]:
     user_ids, mv_ids = qlist(ctx.query, "user_ids"), qlist(ctx.query, "model_version_ids")
     if ids:
         docs = [d for d in docs if d["id"] in ids]
+    task_id = (ctx.query.get("task_id") or [""])[-1]
+    if task_id:  # ListAnnotationsRequest.task_id
+        docs = [d for d in docs if d.get("task_id") == task_id]
     if input_ids:
         docs = [d for d in docs if d["input_id"] in input_ids]
     codes = _status_filter(ctx.query)
@@ -471,7 +478,7 @@ def list_annotations(ctx: Ctx) -> dict[str, Any]:
 
 
 def patch_annotations(ctx: Ctx) -> dict[str, Any]:
-    ctx.app(write=True)
+    ctx.app(write=True, collaborator=True)  # a reviewer corrects what it reviews
     action = action_of(ctx.body, ("merge", "overwrite", "remove"), ANNOTATION_INVALID_ARGUMENT)
     out = []
     for item in objects(ctx.body, "annotations"):

@@ -25,6 +25,7 @@ from reconciler.sandbox import h_datasets as D
 from reconciler.sandbox import h_models as M
 from reconciler.sandbox import h_predict as P
 from reconciler.sandbox import h_run as R
+from reconciler.sandbox import h_tasks as T
 from reconciler.sandbox import h_workflows as W
 
 U = "/v2/users/{user_app_id.user_id}"
@@ -148,12 +149,55 @@ ROUTES: tuple[Route, ...] = (
         "PostWorkflowResultsResponse",
         R.post_workflow_results,
     ),
+    Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", T.list_collaborators),
+    Route("POST", UA + "/collaborators", "PostCollaborators", "MultiCollaboratorsResponse", T.post_collaborators),
+    Route("PATCH", UA + "/collaborators", "PatchCollaborators", "MultiCollaboratorsResponse", T.patch_collaborators),
+    Route("DELETE", UA + "/collaborators", "DeleteCollaborators", "BaseResponse", T.delete_collaborators),
+    Route("GET", UA + "/tasks", "ListTasks", "MultiTaskResponse", T.list_tasks),
+    Route("GET", UA + "/tasks/{task_id}", "GetTask", "SingleTaskResponse", T.get_task),
+    Route("POST", UA + "/tasks", "PostTasks", "MultiTaskResponse", T.post_tasks),
+    Route("PATCH", UA + "/tasks", "PatchTasks", "MultiTaskResponse", T.patch_tasks),
+    Route("DELETE", UA + "/tasks", "DeleteTasks", "BaseResponse", T.delete_tasks),
+    Route(
+        "PUT", UA + "/tasks/{task_id}/assignments", "PutTaskAssignments", "MultiTaskAssignmentResponse", T.put_task_assignments
+    ),
+    Route(
+        "GET",
+        UA + "/tasks/{task_id}/assignments",
+        "ListNextTaskAssignments",
+        "MultiInputResponse",
+        T.list_next_task_assignments,
+    ),
     Route("GET", UA + "/datasets", "ListDatasets", "MultiDatasetResponse", D.list_datasets),
     Route("GET", UA + "/datasets/{dataset_id}", "GetDataset", "SingleDatasetResponse", D.get_dataset),
     Route("POST", UA + "/datasets", "PostDatasets", "MultiDatasetResponse", D.post_datasets),
     Route("PATCH", UA + "/datasets", "PatchDatasets", "MultiDatasetResponse", D.patch_datasets),
     Route("DELETE", UA + "/datasets", "DeleteDatasets", "BaseResponse", D.delete_datasets),
-    Route("GET", UA + "/collaborators", "ListCollaborators", "MultiCollaboratorsResponse", A.list_collaborators),
+    Route(
+        "GET",
+        UA + "/datasets/{dataset_id}/versions",
+        "ListDatasetVersions",
+        "MultiDatasetVersionResponse",
+        D.list_dataset_versions,
+    ),
+    Route(
+        "GET",
+        UA + "/datasets/{dataset_id}/versions/{dataset_version_id}",
+        "GetDatasetVersion",
+        "SingleDatasetVersionResponse",
+        D.get_dataset_version,
+    ),
+    Route(
+        "POST",
+        UA + "/datasets/{dataset_id}/versions",
+        "PostDatasetVersions",
+        "MultiDatasetVersionResponse",
+        D.post_dataset_versions,
+    ),
+    Route("DELETE", UA + "/datasets/{dataset_id}/versions", "DeleteDatasetVersions", "BaseResponse", D.delete_dataset_versions),
+    Route("GET", UA + "/datasets/{dataset_id}/inputs", "ListDatasetInputs", "MultiDatasetInputResponse", D.list_dataset_inputs),
+    Route("POST", UA + "/datasets/{dataset_id}/inputs", "PostDatasetInputs", "MultiDatasetInputResponse", D.post_dataset_inputs),
+    Route("DELETE", UA + "/datasets/{dataset_id}/inputs", "DeleteDatasetInputs", "BaseResponse", D.delete_dataset_inputs),
     Route(
         "POST",
         UA + "/models/{model_id}/versions/{version_id}/outputs",

@@ -67,6 +67,14 @@ MODEL_TYPES: list[dict[str, Any]] = [
         False,
     ),
     _t(
+        "random-sample",
+        "Random Sample",
+        "Passes an input on when keep_fraction > rand(), each input on its own.",
+        ["any"],
+        ["any"],
+        False,
+    ),
+    _t(
         "embedding-classifier",
         "Transfer Learn",
         "Classifier trained on top of an embedding model.",
@@ -306,6 +314,78 @@ FIELDS: dict[str, dict[str, str | None]] = {
             )
         },
         "data": "Data",
+    },
+    "Task": {
+        k: None
+        for k in (
+            "id",
+            "created_at",
+            "modified_at",
+            "type",
+            "description",
+            "worker",
+            "concept_ids",
+            "input_source",
+            "sample_ms",
+            "ai_assistant",
+            "review",
+            "status",
+            "name",
+            "ai_assist_params",
+            "visibility",
+            "app_id",
+            "user_id",
+            "label_order_id",
+            "concepts",
+            "delete_previous_annotations",
+            "metrics",
+            "priority",
+            "metadata",
+        )
+    },
+    "Collaborator": {k: None for k in ("id", "app", "user", "scopes", "endpoints", "created_at", "modified_at", "deleted_at")},
+    "Dataset": {
+        k: None
+        for k in (
+            "id",
+            "created_at",
+            "modified_at",
+            "app_id",
+            "user_id",
+            "description",
+            "metadata",
+            "visibility",
+            "default_annotation_filter",
+            "default_processing_info",
+            "notes",
+            "version",
+            "is_starred",
+            "star_count",
+            "bookmark_origin",
+            "image",
+        )
+    },
+    "DatasetVersion": {
+        k: None
+        for k in (
+            "id",
+            "created_at",
+            "modified_at",
+            "app_id",
+            "user_id",
+            "dataset_id",
+            "annotation_filter_config",
+            "model_predict_config",
+            "status",
+            "description",
+            "processing_info",
+            "metrics",
+            "export_info",
+            "metadata",
+            "visibility",
+            "embed_model_version_ids",
+            "request_origin",
+        )
     },
 }
 

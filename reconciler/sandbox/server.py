@@ -205,6 +205,7 @@ def serve(
     rate_limit: float = 0.0,
     predictions: str | None = None,
     quirks: str | None = None,
+    keys: dict[str, str] | None = None,
 ) -> int:
     from reconciler.sandbox.quirks import known_names
     from reconciler.sandbox.quirks import parse as parse_quirks
@@ -231,6 +232,8 @@ def serve(
     except OSError as err:
         raise ReconcilerError(f"cannot open the sandbox database {db}: {err.strerror or err}") from None
     sandbox = open_sandbox(db, latency_ms=latency_ms, rate_limit=rate_limit, predictions=recorded, quirks=active)
+    for key, user in (keys or {}).items():
+        sandbox.add_key(key, user)
     try:
         server = _bind(sandbox, host, port)
     except OSError as err:
@@ -240,6 +243,8 @@ def serve(
         print(f"warning: the sandbox is listening on {host}, not only on loopback", file=sys.stderr)
     print(f"sandbox: serving the Clarifai v2 API on http://{host}:{server.server_address[1]}", flush=True)
     print(f"sandbox: API key {DEFAULT_KEY} (user {DEFAULT_USER}); database {db}", flush=True)
+    if keys:
+        print(f"sandbox: and the keys of {', '.join(sorted(set(keys.values())))}", flush=True)
     if active:
         print(f"sandbox: pessimistic quirks on: {', '.join(sorted(active))}", flush=True)
     print("sandbox: press Ctrl-C to stop", flush=True)

@@ -20,11 +20,28 @@ sys.path.insert(0, str(HERE.parent))
 
 from plan_fixtures import applied, model, vid, with_model, with_workflow  # noqa: E402
 
-from reconciler.core.state import Concept, ConceptRef, ConceptRelation, ModelRef, ModelVersion, Node, State, Workflow  # noqa: E402
+from reconciler.core.state import (  # noqa: E402
+    LABELER_SCOPES,
+    Collaborator,
+    Concept,
+    ConceptRef,
+    ConceptRelation,
+    Dataset,
+    DatasetVersion,
+    Kind,
+    ModelRef,
+    ModelVersion,
+    Node,
+    State,
+    Task,
+    Workflow,
+)
 from reconciler.manifest.load import load  # noqa: E402
 from reconciler.planning.serialize import state_to_dict  # noqa: E402
 
-AA = ROOT / "examples" / "auto-annotation" / "manifest.yaml"
+#: the auto-annotation example as it was before it gained its review side (issue 22): the cases
+#: are about the walkthrough's resources; `review-task` adds the review side to it
+AA = HERE / "walkthrough.yaml"
 PS = ROOT / "examples" / "people-synonyms" / "manifest.yaml"
 
 
@@ -133,7 +150,49 @@ workflows:
        "      - id: write-review\n        model: write-review\n        inputs: [less-than]\n"
        "        suppress_output: true\n"))
 
+REVIEW = text(AA, ("    annotation_status: PENDING\n", "    annotation_status: PENDING\n    task: review-park\n")) + """
+collaborators:
+  - id: alice
+  - id: carol
+
+datasets:
+  - id: park-eval
+    description: Randomly chosen park photos, labelled for evaluation
+    version:
+      description: audit round 2
+
+tasks:
+  - id: review-park
+    name: Review park activity
+    concepts: [walker, runner, bike_rider, rollerblader, stroller]
+    workers: [alice]
+    review: {strategy: MANUAL, reviewers: [carol, alice], sample_percentage: 100}
+"""
+
+
+def case_review_task() -> State:
+    """The review side applied a while ago: carol was not a collaborator yet, the task had alice
+    alone as reviewer, and the dataset's newest version is of the first audit round."""
+    live = base(AA)
+    live = with_model(live, "write-pending-as-me", config={**live.model("write-pending-as-me").config, "task_id": "t-park-1"},
+                      versions=(dataclasses.replace(live.model("write-pending-as-me").versions[0],
+                                                    config={**live.model("write-pending-as-me").config, "task_id": "t-park-1"}),))
+    task = Task(
+        id="review-park", name="Review park activity", concepts=("walker", "runner", "bike_rider", "rollerblader", "stroller"),
+        workers=("alice",), review_strategy="MANUAL", reviewers=("alice",), review_params={"sample_percentage": 100.0},
+        server_id="t-park-1",
+    )
+    v1 = DatasetVersion("ds-v1", {"description": "audit round 1"}, created_at="2024-01-01T00:00:00Z", status_code=64015)
+    dataset = Dataset(id="park-eval", description="Randomly chosen park photos, labelled for evaluation",
+                      version=v1.spec, versions=(v1,))
+    return dataclasses.replace(
+        live, collaborators=(Collaborator("alice", LABELER_SCOPES, server_id="c-alice"),), datasets=(dataset,), tasks=(task,),
+        sections=frozenset({Kind.COLLABORATOR, Kind.DATASET, Kind.TASK}),
+    )
+
+
 CASES: dict[str, tuple[str, Callable[[], State | None], list[str]]] = {
+    "review-task": (REVIEW, case_review_task, []),
     # name: (desired.yaml text, live state, targets)
     "create-app": (AA.read_text(), lambda: None, []),
     "no-changes": (AA.read_text(), lambda: base(AA), []),
