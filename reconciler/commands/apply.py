@@ -262,21 +262,11 @@ def _saved_plan(
 
 def _confirm(plan: Plan) -> bool:
     """Whether the person at the terminal typed "yes"; refused when stdin is not a terminal."""
-    if not sys.stdin or not sys.stdin.isatty():
-        raise ReconcilerError(
-            "refusing to apply without confirmation: stdin is not a terminal; "
-            "review the plan and pass --auto-approve, or apply a saved plan file"
-        )
+    from reconciler.commands.common import ask_yes
     from reconciler.core.printable import printable
 
-    print(
-        f"\nApply these {len(plan.actions)} action(s) to app {printable(plan.app_id)}? Only 'yes' will be accepted: ",
-        end="",
-        file=sys.stderr,
-        flush=True,
+    return ask_yes(
+        f"Apply these {len(plan.actions)} action(s) to app {printable(plan.app_id)}?",
+        refusal="refusing to apply without confirmation: stdin is not a terminal; "
+        "review the plan and pass --auto-approve, or apply a saved plan file",
     )
-    try:
-        answer = input()
-    except EOFError:
-        answer = ""
-    return answer.strip() == "yes"

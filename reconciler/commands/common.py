@@ -398,3 +398,16 @@ def schema_ref(args: argparse.Namespace) -> str | None:
         file=sys.stderr,
     )
     return None
+
+
+def ask_yes(question: str, *, refusal: str) -> bool:
+    """Whether the person at the terminal answered `question` with exactly "yes"; without a
+    terminal on stdin, `ReconcilerError(refusal)` (a confirmation is never assumed)."""
+    if not sys.stdin or not sys.stdin.isatty():
+        raise ReconcilerError(refusal)
+    print(f"\n{question} Only 'yes' will be accepted: ", end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    return answer.strip() == "yes"

@@ -341,21 +341,12 @@ def _event_result(run: AppRun) -> str:
 
 def _confirm(todo: list[AppRun]) -> bool:
     """Whether the person at the terminal typed "yes" for all of them; refused without one."""
-    if not sys.stdin or not sys.stdin.isatty():
-        raise ReconcilerError(
-            "refusing to apply without confirmation: stdin is not a terminal; "
-            "review the plans and pass --auto-approve, or apply a saved plan set (plan --out DIR)"
-        )
+    from reconciler.commands.common import ask_yes
+
     names = ", ".join(r.name for r in todo)
     total = sum(len(r.plan.actions) for r in todo if r.plan is not None)
-    print(
-        f"\nApply {total} action(s) to {len(todo)} app(s) ({names})? Only 'yes' will be accepted: ",
-        end="",
-        file=sys.stderr,
-        flush=True,
+    return ask_yes(
+        f"Apply {total} action(s) to {len(todo)} app(s) ({names})?",
+        refusal="refusing to apply without confirmation: stdin is not a terminal; "
+        "review the plans and pass --auto-approve, or apply a saved plan set (plan --out DIR)",
     )
-    try:
-        answer = input()
-    except EOFError:
-        answer = ""
-    return answer.strip() == "yes"

@@ -96,20 +96,12 @@ def _info(r: LeaseRecord) -> str:
 
 
 def _confirm(app_id: str, r: LeaseRecord) -> bool:
-    if not sys.stdin or not sys.stdin.isatty():
-        raise ReconcilerError(
-            "refusing to break the lease without confirmation: stdin is not a terminal; "
-            "check that the apply holding it is gone, then pass --force"
-        )
-    print(
-        f"\nBreak the lease of app {app_id} held by {r.holder} on {r.host} (pid {r.pid}) since {r.created}? "
-        "That apply may still be running. Only 'yes' will be accepted: ",
-        end="",
-        file=sys.stderr,
-        flush=True,
+    from reconciler.commands.common import ask_yes
+    from reconciler.core.printable import printable
+
+    who = printable(f"{r.holder} on {r.host} (pid {r.pid}) since {r.created}")  # read from the server
+    return ask_yes(
+        f"Break the lease of app {printable(app_id)} held by {who}? That apply may still be running.",
+        refusal="refusing to break the lease without confirmation: stdin is not a terminal; "
+        "check that the apply holding it is gone, then pass --force",
     )
-    try:
-        answer = input()
-    except EOFError:
-        answer = ""
-    return answer.strip() == "yes"
