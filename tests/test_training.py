@@ -315,8 +315,9 @@ def test_the_readme_walk_apply_label_apply_plan_empty(tmp_path, monkeypatch, cap
     _, err = capsys.readouterr()
     said = [ln for ln in err.splitlines() if ln.startswith("model park-activity-classifier cannot train yet")]
     assert len(said) == 1 and all(c in said[0] for c in PARK_CONCEPTS)
-    last = err.strip().splitlines()[-1]  # the closing error repeats it, for logs that show only the end
-    assert last.startswith("error: apply did not finish: model park-activity-classifier cannot train yet")
+    last = err.strip().splitlines()[-1]  # the closing error names it again, briefly, for logs that show only the end
+    assert last.startswith("error: apply did not finish: model park-activity-classifier cannot train yet (MODEL_TRAINING_NO_DATA")
+    assert err.count("it trains on inputs labelled with its concepts") == 1  # the whole reason is said once (issue 23)
     assert "Traceback" not in err
 
     # `reconciler sandbox serve` + the README's curl, on the same database file

@@ -225,8 +225,9 @@ class Applier(AppExecutors, ConceptExecutors, ReviewExecutors):
                 writes=self.result.writes,
             ) from None
         if self.untrained:
+            # the full reason was said once, at once, as a progress line: here only its gist
             raise ApplyDeferred(
-                f"apply did not finish: {' '.join(self.untrained.values())} Left for a later apply: "
+                f"apply did not finish: {' '.join(_gist(line) for line in self.untrained.values())} Left for a later apply: "
                 f"{', '.join(self.deferred) or 'nothing else'}. {len(self.result.done)} of {total} actions were "
                 f"applied. Label the inputs, then run apply again.",
                 done=self.result.done,
@@ -422,3 +423,12 @@ def apply_plan(
         events=events,
         lease_check=lease_check,
     ).run()
+
+
+def _gist(line: str) -> str:
+    """The start of a "cannot train yet" line, up to its status name ("model m cannot train yet
+    (MODEL_TRAINING_NO_DATA, said above)."), so the closing error does not repeat the whole line."""
+    import re
+
+    m = re.match(r"(model \S+ cannot train yet \([A-Z_]+)", line)
+    return f"{m.group(1)}, said above)." if m else line
