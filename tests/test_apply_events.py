@@ -45,6 +45,11 @@ def events(capsys, *argv) -> tuple[int, list[dict], str]:
 def test_apply_streams_the_plan_each_action_and_a_summary(capsys):
     code, lines, err = events(capsys, "apply", PEOPLE, "--auto-approve", "--json")
     assert code == 0, err
+    lease = [e for e in lines if e["type"].startswith("lease_")]  # the apply's lease, around its writes
+    assert [e["type"] for e in lease] == ["lease_acquired", "lease_released"], lease
+    assert lease[0]["lease"]["lease_id"] == lease[1]["lease"]["lease_id"] and lease[0]["lease"]["dataset_id"]
+    assert lines[0]["type"] == "lease_acquired" and lines[-2]["type"] == "lease_released"
+    lines = [e for e in lines if not e["type"].startswith("lease_")]
     assert lines[0]["type"] == "plan" and not list(PLAN.iter_errors(lines[0]["plan"]))
     plan = lines[0]["plan"]
     assert lines[-1]["type"] == "summary" and lines[-1]["result"] == "applied" and lines[-1]["exit_code"] == 0

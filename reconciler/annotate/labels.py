@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from reconciler.annotate.predictions import read_named
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.fileio import read_regular_text
 
 Absent = Literal["negative", "unknown"]
 ABSENT_READINGS: tuple[str, ...] = ("negative", "unknown")
@@ -67,14 +67,7 @@ class Labels:
 
 
 def load(path: str | Path) -> Labels:
-    p = str(path)
-    try:
-        text = read_regular_text(p)  # a FIFO or device is refused, not waited on
-    except FileNotFoundError:
-        raise ReconcilerError(f"{p}: no such labels file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ReconcilerError(f"{p}: cannot read labels: {getattr(err, 'strerror', None) or err}") from None
-    return parse(text, p)
+    return parse(read_named(path, "labels"), str(path))
 
 
 def parse(text: str, source: str = "<labels>") -> Labels:

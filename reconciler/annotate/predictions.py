@@ -119,15 +119,20 @@ class Predictions:
         return None
 
 
-def load(path: str | Path) -> Predictions:
+def read_named(path: str | Path, what: str) -> str:
+    """The text of the `what` file (predictions, labels) at `path`; one line when it is missing,
+    unreadable or not UTF-8. A FIFO or device is refused, not waited on."""
     p = str(path)
     try:
-        text = read_regular_text(p)  # a FIFO or device is refused, not waited on
+        return read_regular_text(p)
     except FileNotFoundError:
-        raise ReconcilerError(f"{p}: no such predictions file") from None
+        raise ReconcilerError(f"{p}: no such {what} file") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ReconcilerError(f"{p}: cannot read predictions: {getattr(err, 'strerror', None) or err}") from None
-    return parse(text, p)
+        raise ReconcilerError(f"{p}: cannot read {what}: {getattr(err, 'strerror', None) or err}") from None
+
+
+def load(path: str | Path) -> Predictions:
+    return parse(read_named(path, "predictions"), str(path))
 
 
 def parse(text: str, source: str = "<predictions>") -> Predictions:

@@ -87,6 +87,7 @@ from reconciler.api.client import Client
 from reconciler.api.live import app_exists
 from reconciler.api.transport import api_path
 from reconciler.apply.base import _is_duplicate, _is_not_found
+from reconciler.apply.events import Emit
 from reconciler.core.errors import ApiError, LeaseHeld, LeaseLost, ReconcilerError
 from reconciler.core.idrules import LEASE_DATASET
 from reconciler.core.idrules import LEASE_STEAL_PREFIX as STEAL_PREFIX
@@ -365,10 +366,13 @@ class Lease:
         options: LeaseOptions | None = None,
         progress: Progress | None = None,
         unlock_hint: str = "reconciler unlock MANIFEST",
+        events: Emit | None = None,
     ) -> None:
         self.client, self.app_id, self.user_id = client, app_id, user_id
         self.options = options or LeaseOptions()
         self.progress = progress or (lambda _line: None)
+        #: `apply --json`'s `lease_*` events (`apply.events.LEASE_EVENTS`), each with the record
+        self.emit: Emit | None = events
         self.unlock_hint = unlock_hint
         self.record: LeaseRecord | None = None  # ours, while held
         self._deadline = 0.0  # monotonic: no write after it
@@ -404,6 +408,7 @@ class Lease:
                 raise
             if holder is None:
                 assert self.record is not None
+                self._event("lease_acquired", self.record)
                 self._start_renewing()
                 return self.record
             if holder == "again":  # released between our create and our read: at once, a few times
@@ -421,6 +426,7 @@ class Lease:
             now = opts.monotonic()
             if reported is None or now - reported >= WAIT_REPORT_EVERY_S:
                 self.progress(f"waiting for the lease on app {self.app_id} ({holder.describe()}, lease {holder.short_id})")
+                self._event("lease_waiting", holder)
                 reported = now
             opts.sleep(max(0.0, min(pause, opts.lock_timeout_s - waited)))
             pause = min(pause * 2, MAX_WAIT_S)
@@ -450,6 +456,7 @@ class Lease:
             current = self._get(LEASE_DATASET)
             if current is not None and current.lease_id == mine.lease_id:
                 _delete(self.client, self.app_id, self.user_id, LEASE_DATASET)
+                self._event("lease_released", mine)
             elif current is not None:
                 self.progress(f"  the lease on app {self.app_id} was taken over by {current.describe()}; not released")
         except (ApiError, ReconcilerError) as err:
@@ -554,6 +561,7 @@ class Lease:
                     return False  # a plain acquirer came in after the delete: fine, it holds
             self._hold(mine, sent)
             self.progress(f"took over the expired lease on app {self.app_id} ({target.describe()}, lease {target.short_id})")
+            self._event("lease_takeover", target)
             return True
         finally:
             try:
@@ -610,11 +618,12 @@ class Lease:
         if self._stop.is_set() or sent > self._deadline:
             return
         renewed = current.renewed + 1
+        expires = rfc3339(self.options.wall() + self.options.ttl_s)
         body = {
             "datasets": [
                 {
                     "id": LEASE_DATASET,
-                    "metadata": {RENEW_KEY: {"expires": rfc3339(self.options.wall() + self.options.ttl_s), "renewed": renewed}},
+                    "metadata": {RENEW_KEY: {"expires": expires, "renewed": renewed}},
                 }
             ],
             "action": "merge",
@@ -622,8 +631,15 @@ class Lease:
         self.client.patch(_datasets_path(self.client, self.app_id, self.user_id), body)
         with self._lock:
             self._deadline = max(self._deadline, sent + self.options.ttl_s * 0.75)
+        self._event("lease_renewed", replace(mine, renewed=renewed, expires=expires))
+
+    def _event(self, kind: str, record: LeaseRecord) -> None:
+        if self.emit is not None:
+            self.emit(kind, lease=record.as_dict())
 
     def _lose(self, why: str) -> None:
         with self._lock:
             if self._lost is None:
                 self._lost = why
+                if self.record is not None:
+                    self._event("lease_lost", self.record)

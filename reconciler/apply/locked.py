@@ -116,7 +116,15 @@ def apply_app(
     lease = (
         None
         if no_lock
-        else Lease(client, desired.app.id, desired.user_id, options=lease_options, progress=say, unlock_hint=unlock_hint)
+        else Lease(
+            client,
+            desired.app.id,
+            desired.user_id,
+            options=lease_options,
+            progress=say,
+            unlock_hint=unlock_hint,
+            events=events,
+        )
     )
     try:
         if lease is not None:

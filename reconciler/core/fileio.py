@@ -55,16 +55,26 @@ def _describe(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
-    """The bytes of the regular file at `path` (see the module docstring)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+def _open_regular(path: str | os.PathLike[str], flags: int) -> int:
+    """A descriptor of the regular file at `path`, opened with `flags`: opened non-blocking, so a
+    FIFO or device is refused at once (never waited on), then made blocking for the read or write."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegularFile(errno.EINVAL, f"not a regular file ({_describe(mode)})", str(path))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The bytes of the regular file at `path` (see the module docstring)."""
+    fd = _open_regular(path, os.O_RDONLY)
+    try:
         with os.fdopen(fd, "rb", closefd=True) as fh:
             fd = -1  # owned by fh now
             return fh.read() if limit is None else fh.read(limit)
@@ -97,14 +107,8 @@ def _check_replaceable(target: str, st: os.stat_result) -> None:
 
 def open_append(path: str | os.PathLike[str]) -> BinaryIO:
     """`path` opened for appending (see the module docstring)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, 0o666)
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"not a regular file ({_describe(mode)})", str(path))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
         return os.fdopen(fd, "ab")
     except BaseException:
         os.close(fd)
