@@ -54,19 +54,17 @@ def find_sandbox(start: Path | None = None) -> tuple[Path, str]:
     return (here / SANDBOX_DIR / SANDBOX_FILE, f"a new {SANDBOX_DIR}/ next to {where}: none was found there or above it")
 
 
-#: What marks a project's root folder, nearest first: the project file, else a git work tree.
-PROJECT_MARKERS = ("reconciler.yaml", ".git")
-
-
 def project_root(start: Path) -> Path | None:
-    """The nearest folder at or above `start` holding `reconciler.yaml`, else the nearest holding
+    """The project's root folder at or above `start`: the folder of its `reconciler.yaml` (found as
+    the project commands find it, `project.load.find_project`), else the nearest folder holding
     `.git`, else None. A new embedded sandbox is made there, so that every command run anywhere in
     one repository (plan on an example's manifest, `sandbox serve` at the top) shares one sandbox."""
-    for marker in PROJECT_MARKERS:
-        for folder in (start, *start.parents):
-            if (folder / marker).exists():
-                return folder
-    return None
+    from reconciler.project.load import find_project
+
+    found = find_project(start)
+    if found is not None:
+        return found.parent
+    return next((folder for folder in (start, *start.parents) if (folder / ".git").exists()), None)
 
 
 def sandbox_db_path(start: Path | None = None) -> Path:
